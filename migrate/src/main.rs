@@ -1,1 +1,46 @@
-fn main() {}
+//! `sendinchat-migrate --database-url postgres://... [--dir sql]`
+//!
+//! The database URL may also come from `DATABASE_URL`. Exits non-zero on any failure; prints the
+//! migrations it applied.
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+
+struct Arguments {
+    database_url: String,
+    dir: PathBuf,
+}
+
+fn parse_arguments() -> Result<Arguments> {
+    let mut database_url = std::env::var("DATABASE_URL").ok();
+    let mut dir = PathBuf::from("sql");
+    let mut arguments = std::env::args().skip(1);
+    while let Some(argument) = arguments.next() {
+        match argument.as_str() {
+            "--database-url" => database_url = arguments.next(),
+            "--dir" => dir = arguments.next().context("--dir needs a value")?.into(),
+            "-h" | "--help" => {
+                println!("usage: sendinchat-migrate --database-url <url> [--dir <sql dir>]");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?} (try --help)"),
+        }
+    }
+    let database_url = database_url.context("give --database-url or set DATABASE_URL")?;
+    Ok(Arguments { database_url, dir })
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<()> {
+    let arguments = parse_arguments()?;
+    let outcome = sendinchat_migrate::migrate(&arguments.database_url, &arguments.dir).await?;
+    for name in &outcome.applied {
+        println!("applied {name}");
+    }
+    println!(
+        "migrations: {} applied now, {} already applied",
+        outcome.applied.len(),
+        outcome.already_applied
+    );
+    Ok(())
+}

@@ -1,11 +1,13 @@
-use spin_sdk::http::{Request, StatusCode};
+use http::StatusCode;
+use shared::{ApiError, Reply};
+use spin_sdk::http::Request;
 
 #[spin_sdk::http_service]
-async fn handle(_request: Request) -> shared::error::Reply {
-    shared::error::ApiError {
-        status: StatusCode::NOT_IMPLEMENTED,
-        code: "not_implemented",
-        message: "not yet".into(),
-    }
+async fn handle(_request: Request) -> Reply {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "not_implemented",
+        "chat is not implemented yet",
+    )
     .into_reply()
 }

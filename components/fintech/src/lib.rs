@@ -1,11 +1,56 @@
-use spin_sdk::http::{Request, StatusCode};
+//! The `fintech` component: everything under `/fintech`.
+//!
+//! | route                                   | handler                  |
+//! |-----------------------------------------|--------------------------|
+//! | `POST /fintech/transfer`                | [`transfer::transfer`]   |
+//! | `POST /fintech/deposits` (operator)     | [`deposit::deposit`]     |
+//! | `GET  /fintech/balance`                 | [`history::balance`]     |
+//! | `GET  /fintech/transactions[/sent\|/received]` | [`history::list`] |
+//! | `GET  /fintech/transactions/{id}`       | [`history::one`]         |
+//!
+//! The ledger's rules live in SQL (sql/0002, sql/0003); this component parses requests, checks
+//! who is asking, and makes one database call per request.
+mod deposit;
+mod error;
+mod history;
+mod settings;
+mod transfer;
+
+use http::Method;
+use shared::{ApiError, Reply};
+use spin_sdk::http::Request;
+
+use crate::error::FintechError;
+use crate::history::Direction;
 
 #[spin_sdk::http_service]
-async fn handle(_request: Request) -> shared::error::Reply {
-    shared::error::ApiError {
-        status: StatusCode::NOT_IMPLEMENTED,
-        code: "not_implemented",
-        message: "not yet".into(),
+async fn handle(request: Request) -> Reply {
+    match route(request).await {
+        Ok(reply) => reply,
+        Err(error) => ApiError::from(error).into_reply(),
     }
-    .into_reply()
+}
+
+async fn route(request: Request) -> Result<Reply, FintechError> {
+    let settings = settings::load().await?;
+    let path = request.uri().path().trim_end_matches('/').to_owned();
+    let segments: Vec<&str> = path.split('/').skip(2).collect();
+    match (request.method().clone(), segments.as_slice()) {
+        (Method::POST, ["transfer"]) => transfer::transfer(settings, request).await,
+        (Method::POST, ["deposits"]) => deposit::deposit(settings, request).await,
+        (Method::GET, ["balance"]) => history::balance(settings, request).await,
+        (Method::GET, ["transactions"]) => history::list(settings, request, Direction::All).await,
+        (Method::GET, ["transactions", "sent"]) => {
+            history::list(settings, request, Direction::Sent).await
+        }
+        (Method::GET, ["transactions", "received"]) => {
+            history::list(settings, request, Direction::Received).await
+        }
+        (Method::GET, ["transactions", id]) => history::one(settings, request, id).await,
+        (_, ["transfer" | "deposits"]) => Err(ApiError::method_not_allowed("POST").into()),
+        (_, ["balance" | "transactions"] | ["transactions", _]) => {
+            Err(ApiError::method_not_allowed("GET").into())
+        }
+        _ => Err(ApiError::not_found("no such route").into()),
+    }
 }

@@ -1,1 +1,16 @@
+//! What every SendInChat component needs, in one small library: configuration from Spin
+//! variables, bearer tokens, the JSON error envelope, request parsing with limits, database and
+//! Redis helpers, and the domain types built from raw input (parse, don't validate).
+pub mod config;
+pub mod db;
 pub mod error;
+pub mod ids;
+pub mod ledger;
+pub mod money;
+pub mod redis;
+pub mod request;
+pub mod response;
+pub mod token;
+
+pub use error::ApiError;
+pub use response::Reply;

@@ -1,0 +1,164 @@
+//! Usernames and passwords, parsed from raw input, and password hashing.
+use std::fmt;
+use std::sync::OnceLock;
+
+use shared::ApiError;
+
+/// bcrypt reads at most 72 bytes; longer passwords are refused rather than silently truncated.
+const PASSWORD_BYTES_MAX: usize = 72;
+const PASSWORD_BYTES_MIN: usize = 8;
+
+/// The 10,000 most common passwords (lower-cased, sorted bytewise); see data/README.md.
+const COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
+
+/// A syntactically valid bcrypt hash (salt and digest from the bcrypt paper's example) whose cost
+/// is replaced by the configured one. Verifying an unknown user's login against it costs as much
+/// as verifying a real user's, so response time does not reveal which usernames exist.
+const DUMMY_HASH_AFTER_COST: &str = "$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW";
+
+/// A username in canonical form: 3 to 32 of `[a-z0-9_.-]`, compared case-insensitively, so the
+/// input is lower-cased first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        let canonical = raw.to_ascii_lowercase();
+        let allowed =
+            |byte: u8| byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"_.-".contains(&byte);
+        if (3..=32).contains(&canonical.len()) && canonical.bytes().all(allowed) {
+            Ok(Self(canonical))
+        } else {
+            Err(ApiError::unprocessable(
+                "invalid_username",
+                "username must be 3 to 32 characters of a-z, 0-9, '_', '.' or '-'",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password chosen at registration: 8 to 72 bytes, no NUL, not a common password.
+pub struct NewPassword(String);
+
+impl NewPassword {
+    pub fn parse(raw: String) -> Result<Self, ApiError> {
+        if raw.len() < PASSWORD_BYTES_MIN || raw.len() > PASSWORD_BYTES_MAX {
+            return Err(ApiError::unprocessable(
+                "invalid_password",
+                format!("password must be {PASSWORD_BYTES_MIN} to {PASSWORD_BYTES_MAX} bytes long"),
+            ));
+        }
+        if raw.contains('\0') {
+            return Err(ApiError::unprocessable(
+                "invalid_password",
+                "password must not contain NUL characters",
+            ));
+        }
+        if is_common_password(&raw) {
+            return Err(ApiError::unprocessable(
+                "common_password",
+                "that password is among the most common ones; choose another",
+            ));
+        }
+        Ok(Self(raw))
+    }
+
+    pub fn hash(&self, cost: u32) -> Result<String, bcrypt::BcryptError> {
+        bcrypt::hash(&self.0, cost)
+    }
+}
+
+impl fmt::Debug for NewPassword {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("NewPassword(<redacted>)")
+    }
+}
+
+fn is_common_password(password: &str) -> bool {
+    static LIST: OnceLock<Vec<&'static str>> = OnceLock::new();
+    let list = LIST.get_or_init(|| COMMON_PASSWORDS.lines().collect());
+    list.binary_search(&password.to_lowercase().as_str())
+        .is_ok()
+}
+
+/// Checks a login attempt. With no stored hash (unknown user) or an impossible password, the
+/// attempt is checked against a dummy hash of the configured cost and fails, taking the same time.
+pub fn verify_password(
+    attempt: &str,
+    stored_hash: Option<&str>,
+    cost: u32,
+) -> Result<bool, bcrypt::BcryptError> {
+    let dummy_hash;
+    let (hash, can_match) = match stored_hash {
+        Some(hash) if attempt.len() <= PASSWORD_BYTES_MAX => (hash, true),
+        _ => {
+            dummy_hash = format!("$2b${cost:02}{DUMMY_HASH_AFTER_COST}");
+            (dummy_hash.as_str(), false)
+        }
+    };
+    Ok(bcrypt::verify(attempt, hash)? && can_match)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_canonical_and_bounded() {
+        assert_eq!(Username::parse("John_Doe").unwrap().as_str(), "john_doe");
+        for bad in [
+            "jo",
+            "a".repeat(33).as_str(),
+            "john doe",
+            "jöhn",
+            "john@doe",
+            "",
+        ] {
+            assert!(Username::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_bounded_and_not_common() {
+        assert!(NewPassword::parse("correct horse battery".into()).is_ok());
+        assert_eq!(
+            NewPassword::parse("short".into()).unwrap_err().code,
+            "invalid_password"
+        );
+        assert_eq!(
+            NewPassword::parse("x".repeat(73)).unwrap_err().code,
+            "invalid_password"
+        );
+        assert!(NewPassword::parse("x".repeat(72)).is_ok());
+        assert_eq!(
+            NewPassword::parse("Password123".into()).unwrap_err().code,
+            "common_password"
+        );
+        assert_eq!(
+            NewPassword::parse("12345678".into()).unwrap_err().code,
+            "common_password"
+        );
+    }
+
+    #[test]
+    fn common_password_list_is_sorted_for_binary_search() {
+        let lines: Vec<&str> = COMMON_PASSWORDS.lines().collect();
+        assert!(lines.windows(2).all(|pair| pair[0] < pair[1]));
+        assert_eq!(lines.len(), 10_000);
+    }
+
+    #[test]
+    fn unknown_users_and_overlong_attempts_never_verify() {
+        let hash = bcrypt::hash("correct horse battery", 4).unwrap();
+        assert!(verify_password("correct horse battery", Some(&hash), 4).unwrap());
+        assert!(!verify_password("wrong horse battery", Some(&hash), 4).unwrap());
+        assert!(!verify_password("correct horse battery", None, 4).unwrap());
+        let overlong = format!("correct horse battery{}", "!".repeat(60));
+        let overlong_hash = bcrypt::hash(&overlong[..72], 4).unwrap();
+        assert!(!verify_password(&overlong, Some(&overlong_hash), 4).unwrap());
+    }
+}

@@ -1,0 +1,80 @@
+//! `POST /users/token`: the OAuth2 password grant, as a form (like the seed) or as JSON.
+use shared::Reply;
+use shared::db::{column, optional_row};
+use shared::ids::UserId;
+use shared::request::{BODY_BYTES_MAX, JsonObject, is_form, read_body};
+use spin_sdk::http::Request;
+use spin_sdk::pg::Connection;
+
+use crate::credentials::{Username, verify_password};
+use crate::error::AuthError;
+use crate::settings::Settings;
+use crate::throttle::{LoginThrottle, client_address};
+use crate::tokens::start_session;
+
+struct Account {
+    id: UserId,
+    password_hash: String,
+}
+
+pub async fn login(settings: &Settings, request: Request) -> Result<Reply, AuthError> {
+    let address = client_address(request.headers());
+    let (parts, body) = read_body(request, BODY_BYTES_MAX).await?;
+    let mut fields = if is_form(&parts.headers) {
+        JsonObject::from_form_body(&body)?
+    } else {
+        JsonObject::from_json_body(&parts.headers, &body)?
+    };
+    if fields
+        .take_string("grant_type")?
+        .is_some_and(|grant| grant != "password")
+    {
+        return Err(AuthError::UnsupportedGrantType);
+    }
+    let login_name = fields.require_string("username")?;
+    let password = fields.require_string("password")?;
+    // OAuth2 clients may send these too; this server has no use for them.
+    for ignored in ["scope", "client_id", "client_secret"] {
+        fields.take(ignored);
+    }
+    fields.finish()?;
+
+    let throttle = LoginThrottle::open(settings, &login_name, address).await?;
+    throttle.check(&settings.throttle).await?;
+    let database = shared::db::connect(&settings.database_url).await?;
+    let account = match Username::parse(&login_name) {
+        Ok(username) => find_account(&database, &username).await?,
+        Err(_) => None,
+    };
+    let stored_hash = account
+        .as_ref()
+        .map(|account| account.password_hash.as_str());
+    let verified = verify_password(&password, stored_hash, settings.bcrypt_cost)?;
+    match account.filter(|_| verified) {
+        Some(account) => {
+            throttle.record_success().await?;
+            start_session(settings, &database, account.id).await
+        }
+        None => {
+            throttle.record_failure(&settings.throttle).await?;
+            Err(AuthError::InvalidCredentials)
+        }
+    }
+}
+
+async fn find_account(
+    database: &Connection,
+    username: &Username,
+) -> Result<Option<Account>, AuthError> {
+    let row = optional_row(
+        database,
+        "SELECT id, password_hash FROM users WHERE username = $1",
+        vec![username.as_str().to_owned().into()],
+    )
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(Account {
+        id: column(&row, "id")?,
+        password_hash: column(&row, "password_hash")?,
+    }))
+}

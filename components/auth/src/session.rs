@@ -1,0 +1,76 @@
+//! `POST /users/refresh` (rotation with reuse detection) and `POST /users/logout`.
+use shared::Reply;
+use shared::db::{column, optional_row};
+use shared::ids::UserId;
+use shared::request::{BODY_BYTES_MAX, JsonObject, is_form, read_body};
+use shared::response::no_content;
+use spin_sdk::http::Request;
+
+use crate::error::AuthError;
+use crate::settings::Settings;
+use crate::tokens::{new_refresh_token, session_reply};
+
+/// Refresh tokens we issue are 43 characters; anything much longer is not worth hashing.
+const REFRESH_TOKEN_CHARS_MAX: usize = 128;
+
+/// Reads `refresh_token` from a JSON or form body (OAuth2 clients send forms).
+async fn presented_token(request: Request) -> Result<String, AuthError> {
+    let (parts, body) = read_body(request, BODY_BYTES_MAX).await?;
+    let mut fields = if is_form(&parts.headers) {
+        JsonObject::from_form_body(&body)?
+    } else {
+        JsonObject::from_json_body(&parts.headers, &body)?
+    };
+    if fields
+        .take_string("grant_type")?
+        .is_some_and(|grant| grant != "refresh_token")
+    {
+        return Err(AuthError::UnsupportedGrantType);
+    }
+    let token = fields.require_string("refresh_token")?;
+    fields.take("client_id");
+    fields.finish()?;
+    if token.len() > REFRESH_TOKEN_CHARS_MAX {
+        return Err(AuthError::InvalidRefreshToken);
+    }
+    Ok(token)
+}
+
+pub async fn refresh(settings: &Settings, request: Request) -> Result<Reply, AuthError> {
+    let presented = presented_token(request).await?;
+    let successor = new_refresh_token()?;
+    let database = shared::db::connect(&settings.database_url).await?;
+    let row = optional_row(
+        &database,
+        "SELECT outcome, user_id FROM auth_rotate_refresh_token($1::text, $2::text, $3::int4)",
+        vec![
+            presented.into(),
+            successor.clone().into(),
+            settings.refresh_token_ttl_seconds.into(),
+        ],
+    )
+    .await?
+    .ok_or_else(|| shared::ApiError::internal("auth_rotate_refresh_token returned no row"))?;
+    match column::<String>(&row, "outcome")?.as_str() {
+        "rotated" => Ok(session_reply(
+            settings,
+            column::<UserId>(&row, "user_id")?,
+            &successor,
+        )),
+        _ => Err(AuthError::InvalidRefreshToken),
+    }
+}
+
+/// Revokes the presented token's family. Answers 204 whether or not the token was known, so
+/// logout is idempotent and reveals nothing.
+pub async fn logout(settings: &Settings, request: Request) -> Result<Reply, AuthError> {
+    let presented = presented_token(request).await?;
+    let database = shared::db::connect(&settings.database_url).await?;
+    database
+        .execute(
+            "SELECT auth_revoke_refresh_token($1::text)",
+            [presented.into()],
+        )
+        .await?;
+    Ok(no_content())
+}

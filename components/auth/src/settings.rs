@@ -1,0 +1,57 @@
+//! The component's configuration, read once per instance from Spin variables.
+use std::sync::OnceLock;
+
+use chrono::Duration;
+use shared::ApiError;
+use shared::config::{cached, parsed, text};
+use shared::token::TokenKeys;
+
+pub struct Settings {
+    pub database_url: String,
+    pub redis_url: String,
+    pub keys: TokenKeys,
+    pub access_token_lifetime: Duration,
+    pub refresh_token_ttl_seconds: i32,
+    pub bcrypt_cost: u32,
+    pub throttle: ThrottleSettings,
+}
+
+/// How many failed logins are tolerated, per username and per client address, within a window.
+pub struct ThrottleSettings {
+    pub failures_per_username_max: i64,
+    pub failures_per_address_max: i64,
+    pub window_seconds: u32,
+}
+
+/// The costs bcrypt defines (2^4 to 2^31 rounds).
+const BCRYPT_COSTS: std::ops::RangeInclusive<u32> = 4..=31;
+
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
+
+pub async fn load() -> Result<&'static Settings, ApiError> {
+    cached(&SETTINGS, read).await
+}
+
+async fn read() -> Result<Settings, ApiError> {
+    let bcrypt_cost: u32 = parsed("bcrypt_cost").await?;
+    if !BCRYPT_COSTS.contains(&bcrypt_cost) {
+        return Err(ApiError::internal(format!(
+            "bcrypt_cost {bcrypt_cost} is outside 4..=31"
+        )));
+    }
+    Ok(Settings {
+        database_url: text("database_url").await?,
+        redis_url: text("redis_url").await?,
+        keys: TokenKeys::new(&text("jwt_secret").await?, text("jwt_issuer").await?)?,
+        access_token_lifetime: Duration::seconds(
+            parsed::<u32>("access_token_ttl_seconds").await?.into(),
+        ),
+        refresh_token_ttl_seconds: parsed("refresh_token_ttl_seconds").await?,
+        bcrypt_cost,
+        throttle: ThrottleSettings {
+            failures_per_username_max: parsed("login_max_failures").await?,
+            failures_per_address_max: parsed("login_max_failures_per_address").await?,
+            window_seconds: parsed("login_failure_window_seconds").await?,
+        },
+    })
+}

@@ -1,0 +1,89 @@
+//! Throttling of failed logins, in Redis.
+//!
+//! Failures are counted per username and per client address in fixed windows that start at the
+//! first failure. Once a counter reaches its maximum, logins for that username (or from that
+//! address) get 429 with `Retry-After` until the window ends: the real user is delayed, never
+//! locked out for good, and a success clears the username's counter.
+//!
+//! When Redis is unreachable, login answers 503 (fail closed): without the counters, guessing
+//! would be unthrottled. Everything else in `auth` keeps working without Redis.
+use std::net::SocketAddr;
+
+use spin_sdk::redis::Connection;
+
+use crate::error::AuthError;
+use crate::settings::{Settings, ThrottleSettings};
+
+/// Longest part of a login name that goes into a Redis key; the body limit bounds the rest.
+const KEY_NAME_CHARS_MAX: usize = 64;
+
+pub struct LoginThrottle {
+    connection: Connection,
+    username_key: String,
+    address_key: Option<String>,
+}
+
+impl LoginThrottle {
+    pub async fn open(
+        settings: &Settings,
+        login_name: &str,
+        client_address: Option<String>,
+    ) -> Result<Self, AuthError> {
+        let connection = shared::redis::connect(&settings.redis_url).await?;
+        let name: String = login_name
+            .to_lowercase()
+            .chars()
+            .take(KEY_NAME_CHARS_MAX)
+            .collect();
+        Ok(Self {
+            connection,
+            username_key: format!("sendinchat:login-failures:user:{name}"),
+            address_key: client_address
+                .map(|address| format!("sendinchat:login-failures:address:{address}")),
+        })
+    }
+
+    /// Refuses the attempt while either counter is at its maximum.
+    pub async fn check(&self, limits: &ThrottleSettings) -> Result<(), AuthError> {
+        for (key, maximum) in self.counters(limits) {
+            let window = shared::redis::peek_window(&self.connection, key).await?;
+            if window.count >= maximum {
+                let retry_after_seconds =
+                    u32::try_from(window.seconds_left).unwrap_or(limits.window_seconds);
+                return Err(AuthError::Throttled {
+                    retry_after_seconds,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn record_failure(&self, limits: &ThrottleSettings) -> Result<(), AuthError> {
+        for (key, _) in self.counters(limits) {
+            shared::redis::count_in_window(&self.connection, key, limits.window_seconds).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn record_success(&self) -> Result<(), AuthError> {
+        self.connection.del(&[self.username_key.as_str()]).await?;
+        Ok(())
+    }
+
+    fn counters<'a>(&'a self, limits: &ThrottleSettings) -> impl Iterator<Item = (&'a str, i64)> {
+        let username = (self.username_key.as_str(), limits.failures_per_username_max);
+        let address = self
+            .address_key
+            .as_deref()
+            .map(|key| (key, limits.failures_per_address_max));
+        std::iter::once(username).chain(address)
+    }
+}
+
+/// The client's IP address as Spin reports it (`spin-client-addr: 203.0.113.7:51234`).
+pub fn client_address(headers: &http::HeaderMap) -> Option<String> {
+    let raw = headers.get("spin-client-addr")?.to_str().ok()?;
+    raw.parse::<SocketAddr>()
+        .ok()
+        .map(|address| address.ip().to_string())
+}

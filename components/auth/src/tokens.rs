@@ -1,0 +1,65 @@
+//! Issuing a session: a short-lived access token (JWT) and a long-lived refresh token.
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Utc;
+use http::StatusCode;
+use serde_json::json;
+use shared::ids::UserId;
+use shared::response::json_reply;
+use shared::{ApiError, Reply};
+use spin_sdk::pg::Connection;
+
+use crate::error::AuthError;
+use crate::settings::Settings;
+
+/// Entropy of a refresh token: 256 bits, beyond guessing, and hashed with SHA-256 at rest.
+const REFRESH_TOKEN_BYTES: usize = 32;
+
+pub fn new_refresh_token() -> Result<String, AuthError> {
+    let mut bytes = [0u8; REFRESH_TOKEN_BYTES];
+    getrandom::fill(&mut bytes)
+        .map_err(|error| ApiError::internal(format!("random source: {error}")))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Starts a new session (a new refresh-token family) for `user` after a successful login.
+pub async fn start_session(
+    settings: &Settings,
+    database: &Connection,
+    user: UserId,
+) -> Result<Reply, AuthError> {
+    let refresh_token = new_refresh_token()?;
+    database
+        .execute(
+            "SELECT auth_issue_refresh_token($1::int8, $2::text, $3::int4)",
+            [
+                user.get().into(),
+                refresh_token.clone().into(),
+                settings.refresh_token_ttl_seconds.into(),
+            ],
+        )
+        .await?;
+    Ok(session_reply(settings, user, &refresh_token))
+}
+
+/// The OAuth2 token response.
+pub fn session_reply(settings: &Settings, user: UserId, refresh_token: &str) -> Reply {
+    let access_token = settings
+        .keys
+        .issue(user, settings.access_token_lifetime, Utc::now());
+    let mut reply = json_reply(
+        StatusCode::OK,
+        &json!({
+            "access_token": access_token,
+            "token_type": "bearer",
+            "expires_in": settings.access_token_lifetime.num_seconds(),
+            "refresh_token": refresh_token,
+        }),
+    );
+    // RFC 6749 §5.1: token responses must not be cached.
+    reply.headers_mut().insert(
+        http::header::PRAGMA,
+        http::HeaderValue::from_static("no-cache"),
+    );
+    reply
+}

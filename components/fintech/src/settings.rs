@@ -1,0 +1,39 @@
+//! The component's configuration, read once per instance from Spin variables.
+use std::sync::OnceLock;
+
+use rust_decimal::Decimal;
+use shared::ApiError;
+use shared::config::{cached, parsed, text};
+use shared::money::Currency;
+use shared::token::{SECRET_BYTES_MIN, TokenKeys};
+
+pub struct Settings {
+    pub database_url: String,
+    pub keys: TokenKeys,
+    /// The operator credential for deposits (`X-Operator-Token`).
+    pub admin_token: String,
+    pub default_currency: Currency,
+    pub max_transfer_amount: Decimal,
+}
+
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
+
+pub async fn load() -> Result<&'static Settings, ApiError> {
+    cached(&SETTINGS, read).await
+}
+
+async fn read() -> Result<Settings, ApiError> {
+    let admin_token = text("admin_token").await?;
+    if admin_token.len() < SECRET_BYTES_MIN {
+        return Err(ApiError::internal(format!(
+            "admin_token must be at least {SECRET_BYTES_MIN} bytes"
+        )));
+    }
+    Ok(Settings {
+        database_url: text("database_url").await?,
+        keys: TokenKeys::new(&text("jwt_secret").await?, text("jwt_issuer").await?)?,
+        admin_token,
+        default_currency: parsed("default_currency").await?,
+        max_transfer_amount: parsed("max_transfer_amount").await?,
+    })
+}

@@ -1,0 +1,33 @@
+//! Building successful responses.
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+use spin_sdk::http::FullBody;
+
+pub type Reply = http::Response<FullBody<Bytes>>;
+
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// A JSON response from a serialisable value.
+pub fn json_reply(status: StatusCode, value: &impl Serialize) -> Reply {
+    let body = serde_json::to_vec(value).expect("API values serialise to JSON");
+    raw_json_reply(status, body)
+}
+
+/// A JSON response whose body is already JSON text (rendered by a SQL function).
+pub fn raw_json_reply(status: StatusCode, body: impl Into<Bytes>) -> Reply {
+    let mut reply = http::Response::new(FullBody::new(body.into()));
+    *reply.status_mut() = status;
+    reply.headers_mut().insert(header::CONTENT_TYPE, JSON);
+    // Every API response is specific to its caller: keep it out of shared caches.
+    reply
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    reply
+}
+
+pub fn no_content() -> Reply {
+    let mut reply = http::Response::new(FullBody::new(Bytes::new()));
+    *reply.status_mut() = StatusCode::NO_CONTENT;
+    reply
+}

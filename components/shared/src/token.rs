@@ -1,0 +1,274 @@
+//! Bearer access tokens: HS256 JWTs made by `auth` and checked by every component the same way,
+//! without calling `auth`.
+//!
+//! Only HS256 is accepted. A token is refused when its algorithm differs (including `none`), its
+//! signature is wrong, it has expired, it is not yet valid (`nbf`, or `iat` in the future), or a
+//! required claim (`sub`, `iat`, `exp`, `iss`) is missing or wrong.
+use chrono::{DateTime, Duration, Utc};
+use http::HeaderMap;
+use jwt_compact::alg::{Hs256, Hs256Key};
+use jwt_compact::{AlgorithmExt, Claims, Header, TimeOptions, UntrustedToken};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::ApiError;
+use crate::ids::UserId;
+
+/// The shortest acceptable HMAC key: HS256 keys shorter than the hash output weaken it.
+pub const SECRET_BYTES_MIN: usize = 32;
+
+/// Tolerated clock difference between the machines that issue and check tokens.
+const CLOCK_SKEW_SECONDS: i64 = 30;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AccessClaims {
+    sub: String,
+    iss: String,
+}
+
+/// The key and issuer with which access tokens are made and checked.
+pub struct TokenKeys {
+    key: Hs256Key,
+    issuer: String,
+}
+
+/// Why a token was refused; the client sees only a generic 401, this is for the log and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    Malformed,
+    BadSignatureOrAlgorithm,
+    Expired,
+    NotYetValid,
+    MissingClaim,
+    WrongIssuer,
+}
+
+impl TokenKeys {
+    /// Refuses a secret shorter than [`SECRET_BYTES_MIN`]: better no service than forgeable tokens.
+    pub fn new(secret: &str, issuer: String) -> Result<Self, ApiError> {
+        if secret.len() < SECRET_BYTES_MIN {
+            return Err(ApiError::internal(format!(
+                "jwt_secret is {} bytes; at least {SECRET_BYTES_MIN} are required",
+                secret.len()
+            )));
+        }
+        Ok(Self {
+            key: Hs256Key::new(secret.as_bytes()),
+            issuer,
+        })
+    }
+
+    /// Issues an access token for `user`, valid for `lifetime` from `now`.
+    pub fn issue(&self, user: UserId, lifetime: Duration, now: DateTime<Utc>) -> String {
+        let mut claims = Claims::new(AccessClaims {
+            sub: user.to_string(),
+            iss: self.issuer.clone(),
+        });
+        claims.issued_at = Some(now);
+        claims.expiration = Some(now + lifetime);
+        Hs256
+            .token(&Header::empty().with_token_type("JWT"), &claims, &self.key)
+            .expect("serialising fixed claims cannot fail")
+    }
+
+    /// Checks a token and returns the user it was issued to.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<UserId, Rejection> {
+        let claims: Claims<AccessClaims> = verify_hs256(&self.key, token, now)?;
+        if claims.issued_at.is_none() {
+            return Err(Rejection::MissingClaim);
+        }
+        if claims.custom.iss != self.issuer {
+            return Err(Rejection::WrongIssuer);
+        }
+        UserId::parse(&claims.custom.sub).ok_or(Rejection::MissingClaim)
+    }
+
+    /// The user behind the request's `Authorization: Bearer <token>` header, or a 401.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<UserId, ApiError> {
+        let token = bearer_token(headers)
+            .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
+        self.verify(token, Utc::now())
+            .map_err(|rejection| match rejection {
+                Rejection::Expired => ApiError::unauthorized("the access token has expired"),
+                _ => ApiError::unauthorized("the access token is invalid"),
+            })
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme compared case-insensitively).
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Verifies an HS256 token's algorithm, signature, `exp` (required) and `nbf`/`iat` (when
+/// present, not in the future), and returns its claims. Shared by access tokens and Pushpin's
+/// `Grip-Sig`.
+pub fn verify_hs256<T: DeserializeOwned>(
+    key: &Hs256Key,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Claims<T>, Rejection> {
+    let untrusted = UntrustedToken::new(token).map_err(|_| Rejection::Malformed)?;
+    let verified = Hs256
+        .validator::<T>(key)
+        .validate(&untrusted)
+        .map_err(|_| Rejection::BadSignatureOrAlgorithm)?;
+    let (_, claims) = verified.into_parts();
+    let options = TimeOptions::new(Duration::seconds(CLOCK_SKEW_SECONDS), move || now);
+    let expiration = claims.expiration.ok_or(Rejection::MissingClaim)?;
+    if now > expiration + options.leeway {
+        return Err(Rejection::Expired);
+    }
+    let earliest_valid = [claims.not_before, claims.issued_at]
+        .into_iter()
+        .flatten()
+        .max();
+    if earliest_valid.is_some_and(|moment| now + options.leeway < moment) {
+        return Err(Rejection::NotYetValid);
+    }
+    Ok(claims)
+}
+
+/// The HMAC key for a shared secret (e.g. Pushpin's `sig_key`).
+pub fn hs256_key(secret: &str) -> Hs256Key {
+    Hs256Key::new(secret.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(SECRET, "sendinchat".into()).unwrap()
+    }
+
+    fn sign(header_json: &str, claims_json: &str, secret: &str) -> String {
+        use base64::Engine;
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let signing_input = format!(
+            "{}.{}",
+            engine.encode(header_json),
+            engine.encode(claims_json)
+        );
+        let signature = {
+            use hmac::{Mac, SimpleHmac};
+            let mut mac = SimpleHmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+            mac.update(signing_input.as_bytes());
+            mac.finalize().into_bytes()
+        };
+        format!("{signing_input}.{}", engine.encode(signature))
+    }
+
+    #[test]
+    fn issued_tokens_verify_to_their_user() {
+        let now = Utc::now();
+        let token = keys().issue(UserId::parse("42").unwrap(), Duration::minutes(15), now);
+        assert_eq!(keys().verify(&token, now).map(UserId::get), Ok(42));
+        assert_eq!(
+            keys().verify(&token, now + Duration::minutes(16)),
+            Err(Rejection::Expired)
+        );
+    }
+
+    #[test]
+    fn forged_and_malformed_tokens_are_refused() {
+        let now = Utc::now().timestamp();
+        let claims = format!(
+            r#"{{"sub":"1","iss":"sendinchat","iat":{now},"exp":{}}}"#,
+            now + 600
+        );
+        let header = r#"{"alg":"HS256","typ":"JWT"}"#;
+        assert!(
+            keys()
+                .verify(&sign(header, &claims, SECRET), Utc::now())
+                .is_ok()
+        );
+        let cases = [
+            (
+                sign(header, &claims, "another-secret-another-secret-xx"),
+                Rejection::BadSignatureOrAlgorithm,
+            ),
+            (
+                sign(r#"{"alg":"none"}"#, &claims, SECRET),
+                Rejection::BadSignatureOrAlgorithm,
+            ),
+            (
+                sign(r#"{"alg":"HS512"}"#, &claims, SECRET),
+                Rejection::BadSignatureOrAlgorithm,
+            ),
+            ("not-a-token".to_owned(), Rejection::Malformed),
+            (
+                sign(
+                    header,
+                    &format!(r#"{{"sub":"1","iss":"sendinchat","iat":{now}}}"#),
+                    SECRET,
+                ),
+                Rejection::MissingClaim,
+            ),
+            (
+                sign(
+                    header,
+                    &format!(r#"{{"sub":"1","iss":"sendinchat","exp":{}}}"#, now + 600),
+                    SECRET,
+                ),
+                Rejection::MissingClaim,
+            ),
+            (
+                sign(
+                    header,
+                    &format!(
+                        r#"{{"sub":"1","iss":"evil","iat":{now},"exp":{}}}"#,
+                        now + 600
+                    ),
+                    SECRET,
+                ),
+                Rejection::WrongIssuer,
+            ),
+            (
+                sign(
+                    header,
+                    &format!(
+                        r#"{{"sub":"1","iss":"sendinchat","iat":{now},"nbf":{},"exp":{}}}"#,
+                        now + 300,
+                        now + 600
+                    ),
+                    SECRET,
+                ),
+                Rejection::NotYetValid,
+            ),
+            (
+                sign(
+                    header,
+                    &format!(
+                        r#"{{"sub":"1","iss":"sendinchat","iat":{},"exp":{}}}"#,
+                        now - 7200,
+                        now - 3600
+                    ),
+                    SECRET,
+                ),
+                Rejection::Expired,
+            ),
+        ];
+        for (token, expected) in cases {
+            assert_eq!(keys().verify(&token, Utc::now()), Err(expected), "{token}");
+        }
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(TokenKeys::new("too-short", "sendinchat".into()).is_err());
+    }
+
+    #[test]
+    fn bearer_scheme_is_parsed_case_insensitively() {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::AUTHORIZATION, "bearer abc".parse().unwrap());
+        assert_eq!(bearer_token(&headers), Some("abc"));
+        headers.insert(http::header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert_eq!(bearer_token(&headers), None);
+    }
+}

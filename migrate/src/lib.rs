@@ -1,0 +1,164 @@
+//! Applies `sql/NNNN_name.sql` migrations in order, each exactly once.
+//!
+//! Every applied version is recorded in `schema_migrations` together with a checksum of its file,
+//! so an edited migration is reported instead of silently diverging from the database. A session
+//! advisory lock serialises concurrent runs (two replicas starting at once, or a deploy Job racing
+//! a developer): the second run waits, then finds nothing pending.
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail, ensure};
+use sha2::{Digest, Sha256};
+use tokio_postgres::{Client, NoTls};
+
+/// Arbitrary but fixed key for `pg_advisory_lock`; any run of this tool uses the same one.
+const MIGRATION_LOCK_KEY: i64 = 0x5e4d_1c4a_7000_0001;
+
+const CREATE_HISTORY_TABLE: &str = "
+    CREATE TABLE IF NOT EXISTS schema_migrations (
+        version     integer PRIMARY KEY,
+        name        text NOT NULL,
+        checksum    text NOT NULL,
+        applied_at  timestamptz NOT NULL DEFAULT now()
+    )";
+
+/// One migration file: `0003_chat.sql` has version 3 and name `chat`.
+#[derive(Debug)]
+pub struct Migration {
+    pub version: i32,
+    pub name: String,
+    pub sql: String,
+    pub checksum: String,
+}
+
+/// What a run did, for the caller to report.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub applied: Vec<String>,
+    pub already_applied: usize,
+}
+
+/// Reads the migrations in `dir`, ordered by version. Fails on a malformed file name or on two
+/// files with the same version, before touching any database.
+pub fn load_migrations(dir: &Path) -> Result<Vec<Migration>> {
+    let mut migrations = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|extension| extension == "sql") {
+            migrations.push(load_migration(&path)?);
+        }
+    }
+    migrations.sort_by_key(|migration| migration.version);
+    for pair in migrations.windows(2) {
+        ensure!(
+            pair[0].version != pair[1].version,
+            "two migrations share version {}: {} and {}",
+            pair[0].version,
+            pair[0].name,
+            pair[1].name
+        );
+    }
+    Ok(migrations)
+}
+
+fn load_migration(path: &PathBuf) -> Result<Migration> {
+    let stem = path
+        .file_stem()
+        .and_then(|stem| stem.to_str())
+        .unwrap_or_default();
+    let Some((version, name)) = stem.split_once('_') else {
+        bail!(
+            "{}: expected a name like 0001_description.sql",
+            path.display()
+        );
+    };
+    let version: i32 = version
+        .parse()
+        .with_context(|| format!("{}: version prefix is not a number", path.display()))?;
+    let sql =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let checksum = format!("{:x}", Sha256::digest(sql.as_bytes()));
+    Ok(Migration {
+        version,
+        name: name.to_owned(),
+        sql,
+        checksum,
+    })
+}
+
+/// Connects to `database_url` and applies every pending migration from `dir`.
+pub async fn migrate(database_url: &str, dir: &Path) -> Result<Outcome> {
+    let migrations = load_migrations(dir)?;
+    let (mut client, connection) = tokio_postgres::connect(database_url, NoTls)
+        .await
+        .context("connecting to Postgres")?;
+    let connection_task = tokio::spawn(connection);
+    let outcome = apply_locked(&mut client, &migrations).await;
+    drop(client);
+    connection_task.await.ok();
+    outcome
+}
+
+async fn apply_locked(client: &mut Client, migrations: &[Migration]) -> Result<Outcome> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+        .await?;
+    let outcome = apply_pending(client, migrations).await;
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
+        .await?;
+    outcome
+}
+
+async fn apply_pending(client: &mut Client, migrations: &[Migration]) -> Result<Outcome> {
+    client.batch_execute(CREATE_HISTORY_TABLE).await?;
+    let mut outcome = Outcome::default();
+    for migration in migrations {
+        let recorded = client
+            .query_opt(
+                "SELECT checksum FROM schema_migrations WHERE version = $1",
+                &[&migration.version],
+            )
+            .await?;
+        match recorded {
+            Some(row) => {
+                let checksum: String = row.get(0);
+                ensure!(
+                    checksum == migration.checksum,
+                    "migration {:04}_{} was changed after it was applied; add a new migration instead",
+                    migration.version,
+                    migration.name
+                );
+                outcome.already_applied += 1;
+            }
+            None => {
+                apply_one(client, migration).await?;
+                outcome
+                    .applied
+                    .push(format!("{:04}_{}", migration.version, migration.name));
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// Runs one migration and records it in the same transaction: either both happen or neither.
+async fn apply_one(client: &mut Client, migration: &Migration) -> Result<()> {
+    let transaction = client.transaction().await?;
+    transaction
+        .batch_execute(&migration.sql)
+        .await
+        .with_context(|| {
+            format!(
+                "applying migration {:04}_{}",
+                migration.version, migration.name
+            )
+        })?;
+    transaction
+        .execute(
+            "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+            &[&migration.version, &migration.name, &migration.checksum],
+        )
+        .await?;
+    transaction.commit().await?;
+    Ok(())
+}

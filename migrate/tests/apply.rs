@@ -1,0 +1,114 @@
+//! Migrations against a real Postgres (SENDINCHAT_TEST_DATABASE_URL, an admin connection).
+use std::path::{Path, PathBuf};
+
+use sendinchat_migrate::{load_migrations, migrate};
+use tokio_postgres::NoTls;
+
+fn admin_url() -> String {
+    std::env::var("SENDINCHAT_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into())
+}
+
+fn project_sql_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sql")
+}
+
+/// `admin_url` with its database name replaced.
+fn url_for_database(admin_url: &str, database: &str) -> String {
+    let (address, options) = admin_url.split_once('?').unwrap_or((admin_url, ""));
+    let (server, _) = address.rsplit_once('/').expect("database URL has a path");
+    format!("{server}/{database}?{options}")
+}
+
+/// A new, empty database, dropped when the guard goes out of scope.
+struct ScratchDatabase {
+    name: String,
+    url: String,
+}
+
+impl ScratchDatabase {
+    async fn create(label: &str) -> Self {
+        let name = format!("migrate_{label}_{}", std::process::id());
+        admin_execute(&format!("DROP DATABASE IF EXISTS {name}")).await;
+        admin_execute(&format!("CREATE DATABASE {name}")).await;
+        let url = url_for_database(&admin_url(), &name);
+        Self { name, url }
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        std::thread::spawn(move || {
+            tokio::runtime::Runtime::new().unwrap().block_on(admin_execute(&statement));
+        })
+        .join()
+        .ok();
+    }
+}
+
+async fn admin_execute(statement: &str) {
+    let (client, connection) = tokio_postgres::connect(&admin_url(), NoTls).await.expect("admin connection");
+    tokio::spawn(connection);
+    client.batch_execute(statement).await.expect(statement);
+}
+
+async fn applied_versions(url: &str) -> Vec<i32> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let rows = client.query("SELECT version FROM schema_migrations ORDER BY version", &[]).await.unwrap();
+    rows.iter().map(|row| row.get(0)).collect()
+}
+
+#[tokio::test]
+async fn concurrent_runs_apply_each_migration_once_and_a_rerun_is_a_no_op() {
+    let database = ScratchDatabase::create("concurrent").await;
+    let expected: Vec<i32> = load_migrations(&project_sql_dir()).unwrap().iter().map(|m| m.version).collect();
+    assert!(!expected.is_empty());
+
+    let sql_dir = project_sql_dir();
+    let (first, second) = tokio::join!(migrate(&database.url, &sql_dir), migrate(&database.url, &sql_dir));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    // The advisory lock serialises the runs: one applies everything, the other finds nothing left.
+    let mut applied_counts = [first.applied.len(), second.applied.len()];
+    applied_counts.sort();
+    assert_eq!(applied_counts, [0, expected.len()]);
+    assert_eq!(applied_versions(&database.url).await, expected);
+
+    let rerun = migrate(&database.url, &sql_dir).await.unwrap();
+    assert!(rerun.applied.is_empty());
+    assert_eq!(rerun.already_applied, expected.len());
+}
+
+#[tokio::test]
+async fn an_edited_migration_is_reported_and_a_failing_one_leaves_no_trace() {
+    let database = ScratchDatabase::create("edited").await;
+    let dir = std::env::temp_dir().join(format!("sendinchat-migrations-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("0001_first.sql"), "CREATE TABLE first (id int);").unwrap();
+    migrate(&database.url, &dir).await.unwrap();
+
+    std::fs::write(dir.join("0001_first.sql"), "CREATE TABLE first (id bigint);").unwrap();
+    let error = migrate(&database.url, &dir).await.unwrap_err();
+    assert!(error.to_string().contains("was changed after it was applied"), "{error}");
+
+    std::fs::write(dir.join("0001_first.sql"), "CREATE TABLE first (id int);").unwrap();
+    std::fs::write(dir.join("0002_broken.sql"), "CREATE TABLE second (id int); SELECT no_such_function();").unwrap();
+    assert!(migrate(&database.url, &dir).await.is_err());
+    assert_eq!(applied_versions(&database.url).await, vec![1], "the failed migration is not recorded");
+    let (client, connection) = tokio_postgres::connect(&database.url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let second_exists: bool =
+        client.query_one("SELECT to_regclass('second') IS NOT NULL", &[]).await.unwrap().get(0);
+    assert!(!second_exists, "the failed migration's statements were rolled back");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn file_names_must_carry_a_numeric_version() {
+    let dir = std::env::temp_dir().join(format!("sendinchat-bad-names-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("first.sql"), "SELECT 1;").unwrap();
+    assert!(load_migrations(&dir).is_err());
+    std::fs::remove_dir_all(&dir).ok();
+}

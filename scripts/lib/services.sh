@@ -1,0 +1,96 @@
+# Project-local Postgres and Redis: installed from Debian's packages when missing, run from a
+# data folder under .data/<profile>/, on loopback only. Source it after common.sh.
+# shellcheck shell=bash
+
+# Prints a free TCP port on 127.0.0.1, starting the search at $1.
+free_port() {
+    local port=$1
+    while (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+    echo "$port"
+}
+
+# Runs a command as the postgres user when we are root (Postgres refuses to run as root).
+as_postgres() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+postgres_bin() {
+    local version
+    version=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1)
+    [ -n "$version" ] || die "no Postgres server binaries under /usr/lib/postgresql"
+    echo "/usr/lib/postgresql/$version/bin"
+}
+
+# start_postgres <data folder> <port> <durable: yes|no>
+# Creates the cluster on first use (superuser "postgres", password in <data>/postgres.password,
+# password authentication over TCP) and starts it unless it is already running. Sets PG_ADMIN_URL.
+start_postgres() {
+    local data=$1 port=$2 durable=$3
+    apt_ensure postgresql
+    local bin cluster="$data/postgres" password_file="$data/postgres.password"
+    bin=$(postgres_bin)
+    mkdir -p "$data"
+    if [ ! -f "$password_file" ]; then
+        head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$password_file"
+        chmod 600 "$password_file"
+    fi
+    if [ ! -f "$cluster/PG_VERSION" ]; then
+        log "creating a Postgres cluster in $cluster"
+        mkdir -p "$cluster"
+        local init_password
+        init_password=$(mktemp)
+        cp "$password_file" "$init_password"
+        [ "$(id -u)" -eq 0 ] && chown postgres "$cluster" "$init_password"
+        as_postgres "$bin/initdb" -D "$cluster" -U postgres --pwfile="$init_password" \
+            --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
+        rm -f "$init_password"
+    fi
+    local options="-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=/tmp"
+    # Test data is thrown away: skip the disk flushes that durability needs.
+    [ "$durable" = no ] && options="$options -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    if ! as_postgres "$bin/pg_ctl" -D "$cluster" status >/dev/null 2>&1; then
+        as_postgres "$bin/pg_ctl" -D "$cluster" -l "$cluster/server.log" -o "$options" -w -t 60 start >/dev/null \
+            || die "Postgres did not start; see $cluster/server.log"
+    fi
+    port=$(sed -n 4p "$cluster/postmaster.pid")
+    PG_ADMIN_URL="postgres://postgres:$(cat "$password_file")@127.0.0.1:$port/postgres?sslmode=disable"
+    export PG_ADMIN_URL
+}
+
+stop_postgres() {
+    local cluster="$1/postgres"
+    [ -f "$cluster/postmaster.pid" ] || return 0
+    as_postgres "$(postgres_bin)/pg_ctl" -D "$cluster" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# start_redis <data folder> <port> <durable: yes|no>. Sets REDIS_URL_LOCAL.
+start_redis() {
+    local data=$1 port=$2 durable=$3
+    apt_ensure redis-server
+    local folder="$data/redis"
+    mkdir -p "$folder"
+    if [ -f "$folder/redis.pid" ] && kill -0 "$(cat "$folder/redis.pid")" 2>/dev/null; then
+        port=$(cat "$folder/port")
+    else
+        local persistence=(--save "" --appendonly no)
+        [ "$durable" = yes ] && persistence=(--appendonly yes)
+        redis-server --bind 127.0.0.1 --port "$port" --daemonize yes --dir "$(realpath "$folder")" \
+            --pidfile "$(realpath "$folder")/redis.pid" --logfile "$(realpath "$folder")/redis.log" \
+            "${persistence[@]}" >/dev/null
+        echo "$port" >"$folder/port"
+        local attempt
+        for attempt in $(seq 50); do
+            redis-cli -p "$port" ping >/dev/null 2>&1 && break
+            sleep 0.1
+        done
+        redis-cli -p "$port" ping >/dev/null 2>&1 || die "Redis did not start; see $folder/redis.log"
+    fi
+    REDIS_URL_LOCAL="redis://127.0.0.1:$port"
+    export REDIS_URL_LOCAL
+}
+
+stop_redis() {
+    local pid_file="$1/redis/redis.pid"
+    [ -f "$pid_file" ] && kill "$(cat "$pid_file")" 2>/dev/null
+    rm -f "$pid_file"
+}
