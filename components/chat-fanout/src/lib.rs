@@ -1,4 +1,22 @@
+//! The `chat-fanout` component: a Redis trigger on the chat events channel. Each message is one
+//! [`shared::grip::Event`] published by `chat` after a commit; this forwards it to Pushpin, which
+//! delivers it to every WebSocket subscribed to its channel, on every Pushpin node.
+//!
+//! Every replica of the app receives every Redis message. That is harmless: events carry a
+//! Pushpin item id, so a second publish of the same event is not delivered twice.
+use anyhow::Context;
+use shared::grip::Event;
+
 #[spin_sdk::redis_subscriber]
-async fn on_message(_message: bytes::Bytes) -> anyhow::Result<()> {
-    Ok(())
+async fn on_message(message: bytes::Bytes) -> anyhow::Result<()> {
+    let event: Event = serde_json::from_slice(&message).context("chat event is not valid JSON")?;
+    let origin = spin_sdk::variables::get("grip_origin")
+        .await
+        .context("reading grip_origin")?;
+    shared::grip::publish(
+        &format!("{}/publish/", origin.trim_end_matches('/')),
+        &event,
+    )
+    .await
+    .map_err(anyhow::Error::msg)
 }

@@ -3,8 +3,8 @@
 use http::StatusCode;
 use shared::db::optional_row;
 use shared::ids::{IdempotencyKey, UserId};
-use shared::ledger::LedgerResult;
-use shared::money::{Amount, Note};
+use shared::ledger::{LedgerResult, outcome_error};
+use shared::money::PaymentTerms;
 use shared::request::{BODY_BYTES_MAX, JsonObject, read_body};
 use shared::{ApiError, Reply};
 use spin_sdk::http::Request;
@@ -24,19 +24,18 @@ pub async fn deposit(settings: &Settings, request: Request) -> Result<Reply, Fin
         ApiError::unprocessable("invalid_field", "`user_id` must be a positive integer")
     })?;
     // Deposits are not capped by the per-transfer maximum: the operator funds accounts.
-    let amount = Amount::from_json(&fields.require("amount")?, rust_decimal::Decimal::MAX)?;
-    let currency = match fields.take_string("currency")? {
-        Some(code) => code.parse()?,
-        None => settings.default_currency.clone(),
-    };
-    let note = Note::parse(fields.take_string("note")?)?;
+    let terms = PaymentTerms::take_from(
+        &mut fields,
+        rust_decimal::Decimal::MAX,
+        &settings.default_currency,
+    )?;
     fields.finish()?;
 
     let params: Vec<ParameterValue> = vec![
         user.get().into(),
-        amount.get().into(),
-        currency.as_str().to_owned().into(),
-        note.map(Note::into_string).into(),
+        terms.amount.get().into(),
+        terms.currency.as_str().to_owned().into(),
+        terms.note_text().into(),
         idempotency_key.map(|key| key.as_str().to_owned()).into(),
     ];
     let database = shared::db::connect(&settings.database_url).await?;
@@ -47,7 +46,7 @@ pub async fn deposit(settings: &Settings, request: Request) -> Result<Reply, Fin
     )
     .await?
     .ok_or_else(|| ApiError::internal("fintech_deposit returned no row"))?;
-    Ok(LedgerResult::from_row(&row)?.into_reply("completed", StatusCode::CREATED)?)
+    Ok(LedgerResult::from_row(&row)?.into_reply(StatusCode::CREATED, outcome_error)?)
 }
 
 fn authenticate_operator(

@@ -2,8 +2,8 @@
 use http::StatusCode;
 use shared::db::optional_row;
 use shared::ids::{IdempotencyKey, UserId};
-use shared::ledger::LedgerResult;
-use shared::money::{Amount, Currency, Note};
+use shared::ledger::{LedgerResult, outcome_error};
+use shared::money::PaymentTerms;
 use shared::request::{BODY_BYTES_MAX, JsonObject, read_body};
 use shared::{ApiError, Reply};
 use spin_sdk::http::Request;
@@ -20,9 +20,7 @@ enum Receiver {
 
 struct TransferCommand {
     receiver: Receiver,
-    amount: Amount,
-    currency: Currency,
-    note: Option<Note>,
+    terms: PaymentTerms,
 }
 
 impl TransferCommand {
@@ -47,19 +45,13 @@ impl TransferCommand {
             (None, Some(username)) => Receiver::Username(username.to_lowercase()),
             _ => return Err(FintechError::ReceiverUnspecified),
         };
-        let amount = Amount::from_json(&fields.require("amount")?, settings.max_transfer_amount)?;
-        let currency = match fields.take_string("currency")? {
-            Some(code) => code.parse()?,
-            None => settings.default_currency.clone(),
-        };
-        let note = Note::parse(fields.take_string("note")?)?;
+        let terms = PaymentTerms::take_from(
+            &mut fields,
+            settings.max_transfer_amount,
+            &settings.default_currency,
+        )?;
         fields.finish()?;
-        Ok(Self {
-            receiver,
-            amount,
-            currency,
-            note,
-        })
+        Ok(Self { receiver, terms })
     }
 }
 
@@ -81,9 +73,9 @@ pub async fn transfer(settings: &Settings, request: Request) -> Result<Reply, Fi
         caller.get().into(),
         receiver_id.into(),
         receiver_username.into(),
-        command.amount.get().into(),
-        command.currency.as_str().to_owned().into(),
-        command.note.map(Note::into_string).into(),
+        command.terms.amount.get().into(),
+        command.terms.currency.as_str().to_owned().into(),
+        command.terms.note_text().into(),
         settings.default_currency.as_str().to_owned().into(),
         idempotency_key.map(|key| key.as_str().to_owned()).into(),
     ];
@@ -96,5 +88,5 @@ pub async fn transfer(settings: &Settings, request: Request) -> Result<Reply, Fi
     )
     .await?
     .ok_or_else(|| ApiError::internal("fintech_transfer returned no row"))?;
-    Ok(LedgerResult::from_row(&row)?.into_reply("completed", StatusCode::CREATED)?)
+    Ok(LedgerResult::from_row(&row)?.into_reply(StatusCode::CREATED, outcome_error)?)
 }

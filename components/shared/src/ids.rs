@@ -66,6 +66,7 @@ id_type!(UserId, "user");
 id_type!(RoomId, "chat room");
 id_type!(MessageId, "chat message");
 id_type!(TransferId, "ledger transfer");
+id_type!(PaymentRequestId, "payment request");
 
 /// An `Idempotency-Key` header: 1 to 255 visible ASCII characters, chosen by the client.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,6 +10,9 @@ use crate::{ApiError, Reply};
 /// Marks a response replayed from an earlier request with the same `Idempotency-Key`.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
+/// The outcome of every ledger operation that did what was asked.
+pub const SUCCESS_OUTCOME: &str = "completed";
+
 /// One row of `fintech_transfer`, `fintech_deposit` or a chat payment function.
 pub struct LedgerResult {
     pub outcome: String,
@@ -26,12 +29,16 @@ impl LedgerResult {
         })
     }
 
-    /// `success` with the resource for the successful outcome, the matching error otherwise. A
+    /// `success` with the resource for the successful outcome, `error_for(outcome)` otherwise. A
     /// replay carries [`REPLAYED_HEADER`], errors included: the first answer is the answer.
-    pub fn into_reply(self, success_outcome: &str, success: StatusCode) -> Result<Reply, ApiError> {
+    pub fn into_reply(
+        self,
+        success: StatusCode,
+        error_for: impl Fn(&str) -> ApiError,
+    ) -> Result<Reply, ApiError> {
         let mut reply = match self.resource {
-            Some(resource) if self.outcome == success_outcome => raw_json_reply(success, resource),
-            _ => outcome_error(&self.outcome).into_reply(),
+            Some(resource) if self.outcome == SUCCESS_OUTCOME => raw_json_reply(success, resource),
+            _ => error_for(&self.outcome).into_reply(),
         };
         if self.replayed {
             reply

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod grip;
 pub mod ids;
 pub mod ledger;
 pub mod money;

@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use crate::ApiError;
+use crate::request::JsonObject;
 
 /// Longest amount text accepted; far beyond any real transfer, well within `Decimal`'s range.
 const AMOUNT_TEXT_LENGTH_MAX: usize = 24;
@@ -139,6 +140,38 @@ impl Note {
 
     pub fn into_string(self) -> String {
         self.0
+    }
+}
+
+/// What a payment moves: `amount`, `currency` (default: the ledger's default currency) and an
+/// optional `note`, taken from a request body. Shared by `/fintech/transfer` and payments in chat.
+pub struct PaymentTerms {
+    pub amount: Amount,
+    pub currency: Currency,
+    pub note: Option<Note>,
+}
+
+impl PaymentTerms {
+    pub fn take_from(
+        fields: &mut JsonObject,
+        maximum: Decimal,
+        default_currency: &Currency,
+    ) -> Result<Self, ApiError> {
+        let amount = Amount::from_json(&fields.require("amount")?, maximum)?;
+        let currency = match fields.take_string("currency")? {
+            Some(code) => code.parse()?,
+            None => default_currency.clone(),
+        };
+        let note = Note::parse(fields.take_string("note")?)?;
+        Ok(Self {
+            amount,
+            currency,
+            note,
+        })
+    }
+
+    pub fn note_text(&self) -> Option<String> {
+        self.note.clone().map(Note::into_string)
     }
 }
 

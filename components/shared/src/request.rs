@@ -94,6 +94,11 @@ impl JsonObject {
         }
     }
 
+    /// Wraps an already parsed JSON object (e.g. a WebSocket frame).
+    pub fn from_map(map: Map<String, Value>) -> Self {
+        Self(map)
+    }
+
     /// Parses an `application/x-www-form-urlencoded` body into string fields.
     pub fn from_form_body(body: &[u8]) -> Result<Self, ApiError> {
         let pairs = parse_urlencoded(utf8(body)?).ok_or_else(|| {

@@ -1,0 +1,132 @@
+//! Chat input parsed into domain types, in one place.
+use shared::ApiError;
+
+/// A room's display name: trimmed, 1 to 100 characters, no control characters.
+pub struct RoomName(String);
+
+impl RoomName {
+    const CHARS_MAX: usize = 100;
+
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        let name = raw.trim();
+        let length = name.chars().count();
+        if length == 0 || length > Self::CHARS_MAX || name.chars().any(char::is_control) {
+            return Err(ApiError::unprocessable(
+                "invalid_room_name",
+                "name must be 1 to 100 characters without control characters",
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// A text message: not blank, at most the configured size in bytes, no control characters other
+/// than line breaks and tabs (they would garble other members' screens).
+pub struct MessageContent(String);
+
+impl MessageContent {
+    pub fn parse(raw: String, bytes_max: usize) -> Result<Self, ApiError> {
+        if raw.trim().is_empty() {
+            return Err(ApiError::unprocessable(
+                "empty_message",
+                "content must not be blank",
+            ));
+        }
+        if raw.len() > bytes_max {
+            return Err(ApiError::new(
+                http::StatusCode::PAYLOAD_TOO_LARGE,
+                "message_too_large",
+                format!("content must be at most {bytes_max} bytes"),
+            ));
+        }
+        if raw
+            .chars()
+            .any(|character| character.is_control() && !matches!(character, '\n' | '\r' | '\t'))
+        {
+            return Err(ApiError::unprocessable(
+                "invalid_content",
+                "content must not contain control characters",
+            ));
+        }
+        Ok(Self(raw))
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// The client's id for a message, which makes a retried send idempotent: 1 to 64 visible ASCII
+/// characters, unique per sender.
+pub struct ClientMsgId(String);
+
+impl ClientMsgId {
+    pub fn parse(raw: Option<String>) -> Result<Option<Self>, ApiError> {
+        let Some(raw) = raw else { return Ok(None) };
+        if (1..=64).contains(&raw.len()) && raw.bytes().all(|byte| byte.is_ascii_graphic()) {
+            Ok(Some(Self(raw)))
+        } else {
+            Err(ApiError::unprocessable(
+                "invalid_client_msg_id",
+                "client_msg_id must be 1 to 64 visible ASCII characters",
+            ))
+        }
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names_are_trimmed_and_bounded() {
+        assert_eq!(RoomName::parse("  Trip  ").unwrap().into_string(), "Trip");
+        assert!(RoomName::parse("   ").is_err());
+        assert!(RoomName::parse(&"x".repeat(101)).is_err());
+        assert!(RoomName::parse("tab\there").is_err());
+    }
+
+    #[test]
+    fn message_content_is_bounded_in_bytes() {
+        assert!(MessageContent::parse("hi\nthere".into(), 4096).is_ok());
+        assert_eq!(
+            MessageContent::parse(" \n ".into(), 4096)
+                .err()
+                .unwrap()
+                .code,
+            "empty_message"
+        );
+        assert_eq!(
+            MessageContent::parse("é".repeat(3), 5).err().unwrap().code,
+            "message_too_large"
+        );
+        assert_eq!(
+            MessageContent::parse("bell\u{7}".into(), 4096)
+                .err()
+                .unwrap()
+                .code,
+            "invalid_content"
+        );
+    }
+
+    #[test]
+    fn client_msg_ids_are_short_visible_ascii() {
+        assert!(
+            ClientMsgId::parse(Some("abc-123".into()))
+                .unwrap()
+                .is_some()
+        );
+        assert!(ClientMsgId::parse(None).unwrap().is_none());
+        assert!(ClientMsgId::parse(Some(String::new())).is_err());
+        assert!(ClientMsgId::parse(Some("has space".into())).is_err());
+        assert!(ClientMsgId::parse(Some("x".repeat(65))).is_err());
+    }
+}

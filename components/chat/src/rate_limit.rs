@@ -1,0 +1,40 @@
+//! Messages (and typing notices) per user per minute, counted in Redis.
+//!
+//! When Redis is unreachable the limit is not enforced (fail open): losing the counter must not
+//! stop people from talking, and every message is still stored and bounded in size. Login
+//! throttling, where a missing counter would help an attacker, fails closed instead (see `auth`).
+use shared::ids::UserId;
+
+use crate::error::ChatError;
+use crate::settings::Settings;
+
+const WINDOW_SECONDS: u32 = 60;
+
+pub async fn allow_message(settings: &Settings, sender: UserId) -> Result<(), ChatError> {
+    allow(settings, "messages", sender).await
+}
+
+/// Typing notices share the messages' budget size but have their own counter.
+pub async fn allow_typing(settings: &Settings, sender: UserId) -> Result<(), ChatError> {
+    allow(settings, "typing", sender).await
+}
+
+async fn allow(settings: &Settings, what: &str, sender: UserId) -> Result<(), ChatError> {
+    let key = format!("sendinchat:chat-{what}:{sender}");
+    let counted = match shared::redis::connect(&settings.redis_url).await {
+        Ok(connection) => shared::redis::count_in_window(&connection, &key, WINDOW_SECONDS)
+            .await
+            .map_err(|error| format!("{error:?}")),
+        Err(error) => Err(error.to_string()),
+    };
+    match counted {
+        Ok(window) if window.count > settings.messages_per_minute => Err(ChatError::RateLimited {
+            retry_after_seconds: u32::try_from(window.seconds_left).unwrap_or(WINDOW_SECONDS),
+        }),
+        Ok(_) => Ok(()),
+        Err(error) => {
+            eprintln!("[rate-limit] not enforced for user {sender}: {error}");
+            Ok(())
+        }
+    }
+}

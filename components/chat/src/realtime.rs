@@ -1,0 +1,97 @@
+//! Events for WebSocket clients, published after the change they describe has committed.
+//!
+//! Publishing never fails a request: the change is already stored, and a client that misses an
+//! event (Redis or Pushpin down, a dropped connection) sees a gap in `seq` and fills it with
+//! `GET /chat/messages/{room}?after=<id>`.
+use serde_json::{Value, json};
+use shared::grip::{Event, EventBody};
+use shared::ids::{RoomId, UserId};
+
+use crate::settings::{PublishMode, Settings};
+
+/// Close code sent to a member's sockets when they leave the room.
+pub const CLOSE_LEFT_ROOM: u16 = 4403;
+
+/// Every socket of a room listens here.
+pub fn room_channel(room: RoomId) -> String {
+    format!("room:{room}")
+}
+
+/// One member's sockets for one room listen here too, so they can be closed when the member
+/// leaves without touching anyone else's.
+pub fn member_channel(room: RoomId, user: UserId) -> String {
+    format!("room:{room}:user:{user}")
+}
+
+/// `{"type":"message","message":{...}}` for a stored message (its JSON as rendered by SQL).
+pub fn message_event(room: RoomId, message_json: &str) -> Event {
+    let message: Value = serde_json::from_str(message_json).unwrap_or(Value::Null);
+    Event {
+        channel: room_channel(room),
+        id: message["id"].as_i64().map(|id| format!("message-{id}")),
+        body: EventBody::Text {
+            content: json!({"type": "message", "message": message}).to_string(),
+        },
+    }
+}
+
+/// `{"type":"read","room_id":..,"user_id":..,"up_to_id":..}` for a moved read marker.
+pub fn read_event(room: RoomId, marker_json: &str) -> Event {
+    let mut marker: Value = serde_json::from_str(marker_json).unwrap_or_else(|_| json!({}));
+    let id = format!("read-{room}-{}-{}", marker["user_id"], marker["up_to_id"]);
+    marker["type"] = json!("read");
+    Event {
+        channel: room_channel(room),
+        id: Some(id),
+        body: EventBody::Text {
+            content: marker.to_string(),
+        },
+    }
+}
+
+/// `{"type":"typing","room_id":..,"user_id":..}`: ephemeral, never stored.
+pub fn typing_event(room: RoomId, user: UserId) -> Event {
+    let content =
+        json!({"type": "typing", "room_id": room.get(), "user_id": user.get()}).to_string();
+    Event {
+        channel: room_channel(room),
+        id: None,
+        body: EventBody::Text { content },
+    }
+}
+
+pub fn left_room_event(room: RoomId, user: UserId) -> Event {
+    Event {
+        channel: member_channel(room, user),
+        id: None,
+        body: EventBody::Close {
+            code: CLOSE_LEFT_ROOM,
+            reason: "left the room".into(),
+        },
+    }
+}
+
+/// Sends `event` towards Pushpin: through Redis (and `chat-fanout`) or directly.
+pub async fn publish(settings: &Settings, event: Event) {
+    let outcome = match settings.publish_mode {
+        PublishMode::Redis => publish_to_redis(settings, &event).await,
+        PublishMode::Direct => shared::grip::publish(&settings.grip_publish_url, &event).await,
+    };
+    if let Err(error) = outcome {
+        eprintln!(
+            "[realtime] event for {} not published: {error}",
+            event.channel
+        );
+    }
+}
+
+async fn publish_to_redis(settings: &Settings, event: &Event) -> Result<(), String> {
+    let payload = serde_json::to_vec(event).map_err(|error| error.to_string())?;
+    let connection = spin_sdk::redis::Connection::open(&settings.redis_url)
+        .await
+        .map_err(|error| format!("connecting to Redis: {error:?}"))?;
+    connection
+        .publish(&settings.events_channel, &payload)
+        .await
+        .map_err(|error| format!("publishing to Redis: {error:?}"))
+}

@@ -1,0 +1,116 @@
+//! Who may open a socket: only Pushpin speaks this protocol (`Grip-Sig`), and only a member of
+//! the room with a valid access token gets subscribed.
+//!
+//! The token travels in `Sec-WebSocket-Protocol` (`sendinchat.v1, bearer.<token>`) or in the
+//! `token` query parameter. Browsers cannot set an `Authorization` header on a WebSocket, and a
+//! token in the URL ends up in proxy and server logs and browser history; the subprotocol keeps
+//! it out of URLs, so it is preferred, and the query parameter exists for clients that cannot
+//! set subprotocols.
+use chrono::Utc;
+use jwt_compact::Claims;
+use serde::Deserialize;
+use shared::ids::{RoomId, UserId};
+use shared::request::{query_pairs, query_value};
+use shared::token::verify_hs256;
+
+use super::{CLOSE_NO_SUCH_ROOM, CLOSE_NOT_MEMBER, CLOSE_UNAUTHORIZED, Exchange};
+use crate::error::ChatError;
+use crate::realtime::{member_channel, room_channel};
+use crate::settings::Settings;
+
+/// The subprotocol the server speaks; clients that offer protocols must offer this one.
+const SUBPROTOCOL: &str = "sendinchat.v1";
+const TOKEN_SUBPROTOCOL_PREFIX: &str = "bearer.";
+/// Pushpin's default `sig_iss`.
+const GATEWAY_ISSUER: &str = "pushpin";
+
+#[derive(Deserialize)]
+struct GatewayClaims {
+    iss: String,
+}
+
+/// Refuses requests that Pushpin did not sign with the shared key.
+pub fn verify_gateway(settings: &Settings, headers: &http::HeaderMap) -> Result<(), ChatError> {
+    let signature = headers
+        .get("grip-sig")
+        .and_then(|value| value.to_str().ok())
+        .ok_or(ChatError::NotFromGateway)?;
+    let claims: Claims<GatewayClaims> = verify_hs256(&settings.grip_key, signature, Utc::now())
+        .map_err(|_| ChatError::NotFromGateway)?;
+    if claims.custom.iss == GATEWAY_ISSUER {
+        Ok(())
+    } else {
+        Err(ChatError::NotFromGateway)
+    }
+}
+
+/// Answers OPEN: accept the socket, then either subscribe it to the room or close it with a code
+/// that says why (bad token 4401, not a member 4403, no such room 4404).
+pub async fn open(
+    settings: &Settings,
+    request: &http::request::Parts,
+    room: Option<RoomId>,
+    exchange: &mut Exchange,
+) -> Result<(), ChatError> {
+    exchange.events.push(super::protocol::Outgoing::Open);
+    exchange
+        .headers
+        .push(("sec-websocket-extensions", "grip".into()));
+    let offered = offered_subprotocols(&request.headers);
+    if offered.iter().any(|protocol| protocol == SUBPROTOCOL) {
+        exchange
+            .headers
+            .push(("sec-websocket-protocol", SUBPROTOCOL.into()));
+    }
+    let token = offered
+        .iter()
+        .find_map(|protocol| {
+            protocol
+                .strip_prefix(TOKEN_SUBPROTOCOL_PREFIX)
+                .map(str::to_owned)
+        })
+        .or_else(|| {
+            query_pairs(&request.uri)
+                .ok()
+                .and_then(|query| query_value(&query, "token").map(str::to_owned))
+        });
+    let Some(user) = token.and_then(|token| settings.keys.verify(&token, Utc::now()).ok()) else {
+        exchange.close(CLOSE_UNAUTHORIZED, "invalid or missing access token");
+        return Ok(());
+    };
+    let Some(room) = room else {
+        exchange.close(CLOSE_NO_SUCH_ROOM, "no such room");
+        return Ok(());
+    };
+    if !is_member(settings, room, user).await? {
+        exchange.close(CLOSE_NOT_MEMBER, "not a member of this room");
+        return Ok(());
+    }
+    exchange.subscribe(&room_channel(room));
+    exchange.subscribe(&member_channel(room, user));
+    exchange.headers.push(("set-meta-user", user.to_string()));
+    exchange.headers.push(("set-meta-room", room.to_string()));
+    Ok(())
+}
+
+fn offered_subprotocols(headers: &http::HeaderMap) -> Vec<String> {
+    headers
+        .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|protocol| protocol.trim().to_owned())
+        .filter(|protocol| !protocol.is_empty())
+        .collect()
+}
+
+async fn is_member(settings: &Settings, room: RoomId, user: UserId) -> Result<bool, ChatError> {
+    let database = shared::db::connect(&settings.database_url).await?;
+    let row = shared::db::optional_row(
+        &database,
+        "SELECT chat_is_member($1::int8, $2::int8) AS member",
+        vec![room.get().into(), user.get().into()],
+    )
+    .await?;
+    Ok(row.and_then(|row| row.get("member")).unwrap_or(false))
+}

@@ -1,0 +1,151 @@
+//! WebSocket-over-HTTP: Pushpin holds each client's socket and turns its events into POSTs to
+//! `/chat/ws/{room}`; the answer carries events back (and control messages that subscribe the
+//! socket to channels). See docs: <https://pushpin.org/docs/protocols/websocket-over-http/>.
+//!
+//! The connection's user and room are kept by Pushpin as `Meta-*` headers, set on OPEN. Pushpin
+//! strips `Meta-*` headers from clients, and `Grip-Sig` proves a request came from Pushpin, so
+//! after OPEN the meta values are trusted.
+mod frames;
+mod handshake;
+mod protocol;
+
+use http::{HeaderValue, StatusCode};
+use shared::ids::{RoomId, UserId};
+use shared::request::read_body;
+use shared::{ApiError, Reply};
+use spin_sdk::http::{FullBody, Request};
+
+use crate::error::ChatError;
+use crate::settings::Settings;
+use protocol::{Incoming, Outgoing};
+
+const CONTENT_TYPE: &str = "application/websocket-events";
+/// Pushpin may batch several client frames into one request.
+const EVENTS_BYTES_MAX: usize = 256 * 1024;
+
+/// Close codes a client can tell apart.
+pub const CLOSE_UNAUTHORIZED: u16 = 4401;
+pub const CLOSE_NOT_MEMBER: u16 = 4403;
+pub const CLOSE_NO_SUCH_ROOM: u16 = 4404;
+const CLOSE_UNSUPPORTED_DATA: u16 = 1003;
+const CLOSE_INVALID_PAYLOAD: u16 = 1007;
+
+/// The connection as Pushpin remembers it (`Meta-User`, `Meta-Room`), once OPEN succeeded.
+#[derive(Clone, Copy)]
+pub struct Session {
+    pub user: UserId,
+    pub room: RoomId,
+}
+
+impl Session {
+    fn from_meta(headers: &http::HeaderMap) -> Option<Self> {
+        let meta = |name: &str| headers.get(name)?.to_str().ok();
+        Some(Self {
+            user: UserId::parse(meta("meta-user")?)?,
+            room: RoomId::parse(meta("meta-room")?)?,
+        })
+    }
+}
+
+/// The events and headers of one answer to Pushpin.
+#[derive(Default)]
+pub struct Exchange {
+    events: Vec<Outgoing>,
+    headers: Vec<(&'static str, String)>,
+    closed: bool,
+}
+
+impl Exchange {
+    fn send(&mut self, event: &str) {
+        // With the GRIP extension on, text for the client carries the `m:` prefix.
+        self.events.push(Outgoing::Text(format!("m:{event}")));
+    }
+
+    fn subscribe(&mut self, channel: &str) {
+        let control = serde_json::json!({"type": "subscribe", "channel": channel});
+        self.events.push(Outgoing::Text(format!("c:{control}")));
+    }
+
+    fn close(&mut self, code: u16, reason: &str) {
+        if !self.closed {
+            self.events.push(Outgoing::close(code, reason));
+            self.closed = true;
+        }
+    }
+
+    fn error(&mut self, error: &ApiError) {
+        self.send(
+            &serde_json::json!({"type": "error", "code": error.code, "message": error.message})
+                .to_string(),
+        );
+    }
+
+    fn into_reply(self) -> Reply {
+        let mut reply = http::Response::new(FullBody::new(protocol::encode(&self.events).into()));
+        let headers = reply.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(CONTENT_TYPE),
+        );
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
+        reply
+    }
+}
+
+pub async fn handle(
+    settings: &Settings,
+    request: Request,
+    raw_room: &str,
+) -> Result<Reply, ChatError> {
+    handshake::verify_gateway(settings, request.headers())?;
+    let session = Session::from_meta(request.headers());
+    let (parts, body) = read_body(request, EVENTS_BYTES_MAX).await?;
+    if parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_none_or(|value| value != CONTENT_TYPE)
+    {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("Content-Type must be {CONTENT_TYPE}"),
+        )
+        .into());
+    }
+    let events = protocol::parse(&body).ok_or_else(|| {
+        ApiError::bad_request("malformed_events", "body is not WebSocket-over-HTTP events")
+    })?;
+
+    let mut exchange = Exchange::default();
+    for event in events {
+        if exchange.closed {
+            break;
+        }
+        match event {
+            Incoming::Open => {
+                handshake::open(settings, &parts, RoomId::parse(raw_room), &mut exchange).await?
+            }
+            Incoming::Text(bytes) => match session {
+                Some(session) => frames::handle(settings, session, &bytes, &mut exchange).await,
+                None => exchange.close(CLOSE_UNAUTHORIZED, "not authenticated"),
+            },
+            Incoming::Binary => exchange.close(CLOSE_UNSUPPORTED_DATA, "frames are JSON text"),
+            Incoming::Ping(payload) => exchange.events.push(Outgoing::Pong(payload)),
+            Incoming::Close(payload) => {
+                exchange.events.push(Outgoing::Close(payload));
+                exchange.closed = true;
+            }
+            Incoming::Pong | Incoming::Disconnect => {}
+        }
+    }
+    Ok(exchange.into_reply())
+}
+
+/// Closes for a TEXT frame that is not UTF-8, which RFC 6455 treats as a protocol error.
+fn close_invalid_payload(exchange: &mut Exchange) {
+    exchange.close(CLOSE_INVALID_PAYLOAD, "text frames must be UTF-8");
+}
