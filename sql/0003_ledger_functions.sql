@@ -256,12 +256,13 @@ BEGIN
 END;
 $$;
 
--- GET /fintech/balance: every account of the user, the default currency always included.
+-- GET /fintech/balance: every account of the user, the default currency always included. Rounding
+-- to the currency's minor units renders an untouched account as "0.00", like every other amount.
 CREATE FUNCTION fintech_balances(p_user_id bigint, p_default_currency char(3)) RETURNS text
 LANGUAGE sql STABLE
 RETURN (
     SELECT json_build_object('balances', json_agg(
-        json_build_object('currency', c.code, 'balance', coalesce(a.balance, round(0, c.minor_units))::text)
+        json_build_object('currency', c.code, 'balance', round(coalesce(a.balance, 0), c.minor_units)::text)
         ORDER BY c.code <> p_default_currency, c.code))::text
     FROM currencies c
     LEFT JOIN accounts a ON a.currency = c.code AND a.owner_user_id = p_user_id

@@ -9,6 +9,7 @@ use shared::token::TokenKeys;
 pub struct Settings {
     pub database_url: String,
     pub redis_url: String,
+    pub redis_key_prefix: String,
     pub keys: TokenKeys,
     pub access_token_lifetime: Duration,
     pub refresh_token_ttl_seconds: i32,
@@ -42,6 +43,7 @@ async fn read() -> Result<Settings, ApiError> {
     Ok(Settings {
         database_url: text("database_url").await?,
         redis_url: text("redis_url").await?,
+        redis_key_prefix: text("redis_key_prefix").await?,
         keys: TokenKeys::new(&text("jwt_secret").await?, text("jwt_issuer").await?)?,
         access_token_lifetime: Duration::seconds(
             parsed::<u32>("access_token_ttl_seconds").await?.into(),

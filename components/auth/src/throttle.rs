@@ -37,9 +37,9 @@ impl LoginThrottle {
             .collect();
         Ok(Self {
             connection,
-            username_key: format!("sendinchat:login-failures:user:{name}"),
+            username_key: format!("{}:login-failures:user:{name}", settings.redis_key_prefix),
             address_key: client_address
-                .map(|address| format!("sendinchat:login-failures:address:{address}")),
+                .map(|address| format!("{}:login-failures:address:{address}", settings.redis_key_prefix)),
         })
     }
 

@@ -20,7 +20,7 @@ pub async fn allow_typing(settings: &Settings, sender: UserId) -> Result<(), Cha
 }
 
 async fn allow(settings: &Settings, what: &str, sender: UserId) -> Result<(), ChatError> {
-    let key = format!("sendinchat:chat-{what}:{sender}");
+    let key = format!("{}:chat-{what}:{sender}", settings.redis_key_prefix);
     let counted = match shared::redis::connect(&settings.redis_url).await {
         Ok(connection) => shared::redis::count_in_window(&connection, &key, WINDOW_SECONDS)
             .await

@@ -11,6 +11,7 @@ use shared::token::{SECRET_BYTES_MIN, TokenKeys, hs256_key};
 pub struct Settings {
     pub database_url: String,
     pub redis_url: String,
+    pub redis_key_prefix: String,
     pub keys: TokenKeys,
     /// Verifies `Grip-Sig`: only Pushpin, which shares this key, may speak WebSocket-over-HTTP.
     pub grip_key: Hs256Key,
@@ -59,6 +60,7 @@ async fn read() -> Result<Settings, ApiError> {
     Ok(Settings {
         database_url: text("database_url").await?,
         redis_url: text("redis_url").await?,
+        redis_key_prefix: text("redis_key_prefix").await?,
         keys: TokenKeys::new(&text("jwt_secret").await?, text("jwt_issuer").await?)?,
         grip_key: hs256_key(&grip_sig_key),
         publish_mode,

@@ -1,0 +1,26 @@
+//! Rust bindings for the Spin interfaces the host implements and the Redis trigger it calls,
+//! generated from the WIT files in `host/wit`.
+
+wasmtime::component::bindgen!({
+    path: "wit",
+    world: "spin-imports",
+    // Every import is async on the host side: each one waits on a database or Redis.
+    imports: { default: async },
+    with: {
+        "spin:postgres/postgres@4.2.0.connection": crate::postgres::PostgresConnection,
+        "spin:postgres/postgres@4.2.0.connection-builder": crate::postgres::PostgresConnectionBuilder,
+        "spin:redis/redis@3.0.0.connection": crate::redis_outbound::RedisConnection,
+    },
+});
+
+pub mod redis_trigger {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "redis-trigger",
+        exports: { default: async },
+    });
+}
+
+pub use spin::postgres::postgres as postgres_wit;
+pub use spin::redis::redis as redis_wit;
+pub use spin::variables::variables as variables_wit;

@@ -1,0 +1,220 @@
+//! The HTTP trigger: accepts connections, routes each request to its component's instances, and
+//! turns host-side failures into the JSON error envelope.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream};
+use wasmtime_wasi_http::handler::{ErrorCode, ExpirationError, InstantiationError};
+
+use crate::error_response::{self, ResponseBody};
+use crate::instance_pool::HttpComponentHandler;
+use crate::logging;
+use crate::routing::{RouteMatch, Router};
+use crate::shutdown::ShutdownSignal;
+use crate::spin_headers;
+
+const WELL_KNOWN_PREFIX: &str = "/.well-known/spin/";
+
+pub struct HttpTrigger {
+    pub router: Router,
+    pub handlers: HashMap<String, HttpComponentHandler>,
+    pub max_request_body_bytes: u64,
+    pub request_timeout: Duration,
+    /// The body of `/.well-known/spin/info`.
+    pub app_info: Bytes,
+}
+
+impl HttpTrigger {
+    /// Serves until `shutdown` fires, then stops accepting and gives requests in flight up to
+    /// `shutdown_timeout` to finish.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: ShutdownSignal,
+        shutdown_timeout: Duration,
+    ) {
+        let graceful = GracefulShutdown::new();
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = shutdown.requested() => break,
+            };
+            match accepted {
+                Ok((stream, client)) => self.clone().serve_connection(stream, client, &graceful),
+                // Running out of file descriptors must not end the server; wait and retry.
+                Err(error) => {
+                    logging::warn(format_args!("accept failed: {error}"));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        drop(listener);
+        logging::info("HTTP: no longer accepting connections; finishing requests in flight");
+        if tokio::time::timeout(shutdown_timeout, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            logging::warn(format_args!(
+                "HTTP: requests still running after {}s; stopping anyway",
+                shutdown_timeout.as_secs()
+            ));
+        }
+    }
+
+    fn serve_connection(
+        self: Arc<Self>,
+        stream: TcpStream,
+        client: SocketAddr,
+        graceful: &GracefulShutdown,
+    ) {
+        // Nagle's algorithm meeting the client's delayed ACK adds ~40 ms to every small
+        // response written in pieces on a kept-alive connection (measured under Spin, which
+        // does not set this).
+        if let Err(error) = stream.set_nodelay(true) {
+            logging::warn(format_args!("cannot set TCP_NODELAY: {error}"));
+        }
+        let service = service_fn(move |request| {
+            let trigger = self.clone();
+            async move { Ok::<_, std::convert::Infallible>(trigger.handle(request, client).await) }
+        });
+        let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // Errors here are clients going away mid-request; nothing to do about them.
+            let _ = connection.await;
+        });
+    }
+
+    async fn handle(
+        &self,
+        request: Request<Incoming>,
+        client: SocketAddr,
+    ) -> Response<ResponseBody> {
+        let started = Instant::now();
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let route = self.router.route(&path);
+        let component = route.as_ref().map_or("-", |route| route.component.as_str());
+        let response = match &route {
+            _ if path.starts_with(WELL_KNOWN_PREFIX) => self.well_known(&path),
+            None => error_response::not_found(format!("no route matches {path}")),
+            Some(route) => self.run_component(request, route, client, started).await,
+        };
+        logging::request(
+            method.as_str(),
+            &path,
+            component,
+            response.status().as_u16(),
+            started.elapsed(),
+        );
+        response
+    }
+
+    fn well_known(&self, path: &str) -> Response<ResponseBody> {
+        match &path[WELL_KNOWN_PREFIX.len()..] {
+            "health" => Response::new(error_response::full_body("OK")),
+            "info" => {
+                let mut response = Response::new(error_response::full_body(self.app_info.clone()));
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
+                response
+            }
+            _ => error_response::not_found(format!("no route matches {path}")),
+        }
+    }
+
+    async fn run_component(
+        &self,
+        request: Request<Incoming>,
+        route: &RouteMatch,
+        client: SocketAddr,
+        started: Instant,
+    ) -> Response<ResponseBody> {
+        let handler = &self.handlers[&route.component];
+        let request = match self.prepare_request(request, route, client).await {
+            Ok(request) => request,
+            Err(response) => return response,
+        };
+        let outcome = tokio::time::timeout(self.request_timeout, handler.handle((), request)).await;
+        match outcome {
+            Ok(Ok(response)) => response,
+            Err(_) => error_response::timeout(),
+            Ok(Err(error))
+                if error.is::<ExpirationError>() || started.elapsed() >= self.request_timeout =>
+            {
+                error_response::timeout()
+            }
+            Ok(Err(error)) if error.is::<InstantiationError<()>>() => {
+                logging::error(format_args!(
+                    "component {:?} cannot be instantiated: {error:?}",
+                    route.component
+                ));
+                error_response::unavailable("the component cannot be started")
+            }
+            Ok(Err(error)) => {
+                logging::error(format_args!(
+                    "component {:?} failed: {error:?}",
+                    route.component
+                ));
+                error_response::internal_error()
+            }
+        }
+    }
+
+    /// Reads the body (refusing one over the limit) and applies Spin's URI and header rules.
+    async fn prepare_request(
+        &self,
+        request: Request<Incoming>,
+        route: &RouteMatch,
+        client: SocketAddr,
+    ) -> Result<wasmtime_wasi_http::handler::Request, Response<ResponseBody>> {
+        let too_large = || error_response::payload_too_large(self.max_request_body_bytes);
+        if declared_length(&request).is_some_and(|length| length > self.max_request_body_bytes) {
+            return Err(too_large());
+        }
+        let (mut parts, body) = request.into_parts();
+        let limit = usize::try_from(self.max_request_body_bytes).unwrap_or(usize::MAX);
+        let body = match Limited::new(body, limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) if error.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
+            Err(error) => {
+                return Err(error_response::bad_request(format!(
+                    "cannot read request body: {error}"
+                )));
+            }
+        };
+        if let Err(error) = spin_headers::prepare(&mut parts.uri, &mut parts.headers, route, client)
+        {
+            logging::error(format_args!(
+                "component {:?}: bad request: {error:#}",
+                route.component
+            ));
+            return Err(error_response::internal_error());
+        }
+        let body = Full::new(body)
+            .map_err(|never| -> ErrorCode { match never {} })
+            .boxed_unsync();
+        Ok(Request::from_parts(parts, body))
+    }
+}
+
+fn declared_length<B>(request: &Request<B>) -> Option<u64> {
+    request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+}

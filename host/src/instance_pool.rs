@@ -1,0 +1,164 @@
+//! Instances of an HTTP component, reused across requests the way `wasmtime serve` and Spin
+//! reuse WASIp3 instances.
+//!
+//! wasmtime-wasi-http's `ProxyHandler` runs each instance as a worker task that accepts up to
+//! `max_concurrent` requests at once and `max_requests` in its lifetime, spawning workers as
+//! load requires; this module supplies how to instantiate and when an instance must go: when a
+//! request overruns its deadline (the instance is killed, since the guest may be stuck), or
+//! after sitting idle.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::GuestTaskId;
+use wasmtime::{Engine, Store, StoreContextMut};
+use wasmtime_wasi_http::handler::{
+    HandlerState, Instance, ProxyHandler, ProxyPre, ShouldAccept, ViewFn, WorkerExpiration,
+    WorkerState, WorkerStatus,
+};
+use wasmtime_wasi_http::p3::WasiHttpView;
+
+use crate::engine;
+use crate::host_state::{ComponentContext, InstanceState};
+use crate::logging;
+
+/// An idle instance is kept this long for the next request, as in Spin and `wasmtime serve`.
+const IDLE_INSTANCE_TIMEOUT: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy)]
+pub struct ReuseLimits {
+    pub max_requests: usize,
+    pub max_concurrent: usize,
+    pub request_timeout: Duration,
+}
+
+pub type HttpComponentHandler = ProxyHandler<HttpInstances>;
+
+/// How to make instances of one HTTP component.
+pub struct HttpInstances {
+    engine: Engine,
+    pre: ProxyPre<InstanceState>,
+    component: Arc<ComponentContext>,
+    limits: ReuseLimits,
+}
+
+impl HttpInstances {
+    pub fn new(
+        engine: Engine,
+        pre: ProxyPre<InstanceState>,
+        component: Arc<ComponentContext>,
+        limits: ReuseLimits,
+    ) -> HttpComponentHandler {
+        ProxyHandler::new(Self {
+            engine,
+            pre,
+            component,
+            limits,
+        })
+    }
+}
+
+impl HandlerState for HttpInstances {
+    type StoreData = InstanceState;
+    type WorkerExpiration = InstanceExpiration;
+    type WorkerState = InstanceWorker;
+
+    async fn instantiate(
+        &self,
+    ) -> wasmtime::Result<Instance<InstanceState, InstanceExpiration, InstanceWorker>> {
+        let mut store = engine::new_store(&self.engine, self.component.clone());
+        // Instantiation runs guest start-up code, which must not hang a worker either.
+        let proxy = tokio::time::timeout(
+            self.limits.request_timeout,
+            self.pre.instantiate_async(&mut store),
+        )
+        .await
+        .map_err(|_| wasmtime::format_err!("instantiation timed out"))??;
+        Ok(Instance {
+            store,
+            proxy,
+            view: ViewFn::P3(<InstanceState as WasiHttpView>::http),
+            expiration: InstanceExpiration {
+                request_timeout: self.limits.request_timeout,
+                sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
+            },
+            state: InstanceWorker {
+                limits: self.limits,
+                component_id: self.component.id.clone(),
+            },
+        })
+    }
+}
+
+/// Decides, from outside the instance's event loop, when an instance has expired: a guest
+/// stuck in a loop only yields at epoch ticks, and this is what notices the deadline then.
+pub struct InstanceExpiration {
+    request_timeout: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl WorkerExpiration for InstanceExpiration {
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        status: WorkerStatus,
+        since: Instant,
+    ) -> Poll<()> {
+        let expiration = self.get_mut();
+        let timeout = match status {
+            WorkerStatus::Idle => IDLE_INSTANCE_TIMEOUT,
+            WorkerStatus::Requests | WorkerStatus::PostReturn => expiration.request_timeout,
+        };
+        let Some(deadline) = since
+            .checked_add(timeout)
+            .map(tokio::time::Instant::from_std)
+        else {
+            return Poll::Pending;
+        };
+        if expiration.sleep.deadline() != deadline {
+            expiration.sleep.as_mut().reset(deadline);
+        }
+        expiration.sleep.as_mut().poll(cx)
+    }
+}
+
+pub struct InstanceWorker {
+    limits: ReuseLimits,
+    component_id: String,
+}
+
+impl WorkerState for InstanceWorker {
+    type StoreData = InstanceState;
+    type RequestId = ();
+
+    fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
+        if total >= self.limits.max_requests {
+            ShouldAccept::Never
+        } else if concurrent >= self.limits.max_concurrent {
+            ShouldAccept::No
+        } else {
+            ShouldAccept::Yes
+        }
+    }
+
+    fn on_request_start(
+        &self,
+        _: StoreContextMut<'_, InstanceState>,
+        _: (),
+        _: GuestTaskId,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
+        Box::pin(tokio::time::sleep(self.limits.request_timeout))
+    }
+
+    fn drop(&self, store: Store<InstanceState>, result: wasmtime::Result<()>) {
+        if let Err(error) = result {
+            logging::warn(format_args!(
+                "instance of component {:?} stopped: {error:#}",
+                self.component_id
+            ));
+        }
+        drop(store);
+    }
+}

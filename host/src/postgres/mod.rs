@@ -1,0 +1,467 @@
+//! `spin:postgres/postgres@4.2.0`: connections, queries and statements for components.
+//!
+//! Errors reach the guest as Spin builds them: a database error carries its SQLSTATE in
+//! `query-failed(db-error{code, ...})`, parameter and value problems are reported in the same
+//! variant Spin uses for each call.
+
+// The WIT `error` (with its `db-error` record) is what every function here returns to the
+// guest; boxing it inside the host would only add conversions at each boundary.
+#![allow(clippy::result_large_err)]
+
+mod convert;
+mod pool;
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::StreamExt;
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::types::ToSql;
+use wasmtime::StoreContextMut;
+use wasmtime::component::{
+    Accessor, Destination, FutureReader, HasData, Resource, StreamProducer, StreamReader,
+    StreamResult,
+};
+
+use pool::PooledConnection;
+pub use pool::{Pool, PostgresPools};
+
+use crate::bindings::postgres_wit::{
+    self as wit, Column, DbError, Error, ParameterValue, QueryError, Row, RowSet,
+};
+use crate::host_state::InstanceState;
+
+/// Largest query result the host buffers for a guest, as in Spin (128 MiB).
+const MAX_BUFFERED_RESULT_BYTES: usize = 128 << 20;
+
+/// Rows `query-async` reads ahead of the guest.
+const ROWS_READ_AHEAD: usize = 4;
+
+/// The host side of a guest's `connection` resource: one pooled connection, held until the
+/// guest drops the resource. Shared with queries still streaming rows when it is dropped.
+pub struct PostgresConnection {
+    connection: Arc<PooledConnection>,
+}
+
+/// The host side of a guest's `connection-builder` resource.
+pub struct PostgresConnectionBuilder {
+    address: String,
+}
+
+/// Marker type through which the linker reaches the Postgres state of an instance.
+pub struct Postgres;
+
+impl HasData for Postgres {
+    type Data<'a> = &'a mut InstanceState;
+}
+
+impl wit::Host for InstanceState {}
+
+impl wit::HostConnection for InstanceState {
+    async fn open(&mut self, address: String) -> Result<Resource<PostgresConnection>, Error> {
+        let pool = self.postgres_pool(&address)?;
+        let connection = pool
+            .checkout(&self.component().id)
+            .await
+            .map_err(connection_failed)?;
+        self.push_connection(connection)
+    }
+
+    async fn query(
+        &mut self,
+        connection: Resource<PostgresConnection>,
+        statement: String,
+        params: Vec<ParameterValue>,
+    ) -> Result<RowSet, Error> {
+        let connection = self.connection(&connection)?;
+        query_all(&connection, &statement, &params).await
+    }
+
+    async fn execute(
+        &mut self,
+        connection: Resource<PostgresConnection>,
+        statement: String,
+        params: Vec<ParameterValue>,
+    ) -> Result<u64, Error> {
+        let connection = self.connection(&connection)?;
+        execute(&connection, &statement, &params).await
+    }
+
+    async fn drop(&mut self, connection: Resource<PostgresConnection>) -> wasmtime::Result<()> {
+        self.table().delete(connection)?;
+        Ok(())
+    }
+}
+
+impl wit::HostConnectionBuilder for InstanceState {
+    async fn new(&mut self, address: String) -> Resource<PostgresConnectionBuilder> {
+        self.table()
+            .push(PostgresConnectionBuilder { address })
+            .expect("resource table full")
+    }
+
+    async fn set_ca_root(
+        &mut self,
+        _: Resource<PostgresConnectionBuilder>,
+        _certificate: String,
+    ) -> Result<(), Error> {
+        Err(Error::Other(
+            "custom CA certificates need TLS to Postgres, which this local host does not support"
+                .to_owned(),
+        ))
+    }
+
+    async fn build(
+        &mut self,
+        builder: Resource<PostgresConnectionBuilder>,
+    ) -> Result<Resource<PostgresConnection>, Error> {
+        let address = self.builder_address(&builder)?;
+        wit::HostConnection::open(self, address).await
+    }
+
+    async fn drop(&mut self, builder: Resource<PostgresConnectionBuilder>) -> wasmtime::Result<()> {
+        self.table().delete(builder)?;
+        Ok(())
+    }
+}
+
+impl wit::HostConnectionWithStore<InstanceState> for Postgres {
+    async fn open_async(
+        accessor: &Accessor<InstanceState, Self>,
+        address: String,
+    ) -> Result<Resource<PostgresConnection>, Error> {
+        open_with_accessor(accessor, address).await
+    }
+
+    async fn query_async(
+        accessor: &Accessor<InstanceState, Self>,
+        connection: Resource<PostgresConnection>,
+        statement: String,
+        params: Vec<ParameterValue>,
+    ) -> Result<
+        (
+            Vec<Column>,
+            StreamReader<Row>,
+            FutureReader<Result<(), Error>>,
+        ),
+        Error,
+    > {
+        let connection = accessor.with(|mut access| access.get().connection(&connection))?;
+        let (columns, rows, outcome) = start_streaming_query(connection, statement, params).await?;
+        accessor
+            .with(|mut access| {
+                let rows = StreamReader::new(&mut access, RowProducer(rows))?;
+                let outcome = FutureReader::new(&mut access, async move {
+                    let outcome = outcome.await.unwrap_or_else(|_| {
+                        Err(Error::Other(
+                            "the query's row reader stopped unexpectedly".to_owned(),
+                        ))
+                    });
+                    wasmtime::error::Ok(outcome)
+                })?;
+                wasmtime::error::Ok((columns, rows, outcome))
+            })
+            .map_err(|error| Error::Other(format!("host could not create the row stream: {error}")))
+    }
+
+    async fn execute_async(
+        accessor: &Accessor<InstanceState, Self>,
+        connection: Resource<PostgresConnection>,
+        statement: String,
+        params: Vec<ParameterValue>,
+    ) -> Result<u64, Error> {
+        let connection = accessor.with(|mut access| access.get().connection(&connection))?;
+        execute(&connection, &statement, &params).await
+    }
+}
+
+impl wit::HostConnectionBuilderWithStore<InstanceState> for Postgres {
+    async fn build_async(
+        accessor: &Accessor<InstanceState, Self>,
+        builder: Resource<PostgresConnectionBuilder>,
+    ) -> Result<Resource<PostgresConnection>, Error> {
+        let address = accessor.with(|mut access| access.get().builder_address(&builder))?;
+        open_with_accessor(accessor, address).await
+    }
+}
+
+async fn open_with_accessor(
+    accessor: &Accessor<InstanceState, Postgres>,
+    address: String,
+) -> Result<Resource<PostgresConnection>, Error> {
+    let (pool, component_id) = accessor.with(|mut access| {
+        let state = access.get();
+        Ok::<_, Error>((state.postgres_pool(&address)?, state.component().id.clone()))
+    })?;
+    let connection = pool
+        .checkout(&component_id)
+        .await
+        .map_err(connection_failed)?;
+    accessor.with(|mut access| access.get().push_connection(connection))
+}
+
+impl InstanceState {
+    /// The pool for `address`, after checking the component may reach every host it names.
+    fn postgres_pool(&mut self, address: &str) -> Result<Arc<pool::Pool>, Error> {
+        ensure_address_allowed(self, address)?;
+        self.cached_postgres_pool(address)
+            .map_err(connection_failed)
+    }
+
+    fn push_connection(
+        &mut self,
+        connection: PooledConnection,
+    ) -> Result<Resource<PostgresConnection>, Error> {
+        let connection = PostgresConnection {
+            connection: Arc::new(connection),
+        };
+        self.table()
+            .push(connection)
+            .map_err(|_| Error::ConnectionFailed("too many connections".to_owned()))
+    }
+
+    fn connection(
+        &mut self,
+        connection: &Resource<PostgresConnection>,
+    ) -> Result<Arc<PooledConnection>, Error> {
+        self.table()
+            .get(connection)
+            .map(|connection| connection.connection.clone())
+            .map_err(|_| Error::ConnectionFailed("no connection found".to_owned()))
+    }
+
+    fn builder_address(
+        &mut self,
+        builder: &Resource<PostgresConnectionBuilder>,
+    ) -> Result<String, Error> {
+        self.table()
+            .get(builder)
+            .map(|builder| builder.address.clone())
+            .map_err(|_| Error::ConnectionFailed("no builder found".to_owned()))
+    }
+}
+
+/// Checks each host named by a connection string (URL or key/value form) against the
+/// component's `allowed_outbound_hosts`.
+fn ensure_address_allowed(state: &InstanceState, address: &str) -> Result<(), Error> {
+    let config: tokio_postgres::Config = address
+        .parse()
+        .map_err(|error: tokio_postgres::Error| Error::ConnectionFailed(error.to_string()))?;
+    let ports = config.get_ports();
+    for (index, host) in config.get_hosts().iter().enumerate() {
+        let tokio_postgres::config::Host::Tcp(host) = host else {
+            return Err(Error::ConnectionFailed(
+                "Unix sockets are not supported on WebAssembly".to_owned(),
+            ));
+        };
+        // The port paired with this host, or the only port given for all hosts.
+        let port = ports.get(index).or(if ports.len() == 1 {
+            ports.first()
+        } else {
+            None
+        });
+        let target = match port {
+            Some(port) => format!("{host}:{port}"),
+            None => host.clone(),
+        };
+        if !state.component().allowed_hosts.allows(&target, "postgres") {
+            return Err(Error::ConnectionFailed(format!(
+                "address postgres://{target} is not permitted"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn connection_failed(error: anyhow::Error) -> Error {
+    Error::ConnectionFailed(format!("{error:?}"))
+}
+
+/// A failed statement, with the SQLSTATE and details when the server reported them.
+fn query_failed(error: tokio_postgres::Error) -> Error {
+    let as_text = format!("{error:?}");
+    let Some(db_error) = error.as_db_error() else {
+        return Error::QueryFailed(QueryError::Text(as_text));
+    };
+    Error::QueryFailed(QueryError::DbError(DbError {
+        as_text,
+        severity: db_error.severity().to_owned(),
+        code: db_error.code().code().to_owned(),
+        message: db_error.message().to_owned(),
+        detail: db_error.detail().map(str::to_owned),
+        extras: db_error_extras(db_error),
+    }))
+}
+
+fn db_error_extras(db_error: &tokio_postgres::error::DbError) -> Vec<(String, String)> {
+    let line = db_error.line().map(|line| line.to_string());
+    let fields = [
+        ("column", db_error.column()),
+        ("constraint", db_error.constraint()),
+        ("routine", db_error.routine()),
+        ("hint", db_error.hint()),
+        ("table", db_error.table()),
+        ("datatype", db_error.datatype()),
+        ("schema", db_error.schema()),
+        ("file", db_error.file()),
+        ("line", line.as_deref()),
+        ("where_", db_error.where_()),
+    ];
+    fields
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.to_owned(), value?.to_owned())))
+        .collect()
+}
+
+fn conversion_failed(error: anyhow::Error) -> Error {
+    Error::QueryFailed(QueryError::Text(format!("{error:?}")))
+}
+
+fn parameters(params: &[ParameterValue]) -> anyhow::Result<Vec<Box<dyn ToSql + Send + Sync>>> {
+    params.iter().map(convert::parameter).collect()
+}
+
+async fn execute(
+    connection: &PooledConnection,
+    statement: &str,
+    params: &[ParameterValue],
+) -> Result<u64, Error> {
+    // Spin reports a bad parameter of `execute` as a value conversion failure.
+    let params =
+        parameters(params).map_err(|error| Error::ValueConversionFailed(format!("{error:?}")))?;
+    let params: Vec<&(dyn ToSql + Sync)> = params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    connection
+        .client()
+        .execute(statement, &params)
+        .await
+        .map_err(query_failed)
+}
+
+async fn query_all(
+    connection: &PooledConnection,
+    statement: &str,
+    params: &[ParameterValue],
+) -> Result<RowSet, Error> {
+    let params = parameters(params).map_err(|error| Error::BadParameter(format!("{error:?}")))?;
+    let stream = connection
+        .client()
+        .query_raw(statement, params)
+        .await
+        .map_err(query_failed)?;
+    let mut stream = std::pin::pin!(stream);
+    let mut columns = Vec::new();
+    let mut rows = Vec::new();
+    let mut buffered_bytes = std::mem::size_of::<RowSet>();
+    while let Some(row) = stream.next().await {
+        let row = row.map_err(query_failed)?;
+        if rows.is_empty() {
+            // As in Spin, columns are described by the first row; no rows, no columns.
+            columns = convert::columns(&row);
+        }
+        let values = convert::row_values(&row).map_err(conversion_failed)?;
+        buffered_bytes += values.iter().map(convert::memory_size).sum::<usize>();
+        if buffered_bytes > MAX_BUFFERED_RESULT_BYTES {
+            return Err(result_too_large());
+        }
+        rows.push(values);
+    }
+    Ok(RowSet { columns, rows })
+}
+
+fn result_too_large() -> Error {
+    Error::QueryFailed(QueryError::Text(format!(
+        "query result exceeds limit of {MAX_BUFFERED_RESULT_BYTES} bytes"
+    )))
+}
+
+type QueryStream = (
+    Vec<Column>,
+    mpsc::Receiver<Row>,
+    oneshot::Receiver<Result<(), Error>>,
+);
+
+/// Starts a query whose rows are read by a background task, at most a few ahead of the guest.
+/// Returns once the first row (or the end) has arrived, since the first row describes the
+/// columns. The receiver of the outcome learns how the row stream ended.
+async fn start_streaming_query(
+    connection: Arc<PooledConnection>,
+    statement: String,
+    params: Vec<ParameterValue>,
+) -> Result<QueryStream, Error> {
+    let params = parameters(&params).map_err(|error| Error::BadParameter(format!("{error:?}")))?;
+    let stream = connection
+        .client()
+        .query_raw(&statement, params)
+        .await
+        .map_err(query_failed)?;
+    let (columns_sender, columns) = oneshot::channel();
+    let (row_sender, rows) = mpsc::channel(ROWS_READ_AHEAD);
+    let (outcome_sender, outcome) = oneshot::channel();
+    tokio::spawn(async move {
+        // Holding the connection keeps it out of the pool until the last row is read.
+        let _connection = connection;
+        let result = forward_rows(stream, columns_sender, row_sender).await;
+        let _ = outcome_sender.send(result);
+    });
+    let columns = columns.await.unwrap_or_default();
+    Ok((columns, rows, outcome))
+}
+
+async fn forward_rows(
+    stream: tokio_postgres::RowStream,
+    columns_sender: oneshot::Sender<Vec<Column>>,
+    row_sender: mpsc::Sender<Row>,
+) -> Result<(), Error> {
+    let mut stream = std::pin::pin!(stream);
+    let mut columns_sender = Some(columns_sender);
+    loop {
+        let next = tokio::select! {
+            biased;
+            // The guest dropped the stream: stop reading.
+            _ = row_sender.closed() => return Ok(()),
+            next = stream.next() => next,
+        };
+        let Some(row) = next else { return Ok(()) };
+        let row = row.map_err(query_failed)?;
+        if let Some(sender) = columns_sender.take() {
+            let _ = sender.send(convert::columns(&row));
+        }
+        let values = convert::row_values(&row).map_err(conversion_failed)?;
+        if values.iter().map(convert::memory_size).sum::<usize>() > MAX_BUFFERED_RESULT_BYTES {
+            return Err(result_too_large());
+        }
+        if row_sender.send(values).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// Delivers rows from the background reader to the guest's `stream<row>`.
+struct RowProducer(mpsc::Receiver<Row>);
+
+impl<D> StreamProducer<D> for RowProducer {
+    type Item = Row;
+    type Buffer = Option<Row>;
+
+    fn poll_produce<'a>(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        _: StoreContextMut<'a, D>,
+        mut destination: Destination<'a, Self::Item, Self::Buffer>,
+        finish: bool,
+    ) -> Poll<wasmtime::Result<StreamResult>> {
+        match self.get_mut().0.poll_recv(cx) {
+            Poll::Ready(Some(row)) => {
+                destination.set_buffer(Some(row));
+                Poll::Ready(Ok(StreamResult::Completed))
+            }
+            Poll::Ready(None) => Poll::Ready(Ok(StreamResult::Dropped)),
+            Poll::Pending if finish => Poll::Ready(Ok(StreamResult::Cancelled)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! `spin:redis/redis@3.0.0`: Redis commands for components.
+//!
+//! Unlike Spin, which opens a connection for every `open`, connections are multiplexed and
+//! reused across requests and instances: one per address. The host watches each connection's
+//! I/O task; once it ends (Redis restarted, network cut) the connection is no longer handed
+//! out and the next `open` reconnects, so a stale connection costs at most the commands that
+//! were in flight on it. Errors are mapped to the WIT cases as Spin maps them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use redis::aio::MultiplexedConnection;
+use redis::{
+    AsyncCommands, AsyncConnectionConfig, ConnectionAddr, FromRedisValue, RedisError, Value,
+};
+use tokio::net::TcpStream;
+use wasmtime::component::{Accessor, HasData, Resource};
+
+use crate::bindings::redis_wit::{self as wit, Error, Payload, RedisParameter, RedisResult};
+use crate::host_state::InstanceState;
+
+/// Largest reply the host buffers for a guest, as in Spin (128 MiB).
+const MAX_BUFFERED_REPLY_BYTES: usize = 128 << 20;
+
+/// The host side of a guest's Redis `connection` resource.
+pub struct RedisConnection {
+    connection: MultiplexedConnection,
+}
+
+/// A multiplexed connection and whether its I/O task is still running.
+#[derive(Clone)]
+pub struct LiveConnection {
+    connection: MultiplexedConnection,
+    alive: Arc<AtomicBool>,
+}
+
+impl LiveConnection {
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    async fn connect(address: &str) -> Result<Self, Error> {
+        // As in Spin: an address the client cannot parse is `invalid-address`.
+        let client = redis::Client::open(address).map_err(|_| Error::InvalidAddress)?;
+        let info = client.get_connection_info();
+        let ConnectionAddr::Tcp(host, port) = &info.addr else {
+            return Err(Error::Other(
+                "only redis:// (plain TCP) is supported by this local host".to_owned(),
+            ));
+        };
+        let stream = TcpStream::connect((host.as_str(), *port))
+            .await
+            .map_err(other)?;
+        // Small commands must not wait for Nagle's algorithm.
+        stream.set_nodelay(true).map_err(other)?;
+        let (connection, io_task) = MultiplexedConnection::new_with_config(
+            &info.redis,
+            stream,
+            AsyncConnectionConfig::new(),
+        )
+        .await
+        .map_err(other)?;
+        let alive = Arc::new(AtomicBool::new(true));
+        let flag = alive.clone();
+        tokio::spawn(async move {
+            io_task.await;
+            flag.store(false, Ordering::Release);
+        });
+        Ok(Self { connection, alive })
+    }
+}
+
+/// One live multiplexed connection per Redis address, shared by the whole process.
+#[derive(Default)]
+pub struct RedisConnections {
+    // Instances keep their own copy of each handle, so this lock is taken once per instance
+    // and address, not per request.
+    connections: RwLock<HashMap<String, LiveConnection>>,
+}
+
+impl RedisConnections {
+    pub async fn get_or_connect(&self, address: &str) -> Result<LiveConnection, Error> {
+        let cached = self
+            .connections
+            .read()
+            .expect("redis map poisoned")
+            .get(address)
+            .cloned();
+        if let Some(connection) = cached.filter(LiveConnection::is_alive) {
+            return Ok(connection);
+        }
+        let connection = LiveConnection::connect(address).await?;
+        let mut connections = self.connections.write().expect("redis map poisoned");
+        let entry = connections
+            .entry(address.to_owned())
+            .or_insert_with(|| connection.clone());
+        if !entry.is_alive() {
+            *entry = connection;
+        }
+        Ok(entry.clone())
+    }
+}
+
+/// Marker type through which the linker reaches the Redis state of an instance.
+pub struct Redis;
+
+impl HasData for Redis {
+    type Data<'a> = &'a mut InstanceState;
+}
+
+impl wit::Host for InstanceState {}
+
+impl wit::HostConnection for InstanceState {
+    async fn drop(&mut self, connection: Resource<RedisConnection>) -> wasmtime::Result<()> {
+        self.table().delete(connection)?;
+        Ok(())
+    }
+}
+
+impl wit::HostConnectionWithStore<InstanceState> for Redis {
+    async fn open(
+        accessor: &Accessor<InstanceState, Self>,
+        address: String,
+    ) -> Result<Resource<RedisConnection>, Error> {
+        let (cached, component) = accessor.with(|mut access| {
+            let state = access.get();
+            (
+                state.cached_redis_connection(&address),
+                state.component().clone(),
+            )
+        });
+        if !component.allowed_hosts.allows(&address, "redis") {
+            return Err(Error::InvalidAddress);
+        }
+        let live = match cached.filter(LiveConnection::is_alive) {
+            Some(live) => live,
+            None => component.services.redis.get_or_connect(&address).await?,
+        };
+        accessor.with(|mut access| {
+            let state = access.get();
+            state.cache_redis_connection(&address, &live);
+            let connection = RedisConnection {
+                connection: live.connection.clone(),
+            };
+            state
+                .table()
+                .push(connection)
+                .map_err(|_| Error::TooManyConnections)
+        })
+    }
+
+    async fn publish(
+        accessor: &Accessor<InstanceState, Self>,
+        connection: Resource<RedisConnection>,
+        channel: String,
+        payload: Payload,
+    ) -> Result<(), Error> {
+        run(accessor, &connection, move |mut redis| async move {
+            redis.publish(channel, payload).await
+        })
+        .await
+    }
+
+    async fn get(
+        accessor: &Accessor<InstanceState, Self>,
+        connection: Resource<RedisConnection>,
+        key: String,
+    ) -> Result<Option<Payload>, Error> {
+        let value: Option<Vec<u8>> = run(accessor, &connection, move |mut redis| async move {
+            redis.get(key).await
+        })
+        .await?;
+        if value.as_ref().map_or(0, Vec::len) > MAX_BUFFERED_REPLY_BYTES {
+            return Err(reply_too_large());
+        }
+        Ok(value)
+    }
+
+    async fn set(
+        accessor: &Accessor<InstanceState, Self>,
+        connection: Resource<RedisConnection>,
+        key: String,
+        value: Payload,
+    ) -> Result<(), Error> {
+        run(accessor, &connection, move |mut redis| async move {
+            redis.set(key, value).await
+        })
+        .await
+    }
+
+    async fn incr(
+        accessor: &Accessor<InstanceState, Self>,
+        connection: Resource<RedisConnection>,
+        key: String,
+    ) -> Result<i64, Error> {
+        run(accessor, &connection, move |mut redis| async move {
+            redis.incr(key, 1).await
+        })
+        .await
+    }
+
+    async fn del(
+        accessor: &Accessor<InstanceState, Self>,
+        connection: Resource<RedisConnection>,
+        keys: Vec<String>,
+    ) -> Result<u32, Error> {
+        run(accessor, &connection, move |mut redis| async move {
+            redis.del(keys).await
+        })
+        .await
+    }
+
+    async fn sadd(
+        accessor: &Accessor<InstanceState, Self>,
+        connection: Resource<RedisConnection>,
+        key: String,
+        values: Vec<String>,
+    ) -> Result<u32, Error> {
+        let result = run_raw(accessor, &connection, move |mut redis| async move {
+            redis.sadd(key, values).await
+        })
+        .await;
+        // Of all the commands, Spin reports a wrong-type failure as `type-error` only for SADD.
+        result.map_err(|error| match error.kind() {
+            redis::ErrorKind::TypeError => Error::TypeError,
+            _ => other(error),
+        })
+    }
+
+    async fn smembers(
+        accessor: &Accessor<InstanceState, Self>,
+        connection: Resource<RedisConnection>,
+        key: String,
+    ) -> Result<Vec<String>, Error> {
+        run(accessor, &connection, move |mut redis| async move {
+            redis.smembers(key).await
+        })
+        .await
+    }
+
+    async fn srem(
+        accessor: &Accessor<InstanceState, Self>,
+        connection: Resource<RedisConnection>,
+        key: String,
+        values: Vec<String>,
+    ) -> Result<u32, Error> {
+        run(accessor, &connection, move |mut redis| async move {
+            redis.srem(key, values).await
+        })
+        .await
+    }
+
+    async fn execute(
+        accessor: &Accessor<InstanceState, Self>,
+        connection: Resource<RedisConnection>,
+        command: String,
+        arguments: Vec<RedisParameter>,
+    ) -> Result<Vec<RedisResult>, Error> {
+        let mut command = redis::cmd(&command);
+        for argument in arguments {
+            match argument {
+                RedisParameter::Int64(value) => command.arg(value),
+                RedisParameter::Binary(value) => command.arg(value),
+            };
+        }
+        let FlatResults(results) = run(accessor, &connection, move |mut redis| async move {
+            command.query_async(&mut redis).await
+        })
+        .await?;
+        let bytes: usize = results.iter().map(memory_size).sum();
+        if bytes > MAX_BUFFERED_REPLY_BYTES {
+            return Err(reply_too_large());
+        }
+        Ok(results)
+    }
+}
+
+/// Runs one command on the guest's connection, mapping failures as Spin does.
+async fn run<R, F>(
+    accessor: &Accessor<InstanceState, Redis>,
+    connection: &Resource<RedisConnection>,
+    command: impl FnOnce(MultiplexedConnection) -> F,
+) -> Result<R, Error>
+where
+    F: Future<Output = redis::RedisResult<R>> + Send,
+{
+    run_raw(accessor, connection, command).await.map_err(other)
+}
+
+/// Runs one command on the guest's connection.
+async fn run_raw<R, F>(
+    accessor: &Accessor<InstanceState, Redis>,
+    connection: &Resource<RedisConnection>,
+    command: impl FnOnce(MultiplexedConnection) -> F,
+) -> redis::RedisResult<R>
+where
+    F: Future<Output = redis::RedisResult<R>> + Send,
+{
+    let redis = accessor
+        .with(|mut access| {
+            let state = access.get();
+            state.table().get(connection).map(|c| c.connection.clone())
+        })
+        .map_err(|_| RedisError::from((redis::ErrorKind::ClientError, "no such connection")))?;
+    command(redis).await
+}
+
+fn other(error: impl std::fmt::Display) -> Error {
+    Error::Other(error.to_string())
+}
+
+fn reply_too_large() -> Error {
+    Error::Other(format!(
+        "query result exceeds limit of {MAX_BUFFERED_REPLY_BYTES} bytes"
+    ))
+}
+
+fn memory_size(result: &RedisResult) -> usize {
+    std::mem::size_of::<RedisResult>()
+        + match result {
+            RedisResult::Binary(bytes) => bytes.len(),
+            RedisResult::Status(status) => status.len(),
+            RedisResult::Nil | RedisResult::Int64(_) => 0,
+        }
+}
+
+/// A reply of `execute`, flattened into WIT results as Spin flattens it: arrays and sets are
+/// spliced in, doubles and big numbers become text, booleans 0/1; maps and other RESP3 shapes
+/// are refused.
+struct FlatResults(Vec<RedisResult>);
+
+impl FromRedisValue for FlatResults {
+    fn from_redis_value(value: &Value) -> redis::RedisResult<Self> {
+        let mut results = Vec::new();
+        flatten(value, &mut results)?;
+        Ok(Self(results))
+    }
+}
+
+fn flatten(value: &Value, results: &mut Vec<RedisResult>) -> redis::RedisResult<()> {
+    let unsupported = |what: &str| {
+        Err(RedisError::from((
+            redis::ErrorKind::TypeError,
+            "Could not convert Redis response",
+            format!("Redis {what} is not supported"),
+        )))
+    };
+    match value {
+        Value::Nil => results.push(RedisResult::Nil),
+        Value::Int(number) => results.push(RedisResult::Int64(*number)),
+        Value::BulkString(bytes) => results.push(RedisResult::Binary(bytes.clone())),
+        Value::SimpleString(status) => results.push(RedisResult::Status(status.clone())),
+        Value::Okay => results.push(RedisResult::Status("OK".to_owned())),
+        Value::Array(values) | Value::Set(values) => {
+            return values.iter().try_for_each(|value| flatten(value, results));
+        }
+        Value::Double(number) => results.push(RedisResult::Binary(number.to_string().into_bytes())),
+        Value::Boolean(flag) => results.push(RedisResult::Int64(i64::from(*flag))),
+        Value::BigNumber(number) => {
+            results.push(RedisResult::Binary(number.to_string().into_bytes()))
+        }
+        Value::Map(_) => return unsupported("Map type"),
+        Value::Attribute { .. } => return unsupported("Attribute type"),
+        Value::VerbatimString { .. } => return unsupported("string with format attribute"),
+        Value::Push { .. } => return unsupported("Pub/Sub types"),
+        Value::ServerError(error) => {
+            return Err(RedisError::from((
+                redis::ErrorKind::ResponseError,
+                "Server error",
+                format!("{error:?}"),
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,258 @@
+//! `/probe/pg/...`: Postgres round trips through `spin:postgres@4.2.0`.
+
+use http::StatusCode;
+use serde_json::{Value, json};
+use spin_sdk::pg::Interval;
+use spin_sdk::pg::{
+    Connection, DbValue, Error, ParameterValue as P, PgError, QueryError, RangeBoundKind,
+};
+use spin_sdk::variables;
+
+use crate::Reply;
+use crate::describe::describe;
+
+pub async fn handle(path: &[&str]) -> Reply {
+    let result = match path {
+        ["types"] => types().await,
+        ["timestamptz"] => timestamptz().await,
+        ["transaction"] => transaction().await,
+        ["unique-violation"] => unique_violation().await,
+        ["leak"] => leak_transaction().await,
+        ["undeclared"] => undeclared().await,
+        ["echo", number] => echo(number).await,
+        ["stream", count] => stream(count).await,
+        _ => {
+            return (
+                StatusCode::NOT_FOUND,
+                json!({ "error": "unknown pg probe" }),
+            );
+        }
+    };
+    match result {
+        Ok(value) => (StatusCode::OK, value),
+        Err(error) => (StatusCode::OK, json!({ "error": error_json(&error) })),
+    }
+}
+
+async fn connect() -> Result<Connection, Error> {
+    let address = variables::get("database_url")
+        .await
+        .map_err(|e| PgError::Other(format!("{e:?}")))?;
+    Connection::open(address).await
+}
+
+/// Every value type the WIT defines that the app could use, NULLs included, through one query.
+async fn types() -> Result<Value, Error> {
+    let connection = connect().await?;
+    let (statement, params) = type_round_trip();
+    let result = connection.query(statement, params).await?;
+    let columns: Vec<String> = result
+        .columns()
+        .iter()
+        .map(|c| format!("{}:{:?}", c.name, c.data_type))
+        .collect();
+    let rows = result.collect().await?;
+    let values: Vec<String> = (0..columns.len())
+        .map(|index| describe(&rows[0][index]))
+        .collect();
+    Ok(json!({ "columns": columns, "values": values }))
+}
+
+fn type_round_trip() -> (&'static str, Vec<P>) {
+    let statement = "SELECT $1::bool AS b, $2::int2 AS i2, $3::int4 AS i4, $4::int8 AS i8, \
+        $5::float4 AS f4, $6::float8 AS f8, $7::text AS t, $8::bytea AS by, $9::date AS d, \
+        $10::time AS tm, $11::timestamp AS ts, $12::uuid AS u, $13::jsonb AS j, \
+        $14::numeric AS n_big, $15::numeric(12,2) AS n_scale, $16::int4range AS r4, \
+        $17::int8range AS r8, $18::numrange AS rn, $19::int4[] AS a4, $20::int8[] AS a8, \
+        $21::numeric[] AS an, $22::text[] AS at, $23::interval AS iv, $24::text AS null_text, \
+        $25::int8 AS null_int, $26::numeric AS null_numeric, \
+        ($27::timestamptz AT TIME ZONE 'UTC') AS from_epoch, 'pad'::char(5) AS padded, \
+        'x'::varchar AS vc, '127.0.0.1'::inet AS other";
+    let params = vec![
+        P::Boolean(true),
+        P::Int16(-7),
+        P::Int32(42),
+        P::Int64(9_007_199_254_740_993),
+        P::Floating32(1.5),
+        P::Floating64(-2.25),
+        P::Str("héllo".to_owned()),
+        P::Binary(vec![0, 1, 255]),
+        P::Date((2024, 2, 29)),
+        P::Time((13, 14, 15, 123_456_000)),
+        P::Datetime((2024, 2, 29, 13, 14, 15, 123_456_000)),
+        P::Uuid("6f9619ff-8b86-d011-b42d-00c04fc964ff".to_owned()),
+        P::Jsonb(br#"{"a": [1, 2]}"#.to_vec()),
+        P::Decimal("12345678901234567890.123456789".to_owned()),
+        P::Decimal("1.5".to_owned()),
+        P::RangeInt32((
+            Some((1, RangeBoundKind::Exclusive)),
+            Some((10, RangeBoundKind::Inclusive)),
+        )),
+        P::RangeInt64((Some((-5, RangeBoundKind::Inclusive)), None)),
+        P::RangeDecimal((
+            Some(("1.5".to_owned(), RangeBoundKind::Inclusive)),
+            Some(("2.25".to_owned(), RangeBoundKind::Exclusive)),
+        )),
+        P::ArrayInt32(vec![Some(1), None, Some(3)]),
+        P::ArrayInt64(vec![Some(i64::MAX)]),
+        P::ArrayDecimal(vec![Some("1.10".to_owned()), None]),
+        P::ArrayStr(vec![Some("a".to_owned()), None]),
+        P::Interval(Interval {
+            micros: 1_500_000,
+            days: 2,
+            months: 3,
+        }),
+        P::DbNull,
+        P::DbNull,
+        P::DbNull,
+        P::Timestamp(86_400),
+    ];
+    (statement, params)
+}
+
+/// Spin cannot read a TIMESTAMPTZ column; neither may the host.
+async fn timestamptz() -> Result<Value, Error> {
+    let connection = connect().await?;
+    let rows = connection
+        .query("SELECT now() AS at", Vec::<P>::new())
+        .await?
+        .collect()
+        .await?;
+    Ok(json!({ "rows": rows.len() }))
+}
+
+/// BEGIN, work and ROLLBACK issued one call at a time on one connection form one transaction.
+async fn transaction() -> Result<Value, Error> {
+    let connection = connect().await?;
+    let pid = async |connection: &Connection| -> Result<i32, Error> {
+        let rows = connection
+            .query("SELECT pg_backend_pid()", Vec::<P>::new())
+            .await?
+            .collect()
+            .await?;
+        Ok(match rows[0][0] {
+            DbValue::Int32(pid) => pid,
+            _ => -1,
+        })
+    };
+    connection
+        .execute(
+            "CREATE TEMP TABLE probe_transaction (id int)",
+            Vec::<P>::new(),
+        )
+        .await?;
+    let before = pid(&connection).await?;
+    connection.execute("BEGIN", Vec::<P>::new()).await?;
+    connection
+        .execute(
+            "INSERT INTO probe_transaction VALUES (1), (2)",
+            Vec::<P>::new(),
+        )
+        .await?;
+    let inside = count_rows(&connection).await?;
+    let during = pid(&connection).await?;
+    connection.execute("ROLLBACK", Vec::<P>::new()).await?;
+    let after = count_rows(&connection).await?;
+    Ok(json!({ "pids": [before, during], "rows_inside": inside, "rows_after_rollback": after }))
+}
+
+async fn count_rows(connection: &Connection) -> Result<i64, Error> {
+    let rows = connection
+        .query("SELECT count(*) FROM probe_transaction", Vec::<P>::new())
+        .await?
+        .collect()
+        .await?;
+    Ok(match rows[0][0] {
+        DbValue::Int64(count) => count,
+        _ => -1,
+    })
+}
+
+async fn unique_violation() -> Result<Value, Error> {
+    let connection = connect().await?;
+    connection
+        .execute(
+            "CREATE TEMP TABLE probe_unique (id int PRIMARY KEY)",
+            Vec::<P>::new(),
+        )
+        .await?;
+    connection
+        .execute("INSERT INTO probe_unique VALUES (1)", Vec::<P>::new())
+        .await?;
+    connection
+        .execute("INSERT INTO probe_unique VALUES (1)", Vec::<P>::new())
+        .await?;
+    Ok(json!({ "inserted_twice": true }))
+}
+
+/// Returns with a transaction still open: the host must roll it back and say so.
+async fn leak_transaction() -> Result<Value, Error> {
+    let connection = connect().await?;
+    connection.execute("BEGIN", Vec::<P>::new()).await?;
+    Ok(json!({ "left_open": true }))
+}
+
+async fn undeclared() -> Result<Value, Error> {
+    let connection =
+        Connection::open("postgres://postgres@127.0.0.2:5432/postgres?sslmode=disable").await?;
+    drop(connection);
+    Ok(json!({ "connected": true }))
+}
+
+async fn echo(number: &str) -> Result<Value, Error> {
+    let number: i32 = number.parse().unwrap_or(-1);
+    let connection = connect().await?;
+    let rows = connection
+        .query("SELECT $1::int4 AS n", vec![P::Int32(number)])
+        .await?
+        .collect()
+        .await?;
+    Ok(json!({ "echo": describe(&rows[0][0]) }))
+}
+
+/// Reads many rows through `query-async`'s stream, one at a time.
+async fn stream(count: &str) -> Result<Value, Error> {
+    let count: i32 = count.parse().unwrap_or(0);
+    let connection = connect().await?;
+    let mut result = connection
+        .query(
+            "SELECT n FROM generate_series(1, $1::int4) AS n",
+            vec![P::Int32(count)],
+        )
+        .await?;
+    let (mut rows, mut sum) = (0_i64, 0_i64);
+    while let Some(row) = result.next().await {
+        rows += 1;
+        if let DbValue::Int32(n) = row[0] {
+            sum += i64::from(n);
+        }
+    }
+    result.result().await?;
+    Ok(json!({ "rows": rows, "sum": sum }))
+}
+
+fn error_json(error: &Error) -> Value {
+    match error {
+        Error::PgError(PgError::QueryFailed(QueryError::DbError(db))) => json!({
+            "kind": "db-error",
+            "code": db.code,
+            "severity": db.severity,
+            "message": db.message,
+            "extras": db.extras,
+        }),
+        Error::PgError(PgError::QueryFailed(QueryError::Text(text))) => {
+            json!({ "kind": "query-failed", "text": text })
+        }
+        Error::PgError(PgError::ConnectionFailed(text)) => {
+            json!({ "kind": "connection-failed", "text": text })
+        }
+        Error::PgError(PgError::BadParameter(text)) => {
+            json!({ "kind": "bad-parameter", "text": text })
+        }
+        Error::PgError(PgError::ValueConversionFailed(text)) => {
+            json!({ "kind": "value-conversion-failed", "text": text })
+        }
+        Error::PgError(PgError::Other(text)) => json!({ "kind": "other", "text": text }),
+        Error::Decode(text) => json!({ "kind": "decode", "text": text }),
+    }
+}

@@ -1,0 +1,130 @@
+//! Talking to the app's HTTP API, and the users tests act as.
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::TestApp;
+
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A response with its body parsed as JSON (`Value::Null` when it is not JSON).
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Response {
+    /// The error envelope's `code`, or "" for a success.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+}
+
+/// A registered, logged-in user.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: i64,
+    pub username: String,
+    pub password: String,
+    pub token: String,
+    pub refresh_token: String,
+}
+
+impl TestApp {
+    /// Sends a request; `body` is sent with `content_type` when given.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Response {
+        let mut request = http::Request::builder().method(method).uri(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let result = match body {
+            Some((content_type, bytes)) => {
+                self.agent.run(request.header("content-type", content_type).body(bytes).expect("valid request"))
+            }
+            None => self.agent.run(request.body(()).expect("valid request")),
+        };
+        let mut response = result.unwrap_or_else(|error| panic!("{method} {path}: {error}"));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Response { status, headers, body, text }
+    }
+
+    pub fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let authorization = token.map(|token| format!("Bearer {token}"));
+        let headers: Vec<(&str, &str)> = authorization.iter().map(|value| ("authorization", value.as_str())).collect();
+        self.request("GET", path, &headers, None)
+    }
+
+    /// POSTs JSON with an optional bearer token and extra headers.
+    pub fn post(&self, path: &str, token: Option<&str>, body: &Value, extra_headers: &[(&str, &str)]) -> Response {
+        let authorization = token.map(|token| format!("Bearer {token}"));
+        let mut headers: Vec<(&str, &str)> = extra_headers.to_vec();
+        headers.extend(authorization.iter().map(|value| ("authorization", value.as_str())));
+        self.request("POST", path, &headers, Some(("application/json", body.to_string().into_bytes())))
+    }
+
+    pub fn delete(&self, path: &str, token: &str) -> Response {
+        self.request("DELETE", path, &[("authorization", &format!("Bearer {token}"))], None)
+    }
+
+    pub fn register(&self, username: &str, password: &str) -> Response {
+        self.post("/users/register", None, &json!({"username": username, "password": password}), &[])
+    }
+
+    pub fn login(&self, username: &str, password: &str) -> Response {
+        self.post("/users/token", None, &json!({"username": username, "password": password}), &[])
+    }
+
+    /// Registers and logs in a new user with a unique name.
+    pub fn new_user(&self) -> TestUser {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let username = format!("u{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let password = format!("pw-{}", super::random_secret());
+        let registered = self.register(&username, &password);
+        assert_eq!(registered.status, 201, "register {username}: {}", registered.text);
+        let session = self.login(&username, &password);
+        assert_eq!(session.status, 200, "login {username}: {}", session.text);
+        TestUser {
+            id: registered.body["id"].as_i64().expect("user id"),
+            username,
+            password,
+            token: session.body["access_token"].as_str().expect("access token").to_owned(),
+            refresh_token: session.body["refresh_token"].as_str().expect("refresh token").to_owned(),
+        }
+    }
+
+    /// Deposits `amount` (default currency) for `user` as the operator.
+    pub fn deposit(&self, user: &TestUser, amount: &str) -> Response {
+        let response = self.post(
+            "/fintech/deposits",
+            None,
+            &json!({"user_id": user.id, "amount": amount}),
+            &[("x-operator-token", self.admin_token())],
+        );
+        assert_eq!(response.status, 201, "deposit: {}", response.text);
+        response
+    }
+
+    /// The user's balance in the default currency, as the API renders it.
+    pub fn balance(&self, user: &TestUser) -> String {
+        let response = self.get("/fintech/balance", Some(&user.token));
+        assert_eq!(response.status, 200, "balance: {}", response.text);
+        response.body["balances"][0]["balance"].as_str().expect("balance").to_owned()
+    }
+}

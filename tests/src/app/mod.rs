@@ -1,0 +1,206 @@
+//! The whole app under test: the real `spin.toml` under the local host with a fresh, migrated
+//! database, the shared Redis and a private Pushpin, or an app already running elsewhere (real
+//! `spin up` behind Pushpin) named by environment variables:
+//!
+//! | variable                  | meaning                                              |
+//! |---------------------------|------------------------------------------------------|
+//! | `SENDINCHAT_BASE_URL`     | HTTP base URL of the running app                     |
+//! | `SENDINCHAT_WS_URL`       | WebSocket base URL (Pushpin), e.g. `ws://host:7999`  |
+//! | `SENDINCHAT_DATABASE_URL` | its database, read to check ledger invariants         |
+//! | `SENDINCHAT_ADMIN_TOKEN`  | its operator token (deposits)                        |
+//! | `SENDINCHAT_JWT_SECRET`   | its `jwt_secret`, to forge tokens it must refuse      |
+//!
+//! Tests that must reconfigure the app or stop its services start a private app and are
+//! skipped, with a note on stderr, against an external one.
+mod client;
+mod pushpin;
+mod websocket;
+
+pub use client::{Response, TestUser};
+pub use pushpin::PushpinProcess;
+pub use websocket::{ChatSocket, SocketEvent};
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::Context;
+
+use crate::host::build::workspace_root;
+use crate::host::{HostOptions, HostProcess, RedisServer, TestServices};
+
+/// Lower than production's 12 so registering hundreds of test users stays fast; the timing test
+/// starts its own app with a realistic cost.
+pub const TEST_BCRYPT_COST: &str = "4";
+
+/// Variables a test may override when it starts a private app.
+#[derive(Default)]
+pub struct AppOptions {
+    pub variables: Vec<(String, String)>,
+    /// A private Redis for tests that stop it; the shared one otherwise.
+    pub redis: Option<String>,
+}
+
+impl AppOptions {
+    pub fn variable(mut self, name: &str, value: &str) -> Self {
+        self.variables.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+pub struct TestApp {
+    base_url: String,
+    /// The host this process started; `None` for an external app.
+    host: Option<HostProcess>,
+    ws_base_url: String,
+    admin_token: String,
+    jwt_secret: String,
+    database_url: String,
+    agent: ureq::Agent,
+    /// Kept for its lifetime: the app's WebSocket gateway.
+    _pushpin: Option<PushpinProcess>,
+}
+
+impl TestApp {
+    /// The app most tests share: started once per test process (or the external one).
+    pub fn shared() -> &'static TestApp {
+        static APP: OnceLock<TestApp> = OnceLock::new();
+        APP.get_or_init(|| match external() {
+            Some(app) => app,
+            None => Self::start(AppOptions::default()).expect("the app starts"),
+        })
+    }
+
+    /// Whether tests run against an app this process did not start (and cannot reconfigure).
+    pub fn is_external() -> bool {
+        std::env::var("SENDINCHAT_BASE_URL").is_ok_and(|url| !url.is_empty())
+    }
+
+    /// A private app with its own database, for tests that change configuration or services.
+    pub fn start(options: AppOptions) -> anyhow::Result<TestApp> {
+        let services = TestServices::from_env();
+        let database_url = fresh_database(&services)?;
+        let redis_url = options.redis.clone().unwrap_or_else(|| services.redis_url.clone());
+        let admin_token = random_secret();
+        let jwt_secret = random_secret();
+        let grip_sig_key = random_secret();
+        let publish_port = crate::host::free_port()?;
+        let mut host_options = HostOptions::new(workspace_root().join("spin.toml"));
+        let variables = [
+            ("database_url", database_url.clone()),
+            ("database_host", TestServices::host_and_port(&database_url)),
+            ("redis_url", redis_url.clone()),
+            ("redis_host", TestServices::host_and_port(&redis_url)),
+            ("jwt_secret", jwt_secret.clone()),
+            ("admin_token", admin_token.clone()),
+            ("grip_sig_key", grip_sig_key.clone()),
+            ("grip_origin", format!("http://127.0.0.1:{publish_port}")),
+            ("bcrypt_cost", TEST_BCRYPT_COST.to_owned()),
+            ("chat_events_channel", format!("sendinchat.test-events.{}", unique_suffix())),
+            // Each app gets its own Redis keys: counters must not leak between apps or runs.
+            ("redis_key_prefix", format!("sendinchat-test-{}", unique_suffix())),
+        ];
+        let overrides = options.variables.iter().map(|(name, value)| (name.as_str(), value.clone()));
+        for (name, value) in variables.iter().map(|(name, value)| (*name, value.clone())).chain(overrides) {
+            host_options = host_options.env(format!("SPIN_VARIABLE_{}", name.to_uppercase()), value);
+        }
+        let host = HostProcess::start(&host_options)?;
+        let app_port = host.base_url().rsplit(':').next().context("base URL has a port")?.parse()?;
+        let pushpin = PushpinProcess::start(app_port, publish_port, &grip_sig_key)?;
+        Ok(TestApp {
+            ws_base_url: pushpin.ws_base_url(),
+            base_url: host.base_url().to_owned(),
+            host: Some(host),
+            admin_token,
+            jwt_secret,
+            database_url,
+            agent: crate::host::http_client(client::REQUEST_TIMEOUT),
+            _pushpin: Some(pushpin),
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("{}{path}", self.ws_base_url)
+    }
+
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
+    /// The key access tokens are signed with, to forge tokens the app must refuse.
+    pub fn jwt_secret(&self) -> &str {
+        &self.jwt_secret
+    }
+
+    /// A direct connection to the app's database, to check invariants the API cannot show.
+    pub fn database(&self) -> postgres::Client {
+        postgres::Client::connect(&self.database_url, postgres::NoTls).expect("connect to the app's database")
+    }
+
+    /// The local host's log (empty for an external app).
+    pub fn log(&self) -> String {
+        self.host.as_ref().map(HostProcess::log).unwrap_or_default()
+    }
+}
+
+fn external() -> Option<TestApp> {
+    if !TestApp::is_external() {
+        return None;
+    }
+    let variable = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} must be set with SENDINCHAT_BASE_URL"));
+    Some(TestApp {
+        base_url: variable("SENDINCHAT_BASE_URL").trim_end_matches('/').to_owned(),
+        host: None,
+        ws_base_url: variable("SENDINCHAT_WS_URL").trim_end_matches('/').to_owned(),
+        admin_token: variable("SENDINCHAT_ADMIN_TOKEN"),
+        jwt_secret: variable("SENDINCHAT_JWT_SECRET"),
+        database_url: variable("SENDINCHAT_DATABASE_URL"),
+        agent: crate::host::http_client(client::REQUEST_TIMEOUT),
+        _pushpin: None,
+    })
+}
+
+/// `<pid>_<n>`: unique within this test process and across concurrent test processes.
+pub fn unique_suffix() -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    format!("{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// 64 hex characters from the kernel's random source.
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").expect("/dev/urandom"), &mut bytes)
+        .expect("random bytes");
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// A new database with every migration applied. Databases left by earlier test processes that
+/// have exited are dropped first.
+fn fresh_database(services: &TestServices) -> anyhow::Result<String> {
+    drop_stale_databases(&services.admin_database_url)?;
+    let url = services.database(&format!("sic_app_{}", unique_suffix()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(sendinchat_migrate::migrate(&url, &workspace_root().join("sql")))?;
+    Ok(url)
+}
+
+fn drop_stale_databases(admin_url: &str) -> anyhow::Result<()> {
+    let mut admin = postgres::Client::connect(admin_url, postgres::NoTls)?;
+    let rows = admin.query("SELECT datname FROM pg_database WHERE datname LIKE 'sic\\_app\\_%'", &[])?;
+    for row in rows {
+        let name: String = row.get(0);
+        let owner_pid = name.split('_').nth(2).unwrap_or_default();
+        if !std::path::Path::new(&format!("/proc/{owner_pid}")).exists() {
+            admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+        }
+    }
+    Ok(())
+}
+
+/// A private Redis server for a private app (tests that stop and restart Redis).
+pub fn private_redis() -> anyhow::Result<RedisServer> {
+    RedisServer::start()
+}

@@ -1,0 +1,98 @@
+//! A chat client on a real WebSocket through Pushpin.
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tungstenite::client::IntoClientRequest;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+use super::TestApp;
+
+/// What the server sent: a JSON text frame, or a close with its code.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SocketEvent {
+    Text(Value),
+    Closed(u16),
+}
+
+pub struct ChatSocket {
+    socket: WebSocket<MaybeTlsStream<TcpStream>>,
+}
+
+impl ChatSocket {
+    /// Opens `/chat/ws/{room}` with the token in the subprotocol header, as browsers do.
+    pub fn connect(app: &TestApp, room: i64, token: &str) -> anyhow::Result<Self> {
+        let mut request = app.ws_url(&format!("/chat/ws/{room}")).into_client_request()?;
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", format!("sendinchat.v1, bearer.{token}").parse()?);
+        Self::connect_request(request)
+    }
+
+    /// Opens a WebSocket at `path` (e.g. with `?token=`), with no subprotocol.
+    pub fn connect_path(app: &TestApp, path: &str) -> anyhow::Result<Self> {
+        Self::connect_request(app.ws_url(path).into_client_request()?)
+    }
+
+    fn connect_request(request: tungstenite::handshake::client::Request) -> anyhow::Result<Self> {
+        let (socket, _response) = tungstenite::connect(request)?;
+        if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
+            stream.set_nodelay(true)?;
+        }
+        Ok(Self { socket })
+    }
+
+    pub fn send(&mut self, frame: &Value) {
+        self.socket.send(Message::text(frame.to_string())).expect("send frame");
+    }
+
+    pub fn send_raw(&mut self, message: Message) {
+        self.socket.send(message).expect("send frame");
+    }
+
+    /// The next event within `timeout`, or `None`. Pings are answered along the way.
+    pub fn next_event(&mut self, timeout: Duration) -> Option<SocketEvent> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let remaining = deadline.checked_duration_since(Instant::now())?;
+            if let MaybeTlsStream::Plain(stream) = self.socket.get_ref() {
+                stream.set_read_timeout(Some(remaining.max(Duration::from_millis(1)))).ok()?;
+            }
+            match self.socket.read() {
+                Ok(Message::Text(text)) => return Some(SocketEvent::Text(serde_json::from_str(&text).unwrap_or(Value::Null))),
+                Ok(Message::Close(frame)) => {
+                    return Some(SocketEvent::Closed(frame.map_or(1005, |frame| u16::from(frame.code))));
+                }
+                Ok(_) => continue,
+                Err(tungstenite::Error::Io(error))
+                    if matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                {
+                    return None;
+                }
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return Some(SocketEvent::Closed(1006));
+                }
+                Err(error) => panic!("websocket read: {error}"),
+            }
+        }
+    }
+
+    /// The next event of `type` (skipping others, e.g. typing notices), or `None` on timeout.
+    pub fn next_of_type(&mut self, kind: &str, timeout: Duration) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.next_event(deadline.checked_duration_since(Instant::now())?)? {
+                SocketEvent::Text(event) if event["type"] == kind => return Some(event),
+                SocketEvent::Text(_) => continue,
+                SocketEvent::Closed(code) => panic!("socket closed ({code}) while waiting for {kind}"),
+            }
+        }
+    }
+
+    pub fn close(mut self) {
+        let _ = self.socket.close(Some(tungstenite::protocol::CloseFrame { code: CloseCode::Normal, reason: "bye".into() }));
+        let _ = self.socket.flush();
+    }
+}

@@ -1,0 +1,30 @@
+//! Running the app (or any spin.toml) under the local host for integration tests.
+//!
+//! - [`HostProcess`]: starts `sendinchat-host up` on a free port, waits until it is ready, keeps
+//!   its log, and guarantees the host dies with the test process.
+//! - [`AppUnderTest`]: that, or an app already running elsewhere (e.g. real `spin up`) named by
+//!   an environment variable, so the same tests can run against Spin.
+//! - [`RedisServer`]: a private `redis-server` on its own port, for tests that stop Redis.
+//! - [`TestServices`]: where the shared Postgres and Redis are, from the environment.
+//! - [`build`]: building the host binary and wasm components once per test run.
+
+pub mod build;
+pub(crate) mod process;
+mod redis_server;
+mod services;
+
+pub use process::{AppUnderTest, HostOptions, HostProcess, StartOutcome};
+pub use redis_server::{RedisServer, free_port};
+pub use services::TestServices;
+
+use std::time::Duration;
+
+/// An HTTP client for tests: statuses are returned rather than raised, and every request is
+/// bounded so a hung host fails the test instead of stalling it.
+pub fn http_client(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into()
+}

@@ -1,0 +1,32 @@
+//! Outbound HTTP from components, limited to `allowed_outbound_hosts` (here rendered from the
+//! `http_origin` variable, so the template expansion is exercised too).
+
+use super::{UPSTREAM_BODY, get_json, own_host, upstream_origin};
+
+fn fetch_through_probe(url: &str) -> serde_json::Value {
+    let (status, body) = get_json(&format!("{}/probe/http?url={url}", own_host().base_url()));
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[test]
+fn a_declared_origin_is_reachable() {
+    let body = fetch_through_probe(&format!("{}/anything", upstream_origin()));
+    assert_eq!(body["status"], 200, "{body}");
+    assert_eq!(body["body"], UPSTREAM_BODY);
+}
+
+#[test]
+fn an_undeclared_host_is_refused_before_connecting() {
+    // Same server, other name: only the declared 127.0.0.1 is allowed.
+    let port = upstream_origin().rsplit(':').next().unwrap().to_owned();
+    let body = fetch_through_probe(&format!("http://localhost:{port}/anything"));
+    let error = body["error"].as_str().expect("an error");
+    assert!(error.contains("HttpRequestDenied"), "{error}");
+    own_host()
+        .wait_for_log(
+            "not in allowed_outbound_hosts",
+            std::time::Duration::from_secs(5),
+        )
+        .unwrap();
+}

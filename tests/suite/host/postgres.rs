@@ -1,0 +1,145 @@
+//! `spin:postgres@4.2.0`: value conversions, connections, transactions and errors.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{get_json, own_host, shared_app};
+
+fn probe(path: &str) -> Value {
+    let (status, body) = get_json(&shared_app().url(&format!("/probe/pg/{path}")));
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+#[test]
+fn every_value_type_round_trips_exactly() {
+    let body = probe("types");
+    let values: Vec<&str> = body["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let expected = [
+        "boolean:true",
+        "int16:-7",
+        "int32:42",
+        "int64:9007199254740993",
+        "floating32:1.5",
+        "floating64:-2.25",
+        "str:héllo",
+        "binary:0001ff",
+        "date:2024-2-29",
+        "time:13:14:15.123456000",
+        "datetime:2024-2-29 13:14:15.123456000",
+        "uuid:6f9619ff-8b86-d011-b42d-00c04fc964ff",
+        "jsonb:{\"a\":[1,2]}",
+        // NUMERIC keeps every digit and its scale.
+        "decimal:12345678901234567890.123456789",
+        "decimal:1.50",
+        // Postgres normalises (1,10] to [2,11).
+        "range-int32:[2,11)",
+        "range-int64:[-5,inf)",
+        "range-decimal:[1.5,2.25)",
+        "array-int32:[1,null,3]",
+        "array-int64:[9223372036854775807]",
+        "array-decimal:[1.10,null]",
+        "array-str:[a,null]",
+        "interval:3m2d1500000us",
+        "null",
+        "null",
+        "null",
+        "datetime:1970-1-2 0:0:0.0",
+        "str:pad  ",
+        "str:x",
+        "unsupported:022000047f000001",
+    ];
+    assert_eq!(values, expected);
+    let columns = body["columns"].as_array().expect("columns");
+    assert_eq!(columns[13], "n_big:DbDataType::Decimal");
+    assert_eq!(columns[23], "null_text:DbDataType::Str");
+    assert_eq!(columns[29], "other:DbDataType::Other(\"inet\")");
+}
+
+#[test]
+fn reading_a_timestamptz_column_fails_as_under_spin() {
+    let body = probe("timestamptz");
+    assert_eq!(body["error"]["kind"], "query-failed", "{body}");
+    let text = body["error"]["text"].as_str().unwrap();
+    assert!(text.contains("timestamptz"), "{text}");
+    assert!(
+        !text.contains("Stack backtrace"),
+        "host backtraces must not reach guests: {text}"
+    );
+}
+
+#[test]
+fn statements_on_one_connection_form_one_transaction() {
+    let body = probe("transaction");
+    let pids = body["pids"].as_array().unwrap();
+    assert_eq!(pids[0], pids[1], "{body}");
+    assert_eq!(body["rows_inside"], 2);
+    assert_eq!(body["rows_after_rollback"], 0);
+}
+
+#[test]
+fn a_database_error_carries_its_sqlstate() {
+    let body = probe("unique-violation");
+    assert_eq!(body["error"]["kind"], "db-error", "{body}");
+    assert_eq!(body["error"]["code"], "23505");
+    assert_eq!(body["error"]["severity"], "ERROR");
+    let extras = body["error"]["extras"].as_array().unwrap();
+    assert!(
+        extras.contains(&json!(["constraint", "probe_unique_pkey"])),
+        "{body}"
+    );
+}
+
+#[test]
+fn an_undeclared_database_host_is_refused() {
+    let body = probe("undeclared");
+    assert_eq!(body["error"]["kind"], "connection-failed", "{body}");
+    assert_eq!(
+        body["error"]["text"],
+        "address postgres://127.0.0.2:5432 is not permitted"
+    );
+}
+
+#[test]
+fn query_async_streams_many_rows() {
+    let body = probe("stream/20000");
+    assert_eq!(body["rows"], 20000);
+    assert_eq!(body["sum"], 200_010_000);
+}
+
+#[test]
+fn a_connection_released_inside_a_transaction_is_rolled_back_with_a_warning() {
+    let host = own_host();
+    let (status, body) = get_json(&format!("{}/probe/pg/leak", host.base_url()));
+    assert_eq!((status, body["left_open"].clone()), (200, json!(true)));
+    host.wait_for_log(
+        "component \"probe\" released a Postgres connection inside an open transaction; rolled it back",
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    // The rolled-back connection is reused cleanly: a transaction on it starts afresh.
+    let (_, body) = get_json(&format!("{}/probe/pg/transaction", host.base_url()));
+    assert_eq!(body["rows_after_rollback"], 0, "{body}");
+}
+
+#[test]
+fn two_hundred_concurrent_requests_are_all_answered_correctly() {
+    let base_url = shared_app().base_url().to_owned();
+    let requests: Vec<_> = (0..200)
+        .map(|number| {
+            let url = format!("{base_url}/probe/pg/echo/{number}");
+            std::thread::spawn(move || (number, get_json(&url)))
+        })
+        .collect();
+    for request in requests {
+        let (number, (status, body)) = request.join().expect("request thread");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["echo"], format!("int32:{number}"));
+    }
+}

@@ -1,0 +1,7 @@
+//! The integration test suite: one test binary, one module per area.
+
+mod auth;
+mod fintech;
+mod host;
+mod ledger_invariants;
+mod support;
