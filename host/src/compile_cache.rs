@@ -12,6 +12,10 @@ use wasmtime::component::Component;
 
 use crate::logging;
 
+/// Compiled components kept; the least recently used beyond this are deleted, so rebuilding
+/// components during development does not fill the disk.
+const MAX_CACHED_COMPONENTS: usize = 64;
+
 pub struct CompileCache {
     directory: PathBuf,
 }
@@ -41,7 +45,10 @@ impl CompileCache {
             // engine with this compatibility hash, into a directory only this host writes.
             // wasmtime still checks the header and refuses an incompatible artifact.
             match unsafe { Component::deserialize_file(engine, &cached) } {
-                Ok(component) => return Ok(component),
+                Ok(component) => {
+                    mark_used(&cached);
+                    return Ok(component);
+                }
                 Err(error) => logging::warn(format_args!(
                     "ignoring unusable cache entry {}: {error}",
                     cached.display()
@@ -53,6 +60,7 @@ impl CompileCache {
             .map_err(anyhow::Error::from)
             .with_context(|| format!("{} is not a valid WebAssembly component", path.display()))?;
         self.store(&cached, &compiled);
+        self.prune();
         // SAFETY: `compiled` was just produced by this engine.
         unsafe { Component::deserialize(engine, &compiled) }.map_err(anyhow::Error::from)
     }
@@ -70,6 +78,33 @@ impl CompileCache {
             ));
             let _ = std::fs::remove_file(&temporary);
         }
+    }
+
+    /// Deletes the least recently used entries beyond [`MAX_CACHED_COMPONENTS`].
+    fn prune(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.directory) else {
+            return;
+        };
+        let mut cached: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.extension()
+                    .is_some_and(|extension| extension == "cwasm")
+            })
+            .filter_map(|path| Some((std::fs::metadata(&path).ok()?.modified().ok()?, path)))
+            .collect();
+        cached.sort_unstable_by_key(|(modified, _)| std::cmp::Reverse(*modified));
+        for (_, path) in cached.into_iter().skip(MAX_CACHED_COMPONENTS) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Records a cache hit in the file's modification time, which pruning reads as last use.
+fn mark_used(path: &Path) {
+    if let Ok(file) = std::fs::File::options().append(true).open(path) {
+        let _ = file.set_modified(std::time::SystemTime::now());
     }
 }
 

@@ -1,6 +1,7 @@
 //! The integration test suite: one test binary, one module per area.
 
 mod auth;
+mod chat;
 mod fintech;
 mod host;
 mod ledger_invariants;

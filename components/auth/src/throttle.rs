@@ -38,8 +38,12 @@ impl LoginThrottle {
         Ok(Self {
             connection,
             username_key: format!("{}:login-failures:user:{name}", settings.redis_key_prefix),
-            address_key: client_address
-                .map(|address| format!("{}:login-failures:address:{address}", settings.redis_key_prefix)),
+            address_key: client_address.map(|address| {
+                format!(
+                    "{}:login-failures:address:{address}",
+                    settings.redis_key_prefix
+                )
+            }),
         })
     }
 

@@ -41,9 +41,12 @@ impl Event {
 
 /// Publishes one event to the GRIP publish endpoint at `publish_url`.
 pub async fn publish(publish_url: &str, event: &Event) -> Result<(), String> {
+    let body = event.publish_body();
+    // Pushpin's publish endpoint refuses chunked bodies (411): state the length.
     let request = http::Request::post(publish_url)
         .header(http::header::CONTENT_TYPE, "application/json")
-        .body(FullBody::new(Bytes::from(event.publish_body())))
+        .header(http::header::CONTENT_LENGTH, body.len())
+        .body(FullBody::new(Bytes::from(body)))
         .map_err(|error| format!("building the publish request: {error}"))?;
     let response = spin_sdk::http::send(request)
         .await

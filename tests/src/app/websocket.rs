@@ -24,10 +24,13 @@ pub struct ChatSocket {
 impl ChatSocket {
     /// Opens `/chat/ws/{room}` with the token in the subprotocol header, as browsers do.
     pub fn connect(app: &TestApp, room: i64, token: &str) -> anyhow::Result<Self> {
-        let mut request = app.ws_url(&format!("/chat/ws/{room}")).into_client_request()?;
-        request
-            .headers_mut()
-            .insert("sec-websocket-protocol", format!("sendinchat.v1, bearer.{token}").parse()?);
+        let mut request = app
+            .ws_url(&format!("/chat/ws/{room}"))
+            .into_client_request()?;
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            format!("sendinchat.v1, bearer.{token}").parse()?,
+        );
         Self::connect_request(request)
     }
 
@@ -45,7 +48,9 @@ impl ChatSocket {
     }
 
     pub fn send(&mut self, frame: &Value) {
-        self.socket.send(Message::text(frame.to_string())).expect("send frame");
+        self.socket
+            .send(Message::text(frame.to_string()))
+            .expect("send frame");
     }
 
     pub fn send_raw(&mut self, message: Message) {
@@ -58,16 +63,27 @@ impl ChatSocket {
         loop {
             let remaining = deadline.checked_duration_since(Instant::now())?;
             if let MaybeTlsStream::Plain(stream) = self.socket.get_ref() {
-                stream.set_read_timeout(Some(remaining.max(Duration::from_millis(1)))).ok()?;
+                stream
+                    .set_read_timeout(Some(remaining.max(Duration::from_millis(1))))
+                    .ok()?;
             }
             match self.socket.read() {
-                Ok(Message::Text(text)) => return Some(SocketEvent::Text(serde_json::from_str(&text).unwrap_or(Value::Null))),
+                Ok(Message::Text(text)) => {
+                    return Some(SocketEvent::Text(
+                        serde_json::from_str(&text).unwrap_or(Value::Null),
+                    ));
+                }
                 Ok(Message::Close(frame)) => {
-                    return Some(SocketEvent::Closed(frame.map_or(1005, |frame| u16::from(frame.code))));
+                    return Some(SocketEvent::Closed(
+                        frame.map_or(1005, |frame| u16::from(frame.code)),
+                    ));
                 }
                 Ok(_) => continue,
                 Err(tungstenite::Error::Io(error))
-                    if matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                    if matches!(
+                        error.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
                 {
                     return None;
                 }
@@ -86,13 +102,18 @@ impl ChatSocket {
             match self.next_event(deadline.checked_duration_since(Instant::now())?)? {
                 SocketEvent::Text(event) if event["type"] == kind => return Some(event),
                 SocketEvent::Text(_) => continue,
-                SocketEvent::Closed(code) => panic!("socket closed ({code}) while waiting for {kind}"),
+                SocketEvent::Closed(code) => {
+                    panic!("socket closed ({code}) while waiting for {kind}")
+                }
             }
         }
     }
 
     pub fn close(mut self) {
-        let _ = self.socket.close(Some(tungstenite::protocol::CloseFrame { code: CloseCode::Normal, reason: "bye".into() }));
+        let _ = self.socket.close(Some(tungstenite::protocol::CloseFrame {
+            code: CloseCode::Normal,
+            reason: "bye".into(),
+        }));
         let _ = self.socket.flush();
     }
 }
