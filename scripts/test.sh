@@ -21,6 +21,8 @@ trap stop_started_services EXIT
 
 log "building components"
 scripts/build-components.sh
+# The integration suite runs its own Pushpin instances in front of the app.
+apt_ensure pushpin
 
 if [ -z "${SENDINCHAT_TEST_DATABASE_URL:-}" ]; then
     start_postgres "$data" "$(free_port 55432)" no

@@ -38,9 +38,7 @@ pub struct LoadedApp {
 pub fn load(options: &UpOptions) -> anyhow::Result<LoadedApp> {
     let manifest = AppManifest::load(&options.manifest_path)?;
     let application_values =
-        variables::resolve_application_variables(&manifest.variables, |key| {
-            std::env::var(key).ok()
-        })?;
+        variables::resolve_application_variables(&manifest.variables, |key| std::env::var(key).ok())?;
     let services = Arc::new(SharedServices::default());
     let engine = engine::new_engine()?;
     let linker = engine::new_linker(&engine)?;
@@ -55,11 +53,7 @@ pub fn load(options: &UpOptions) -> anyhow::Result<LoadedApp> {
     }
     let http = http_trigger(&manifest, &engine, &prepared, options)?;
     let redis_servers = redis_servers(&manifest, &engine, &prepared, &application_values, options)?;
-    Ok(LoadedApp {
-        http,
-        redis_servers,
-        _epoch_ticker: EpochTicker::start(engine),
-    })
+    Ok(LoadedApp { http, redis_servers, _epoch_ticker: EpochTicker::start(engine) })
 }
 
 type PreparedComponents = HashMap<String, (Arc<ComponentContext>, InstancePre<InstanceState>)>;
@@ -92,22 +86,14 @@ fn compile(
     component: &ComponentManifest,
 ) -> anyhow::Result<InstancePre<InstanceState>> {
     let started = Instant::now();
-    let compiled = cache.load(engine, &component.source).with_context(|| {
-        format!(
-            "component {id:?}: cannot load {}",
-            component.source.display()
-        )
-    })?;
+    let compiled = cache
+        .load(engine, &component.source)
+        .with_context(|| format!("component {id:?}: cannot load {}", component.source.display()))?;
     let pre = linker
         .instantiate_pre(&compiled)
         .map_err(anyhow::Error::from)
-        .with_context(|| {
-            format!("component {id:?} imports something this host does not provide")
-        })?;
-    logging::info(format_args!(
-        "component {id:?} ready in {} ms",
-        started.elapsed().as_millis()
-    ));
+        .with_context(|| format!("component {id:?} imports something this host does not provide"))?;
+    logging::info(format_args!("component {id:?} ready in {} ms", started.elapsed().as_millis()));
     Ok(pre)
 }
 
@@ -138,12 +124,7 @@ fn http_trigger(
                 route.component
             );
         };
-        let handler = HttpInstances::new(
-            engine.clone(),
-            ProxyPre::P3(service),
-            context.clone(),
-            limits,
-        );
+        let handler = HttpInstances::new(engine.clone(), ProxyPre::P3(service), context.clone(), limits);
         handlers.insert(route.component.clone(), handler);
     }
     Ok(Some(Arc::new(HttpTrigger {
@@ -178,23 +159,11 @@ fn redis_servers(
                 trigger.component
             );
         };
-        let handler = RedisHandler {
-            engine: engine.clone(),
-            pre,
-            component: context.clone(),
-            timeout: options.request_timeout,
-        };
-        servers
-            .entry(address)
-            .or_default()
-            .entry(channel)
-            .or_default()
-            .push(handler);
+        let handler =
+            RedisHandler { engine: engine.clone(), pre, component: context.clone(), timeout: options.request_timeout };
+        servers.entry(address).or_default().entry(channel).or_default().push(handler);
     }
-    Ok(servers
-        .into_iter()
-        .map(|(address, channels)| RedisServer { address, channels })
-        .collect())
+    Ok(servers.into_iter().map(|(address, channels)| RedisServer { address, channels }).collect())
 }
 
 fn render_redis_trigger(
@@ -202,13 +171,7 @@ fn render_redis_trigger(
     application_values: &HashMap<String, String>,
 ) -> anyhow::Result<(String, String)> {
     let context = || format!("[[trigger.redis]] of component {:?}", trigger.component);
-    let address = trigger
-        .address
-        .render(application_values)
-        .with_context(context)?;
-    let channel = trigger
-        .channel
-        .render(application_values)
-        .with_context(context)?;
+    let address = trigger.address.render(application_values).with_context(context)?;
+    let channel = trigger.channel.render(application_values).with_context(context)?;
     Ok((address, channel))
 }

@@ -94,27 +94,17 @@ fn parse_up(mut arguments: impl Iterator<Item = String>) -> anyhow::Result<UpOpt
     while let Some(argument) = arguments.next() {
         // Accept both `--flag value` and `--flag=value`.
         let (flag, inline_value) = match argument.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_owned(), Some(value.to_owned()))
-            }
+            Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.to_owned())),
             _ => (argument, None),
         };
-        let mut value = || {
-            inline_value
-                .clone()
-                .or_else(|| arguments.next())
-                .with_context(|| format!("{flag} needs a value"))
-        };
+        let mut value =
+            || inline_value.clone().or_else(|| arguments.next()).with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "-f" | "--from" | "--file" => options.manifest_path = PathBuf::from(value()?),
             "--listen" => options.listen_address = parse_listen_address(&value()?)?,
             "--request-timeout" => options.request_timeout = parse_duration(&value()?)?,
-            "--max-request-body-bytes" => {
-                options.max_request_body_bytes = parse_number(&flag, &value()?)?
-            }
-            "--max-instance-reuse-count" => {
-                options.max_instance_reuse_count = parse_positive(&flag, &value()?)?
-            }
+            "--max-request-body-bytes" => options.max_request_body_bytes = parse_number(&flag, &value()?)?,
+            "--max-instance-reuse-count" => options.max_instance_reuse_count = parse_positive(&flag, &value()?)?,
             "--max-instance-concurrent-reuse-count" => {
                 options.max_instance_concurrent_reuse_count = parse_positive(&flag, &value()?)?
             }
@@ -128,13 +118,11 @@ fn parse_up(mut arguments: impl Iterator<Item = String>) -> anyhow::Result<UpOpt
 }
 
 fn parse_listen_address(text: &str) -> anyhow::Result<SocketAddr> {
-    text.parse()
-        .with_context(|| format!("--listen {text:?} is not an address like 127.0.0.1:3000"))
+    text.parse().with_context(|| format!("--listen {text:?} is not an address like 127.0.0.1:3000"))
 }
 
 fn parse_number<T: std::str::FromStr>(flag: &str, text: &str) -> anyhow::Result<T> {
-    text.parse()
-        .map_err(|_| anyhow::anyhow!("{flag} {text:?} is not a non-negative whole number"))
+    text.parse().map_err(|_| anyhow::anyhow!("{flag} {text:?} is not a non-negative whole number"))
 }
 
 fn parse_positive(flag: &str, text: &str) -> anyhow::Result<usize> {
@@ -146,13 +134,9 @@ fn parse_positive(flag: &str, text: &str) -> anyhow::Result<usize> {
 
 /// Parses `250ms`, `30s`, `2m`, or a bare number of seconds, like Spin's duration flags.
 pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
-    let digits_end = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
+    let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(digits_end);
-    let number: u64 = number
-        .parse()
-        .with_context(|| format!("{text:?} is not a duration like 30s or 500ms"))?;
+    let number: u64 = number.parse().with_context(|| format!("{text:?} is not a duration like 30s or 500ms"))?;
     let duration = match unit {
         "ms" => Duration::from_millis(number),
         "" | "s" => Duration::from_secs(number),
@@ -170,9 +154,7 @@ mod tests {
     use super::*;
 
     fn up(arguments: &[&str]) -> anyhow::Result<UpOptions> {
-        let arguments = std::iter::once("up")
-            .chain(arguments.iter().copied())
-            .map(String::from);
+        let arguments = std::iter::once("up").chain(arguments.iter().copied()).map(String::from);
         match parse(arguments)? {
             Command::Up(options) => Ok(options),
             Command::Help => panic!("expected `up`"),

@@ -35,11 +35,8 @@ impl CompileCache {
 
     /// Loads the component at `path`, compiling it only when no cached compilation exists.
     pub fn load(&self, engine: &Engine, path: &Path) -> anyhow::Result<Component> {
-        let wasm =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let cached = self
-            .directory
-            .join(format!("{}.cwasm", cache_key(engine, &wasm)));
+        let wasm = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let cached = self.directory.join(format!("{}.cwasm", cache_key(engine, &wasm)));
         if cached.exists() {
             // SAFETY: the file was written by `Engine::precompile_component` below, for an
             // engine with this compatibility hash, into a directory only this host writes.
@@ -49,10 +46,9 @@ impl CompileCache {
                     mark_used(&cached);
                     return Ok(component);
                 }
-                Err(error) => logging::warn(format_args!(
-                    "ignoring unusable cache entry {}: {error}",
-                    cached.display()
-                )),
+                Err(error) => {
+                    logging::warn(format_args!("ignoring unusable cache entry {}: {error}", cached.display()))
+                }
             }
         }
         let compiled = engine
@@ -69,13 +65,9 @@ impl CompileCache {
     /// file. A failure only costs the next start a compilation.
     fn store(&self, path: &Path, compiled: &[u8]) {
         let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-        let written =
-            std::fs::write(&temporary, compiled).and_then(|()| std::fs::rename(&temporary, path));
+        let written = std::fs::write(&temporary, compiled).and_then(|()| std::fs::rename(&temporary, path));
         if let Err(error) = written {
-            logging::warn(format_args!(
-                "cannot cache compiled component at {}: {error}",
-                path.display()
-            ));
+            logging::warn(format_args!("cannot cache compiled component at {}: {error}", path.display()));
             let _ = std::fs::remove_file(&temporary);
         }
     }
@@ -88,10 +80,7 @@ impl CompileCache {
         let mut cached: Vec<(std::time::SystemTime, PathBuf)> = entries
             .flatten()
             .map(|entry| entry.path())
-            .filter(|path| {
-                path.extension()
-                    .is_some_and(|extension| extension == "cwasm")
-            })
+            .filter(|path| path.extension().is_some_and(|extension| extension == "cwasm"))
             .filter_map(|path| Some((std::fs::metadata(&path).ok()?.modified().ok()?, path)))
             .collect();
         cached.sort_unstable_by_key(|(modified, _)| std::cmp::Reverse(*modified));
@@ -109,11 +98,7 @@ fn mark_used(path: &Path) {
 }
 
 fn default_directory() -> Option<PathBuf> {
-    let non_empty = |name| {
-        std::env::var_os(name)
-            .filter(|value| !value.is_empty())
-            .map(PathBuf::from)
-    };
+    let non_empty = |name| std::env::var_os(name).filter(|value| !value.is_empty()).map(PathBuf::from);
     non_empty("SENDINCHAT_HOST_CACHE_DIR")
         .or_else(|| non_empty("XDG_CACHE_HOME").map(|cache| cache.join("sendinchat-host")))
         .or_else(|| non_empty("HOME").map(|home| home.join(".cache").join("sendinchat-host")))
@@ -123,12 +108,7 @@ fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
     let mut hasher = Sha256Hasher(Sha256::new());
     engine.precompile_compatibility_hash().hash(&mut hasher);
     hasher.0.update(wasm);
-    hasher
-        .0
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    hasher.0.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// Feeds what `Hash` writes into SHA-256, to fold the engine's compatibility hash into the key.

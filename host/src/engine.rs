@@ -35,9 +35,7 @@ pub fn new_engine() -> anyhow::Result<Engine> {
         .wasm_component_model_async(true)
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config()));
-    Engine::new(&config)
-        .map_err(anyhow::Error::from)
-        .context("cannot create the wasmtime engine")
+    Engine::new(&config).map_err(anyhow::Error::from).context("cannot create the wasmtime engine")
 }
 
 fn pooling_config() -> PoolingAllocationConfig {
@@ -90,10 +88,7 @@ impl EpochTicker {
                 }
             }
         });
-        Self {
-            stop,
-            thread: Some(thread),
-        }
+        Self { stop, thread: Some(thread) }
     }
 }
 

@@ -10,9 +10,7 @@ use http_body_util::{BodyExt, Full};
 pub type ResponseBody = UnsyncBoxBody<Bytes, wasmtime::Error>;
 
 pub fn full_body(bytes: impl Into<Bytes>) -> ResponseBody {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed_unsync()
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
 }
 
 pub fn not_found(message: impl Into<String>) -> Response<ResponseBody> {
@@ -20,11 +18,7 @@ pub fn not_found(message: impl Into<String>) -> Response<ResponseBody> {
 }
 
 pub fn payload_too_large(limit_bytes: u64) -> Response<ResponseBody> {
-    envelope(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        format!("request body exceeds {limit_bytes} bytes"),
-    )
+    envelope(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("request body exceeds {limit_bytes} bytes"))
 }
 
 pub fn bad_request(message: impl Into<String>) -> Response<ResponseBody> {
@@ -33,11 +27,7 @@ pub fn bad_request(message: impl Into<String>) -> Response<ResponseBody> {
 
 pub fn internal_error() -> Response<ResponseBody> {
     // Details stay in the host log; clients learn only that the request failed.
-    envelope(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal_error",
-        "the component failed to handle the request",
-    )
+    envelope(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "the component failed to handle the request")
 }
 
 pub fn unavailable(message: impl Into<String>) -> Response<ResponseBody> {
@@ -45,20 +35,13 @@ pub fn unavailable(message: impl Into<String>) -> Response<ResponseBody> {
 }
 
 pub fn timeout() -> Response<ResponseBody> {
-    envelope(
-        StatusCode::GATEWAY_TIMEOUT,
-        "timeout",
-        "the component did not respond before the request deadline",
-    )
+    envelope(StatusCode::GATEWAY_TIMEOUT, "timeout", "the component did not respond before the request deadline")
 }
 
 fn envelope(status: StatusCode, code: &str, message: impl Into<String>) -> Response<ResponseBody> {
     let body = serde_json::json!({ "error": { "code": code, "message": message.into() } });
     let mut response = Response::new(full_body(body.to_string()));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }

@@ -71,10 +71,7 @@ impl InstanceState {
         &mut self.table
     }
 
-    pub fn cached_postgres_pool(
-        &mut self,
-        address: &str,
-    ) -> anyhow::Result<Arc<crate::postgres::Pool>> {
+    pub fn cached_postgres_pool(&mut self, address: &str) -> anyhow::Result<Arc<crate::postgres::Pool>> {
         if let Some(pool) = self.postgres_pools.get(address) {
             return Ok(pool.clone());
         }
@@ -88,26 +85,18 @@ impl InstanceState {
     }
 
     pub fn cache_redis_connection(&mut self, address: &str, connection: &LiveConnection) {
-        self.redis_connections
-            .insert(address.to_owned(), connection.clone());
+        self.redis_connections.insert(address.to_owned(), connection.clone());
     }
 }
 
 impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
 impl WasiHttpView for InstanceState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.outbound_http,
-        }
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound_http }
     }
 }

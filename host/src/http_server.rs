@@ -12,9 +12,10 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::handler::{ErrorCode, ExpirationError, InstantiationError};
 
 use crate::error_response::{self, ResponseBody};
@@ -25,6 +26,9 @@ use crate::shutdown::ShutdownSignal;
 use crate::spin_headers;
 
 const WELL_KNOWN_PREFIX: &str = "/.well-known/spin/";
+
+/// Connections served at once; further clients wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 1024;
 
 pub struct HttpTrigger {
     pub router: Router,
@@ -38,20 +42,16 @@ pub struct HttpTrigger {
 impl HttpTrigger {
     /// Serves until `shutdown` fires, then stops accepting and gives requests in flight up to
     /// `shutdown_timeout` to finish.
-    pub async fn serve(
-        self: Arc<Self>,
-        listener: TcpListener,
-        shutdown: ShutdownSignal,
-        shutdown_timeout: Duration,
-    ) {
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: ShutdownSignal, shutdown_timeout: Duration) {
         let graceful = GracefulShutdown::new();
+        let connection_slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         loop {
             let accepted = tokio::select! {
-                accepted = listener.accept() => accepted,
+                accepted = accept(&listener, &connection_slots) => accepted,
                 () = shutdown.requested() => break,
             };
             match accepted {
-                Ok((stream, client)) => self.clone().serve_connection(stream, client, &graceful),
+                Ok((stream, client, slot)) => self.clone().serve_connection(stream, client, slot, &graceful),
                 // Running out of file descriptors must not end the server; wait and retry.
                 Err(error) => {
                     logging::warn(format_args!("accept failed: {error}"));
@@ -61,10 +61,7 @@ impl HttpTrigger {
         }
         drop(listener);
         logging::info("HTTP: no longer accepting connections; finishing requests in flight");
-        if tokio::time::timeout(shutdown_timeout, graceful.shutdown())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(shutdown_timeout, graceful.shutdown()).await.is_err() {
             logging::warn(format_args!(
                 "HTTP: requests still running after {}s; stopping anyway",
                 shutdown_timeout.as_secs()
@@ -76,6 +73,7 @@ impl HttpTrigger {
         self: Arc<Self>,
         stream: TcpStream,
         client: SocketAddr,
+        slot: OwnedSemaphorePermit,
         graceful: &GracefulShutdown,
     ) {
         // Nagle's algorithm meeting the client's delayed ACK adds ~40 ms to every small
@@ -88,19 +86,18 @@ impl HttpTrigger {
             let trigger = self.clone();
             async move { Ok::<_, std::convert::Infallible>(trigger.handle(request, client).await) }
         });
-        let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        // The timer lets hyper enforce its header read timeout (30 s), so a client that never
+        // finishes its request head cannot hold a connection slot forever.
+        let connection = http1::Builder::new().timer(TokioTimer::new()).serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             // Errors here are clients going away mid-request; nothing to do about them.
             let _ = connection.await;
+            drop(slot);
         });
     }
 
-    async fn handle(
-        &self,
-        request: Request<Incoming>,
-        client: SocketAddr,
-    ) -> Response<ResponseBody> {
+    async fn handle(&self, request: Request<Incoming>, client: SocketAddr) -> Response<ResponseBody> {
         let started = Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
@@ -111,13 +108,7 @@ impl HttpTrigger {
             None => error_response::not_found(format!("no route matches {path}")),
             Some(route) => self.run_component(request, route, client, started).await,
         };
-        logging::request(
-            method.as_str(),
-            &path,
-            component,
-            response.status().as_u16(),
-            started.elapsed(),
-        );
+        logging::request(method.as_str(), &path, component, response.status().as_u16(), started.elapsed());
         response
     }
 
@@ -126,10 +117,9 @@ impl HttpTrigger {
             "health" => Response::new(error_response::full_body("OK")),
             "info" => {
                 let mut response = Response::new(error_response::full_body(self.app_info.clone()));
-                response.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/json"),
-                );
+                response
+                    .headers_mut()
+                    .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
                 response
             }
             _ => error_response::not_found(format!("no route matches {path}")),
@@ -152,23 +142,15 @@ impl HttpTrigger {
         match outcome {
             Ok(Ok(response)) => response,
             Err(_) => error_response::timeout(),
-            Ok(Err(error))
-                if error.is::<ExpirationError>() || started.elapsed() >= self.request_timeout =>
-            {
+            Ok(Err(error)) if error.is::<ExpirationError>() || started.elapsed() >= self.request_timeout => {
                 error_response::timeout()
             }
             Ok(Err(error)) if error.is::<InstantiationError<()>>() => {
-                logging::error(format_args!(
-                    "component {:?} cannot be instantiated: {error:?}",
-                    route.component
-                ));
+                logging::error(format_args!("component {:?} cannot be instantiated: {error:?}", route.component));
                 error_response::unavailable("the component cannot be started")
             }
             Ok(Err(error)) => {
-                logging::error(format_args!(
-                    "component {:?} failed: {error:?}",
-                    route.component
-                ));
+                logging::error(format_args!("component {:?} failed: {error:?}", route.component));
                 error_response::internal_error()
             }
         }
@@ -191,24 +173,26 @@ impl HttpTrigger {
             Ok(collected) => collected.to_bytes(),
             Err(error) if error.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
             Err(error) => {
-                return Err(error_response::bad_request(format!(
-                    "cannot read request body: {error}"
-                )));
+                return Err(error_response::bad_request(format!("cannot read request body: {error}")));
             }
         };
-        if let Err(error) = spin_headers::prepare(&mut parts.uri, &mut parts.headers, route, client)
-        {
-            logging::error(format_args!(
-                "component {:?}: bad request: {error:#}",
-                route.component
-            ));
+        if let Err(error) = spin_headers::prepare(&mut parts.uri, &mut parts.headers, route, client) {
+            logging::error(format_args!("component {:?}: bad request: {error:#}", route.component));
             return Err(error_response::internal_error());
         }
-        let body = Full::new(body)
-            .map_err(|never| -> ErrorCode { match never {} })
-            .boxed_unsync();
+        let body = Full::new(body).map_err(|never| -> ErrorCode { match never {} }).boxed_unsync();
         Ok(Request::from_parts(parts, body))
     }
+}
+
+/// Waits for a free connection slot, then for a client.
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> std::io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let slot = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+    let (stream, client) = listener.accept().await?;
+    Ok((stream, client, slot))
 }
 
 fn declared_length<B>(request: &Request<B>) -> Option<u64> {

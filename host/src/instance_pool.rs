@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::GuestTaskId;
 use wasmtime::{Engine, Store, StoreContextMut};
 use wasmtime_wasi_http::handler::{
-    HandlerState, Instance, ProxyHandler, ProxyPre, ShouldAccept, ViewFn, WorkerExpiration,
-    WorkerState, WorkerStatus,
+    HandlerState, Instance, ProxyHandler, ProxyPre, ShouldAccept, ViewFn, WorkerExpiration, WorkerState, WorkerStatus,
 };
 use wasmtime_wasi_http::p3::WasiHttpView;
 
@@ -51,12 +50,7 @@ impl HttpInstances {
         component: Arc<ComponentContext>,
         limits: ReuseLimits,
     ) -> HttpComponentHandler {
-        ProxyHandler::new(Self {
-            engine,
-            pre,
-            component,
-            limits,
-        })
+        ProxyHandler::new(Self { engine, pre, component, limits })
     }
 }
 
@@ -65,17 +59,12 @@ impl HandlerState for HttpInstances {
     type WorkerExpiration = InstanceExpiration;
     type WorkerState = InstanceWorker;
 
-    async fn instantiate(
-        &self,
-    ) -> wasmtime::Result<Instance<InstanceState, InstanceExpiration, InstanceWorker>> {
+    async fn instantiate(&self) -> wasmtime::Result<Instance<InstanceState, InstanceExpiration, InstanceWorker>> {
         let mut store = engine::new_store(&self.engine, self.component.clone());
         // Instantiation runs guest start-up code, which must not hang a worker either.
-        let proxy = tokio::time::timeout(
-            self.limits.request_timeout,
-            self.pre.instantiate_async(&mut store),
-        )
-        .await
-        .map_err(|_| wasmtime::format_err!("instantiation timed out"))??;
+        let proxy = tokio::time::timeout(self.limits.request_timeout, self.pre.instantiate_async(&mut store))
+            .await
+            .map_err(|_| wasmtime::format_err!("instantiation timed out"))??;
         Ok(Instance {
             store,
             proxy,
@@ -84,10 +73,7 @@ impl HandlerState for HttpInstances {
                 request_timeout: self.limits.request_timeout,
                 sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
             },
-            state: InstanceWorker {
-                limits: self.limits,
-                component_id: self.component.id.clone(),
-            },
+            state: InstanceWorker { limits: self.limits, component_id: self.component.id.clone() },
         })
     }
 }
@@ -100,21 +86,13 @@ pub struct InstanceExpiration {
 }
 
 impl WorkerExpiration for InstanceExpiration {
-    fn poll(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        status: WorkerStatus,
-        since: Instant,
-    ) -> Poll<()> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>, status: WorkerStatus, since: Instant) -> Poll<()> {
         let expiration = self.get_mut();
         let timeout = match status {
             WorkerStatus::Idle => IDLE_INSTANCE_TIMEOUT,
             WorkerStatus::Requests | WorkerStatus::PostReturn => expiration.request_timeout,
         };
-        let Some(deadline) = since
-            .checked_add(timeout)
-            .map(tokio::time::Instant::from_std)
-        else {
+        let Some(deadline) = since.checked_add(timeout).map(tokio::time::Instant::from_std) else {
             return Poll::Pending;
         };
         if expiration.sleep.deadline() != deadline {
@@ -154,10 +132,7 @@ impl WorkerState for InstanceWorker {
 
     fn drop(&self, store: Store<InstanceState>, result: wasmtime::Result<()>) {
         if let Err(error) = result {
-            logging::warn(format_args!(
-                "instance of component {:?} stopped: {error:#}",
-                self.component_id
-            ));
+            logging::warn(format_args!("instance of component {:?} stopped: {error:#}", self.component_id));
         }
         drop(store);
     }

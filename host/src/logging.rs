@@ -38,9 +38,7 @@ pub fn error(message: impl Display) {
 pub fn request(method: &str, path: &str, component: &str, status: u16, duration: Duration) {
     if REQUEST_LOG_ENABLED.load(Ordering::Relaxed) {
         let milliseconds = duration.as_secs_f64() * 1000.0;
-        info(format_args!(
-            "{method} {path} component={component} status={status} duration_ms={milliseconds:.2}"
-        ));
+        info(format_args!("{method} {path} component={component} status={status} duration_ms={milliseconds:.2}"));
     }
 }
 
@@ -86,9 +84,7 @@ pub struct ComponentOutput {
 
 impl ComponentOutput {
     pub fn new(component_id: &str, stream: StandardStream) -> Self {
-        Self {
-            prefix: format!("[{component_id}] {}: ", stream.name()).into(),
-        }
+        Self { prefix: format!("[{component_id}] {}: ", stream.name()).into() }
     }
 }
 
@@ -100,10 +96,7 @@ impl IsTerminal for ComponentOutput {
 
 impl StdoutStream for ComponentOutput {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(LineWriter {
-            prefix: self.prefix.clone(),
-            pending: Vec::new(),
-        })
+        Box::new(LineWriter { prefix: self.prefix.clone(), pending: Vec::new() })
     }
 }
 
@@ -135,20 +128,12 @@ impl LineWriter {
     }
 
     fn emit(&self, line: &[u8]) {
-        info(format_args!(
-            "{}{}",
-            self.prefix,
-            String::from_utf8_lossy(line)
-        ));
+        info(format_args!("{}{}", self.prefix, String::from_utf8_lossy(line)));
     }
 }
 
 impl AsyncWrite for LineWriter {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        bytes: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, bytes: &[u8]) -> Poll<std::io::Result<usize>> {
         let writer = self.get_mut();
         writer.pending.extend_from_slice(bytes);
         writer.emit_complete_lines();

@@ -66,10 +66,8 @@ fn main() -> ExitCode {
 
 fn up(options: UpOptions) -> anyhow::Result<()> {
     logging::set_request_log_enabled(!options.quiet);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async {
         // Compiling is CPU work that must finish before anything is served; blocking here is
         // intended, but it belongs on a blocking thread, not an async worker.
@@ -96,15 +94,11 @@ async fn run(mut app: LoadedApp, options: &UpOptions) -> anyhow::Result<()> {
     announce(&app, listener.as_ref(), &subscribed)?;
     let http = async {
         if let (Some(trigger), Some(listener)) = (app.http, listener) {
-            trigger
-                .serve(listener, shutdown.clone(), options.shutdown_timeout)
-                .await;
+            trigger.serve(listener, shutdown.clone(), options.shutdown_timeout).await;
         }
     };
     let redis = futures::future::join_all(
-        subscribed
-            .into_iter()
-            .map(|server| server.run(shutdown.clone(), options.shutdown_timeout)),
+        subscribed.into_iter().map(|server| server.run(shutdown.clone(), options.shutdown_timeout)),
     );
     futures::join!(http, redis);
     logging::info("stopped");

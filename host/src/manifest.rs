@@ -152,11 +152,9 @@ impl AppManifest {
     /// Reads and validates the manifest at `path`. Component sources are resolved relative to
     /// the manifest's directory, as Spin does.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read manifest {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read manifest {}", path.display()))?;
         let directory = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Self::parse(&text, &directory)
-            .with_context(|| format!("invalid manifest {}", path.display()))
+        Self::parse(&text, &directory).with_context(|| format!("invalid manifest {}", path.display()))
     }
 
     pub fn parse(text: &str, directory: &Path) -> anyhow::Result<Self> {
@@ -176,12 +174,8 @@ impl AppManifest {
                 Ok((id, parsed))
             })
             .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
-        let (http_routes, redis_triggers) = parse_triggers(
-            raw.trigger,
-            &raw.application.trigger,
-            &components,
-            &variables,
-        )?;
+        let (http_routes, redis_triggers) =
+            parse_triggers(raw.trigger, &raw.application.trigger, &components, &variables)?;
         Ok(Self {
             name: raw.application.name,
             version: raw.application.version,
@@ -194,14 +188,8 @@ impl AppManifest {
 
     /// Ids of the components some trigger uses, i.e. the ones worth compiling.
     pub fn triggered_component_ids(&self) -> impl Iterator<Item = &str> {
-        let http = self
-            .http_routes
-            .iter()
-            .map(|route| route.component.as_str());
-        let redis = self
-            .redis_triggers
-            .iter()
-            .map(|trigger| trigger.component.as_str());
+        let http = self.http_routes.iter().map(|route| route.component.as_str());
+        let redis = self.redis_triggers.iter().map(|trigger| trigger.component.as_str());
         let mut ids: Vec<&str> = http.chain(redis).collect();
         ids.sort_unstable();
         ids.dedup();
@@ -209,13 +197,10 @@ impl AppManifest {
     }
 }
 
-fn parse_variables(
-    raw: BTreeMap<String, RawVariable>,
-) -> anyhow::Result<BTreeMap<String, VariableDeclaration>> {
+fn parse_variables(raw: BTreeMap<String, RawVariable>) -> anyhow::Result<BTreeMap<String, VariableDeclaration>> {
     raw.into_iter()
         .map(|(name, variable)| {
-            variables::validate_name(&name)
-                .map_err(|reason| anyhow::anyhow!("invalid variable name {reason}"))?;
+            variables::validate_name(&name).map_err(|reason| anyhow::anyhow!("invalid variable name {reason}"))?;
             match (&variable.default, variable.required) {
                 (Some(_), true) => {
                     bail!("variable {name:?} is required and has a default; choose one")
@@ -223,12 +208,7 @@ fn parse_variables(
                 (None, false) => {
                     bail!("variable {name:?} must either have a default or be required")
                 }
-                _ => Ok((
-                    name,
-                    VariableDeclaration {
-                        default: variable.default,
-                    },
-                )),
+                _ => Ok((name, VariableDeclaration { default: variable.default })),
             }
         })
         .collect()
@@ -244,9 +224,7 @@ fn parse_component(
     reject_unsupported_component_fields(&raw)?;
     let source = match raw.source {
         toml::Value::String(path) => directory.join(path),
-        _ => bail!(
-            "source must be a local file path; URL and registry sources are not supported by this host"
-        ),
+        _ => bail!("source must be a local file path; URL and registry sources are not supported by this host"),
     };
     let parse_template = |text: &String| {
         let template = Template::parse(text)?;
@@ -263,12 +241,8 @@ fn parse_component(
         .variables
         .iter()
         .map(|(name, value)| {
-            variables::validate_name(name)
-                .map_err(|reason| anyhow::anyhow!("invalid variable name {reason}"))?;
-            Ok((
-                name.clone(),
-                parse_template(value).with_context(|| format!("variable {name:?}"))?,
-            ))
+            variables::validate_name(name).map_err(|reason| anyhow::anyhow!("invalid variable name {reason}"))?;
+            Ok((name.clone(), parse_template(value).with_context(|| format!("variable {name:?}"))?))
         })
         .collect::<anyhow::Result<_>>()?;
     Ok(ComponentManifest {
@@ -281,12 +255,8 @@ fn parse_component(
 
 /// Spin component ids are kebab-case: lower-case letters and digits in words joined by `-`.
 fn validate_component_id(id: &str) -> anyhow::Result<()> {
-    let valid_word = |word: &str| {
-        !word.is_empty()
-            && word
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-    };
+    let valid_word =
+        |word: &str| !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     ensure!(
         id.starts_with(|c: char| c.is_ascii_lowercase()) && id.split('-').all(valid_word),
         "component id {id:?} must be kebab-case (lower-case letters and digits, words joined by '-')"
@@ -303,10 +273,7 @@ fn reject_unsupported_component_fields(raw: &RawComponent) -> anyhow::Result<()>
         ("sqlite_databases", &raw.sqlite_databases),
         ("ai_models", &raw.ai_models),
         ("dependencies", &raw.dependencies),
-        (
-            "dependencies_inherit_configuration",
-            &raw.dependencies_inherit_configuration,
-        ),
+        ("dependencies_inherit_configuration", &raw.dependencies_inherit_configuration),
     ];
     match unsupported.iter().find(|(_, value)| value.is_some()) {
         Some((field, _)) => bail!("`{field}` is not supported by this host"),
@@ -318,10 +285,7 @@ fn ensure_variables_declared(
     template: &Template,
     variables: &BTreeMap<String, VariableDeclaration>,
 ) -> anyhow::Result<()> {
-    match template
-        .variable_names()
-        .find(|name| !variables.contains_key(*name))
-    {
+    match template.variable_names().find(|name| !variables.contains_key(*name)) {
         Some(name) => {
             bail!("template refers to unknown variable {name:?}; declare it under [variables]")
         }
@@ -343,30 +307,25 @@ fn parse_triggers(
         for (index, entry) in entries.into_iter().enumerate() {
             let context = || format!("[[trigger.{trigger_type}]] #{}", index + 1);
             match trigger_type.as_str() {
-                "http" => {
-                    http_routes.extend(parse_http_trigger(entry, components).with_context(context)?)
-                }
+                "http" => http_routes.extend(parse_http_trigger(entry, components).with_context(context)?),
                 "redis" => {
-                    let application = application_triggers
-                        .get("redis")
-                        .cloned()
-                        .unwrap_or_default();
-                    redis_triggers.push(
-                        parse_redis_trigger(entry, application, components, variables)
-                            .with_context(context)?,
-                    );
+                    let application = application_triggers.get("redis").cloned().unwrap_or_default();
+                    redis_triggers
+                        .push(parse_redis_trigger(entry, application, components, variables).with_context(context)?);
                 }
-                other => bail!(
-                    "trigger type {other:?} is not supported by this host (only http and redis)"
-                ),
+                other => bail!("trigger type {other:?} is not supported by this host (only http and redis)"),
             }
         }
     }
-    if let Some(other) = application_triggers
-        .keys()
-        .find(|key| !matches!(key.as_str(), "http" | "redis"))
-    {
+    if let Some(other) = application_triggers.keys().find(|key| !matches!(key.as_str(), "http" | "redis")) {
         bail!("[application.trigger.{other}] is not supported by this host");
+    }
+    if let Some(http) = application_triggers.get("http") {
+        let base = http.get("base").and_then(toml::Value::as_str);
+        ensure!(
+            http.keys().all(|key| key == "base") && base.is_none_or(|base| base == "/"),
+            "[application.trigger.http] may only set base = \"/\"; other bases are not supported by this host"
+        );
     }
     ensure!(
         !http_routes.is_empty() || !redis_triggers.is_empty(),
@@ -381,20 +340,11 @@ fn parse_http_trigger(
     components: &BTreeMap<String, ComponentManifest>,
 ) -> anyhow::Result<Option<HttpRoute>> {
     let raw: RawHttpTrigger = toml::Value::Table(entry).try_into()?;
-    ensure!(
-        raw.executor.is_none(),
-        "`executor` (WAGI) is not supported by this host"
-    );
-    ensure!(
-        raw.static_response.is_none(),
-        "`static_response` is not supported by this host"
-    );
+    ensure!(raw.executor.is_none(), "`executor` (WAGI) is not supported by this host");
+    ensure!(raw.static_response.is_none(), "`static_response` is not supported by this host");
     ensure_component_exists(&raw.component, components)?;
     match raw.route {
-        RawRoute::Path(route) => Ok(Some(HttpRoute {
-            route,
-            component: raw.component,
-        })),
+        RawRoute::Path(route) => Ok(Some(HttpRoute { route, component: raw.component })),
         RawRoute::Private { private: true } => Ok(None),
         RawRoute::Private { private: false } => {
             bail!(
@@ -412,9 +362,8 @@ fn parse_redis_trigger(
     variables: &BTreeMap<String, VariableDeclaration>,
 ) -> anyhow::Result<RedisTriggerManifest> {
     let raw: RawRedisTrigger = toml::Value::Table(entry).try_into()?;
-    let application: RawRedisApplicationTrigger = toml::Value::Table(application)
-        .try_into()
-        .context("[application.trigger.redis]")?;
+    let application: RawRedisApplicationTrigger =
+        toml::Value::Table(application).try_into().context("[application.trigger.redis]")?;
     ensure_component_exists(&raw.component, components)?;
     let address = raw.address.or(application.address).with_context(|| {
         format!(
@@ -434,10 +383,7 @@ fn parse_redis_trigger(
     })
 }
 
-fn ensure_component_exists(
-    component: &str,
-    components: &BTreeMap<String, ComponentManifest>,
-) -> anyhow::Result<()> {
+fn ensure_component_exists(component: &str, components: &BTreeMap<String, ComponentManifest>) -> anyhow::Result<()> {
     ensure!(
         components.contains_key(component),
         "trigger refers to unknown component {component:?}; there is no [component.{component}]"
@@ -489,68 +435,32 @@ mod tests {
     #[test]
     fn a_valid_manifest_yields_routes_triggers_and_resolved_sources() {
         let manifest = parse(VALID).unwrap();
-        assert_eq!(
-            manifest.http_routes.len(),
-            1,
-            "private routes are not routable"
-        );
+        assert_eq!(manifest.http_routes.len(), 1, "private routes are not routable");
         assert_eq!(manifest.redis_triggers[0].component, "worker");
-        assert_eq!(
-            manifest.components["api"].source,
-            Path::new("/app/api.wasm")
-        );
-        assert_eq!(
-            manifest.triggered_component_ids().collect::<Vec<_>>(),
-            ["api", "worker"]
-        );
+        assert_eq!(manifest.components["api"].source, Path::new("/app/api.wasm"));
+        assert_eq!(manifest.triggered_component_ids().collect::<Vec<_>>(), ["api", "worker"]);
     }
 
     #[test]
     fn each_mistake_is_named() {
         let cases = [
-            (
-                VALID.replace("component = \"api\"", "component = \"nope\""),
-                "unknown component \"nope\"",
-            ),
+            (VALID.replace("component = \"api\"", "component = \"nope\""), "unknown component \"nope\""),
             (VALID.replace("/api/...", "/api/:"), "params must be named"),
+            (VALID.replace("{{ token }}", "{{ tokn }}"), "unknown variable \"tokn\""),
+            (VALID.replace("required = true, ", ""), "must either have a default or be required"),
+            (VALID.replace("[component.worker]", "[component.Worker]"), "kebab-case"),
+            (VALID.replace("source = \"worker.wasm\"", "source = \"worker.wasm\"\nfiles = []"), "`files`"),
+            (VALID.replace("[[trigger.redis]]", "[[trigger.mqtt]]"), "trigger type \"mqtt\""),
+            (VALID.replace("spin_manifest_version = 2", "spin_manifest_version = 1"), "must be 2"),
+            (VALID.replace("source = \"api.wasm\"", "sauce = \"api.wasm\""), "unknown field `sauce`"),
             (
-                VALID.replace("{{ token }}", "{{ tokn }}"),
-                "unknown variable \"tokn\"",
-            ),
-            (
-                VALID.replace("required = true, ", ""),
-                "must either have a default or be required",
-            ),
-            (
-                VALID.replace("[component.worker]", "[component.Worker]"),
-                "kebab-case",
-            ),
-            (
-                VALID.replace(
-                    "source = \"worker.wasm\"",
-                    "source = \"worker.wasm\"\nfiles = []",
-                ),
-                "`files`",
-            ),
-            (
-                VALID.replace("[[trigger.redis]]", "[[trigger.mqtt]]"),
-                "trigger type \"mqtt\"",
-            ),
-            (
-                VALID.replace("spin_manifest_version = 2", "spin_manifest_version = 1"),
-                "must be 2",
-            ),
-            (
-                VALID.replace("source = \"api.wasm\"", "sauce = \"api.wasm\""),
-                "unknown field `sauce`",
+                VALID.replace("[variables]", "[application.trigger.http]\nbase = \"/api\"\n[variables]"),
+                "may only set base",
             ),
         ];
         for (manifest, expected) in cases {
             let error = error_of(&manifest);
-            assert!(
-                error.contains(expected),
-                "expected {expected:?} in {error:?}"
-            );
+            assert!(error.contains(expected), "expected {expected:?} in {error:?}");
         }
     }
 }

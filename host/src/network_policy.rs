@@ -44,8 +44,7 @@ impl AllowedHosts {
             .iter()
             .filter(|entry| !matches!(entry.trim(), "" | "http://" | "https://"))
             .map(|entry| {
-                AllowedHost::parse(entry)
-                    .with_context(|| format!("invalid allowed_outbound_hosts entry {entry:?}"))
+                AllowedHost::parse(entry).with_context(|| format!("invalid allowed_outbound_hosts entry {entry:?}"))
             })
             .collect::<anyhow::Result<_>>()?;
         Ok(Self { entries })
@@ -80,24 +79,16 @@ impl AllowedHost {
     }
 
     fn allows(&self, url: &OutboundUrl) -> bool {
-        self.scheme
-            .as_ref()
-            .is_none_or(|scheme| *scheme == url.scheme)
+        self.scheme.as_ref().is_none_or(|scheme| *scheme == url.scheme)
             && self.host.allows(&url.host)
-            && self
-                .port
-                .allows(url.port.or_else(|| well_known_port(&url.scheme)))
+            && self.port.allows(url.port.or_else(|| well_known_port(&url.scheme)))
     }
 }
 
 /// Splits off a trailing `:port`, leaving bracketed IPv6 addresses whole.
 fn split_host_and_port(authority: &str) -> (&str, &str) {
     match authority.rsplit_once(':') {
-        Some((host, port))
-            if !port.contains(']') && (!host.contains(':') || host.ends_with(']')) =>
-        {
-            (host, port)
-        }
+        Some((host, port)) if !port.contains(']') && (!host.contains(':') || host.ends_with(']')) => (host, port),
         _ => (authority, ""),
     }
 }
@@ -118,9 +109,7 @@ impl HostPattern {
             return Ok(Self::Any);
         }
         if host == "self" || host == "self.alt" || host.ends_with(".spin.internal") {
-            bail!(
-                "requests to the app itself (self, *.spin.internal) are not supported by this host"
-            );
+            bail!("requests to the app itself (self, *.spin.internal) are not supported by this host");
         }
         if host.contains('/') {
             bail!("CIDR ranges are not supported by this host; list the addresses");
@@ -129,9 +118,7 @@ impl HostPattern {
             if domain.contains('*') {
                 bail!("wildcards are allowed only as prefixes");
             }
-            return match Host::parse(domain)
-                .with_context(|| format!("invalid wildcard host {host:?}"))?
-            {
+            return match Host::parse(domain).with_context(|| format!("invalid wildcard host {host:?}"))? {
                 Host::Domain(domain) => Ok(Self::AnySubdomain(format!(".{domain}"))),
                 _ => bail!("wildcard suffix must be a domain"),
             };
@@ -139,9 +126,7 @@ impl HostPattern {
         if host.contains('*') {
             bail!("wildcards are allowed only as subdomains");
         }
-        Ok(Self::Exact(
-            Host::parse(host).with_context(|| format!("invalid host {host:?}"))?,
-        ))
+        Ok(Self::Exact(Host::parse(host).with_context(|| format!("invalid host {host:?}"))?))
     }
 
     fn allows(&self, host: &str) -> bool {
@@ -160,25 +145,19 @@ impl HostPattern {
 impl PortPattern {
     fn parse(port: &str, scheme: &str) -> anyhow::Result<Self> {
         if port.is_empty() {
-            return well_known_port(scheme).map(Self::Exact).with_context(|| {
-                format!("no port given and scheme {scheme:?} has no well-known port")
-            });
+            return well_known_port(scheme)
+                .map(Self::Exact)
+                .with_context(|| format!("no port given and scheme {scheme:?} has no well-known port"));
         }
         if port == "*" {
             return Ok(Self::Any);
         }
         if let Some((start, end)) = port.split_once("..") {
-            let start = start
-                .parse()
-                .with_context(|| format!("port range {port:?} contains a non-number"))?;
-            let end = end
-                .parse()
-                .with_context(|| format!("port range {port:?} contains a non-number"))?;
+            let start = start.parse().with_context(|| format!("port range {port:?} contains a non-number"))?;
+            let end = end.parse().with_context(|| format!("port range {port:?} contains a non-number"))?;
             return Ok(Self::Range(start..end));
         }
-        Ok(Self::Exact(port.parse().with_context(|| {
-            format!("port {port:?} is not a number")
-        })?))
+        Ok(Self::Exact(port.parse().with_context(|| format!("port {port:?} is not a number"))?))
     }
 
     fn allows(&self, port: Option<u16>) -> bool {
@@ -229,14 +208,10 @@ impl OutboundUrl {
 /// syntax (`/`, `#`, `?`) cannot change which host the URL names.
 fn encode_userinfo(text: &str) -> String {
     let authority_start = text.find("://").map_or(0, |index| index + 3);
-    let Some(at) = text[authority_start..]
-        .rfind('@')
-        .map(|index| index + authority_start)
-    else {
+    let Some(at) = text[authority_start..].rfind('@').map(|index| index + authority_start) else {
         return text.to_owned();
     };
-    let userinfo: String =
-        url::form_urlencoded::byte_serialize(&text.as_bytes()[authority_start..at]).collect();
+    let userinfo: String = url::form_urlencoded::byte_serialize(&text.as_bytes()[authority_start..at]).collect();
     format!("{}{userinfo}{}", &text[..authority_start], &text[at..])
 }
 
@@ -245,13 +220,7 @@ mod tests {
     use super::*;
 
     fn hosts(entries: &[&str]) -> AllowedHosts {
-        AllowedHosts::parse(
-            &entries
-                .iter()
-                .map(|entry| entry.to_string())
-                .collect::<Vec<_>>(),
-        )
-        .unwrap()
+        AllowedHosts::parse(&entries.iter().map(|entry| entry.to_string()).collect::<Vec<_>>()).unwrap()
     }
 
     #[test]
@@ -274,11 +243,7 @@ mod tests {
 
     #[test]
     fn wildcards_ranges_and_default_ports() {
-        let allowed = hosts(&[
-            "*://*.example.com:*",
-            "redis://cache",
-            "http://10.0.0.1:8000..8010",
-        ]);
+        let allowed = hosts(&["*://*.example.com:*", "redis://cache", "http://10.0.0.1:8000..8010"]);
         assert!(allowed.allows("https://api.example.com/x", "https"));
         assert!(!allowed.allows("https://example.com/x", "https"));
         assert!(allowed.allows("redis://cache", "redis"));
@@ -291,17 +256,8 @@ mod tests {
     #[test]
     fn empty_rendered_entries_are_skipped_and_bad_ones_rejected() {
         assert!(!hosts(&["", "http://"]).allows("http://127.0.0.1:80", "http"));
-        for bad in [
-            "127.0.0.1:5432",
-            "postgres://h/path",
-            "ftp://h",
-            "http://a*b.com",
-            "http://self",
-        ] {
-            assert!(
-                AllowedHosts::parse(&[bad.to_owned()]).is_err(),
-                "{bad:?} should be rejected"
-            );
+        for bad in ["127.0.0.1:5432", "postgres://h/path", "ftp://h", "http://a*b.com", "http://self"] {
+            assert!(AllowedHosts::parse(&[bad.to_owned()]).is_err(), "{bad:?} should be rejected");
         }
     }
 }

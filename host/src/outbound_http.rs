@@ -28,6 +28,9 @@ type SendResult = Result<(GuestResponse, IoOutcome), TrappableError<ErrorCode>>;
 /// Idle keep-alive connections are closed after this long.
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Idle keep-alive connections kept per origin.
+const MAX_IDLE_CONNECTIONS_PER_HOST: usize = 64;
+
 /// One connection-pooling client for the whole process.
 #[derive(Clone)]
 pub struct HttpClient {
@@ -41,6 +44,7 @@ impl Default for HttpClient {
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(IDLE_CONNECTION_TIMEOUT)
+            .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS_PER_HOST)
             .build(connector);
         Self { client }
     }
@@ -66,11 +70,7 @@ impl OutboundHttp {
             ));
             return Err(ErrorCode::TlsProtocolError);
         }
-        if !self
-            .component
-            .allowed_hosts
-            .allows(&uri.to_string(), "http")
-        {
+        if !self.component.allowed_hosts.allows(&uri.to_string(), "http") {
             logging::warn(format_args!(
                 "component {:?}: outbound request to {uri} refused: not in allowed_outbound_hosts",
                 self.component.id
@@ -101,16 +101,10 @@ impl WasiHttpHooks for OutboundHttp {
             };
             let response = response.map_err(|error| {
                 logging::warn(format_args!("outbound HTTP request failed: {error:?}"));
-                if error.is_connect() {
-                    ErrorCode::ConnectionRefused
-                } else {
-                    ErrorCode::HttpProtocolError
-                }
+                if error.is_connect() { ErrorCode::ConnectionRefused } else { ErrorCode::HttpProtocolError }
             })?;
-            let response = response.map(|body| {
-                body.map_err(|error| ErrorCode::InternalError(Some(error.to_string())))
-                    .boxed_unsync()
-            });
+            let response = response
+                .map(|body| body.map_err(|error| ErrorCode::InternalError(Some(error.to_string()))).boxed_unsync());
             let io_outcome: IoOutcome = Box::new(async { Ok(()) });
             Ok((response, io_outcome))
         })

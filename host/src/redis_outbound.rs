@@ -11,9 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use redis::aio::MultiplexedConnection;
-use redis::{
-    AsyncCommands, AsyncConnectionConfig, ConnectionAddr, FromRedisValue, RedisError, Value,
-};
+use redis::{AsyncCommands, AsyncConnectionConfig, ConnectionAddr, FromRedisValue, RedisError, Value};
 use tokio::net::TcpStream;
 use wasmtime::component::{Accessor, HasData, Resource};
 
@@ -45,22 +43,15 @@ impl LiveConnection {
         let client = redis::Client::open(address).map_err(|_| Error::InvalidAddress)?;
         let info = client.get_connection_info();
         let ConnectionAddr::Tcp(host, port) = &info.addr else {
-            return Err(Error::Other(
-                "only redis:// (plain TCP) is supported by this local host".to_owned(),
-            ));
+            return Err(Error::Other("only redis:// (plain TCP) is supported by this local host".to_owned()));
         };
-        let stream = TcpStream::connect((host.as_str(), *port))
-            .await
-            .map_err(other)?;
+        let stream = TcpStream::connect((host.as_str(), *port)).await.map_err(other)?;
         // Small commands must not wait for Nagle's algorithm.
         stream.set_nodelay(true).map_err(other)?;
-        let (connection, io_task) = MultiplexedConnection::new_with_config(
-            &info.redis,
-            stream,
-            AsyncConnectionConfig::new(),
-        )
-        .await
-        .map_err(other)?;
+        let (connection, io_task) =
+            MultiplexedConnection::new_with_config(&info.redis, stream, AsyncConnectionConfig::new())
+                .await
+                .map_err(other)?;
         let alive = Arc::new(AtomicBool::new(true));
         let flag = alive.clone();
         tokio::spawn(async move {
@@ -81,20 +72,13 @@ pub struct RedisConnections {
 
 impl RedisConnections {
     pub async fn get_or_connect(&self, address: &str) -> Result<LiveConnection, Error> {
-        let cached = self
-            .connections
-            .read()
-            .expect("redis map poisoned")
-            .get(address)
-            .cloned();
+        let cached = self.connections.read().expect("redis map poisoned").get(address).cloned();
         if let Some(connection) = cached.filter(LiveConnection::is_alive) {
             return Ok(connection);
         }
         let connection = LiveConnection::connect(address).await?;
         let mut connections = self.connections.write().expect("redis map poisoned");
-        let entry = connections
-            .entry(address.to_owned())
-            .or_insert_with(|| connection.clone());
+        let entry = connections.entry(address.to_owned()).or_insert_with(|| connection.clone());
         if !entry.is_alive() {
             *entry = connection;
         }
@@ -125,10 +109,7 @@ impl wit::HostConnectionWithStore<InstanceState> for Redis {
     ) -> Result<Resource<RedisConnection>, Error> {
         let (cached, component) = accessor.with(|mut access| {
             let state = access.get();
-            (
-                state.cached_redis_connection(&address),
-                state.component().clone(),
-            )
+            (state.cached_redis_connection(&address), state.component().clone())
         });
         if !component.allowed_hosts.allows(&address, "redis") {
             return Err(Error::InvalidAddress);
@@ -140,13 +121,8 @@ impl wit::HostConnectionWithStore<InstanceState> for Redis {
         accessor.with(|mut access| {
             let state = access.get();
             state.cache_redis_connection(&address, &live);
-            let connection = RedisConnection {
-                connection: live.connection.clone(),
-            };
-            state
-                .table()
-                .push(connection)
-                .map_err(|_| Error::TooManyConnections)
+            let connection = RedisConnection { connection: live.connection.clone() };
+            state.table().push(connection).map_err(|_| Error::TooManyConnections)
         })
     }
 
@@ -156,10 +132,7 @@ impl wit::HostConnectionWithStore<InstanceState> for Redis {
         channel: String,
         payload: Payload,
     ) -> Result<(), Error> {
-        run(accessor, &connection, move |mut redis| async move {
-            redis.publish(channel, payload).await
-        })
-        .await
+        run(accessor, &connection, move |mut redis| async move { redis.publish(channel, payload).await }).await
     }
 
     async fn get(
@@ -167,10 +140,8 @@ impl wit::HostConnectionWithStore<InstanceState> for Redis {
         connection: Resource<RedisConnection>,
         key: String,
     ) -> Result<Option<Payload>, Error> {
-        let value: Option<Vec<u8>> = run(accessor, &connection, move |mut redis| async move {
-            redis.get(key).await
-        })
-        .await?;
+        let value: Option<Vec<u8>> =
+            run(accessor, &connection, move |mut redis| async move { redis.get(key).await }).await?;
         if value.as_ref().map_or(0, Vec::len) > MAX_BUFFERED_REPLY_BYTES {
             return Err(reply_too_large());
         }
@@ -183,10 +154,7 @@ impl wit::HostConnectionWithStore<InstanceState> for Redis {
         key: String,
         value: Payload,
     ) -> Result<(), Error> {
-        run(accessor, &connection, move |mut redis| async move {
-            redis.set(key, value).await
-        })
-        .await
+        run(accessor, &connection, move |mut redis| async move { redis.set(key, value).await }).await
     }
 
     async fn incr(
@@ -194,10 +162,7 @@ impl wit::HostConnectionWithStore<InstanceState> for Redis {
         connection: Resource<RedisConnection>,
         key: String,
     ) -> Result<i64, Error> {
-        run(accessor, &connection, move |mut redis| async move {
-            redis.incr(key, 1).await
-        })
-        .await
+        run(accessor, &connection, move |mut redis| async move { redis.incr(key, 1).await }).await
     }
 
     async fn del(
@@ -205,10 +170,7 @@ impl wit::HostConnectionWithStore<InstanceState> for Redis {
         connection: Resource<RedisConnection>,
         keys: Vec<String>,
     ) -> Result<u32, Error> {
-        run(accessor, &connection, move |mut redis| async move {
-            redis.del(keys).await
-        })
-        .await
+        run(accessor, &connection, move |mut redis| async move { redis.del(keys).await }).await
     }
 
     async fn sadd(
@@ -217,10 +179,8 @@ impl wit::HostConnectionWithStore<InstanceState> for Redis {
         key: String,
         values: Vec<String>,
     ) -> Result<u32, Error> {
-        let result = run_raw(accessor, &connection, move |mut redis| async move {
-            redis.sadd(key, values).await
-        })
-        .await;
+        let result =
+            run_raw(accessor, &connection, move |mut redis| async move { redis.sadd(key, values).await }).await;
         // Of all the commands, Spin reports a wrong-type failure as `type-error` only for SADD.
         result.map_err(|error| match error.kind() {
             redis::ErrorKind::TypeError => Error::TypeError,
@@ -233,10 +193,7 @@ impl wit::HostConnectionWithStore<InstanceState> for Redis {
         connection: Resource<RedisConnection>,
         key: String,
     ) -> Result<Vec<String>, Error> {
-        run(accessor, &connection, move |mut redis| async move {
-            redis.smembers(key).await
-        })
-        .await
+        run(accessor, &connection, move |mut redis| async move { redis.smembers(key).await }).await
     }
 
     async fn srem(
@@ -245,10 +202,7 @@ impl wit::HostConnectionWithStore<InstanceState> for Redis {
         key: String,
         values: Vec<String>,
     ) -> Result<u32, Error> {
-        run(accessor, &connection, move |mut redis| async move {
-            redis.srem(key, values).await
-        })
-        .await
+        run(accessor, &connection, move |mut redis| async move { redis.srem(key, values).await }).await
     }
 
     async fn execute(
@@ -264,10 +218,8 @@ impl wit::HostConnectionWithStore<InstanceState> for Redis {
                 RedisParameter::Binary(value) => command.arg(value),
             };
         }
-        let FlatResults(results) = run(accessor, &connection, move |mut redis| async move {
-            command.query_async(&mut redis).await
-        })
-        .await?;
+        let FlatResults(results) =
+            run(accessor, &connection, move |mut redis| async move { command.query_async(&mut redis).await }).await?;
         let bytes: usize = results.iter().map(memory_size).sum();
         if bytes > MAX_BUFFERED_REPLY_BYTES {
             return Err(reply_too_large());
@@ -311,9 +263,7 @@ fn other(error: impl std::fmt::Display) -> Error {
 }
 
 fn reply_too_large() -> Error {
-    Error::Other(format!(
-        "query result exceeds limit of {MAX_BUFFERED_REPLY_BYTES} bytes"
-    ))
+    Error::Other(format!("query result exceeds limit of {MAX_BUFFERED_REPLY_BYTES} bytes"))
 }
 
 fn memory_size(result: &RedisResult) -> usize {
@@ -357,19 +307,13 @@ fn flatten(value: &Value, results: &mut Vec<RedisResult>) -> redis::RedisResult<
         }
         Value::Double(number) => results.push(RedisResult::Binary(number.to_string().into_bytes())),
         Value::Boolean(flag) => results.push(RedisResult::Int64(i64::from(*flag))),
-        Value::BigNumber(number) => {
-            results.push(RedisResult::Binary(number.to_string().into_bytes()))
-        }
+        Value::BigNumber(number) => results.push(RedisResult::Binary(number.to_string().into_bytes())),
         Value::Map(_) => return unsupported("Map type"),
         Value::Attribute { .. } => return unsupported("Attribute type"),
         Value::VerbatimString { .. } => return unsupported("string with format attribute"),
         Value::Push { .. } => return unsupported("Pub/Sub types"),
         Value::ServerError(error) => {
-            return Err(RedisError::from((
-                redis::ErrorKind::ResponseError,
-                "Server error",
-                format!("{error:?}"),
-            )));
+            return Err(RedisError::from((redis::ErrorKind::ResponseError, "Server error", format!("{error:?}"))));
         }
     }
     Ok(())

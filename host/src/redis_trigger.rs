@@ -57,32 +57,16 @@ pub struct SubscribedServer {
 impl RedisServer {
     /// Connects and subscribes; failing here fails `up`, as in Spin.
     pub async fn subscribe(self) -> anyhow::Result<SubscribedServer> {
-        let client = redis::Client::open(self.address.as_str()).with_context(|| {
-            format!(
-                "invalid Redis trigger address {:?}",
-                display_address(&self.address)
-            )
-        })?;
+        let client = redis::Client::open(self.address.as_str())
+            .with_context(|| format!("invalid Redis trigger address {:?}", display_address(&self.address)))?;
         let pubsub = subscribe_all(&client, self.channels.keys())
             .await
-            .with_context(|| {
-                format!(
-                    "Redis trigger cannot subscribe on {}",
-                    client.get_connection_info().addr
-                )
-            })?;
-        Ok(SubscribedServer {
-            server: self,
-            client,
-            pubsub,
-        })
+            .with_context(|| format!("Redis trigger cannot subscribe on {}", client.get_connection_info().addr))?;
+        Ok(SubscribedServer { server: self, client, pubsub })
     }
 }
 
-async fn subscribe_all(
-    client: &redis::Client,
-    channels: impl Iterator<Item = &String>,
-) -> redis::RedisResult<PubSub> {
+async fn subscribe_all(client: &redis::Client, channels: impl Iterator<Item = &String>) -> redis::RedisResult<PubSub> {
     let mut pubsub = client.get_async_pubsub().await?;
     for channel in channels {
         pubsub.subscribe(channel).await?;
@@ -97,12 +81,8 @@ impl SubscribedServer {
             .channels
             .iter()
             .map(|(channel, handlers)| {
-                let components: Vec<&str> =
-                    handlers.iter().map(|h| h.component.id.as_str()).collect();
-                format!(
-                    "redis {address} channel {channel} -> {}",
-                    components.join(",")
-                )
+                let components: Vec<&str> = handlers.iter().map(|h| h.component.id.as_str()).collect();
+                format!("redis {address} channel {channel} -> {}", components.join(","))
             })
             .collect()
     }
@@ -139,10 +119,7 @@ impl SubscribedServer {
             }
         }
         drop(queues);
-        if tokio::time::timeout(shutdown_timeout, workers.join_all())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(shutdown_timeout, workers.join_all()).await.is_err() {
             logging::warn("Redis trigger: handlers still running at shutdown; stopping anyway");
         }
     }
@@ -170,9 +147,7 @@ async fn reconnect<'a>(
         tokio::time::sleep(delay).await;
         match subscribe_all(client, channels.clone()).await {
             Ok(pubsub) => {
-                logging::info(format_args!(
-                    "Redis trigger reconnected to {address} and subscribed again"
-                ));
+                logging::info(format_args!("Redis trigger reconnected to {address} and subscribed again"));
                 return pubsub;
             }
             Err(error) => {
@@ -188,23 +163,16 @@ async fn reconnect<'a>(
 
 /// Handles one channel's messages in order; each message goes to every subscribed component
 /// at once, as Spin dispatches it.
-async fn handle_channel(
-    channel: String,
-    handlers: Vec<RedisHandler>,
-    mut messages: mpsc::Receiver<Vec<u8>>,
-) {
+async fn handle_channel(channel: String, handlers: Vec<RedisHandler>, mut messages: mpsc::Receiver<Vec<u8>>) {
     while let Some(payload) = messages.recv().await {
-        let deliveries = handlers
-            .iter()
-            .map(|handler| deliver(&channel, handler, payload.clone()));
+        let deliveries = handlers.iter().map(|handler| deliver(&channel, handler, payload.clone()));
         futures::future::join_all(deliveries).await;
     }
 }
 
 async fn deliver(channel: &str, handler: &RedisHandler, payload: Vec<u8>) {
     let started = Instant::now();
-    let outcome = match tokio::time::timeout(handler.timeout, call_handler(handler, payload)).await
-    {
+    let outcome = match tokio::time::timeout(handler.timeout, call_handler(handler, payload)).await {
         Ok(Ok(())) => "ok".to_owned(),
         Ok(Err(error)) => {
             logging::warn(format_args!(
@@ -224,10 +192,7 @@ async fn call_handler(handler: &RedisHandler, payload: Vec<u8>) -> anyhow::Resul
     let instance = handler.pre.instantiate_async(&mut store).await?;
     let result = store
         .run_concurrent(async |accessor| {
-            instance
-                .spin_redis_inbound_redis()
-                .call_handle_message(accessor, payload)
-                .await
+            instance.spin_redis_inbound_redis().call_handle_message(accessor, payload).await
         })
         .await??;
     result.map_err(|error| anyhow::anyhow!("handler returned an error: {error:?}"))

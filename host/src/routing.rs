@@ -71,10 +71,7 @@ impl Router {
     pub fn build(routes: &[HttpRoute]) -> anyhow::Result<Self> {
         let mut entries: Vec<RouteEntry> = Vec::new();
         for route in routes {
-            if let Some(existing) = entries
-                .iter_mut()
-                .find(|entry| entry.raw_route == route.route)
-            {
+            if let Some(existing) = entries.iter_mut().find(|entry| entry.raw_route == route.route) {
                 logging::warn(format_args!(
                     "route {:?} is declared twice; component {:?} replaces {:?}",
                     route.route, route.component, existing.component
@@ -83,10 +80,7 @@ impl Router {
                 continue;
             }
             entries.push(RouteEntry::parse(route).with_context(|| {
-                format!(
-                    "error parsing route {:?} of component {:?}",
-                    route.route, route.component
-                )
+                format!("error parsing route {:?} of component {:?}", route.route, route.component)
             })?);
         }
         // A stable sort keeps manifest order among routes of equal specificity, as inserting
@@ -105,9 +99,7 @@ impl Router {
 
     /// `(route, component)` pairs in matching order, for the start-up listing.
     pub fn routes(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries
-            .iter()
-            .map(|entry| (entry.raw_route.as_str(), entry.component.as_str()))
+        self.entries.iter().map(|entry| (entry.raw_route.as_str(), entry.component.as_str()))
     }
 }
 
@@ -157,23 +149,14 @@ impl RouteMatch {
 
     /// The `spin-component-route` value: the raw route without its `/...` suffix.
     pub fn raw_route_prefix(&self) -> &str {
-        self.raw_route
-            .strip_suffix("/...")
-            .unwrap_or(&self.raw_route)
+        self.raw_route.strip_suffix("/...").unwrap_or(&self.raw_route)
     }
 }
 
 /// Adds a leading slash and removes a trailing one, as Spin does before routing.
 fn normalise(route: &str) -> String {
-    let absolute = if route.starts_with('/') {
-        route.to_owned()
-    } else {
-        format!("/{route}")
-    };
-    absolute
-        .strip_suffix('/')
-        .map(str::to_owned)
-        .unwrap_or(absolute)
+    let absolute = if route.starts_with('/') { route.to_owned() } else { format!("/{route}") };
+    absolute.strip_suffix('/').map(str::to_owned).unwrap_or(absolute)
 }
 
 fn parse_segments(pattern: &str) -> anyhow::Result<Vec<Segment>> {
@@ -202,12 +185,7 @@ fn parse_segments(pattern: &str) -> anyhow::Result<Vec<Segment>> {
         separator = rest[end..].chars().next();
         rest = &rest[end + 1..];
     }
-    if segments
-        .iter()
-        .rev()
-        .skip(1)
-        .any(|segment| *segment == Segment::Wildcard)
-    {
+    if segments.iter().rev().skip(1).any(|segment| *segment == Segment::Wildcard) {
         bail!("a wildcard may only end a route");
     }
     Ok(segments)
@@ -219,9 +197,7 @@ fn parse_section(section: &str) -> anyhow::Result<Option<Segment>> {
         "*" => Some(Segment::Wildcard),
         ":" => bail!("params must be named"),
         _ if section.starts_with('*') => {
-            bail!(
-                "since there can only be one wildcard, it doesn't need a name. replace `{section}` with `*`"
-            )
+            bail!("since there can only be one wildcard, it doesn't need a name. replace `{section}` with `*`")
         }
         _ => match section.strip_prefix(':') {
             Some(name) => Some(Segment::Parameter(name.to_owned())),
@@ -261,9 +237,7 @@ fn match_segments(segments: &[Segment], mut path: &str) -> Option<Captures> {
                     return None;
                 }
                 let end = match next {
-                    Some(Segment::Dot) => path
-                        .find(['.', '/'])
-                        .filter(|i| path[*i..].starts_with('.'))?,
+                    Some(Segment::Dot) => path.find(['.', '/']).filter(|i| path[*i..].starts_with('.'))?,
                     _ => path.find('/').unwrap_or(path.len()),
                 };
                 captures.parameters.push(path[..end].to_owned());
@@ -292,10 +266,7 @@ mod tests {
     fn router(routes: &[(&str, &str)]) -> Router {
         let routes: Vec<HttpRoute> = routes
             .iter()
-            .map(|(route, component)| HttpRoute {
-                route: route.to_string(),
-                component: component.to_string(),
-            })
+            .map(|(route, component)| HttpRoute { route: route.to_string(), component: component.to_string() })
             .collect();
         Router::build(&routes).unwrap()
     }
@@ -313,17 +284,11 @@ mod tests {
             ("/one/:name", "named"),
             ("/one/exact", "exact"),
         ]);
-        assert_eq!(
-            component(&router, "/one/two/three").as_deref(),
-            Some("one-two")
-        );
+        assert_eq!(component(&router, "/one/two/three").as_deref(), Some("one-two"));
         assert_eq!(component(&router, "/one/exact").as_deref(), Some("exact"));
         assert_eq!(component(&router, "/one/other").as_deref(), Some("named"));
         assert_eq!(component(&router, "/one").as_deref(), Some("one"));
-        assert_eq!(
-            component(&router, "/elsewhere").as_deref(),
-            Some("catch-all")
-        );
+        assert_eq!(component(&router, "/elsewhere").as_deref(), Some("catch-all"));
     }
 
     #[test]
@@ -343,26 +308,16 @@ mod tests {
         assert_eq!(path_info("/test/hello"), "/hello");
         assert_eq!(path_info("/test/hello/"), "/hello/");
         let matched = router.route("/rooms/42/messages").unwrap();
-        assert_eq!(
-            matched.parameters,
-            [("room_id".to_owned(), "42".to_owned())]
-        );
+        assert_eq!(matched.parameters, [("room_id".to_owned(), "42".to_owned())]);
         assert_eq!(matched.based_route, "/rooms/:room_id/messages");
         assert_eq!(router.route("/test/x").unwrap().raw_route_prefix(), "/test");
     }
 
     #[test]
     fn dots_split_segments_and_duplicates_take_the_later_component() {
-        let router = router(&[
-            ("/files/:name.json", "json"),
-            ("/a", "first"),
-            ("/a", "second"),
-        ]);
+        let router = router(&[("/files/:name.json", "json"), ("/a", "first"), ("/a", "second")]);
         let matched = router.route("/files/report.json").unwrap();
-        assert_eq!(
-            matched.parameters,
-            [("name".to_owned(), "report".to_owned())]
-        );
+        assert_eq!(matched.parameters, [("name".to_owned(), "report".to_owned())]);
         assert_eq!(component(&router, "/files/report.txt"), None);
         assert_eq!(component(&router, "/a").as_deref(), Some("second"));
     }
@@ -370,14 +325,8 @@ mod tests {
     #[test]
     fn malformed_routes_are_rejected() {
         for route in ["/a/:", "/a/*rest", "/a/*/b"] {
-            let routes = [HttpRoute {
-                route: route.to_owned(),
-                component: "c".to_owned(),
-            }];
-            assert!(
-                Router::build(&routes).is_err(),
-                "{route:?} should be rejected"
-            );
+            let routes = [HttpRoute { route: route.to_owned(), component: "c".to_owned() }];
+            assert!(Router::build(&routes).is_err(), "{route:?} should be rejected");
         }
     }
 }

@@ -12,21 +12,13 @@ use http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 use crate::routing::RouteMatch;
 
 /// Rewrites `uri` and `headers` in place for the component that `route` selected.
-pub fn prepare(
-    uri: &mut Uri,
-    headers: &mut HeaderMap,
-    route: &RouteMatch,
-    client: SocketAddr,
-) -> anyhow::Result<()> {
+pub fn prepare(uri: &mut Uri, headers: &mut HeaderMap, route: &RouteMatch, client: SocketAddr) -> anyhow::Result<()> {
     headers.remove(header::CONNECTION);
     if let Some((name, _)) = headers.iter().find(|(_, value)| value.to_str().is_err()) {
         bail!("header {name} is not valid UTF-8");
     }
     *uri = absolute_uri(uri, headers)?;
-    let host = headers
-        .get(header::HOST)
-        .and_then(|host| host.to_str().ok())
-        .unwrap_or("localhost");
+    let host = headers.get(header::HOST).and_then(|host| host.to_str().ok()).unwrap_or("localhost");
     let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
     let full_url = format!("http://{host}{path_and_query}");
     let mut spin_headers = vec![
@@ -34,23 +26,14 @@ pub fn prepare(
         ("spin-full-url".to_owned(), full_url),
         ("spin-matched-route".to_owned(), route.based_route.clone()),
         ("spin-base-path".to_owned(), "/".to_owned()),
-        (
-            "spin-raw-component-route".to_owned(),
-            route.raw_route.clone(),
-        ),
-        (
-            "spin-component-route".to_owned(),
-            route.raw_route_prefix().to_owned(),
-        ),
+        ("spin-raw-component-route".to_owned(), route.raw_route.clone()),
+        ("spin-component-route".to_owned(), route.raw_route_prefix().to_owned()),
         ("spin-client-addr".to_owned(), client.to_string()),
     ];
     for (name, value) in &route.parameters {
         // Spin builds SPIN_PATH_MATCH_<NAME> and turns `_` into `-`, so `:room_id` becomes
         // `spin-path-match-room-id`.
-        let name = format!(
-            "spin-path-match-{}",
-            name.to_ascii_lowercase().replace('_', "-")
-        );
+        let name = format!("spin-path-match-{}", name.to_ascii_lowercase().replace('_', "-"));
         spin_headers.push((name, value.clone()));
     }
     for (name, value) in spin_headers {
@@ -69,8 +52,7 @@ fn absolute_uri(uri: &Uri, headers: &HeaderMap) -> anyhow::Result<Uri> {
         .get(header::HOST)
         .map(|host| -> anyhow::Result<Authority> {
             let host = host.to_str().context("'Host' header is not valid UTF-8")?;
-            host.parse()
-                .context("'Host' header contains an invalid authority")
+            host.parse().context("'Host' header contains an invalid authority")
         })
         .transpose()?;
     let mut parts = uri.clone().into_parts();
@@ -97,23 +79,13 @@ mod tests {
     use crate::routing::Router;
 
     fn prepared(route: &str, uri: &str) -> (Uri, HeaderMap) {
-        let router = Router::build(&[HttpRoute {
-            route: route.to_owned(),
-            component: "probe".to_owned(),
-        }])
-        .unwrap();
+        let router = Router::build(&[HttpRoute { route: route.to_owned(), component: "probe".to_owned() }]).unwrap();
         let mut uri: Uri = uri.parse().unwrap();
         let matched = router.route(uri.path()).unwrap();
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, HeaderValue::from_static("example.test:3000"));
         headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
-        prepare(
-            &mut uri,
-            &mut headers,
-            &matched,
-            "127.0.0.1:4444".parse().unwrap(),
-        )
-        .unwrap();
+        prepare(&mut uri, &mut headers, &matched, "127.0.0.1:4444".parse().unwrap()).unwrap();
         (uri, headers)
     }
 
@@ -122,10 +94,7 @@ mod tests {
         let (uri, headers) = prepared("/chat/...", "/chat/rooms/7?x=1");
         let header = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_owned();
         assert_eq!(uri.to_string(), "http://example.test:3000/chat/rooms/7?x=1");
-        assert_eq!(
-            header("spin-full-url"),
-            "http://example.test:3000/chat/rooms/7?x=1"
-        );
+        assert_eq!(header("spin-full-url"), "http://example.test:3000/chat/rooms/7?x=1");
         assert_eq!(header("spin-path-info"), "/rooms/7");
         assert_eq!(header("spin-matched-route"), "/chat/...");
         assert_eq!(header("spin-raw-component-route"), "/chat/...");

@@ -24,9 +24,8 @@ impl Template {
         let mut remainder = text;
         while !remainder.is_empty() {
             if let Some(after_open) = remainder.strip_prefix("{{") {
-                let (name, rest) = after_open
-                    .split_once("}}")
-                    .with_context(|| format!("unmatched '{{{{' in template {text:?}"))?;
+                let (name, rest) =
+                    after_open.split_once("}}").with_context(|| format!("unmatched '{{{{' in template {text:?}"))?;
                 parts.push(Part::Variable(name.trim().to_owned()));
                 remainder = rest;
             } else {
@@ -68,18 +67,10 @@ mod tests {
     #[test]
     fn renders_literals_and_trimmed_references() {
         let template = Template::parse("postgres://{{ host }}:{{port}}/db").unwrap();
-        let values = HashMap::from([
-            ("host".to_owned(), "127.0.0.1".to_owned()),
-            ("port".to_owned(), "5432".to_owned()),
-        ]);
-        assert_eq!(
-            template.variable_names().collect::<Vec<_>>(),
-            ["host", "port"]
-        );
-        assert_eq!(
-            template.render(&values).unwrap(),
-            "postgres://127.0.0.1:5432/db"
-        );
+        let values =
+            HashMap::from([("host".to_owned(), "127.0.0.1".to_owned()), ("port".to_owned(), "5432".to_owned())]);
+        assert_eq!(template.variable_names().collect::<Vec<_>>(), ["host", "port"]);
+        assert_eq!(template.render(&values).unwrap(), "postgres://127.0.0.1:5432/db");
     }
 
     #[test]

@@ -27,10 +27,7 @@ pub struct VariableDeclaration {
 pub fn validate_name(name: &str) -> Result<(), String> {
     let reason = if name.is_empty() {
         "must not be empty".to_owned()
-    } else if let Some(invalid) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
-    {
+    } else if let Some(invalid) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')) {
         format!(
             "invalid character {invalid:?}. Variable names may contain only lower-case letters, numbers, and underscores."
         )
@@ -90,18 +87,16 @@ impl ComponentVariables {
             .iter()
             .map(|(name, template)| Ok((name.clone(), template.render(application_values)?)))
             .collect::<anyhow::Result<_>>()?;
-        Ok(Self {
-            component_id: component_id.to_owned(),
-            values,
-        })
+        Ok(Self { component_id: component_id.to_owned(), values })
     }
 
     /// The value of `name`, with Spin's error cases and messages.
     pub fn get(&self, name: &str) -> Result<String, VariablesError> {
         validate_name(name).map_err(VariablesError::InvalidName)?;
-        self.values.get(name).cloned().ok_or_else(|| {
-            VariablesError::Undefined(format!("no variable for {:?}.{name:?}", self.component_id))
-        })
+        self.values
+            .get(name)
+            .cloned()
+            .ok_or_else(|| VariablesError::Undefined(format!("no variable for {:?}.{name:?}", self.component_id)))
     }
 }
 
@@ -115,10 +110,7 @@ impl HasData for Variables {
 impl variables_wit::Host for InstanceState {}
 
 impl variables_wit::HostWithStore<InstanceState> for Variables {
-    async fn get(
-        accessor: &Accessor<InstanceState, Self>,
-        name: String,
-    ) -> Result<String, VariablesError> {
+    async fn get(accessor: &Accessor<InstanceState, Self>, name: String) -> Result<String, VariablesError> {
         accessor.with(|mut access| access.get().component().variables.get(&name))
     }
 }
@@ -132,30 +124,16 @@ mod tests {
         assert!(validate_name("database_url").is_ok());
         assert!(validate_name("a1").is_ok());
         for invalid in ["", "Database", "1abc", "abc_", "a__b", "with-dash"] {
-            assert!(
-                validate_name(invalid).is_err(),
-                "{invalid:?} should be invalid"
-            );
+            assert!(validate_name(invalid).is_err(), "{invalid:?} should be invalid");
         }
     }
 
     #[test]
     fn environment_overrides_default_and_missing_required_names_every_variable() {
         let declarations = BTreeMap::from([
-            (
-                "with_default".to_owned(),
-                VariableDeclaration {
-                    default: Some("d".to_owned()),
-                },
-            ),
-            (
-                "required_a".to_owned(),
-                VariableDeclaration { default: None },
-            ),
-            (
-                "required_b".to_owned(),
-                VariableDeclaration { default: None },
-            ),
+            ("with_default".to_owned(), VariableDeclaration { default: Some("d".to_owned()) }),
+            ("required_a".to_owned(), VariableDeclaration { default: None }),
+            ("required_b".to_owned(), VariableDeclaration { default: None }),
         ]);
         let environment = |key: &str| (key == "SPIN_VARIABLE_WITH_DEFAULT").then(|| "e".to_owned());
         let error = resolve_application_variables(&declarations, environment).unwrap_err();
@@ -173,20 +151,11 @@ mod tests {
 
     #[test]
     fn component_lookup_reports_invalid_and_undefined_names() {
-        let templates = BTreeMap::from([(
-            "greeting".to_owned(),
-            Template::parse("hi {{ who }}").unwrap(),
-        )]);
+        let templates = BTreeMap::from([("greeting".to_owned(), Template::parse("hi {{ who }}").unwrap())]);
         let application = HashMap::from([("who".to_owned(), "there".to_owned())]);
         let variables = ComponentVariables::resolve("probe", &templates, &application).unwrap();
         assert_eq!(variables.get("greeting").unwrap(), "hi there");
-        assert!(matches!(
-            variables.get("Bad"),
-            Err(VariablesError::InvalidName(_))
-        ));
-        assert!(matches!(
-            variables.get("absent"),
-            Err(VariablesError::Undefined(_))
-        ));
+        assert!(matches!(variables.get("Bad"), Err(VariablesError::InvalidName(_))));
+        assert!(matches!(variables.get("absent"), Err(VariablesError::Undefined(_))));
     }
 }

@@ -61,36 +61,22 @@ pub fn load_migrations(dir: &Path) -> Result<Vec<Migration>> {
 }
 
 fn load_migration(path: &PathBuf) -> Result<Migration> {
-    let stem = path
-        .file_stem()
-        .and_then(|stem| stem.to_str())
-        .unwrap_or_default();
+    let stem = path.file_stem().and_then(|stem| stem.to_str()).unwrap_or_default();
     let Some((version, name)) = stem.split_once('_') else {
-        bail!(
-            "{}: expected a name like 0001_description.sql",
-            path.display()
-        );
+        bail!("{}: expected a name like 0001_description.sql", path.display());
     };
-    let version: i32 = version
-        .parse()
-        .with_context(|| format!("{}: version prefix is not a number", path.display()))?;
-    let sql =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let version: i32 =
+        version.parse().with_context(|| format!("{}: version prefix is not a number", path.display()))?;
+    let sql = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let checksum = format!("{:x}", Sha256::digest(sql.as_bytes()));
-    Ok(Migration {
-        version,
-        name: name.to_owned(),
-        sql,
-        checksum,
-    })
+    Ok(Migration { version, name: name.to_owned(), sql, checksum })
 }
 
 /// Connects to `database_url` and applies every pending migration from `dir`.
 pub async fn migrate(database_url: &str, dir: &Path) -> Result<Outcome> {
     let migrations = load_migrations(dir)?;
-    let (mut client, connection) = tokio_postgres::connect(database_url, NoTls)
-        .await
-        .context("connecting to Postgres")?;
+    let (mut client, connection) =
+        tokio_postgres::connect(database_url, NoTls).await.context("connecting to Postgres")?;
     let connection_task = tokio::spawn(connection);
     let outcome = apply_locked(&mut client, &migrations).await;
     drop(client);
@@ -99,13 +85,9 @@ pub async fn migrate(database_url: &str, dir: &Path) -> Result<Outcome> {
 }
 
 async fn apply_locked(client: &mut Client, migrations: &[Migration]) -> Result<Outcome> {
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
-        .await?;
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY]).await?;
     let outcome = apply_pending(client, migrations).await;
-    client
-        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
-        .await?;
+    client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY]).await?;
     outcome
 }
 
@@ -114,10 +96,7 @@ async fn apply_pending(client: &mut Client, migrations: &[Migration]) -> Result<
     let mut outcome = Outcome::default();
     for migration in migrations {
         let recorded = client
-            .query_opt(
-                "SELECT checksum FROM schema_migrations WHERE version = $1",
-                &[&migration.version],
-            )
+            .query_opt("SELECT checksum FROM schema_migrations WHERE version = $1", &[&migration.version])
             .await?;
         match recorded {
             Some(row) => {
@@ -132,9 +111,7 @@ async fn apply_pending(client: &mut Client, migrations: &[Migration]) -> Result<
             }
             None => {
                 apply_one(client, migration).await?;
-                outcome
-                    .applied
-                    .push(format!("{:04}_{}", migration.version, migration.name));
+                outcome.applied.push(format!("{:04}_{}", migration.version, migration.name));
             }
         }
     }
@@ -147,12 +124,7 @@ async fn apply_one(client: &mut Client, migration: &Migration) -> Result<()> {
     transaction
         .batch_execute(&migration.sql)
         .await
-        .with_context(|| {
-            format!(
-                "applying migration {:04}_{}",
-                migration.version, migration.name
-            )
-        })?;
+        .with_context(|| format!("applying migration {:04}_{}", migration.version, migration.name))?;
     transaction
         .execute(
             "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",

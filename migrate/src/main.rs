@@ -37,10 +37,6 @@ async fn main() -> Result<()> {
     for name in &outcome.applied {
         println!("applied {name}");
     }
-    println!(
-        "migrations: {} applied now, {} already applied",
-        outcome.applied.len(),
-        outcome.already_applied
-    );
+    println!("migrations: {} applied now, {} already applied", outcome.applied.len(), outcome.already_applied);
     Ok(())
 }

@@ -40,9 +40,7 @@ impl Drop for ScratchDatabase {
     fn drop(&mut self) {
         let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         std::thread::spawn(move || {
-            tokio::runtime::Runtime::new()
-                .unwrap()
-                .block_on(admin_execute(&statement));
+            tokio::runtime::Runtime::new().unwrap().block_on(admin_execute(&statement));
         })
         .join()
         .ok();
@@ -50,9 +48,7 @@ impl Drop for ScratchDatabase {
 }
 
 async fn admin_execute(statement: &str) {
-    let (client, connection) = tokio_postgres::connect(&admin_url(), NoTls)
-        .await
-        .expect("admin connection");
+    let (client, connection) = tokio_postgres::connect(&admin_url(), NoTls).await.expect("admin connection");
     tokio::spawn(connection);
     client.batch_execute(statement).await.expect(statement);
 }
@@ -60,31 +56,18 @@ async fn admin_execute(statement: &str) {
 async fn applied_versions(url: &str) -> Vec<i32> {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
     tokio::spawn(connection);
-    let rows = client
-        .query(
-            "SELECT version FROM schema_migrations ORDER BY version",
-            &[],
-        )
-        .await
-        .unwrap();
+    let rows = client.query("SELECT version FROM schema_migrations ORDER BY version", &[]).await.unwrap();
     rows.iter().map(|row| row.get(0)).collect()
 }
 
 #[tokio::test]
 async fn concurrent_runs_apply_each_migration_once_and_a_rerun_is_a_no_op() {
     let database = ScratchDatabase::create("concurrent").await;
-    let expected: Vec<i32> = load_migrations(&project_sql_dir())
-        .unwrap()
-        .iter()
-        .map(|m| m.version)
-        .collect();
+    let expected: Vec<i32> = load_migrations(&project_sql_dir()).unwrap().iter().map(|m| m.version).collect();
     assert!(!expected.is_empty());
 
     let sql_dir = project_sql_dir();
-    let (first, second) = tokio::join!(
-        migrate(&database.url, &sql_dir),
-        migrate(&database.url, &sql_dir)
-    );
+    let (first, second) = tokio::join!(migrate(&database.url, &sql_dir), migrate(&database.url, &sql_dir));
     let (first, second) = (first.unwrap(), second.unwrap());
     // The advisory lock serialises the runs: one applies everything, the other finds nothing left.
     let mut applied_counts = [first.applied.len(), second.applied.len()];
@@ -105,42 +88,18 @@ async fn an_edited_migration_is_reported_and_a_failing_one_leaves_no_trace() {
     std::fs::write(dir.join("0001_first.sql"), "CREATE TABLE first (id int);").unwrap();
     migrate(&database.url, &dir).await.unwrap();
 
-    std::fs::write(
-        dir.join("0001_first.sql"),
-        "CREATE TABLE first (id bigint);",
-    )
-    .unwrap();
+    std::fs::write(dir.join("0001_first.sql"), "CREATE TABLE first (id bigint);").unwrap();
     let error = migrate(&database.url, &dir).await.unwrap_err();
-    assert!(
-        error
-            .to_string()
-            .contains("was changed after it was applied"),
-        "{error}"
-    );
+    assert!(error.to_string().contains("was changed after it was applied"), "{error}");
 
     std::fs::write(dir.join("0001_first.sql"), "CREATE TABLE first (id int);").unwrap();
-    std::fs::write(
-        dir.join("0002_broken.sql"),
-        "CREATE TABLE second (id int); SELECT no_such_function();",
-    )
-    .unwrap();
+    std::fs::write(dir.join("0002_broken.sql"), "CREATE TABLE second (id int); SELECT no_such_function();").unwrap();
     assert!(migrate(&database.url, &dir).await.is_err());
-    assert_eq!(
-        applied_versions(&database.url).await,
-        vec![1],
-        "the failed migration is not recorded"
-    );
+    assert_eq!(applied_versions(&database.url).await, vec![1], "the failed migration is not recorded");
     let (client, connection) = tokio_postgres::connect(&database.url, NoTls).await.unwrap();
     tokio::spawn(connection);
-    let second_exists: bool = client
-        .query_one("SELECT to_regclass('second') IS NOT NULL", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert!(
-        !second_exists,
-        "the failed migration's statements were rolled back"
-    );
+    let second_exists: bool = client.query_one("SELECT to_regclass('second') IS NOT NULL", &[]).await.unwrap().get(0);
+    assert!(!second_exists, "the failed migration's statements were rolled back");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -45,9 +45,11 @@ start_postgres() {
             --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
         rm -f "$init_password"
     fi
-    local options="-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=/tmp"
+    # Every app keeps a pool of up to 64 connections per component (as Spin does); tests run many
+    # apps at once.
+    local options="-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=/tmp -c max_connections=200"
     # Test data is thrown away: skip the disk flushes that durability needs.
-    [ "$durable" = no ] && options="$options -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    [ "$durable" = no ] && options="$options -c max_connections=600 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     if ! as_postgres "$bin/pg_ctl" -D "$cluster" status >/dev/null 2>&1; then
         as_postgres "$bin/pg_ctl" -D "$cluster" -l "$cluster/server.log" -o "$options" -w -t 60 start >/dev/null \
             || die "Postgres did not start; see $cluster/server.log"
@@ -93,4 +95,40 @@ stop_redis() {
     local pid_file="$1/redis/redis.pid"
     [ -f "$pid_file" ] && kill "$(cat "$pid_file")" 2>/dev/null
     rm -f "$pid_file"
+}
+
+# start_pushpin <data folder> <client port> <publish port> <app port> <sig key> <message rate>
+# Renders deploy/pushpin/*.in into <data>/pushpin and starts Pushpin in the background.
+start_pushpin() {
+    local data=$1 client_port=$2 publish_port=$3 app_port=$4 sig_key=$5 message_rate=$6
+    apt_ensure pushpin
+    local folder
+    folder="$(realpath -m "$data")/pushpin"
+    mkdir -p "$folder/run" "$folder/log"
+    sed "s#@APP_PORT@#$app_port#" "$PROJECT_ROOT/deploy/pushpin/routes.in" >"$folder/routes"
+    sed -e "s#@RUN_DIR@#$folder/run#" -e "s#@LOG_DIR@#$folder/log#" -e "s#@HTTP_PORT@#$client_port#" \
+        -e "s#@PUBLISH_PORT@#$publish_port#" -e "s#@SIG_KEY@#$sig_key#" -e "s#@ROUTES_FILE@#$folder/routes#" \
+        -e "s#@MESSAGE_RATE@#$message_rate#" "$PROJECT_ROOT/deploy/pushpin/pushpin.conf.in" >"$folder/pushpin.conf"
+    chmod 600 "$folder/pushpin.conf"
+    pushpin --config="$folder/pushpin.conf" >"$folder/log/pushpin.out" 2>&1 &
+    echo $! >"$folder/pushpin.pid"
+    wait_for_port "$client_port" "Pushpin" "$folder/log"
+    wait_for_port "$publish_port" "Pushpin's publish endpoint" "$folder/log"
+}
+
+stop_pushpin() {
+    local pid_file="$1/pushpin/pushpin.pid"
+    [ -f "$pid_file" ] || return 0
+    kill "$(cat "$pid_file")" 2>/dev/null && sleep 1
+    rm -f "$pid_file"
+}
+
+# wait_for_port <port> <what> <where its logs are>
+wait_for_port() {
+    local attempt
+    for attempt in $(seq 150); do
+        (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.2
+    done
+    die "$2 did not listen on port $1; see $3"
 }

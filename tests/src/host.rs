@@ -22,9 +22,5 @@ use std::time::Duration;
 /// An HTTP client for tests: statuses are returned rather than raised, and every request is
 /// bounded so a hung host fails the test instead of stalling it.
 pub fn http_client(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(timeout))
-        .build()
-        .into()
+    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(timeout)).build().into()
 }

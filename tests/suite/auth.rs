@@ -15,58 +15,29 @@ fn register_login_and_read_users() {
     let username = format!("Alice_{}", std::process::id());
     let registered = app().register(&username, "correct horse battery staple");
     assert_eq!(registered.status, 201, "{}", registered.text);
-    assert_eq!(
-        registered.body["username"],
-        username.to_lowercase(),
-        "stored in canonical form"
-    );
+    assert_eq!(registered.body["username"], username.to_lowercase(), "stored in canonical form");
     let id = registered.body["id"].as_i64().expect("id");
-    assert!(
-        registered.body["created_at"]
-            .as_str()
-            .is_some_and(|at| at.ends_with('Z'))
-    );
+    assert!(registered.body["created_at"].as_str().is_some_and(|at| at.ends_with('Z')));
     assert!(registered.body.get("password_hash").is_none());
 
     // The seed's OAuth2 password form, with a differently-cased username.
-    let form = format!(
-        "username={}&password=correct+horse+battery+staple",
-        username.to_uppercase()
-    );
-    let session = app().request(
-        "POST",
-        "/users/token",
-        &[],
-        Some(("application/x-www-form-urlencoded", form.into_bytes())),
-    );
+    let form = format!("username={}&password=correct+horse+battery+staple", username.to_uppercase());
+    let session =
+        app().request("POST", "/users/token", &[], Some(("application/x-www-form-urlencoded", form.into_bytes())));
     assert_eq!(session.status, 200, "{}", session.text);
     assert_eq!(session.body["token_type"], "bearer");
     assert_eq!(session.body["expires_in"], 900);
     assert_eq!(session.header("cache-control"), Some("no-store"));
-    let token = session.body["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let token = session.body["access_token"].as_str().expect("token").to_owned();
 
     let me = app().get("/users/me", Some(&token));
     assert_eq!(me.status, 200, "{}", me.text);
     assert_eq!(me.body, registered.body);
-    assert_eq!(
-        app().get(&format!("/users/{id}"), Some(&token)).body,
-        registered.body
-    );
-    let by_name = app().get(
-        &format!("/users?username={}", username.to_uppercase()),
-        Some(&token),
-    );
+    assert_eq!(app().get(&format!("/users/{id}"), Some(&token)).body, registered.body);
+    let by_name = app().get(&format!("/users?username={}", username.to_uppercase()), Some(&token));
     assert_eq!(by_name.body, registered.body);
     assert_eq!(app().get("/users/999999999", Some(&token)).status, 404);
-    assert_eq!(
-        app()
-            .get("/users?username=nobody_at_all", Some(&token))
-            .status,
-        404
-    );
+    assert_eq!(app().get("/users?username=nobody_at_all", Some(&token)).status, 404);
     assert_eq!(app().get(&format!("/users/{id}"), None).status, 401);
 }
 
@@ -86,28 +57,13 @@ fn concurrent_registrations_of_one_name_admit_exactly_one() {
         let attempts: Vec<_> = (0..8)
             .map(|attempt| {
                 let name = name.clone();
-                scope.spawn(move || {
-                    app()
-                        .register(&name, &format!("password number {attempt}"))
-                        .status
-                })
+                scope.spawn(move || app().register(&name, &format!("password number {attempt}")).status)
             })
             .collect();
-        attempts
-            .into_iter()
-            .map(|attempt| attempt.join().unwrap())
-            .collect()
+        attempts.into_iter().map(|attempt| attempt.join().unwrap()).collect()
     });
-    assert_eq!(
-        statuses.iter().filter(|status| **status == 201).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|status| **status == 409).count(),
-        7,
-        "{statuses:?}"
-    );
+    assert_eq!(statuses.iter().filter(|status| **status == 201).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|status| **status == 409).count(), 7, "{statuses:?}");
 }
 
 #[test]
@@ -116,87 +72,28 @@ fn forged_expired_and_malformed_tokens_are_refused() {
     let secret = app().jwt_secret();
     let now = now_seconds();
     let claims = |extra: serde_json::Value| {
-        let mut claims =
-            json!({"sub": user.id.to_string(), "iss": "sendinchat", "iat": now, "exp": now + 600});
-        claims
-            .as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
+        let mut claims = json!({"sub": user.id.to_string(), "iss": "sendinchat", "iat": now, "exp": now + 600});
+        claims.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         claims
     };
     let hs256 = json!({"alg": "HS256", "typ": "JWT"});
-    assert_eq!(
-        app()
-            .get(
-                "/users/me",
-                Some(&forge_token(&hs256, &claims(json!({})), secret))
-            )
-            .status,
-        200
-    );
+    assert_eq!(app().get("/users/me", Some(&forge_token(&hs256, &claims(json!({})), secret))).status, 200);
     let refused = [
-        (
-            "another key",
-            forge_token(
-                &hs256,
-                &claims(json!({})),
-                "not-the-secret-not-the-secret-00",
-            ),
-        ),
-        (
-            "alg none",
-            forge_token(&json!({"alg": "none"}), &claims(json!({})), secret),
-        ),
-        (
-            "alg HS512",
-            forge_token(&json!({"alg": "HS512"}), &claims(json!({})), secret),
-        ),
-        (
-            "expired",
-            forge_token(
-                &hs256,
-                &claims(json!({"iat": now - 7200, "exp": now - 3600})),
-                secret,
-            ),
-        ),
-        (
-            "not yet valid",
-            forge_token(&hs256, &claims(json!({"nbf": now + 3600})), secret),
-        ),
-        (
-            "issued in the future",
-            forge_token(&hs256, &claims(json!({"iat": now + 3600})), secret),
-        ),
-        (
-            "wrong issuer",
-            forge_token(&hs256, &claims(json!({"iss": "someone-else"})), secret),
-        ),
-        (
-            "no subject",
-            forge_token(
-                &hs256,
-                &json!({"iss": "sendinchat", "iat": now, "exp": now + 600}),
-                secret,
-            ),
-        ),
-        (
-            "no expiry",
-            forge_token(
-                &hs256,
-                &json!({"sub": "1", "iss": "sendinchat", "iat": now}),
-                secret,
-            ),
-        ),
+        ("another key", forge_token(&hs256, &claims(json!({})), "not-the-secret-not-the-secret-00")),
+        ("alg none", forge_token(&json!({"alg": "none"}), &claims(json!({})), secret)),
+        ("alg HS512", forge_token(&json!({"alg": "HS512"}), &claims(json!({})), secret)),
+        ("expired", forge_token(&hs256, &claims(json!({"iat": now - 7200, "exp": now - 3600})), secret)),
+        ("not yet valid", forge_token(&hs256, &claims(json!({"nbf": now + 3600})), secret)),
+        ("issued in the future", forge_token(&hs256, &claims(json!({"iat": now + 3600})), secret)),
+        ("wrong issuer", forge_token(&hs256, &claims(json!({"iss": "someone-else"})), secret)),
+        ("no subject", forge_token(&hs256, &json!({"iss": "sendinchat", "iat": now, "exp": now + 600}), secret)),
+        ("no expiry", forge_token(&hs256, &json!({"sub": "1", "iss": "sendinchat", "iat": now}), secret)),
         ("garbage", "not.a.token".to_owned()),
     ];
     for (case, token) in refused {
         let response = app().get("/users/me", Some(&token));
         assert_eq!(response.status, 401, "{case}: {}", response.text);
-        assert_eq!(
-            response.header("www-authenticate"),
-            Some("Bearer"),
-            "{case}"
-        );
+        assert_eq!(response.header("www-authenticate"), Some("Bearer"), "{case}");
         assert_eq!(response.code(), "unauthorized", "{case}");
     }
     let missing = app().get("/users/me", None);
@@ -207,37 +104,18 @@ fn forged_expired_and_malformed_tokens_are_refused() {
 #[test]
 fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     let user = app().new_user();
-    let refresh = |token: &str| {
-        app().post(
-            "/users/refresh",
-            None,
-            &json!({"refresh_token": token}),
-            &[],
-        )
-    };
+    let refresh = |token: &str| app().post("/users/refresh", None, &json!({"refresh_token": token}), &[]);
     let first = refresh(&user.refresh_token);
     assert_eq!(first.status, 200, "{}", first.text);
     let second_token = first.body["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(second_token, user.refresh_token);
-    assert_eq!(
-        app()
-            .get(
-                "/users/me",
-                Some(first.body["access_token"].as_str().unwrap())
-            )
-            .status,
-        200
-    );
+    assert_eq!(app().get("/users/me", Some(first.body["access_token"].as_str().unwrap())).status, 200);
 
     // The rotated-out token is refused, and presenting it revokes its successor too.
     let reused = refresh(&user.refresh_token);
     assert_eq!(reused.status, 401);
     assert_eq!(reused.code(), "invalid_refresh_token");
-    assert_eq!(
-        refresh(&second_token).status,
-        401,
-        "the whole family is revoked after reuse"
-    );
+    assert_eq!(refresh(&second_token).status, 401, "the whole family is revoked after reuse");
     assert_eq!(refresh("made-up-token").status, 401);
 }
 
@@ -248,173 +126,73 @@ fn concurrent_use_of_one_refresh_token_succeeds_once() {
         let attempts: Vec<_> = (0..6)
             .map(|_| {
                 let token = user.refresh_token.clone();
-                scope.spawn(move || {
-                    app()
-                        .post(
-                            "/users/refresh",
-                            None,
-                            &json!({"refresh_token": token}),
-                            &[],
-                        )
-                        .status
-                })
+                scope.spawn(move || app().post("/users/refresh", None, &json!({"refresh_token": token}), &[]).status)
             })
             .collect();
-        attempts
-            .into_iter()
-            .map(|attempt| attempt.join().unwrap())
-            .collect()
+        attempts.into_iter().map(|attempt| attempt.join().unwrap()).collect()
     });
-    assert_eq!(
-        statuses.iter().filter(|status| **status == 200).count(),
-        1,
-        "{statuses:?}"
-    );
+    assert_eq!(statuses.iter().filter(|status| **status == 200).count(), 1, "{statuses:?}");
 }
 
 #[test]
 fn logout_revokes_the_refresh_token() {
     let user = app().new_user();
-    let logout = app().post(
-        "/users/logout",
-        None,
-        &json!({"refresh_token": user.refresh_token}),
-        &[],
-    );
+    let logout = app().post("/users/logout", None, &json!({"refresh_token": user.refresh_token}), &[]);
     assert_eq!(logout.status, 204, "{}", logout.text);
-    let refresh = app().post(
-        "/users/refresh",
-        None,
-        &json!({"refresh_token": user.refresh_token}),
-        &[],
-    );
+    let refresh = app().post("/users/refresh", None, &json!({"refresh_token": user.refresh_token}), &[]);
     assert_eq!(refresh.status, 401);
     // Idempotent: logging out twice, or with an unknown token, is still 204.
-    assert_eq!(
-        app()
-            .post(
-                "/users/logout",
-                None,
-                &json!({"refresh_token": user.refresh_token}),
-                &[]
-            )
-            .status,
-        204
-    );
+    assert_eq!(app().post("/users/logout", None, &json!({"refresh_token": user.refresh_token}), &[]).status, 204);
 }
 
 #[test]
 fn bad_input_gets_the_right_4xx_and_never_a_500() {
     let oversized = json!({"username": "someone", "password": "x".repeat(17 * 1024)}).to_string();
     let cases: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
+        ("/users/register", "application/json", b"{\"username\":".to_vec(), 400, "malformed_json"),
+        ("/users/register", "application/json", b"[1,2]".to_vec(), 400, "malformed_json"),
+        ("/users/register", "text/plain", b"{}".to_vec(), 415, "unsupported_media_type"),
+        ("/users/register", "application/json", b"{\"username\":\"abc\"}".to_vec(), 422, "missing_field"),
+        ("/users/register", "application/json", b"{\"username\":7,\"password\":\"x\"}".to_vec(), 422, "invalid_field"),
+        ("/users/register", "application/json", oversized.into_bytes(), 413, "payload_too_large"),
+        ("/users/register", "application/json", b"{\"username\":\"\xff\xfe\"}".to_vec(), 400, "invalid_encoding"),
         (
             "/users/register",
             "application/json",
-            b"{\"username\":".to_vec(),
-            400,
-            "malformed_json",
-        ),
-        (
-            "/users/register",
-            "application/json",
-            b"[1,2]".to_vec(),
-            400,
-            "malformed_json",
-        ),
-        (
-            "/users/register",
-            "text/plain",
-            b"{}".to_vec(),
-            415,
-            "unsupported_media_type",
-        ),
-        (
-            "/users/register",
-            "application/json",
-            b"{\"username\":\"abc\"}".to_vec(),
-            422,
-            "missing_field",
-        ),
-        (
-            "/users/register",
-            "application/json",
-            b"{\"username\":7,\"password\":\"x\"}".to_vec(),
-            422,
-            "invalid_field",
-        ),
-        (
-            "/users/register",
-            "application/json",
-            oversized.into_bytes(),
-            413,
-            "payload_too_large",
-        ),
-        (
-            "/users/register",
-            "application/json",
-            b"{\"username\":\"\xff\xfe\"}".to_vec(),
-            400,
-            "invalid_encoding",
-        ),
-        (
-            "/users/register",
-            "application/json",
-            json!({"username": "ok_name", "password": "x".repeat(73)})
-                .to_string()
-                .into_bytes(),
+            json!({"username": "ok_name", "password": "x".repeat(73)}).to_string().into_bytes(),
             422,
             "invalid_password",
         ),
         (
             "/users/register",
             "application/json",
-            json!({"username": "ok_name", "password": "short"})
-                .to_string()
-                .into_bytes(),
+            json!({"username": "ok_name", "password": "short"}).to_string().into_bytes(),
             422,
             "invalid_password",
         ),
         (
             "/users/register",
             "application/json",
-            json!({"username": "ok_name", "password": "password123"})
-                .to_string()
-                .into_bytes(),
+            json!({"username": "ok_name", "password": "password123"}).to_string().into_bytes(),
             422,
             "common_password",
         ),
         (
             "/users/register",
             "application/json",
-            json!({"username": "no spaces", "password": "a fine password"})
-                .to_string()
-                .into_bytes(),
+            json!({"username": "no spaces", "password": "a fine password"}).to_string().into_bytes(),
             422,
             "invalid_username",
         ),
         (
             "/users/register",
             "application/json",
-            json!({"username": "ok_name", "password": "a fine password", "admin": true})
-                .to_string()
-                .into_bytes(),
+            json!({"username": "ok_name", "password": "a fine password", "admin": true}).to_string().into_bytes(),
             422,
             "unknown_field",
         ),
-        (
-            "/users/token",
-            "application/x-www-form-urlencoded",
-            b"username=a%zz".to_vec(),
-            400,
-            "malformed_form",
-        ),
-        (
-            "/users/token",
-            "application/x-www-form-urlencoded",
-            b"username=abc".to_vec(),
-            422,
-            "missing_field",
-        ),
+        ("/users/token", "application/x-www-form-urlencoded", b"username=a%zz".to_vec(), 400, "malformed_form"),
+        ("/users/token", "application/x-www-form-urlencoded", b"username=abc".to_vec(), 422, "missing_field"),
         (
             "/users/token",
             "application/x-www-form-urlencoded",
@@ -422,29 +200,15 @@ fn bad_input_gets_the_right_4xx_and_never_a_500() {
             400,
             "unsupported_grant_type",
         ),
-        (
-            "/users/refresh",
-            "application/json",
-            b"{}".to_vec(),
-            422,
-            "missing_field",
-        ),
+        ("/users/refresh", "application/json", b"{}".to_vec(), 422, "missing_field"),
     ];
     for (path, content_type, body, status, code) in cases {
         let response = app().request("POST", path, &[], Some((content_type, body)));
-        assert_eq!(
-            (response.status, response.code()),
-            (status, code),
-            "{path} {content_type}: {}",
-            response.text
-        );
+        assert_eq!((response.status, response.code()), (status, code), "{path} {content_type}: {}", response.text);
         assert!(response.body["error"]["message"].is_string());
     }
     let wrong_method = app().request("GET", "/users/register", &[], None);
-    assert_eq!(
-        (wrong_method.status, wrong_method.code()),
-        (405, "method_not_allowed")
-    );
+    assert_eq!((wrong_method.status, wrong_method.code()), (405, "method_not_allowed"));
     assert_eq!(app().get("/users/a/b/c", None).status, 404);
 }
 
@@ -452,23 +216,10 @@ fn bad_input_gets_the_right_4xx_and_never_a_500() {
 fn passwords_and_tokens_never_reach_the_log() {
     let user = app().new_user();
     app().login(&user.username, "a wrong password indeed");
-    app().post(
-        "/users/refresh",
-        None,
-        &json!({"refresh_token": user.refresh_token}),
-        &[],
-    );
+    app().post("/users/refresh", None, &json!({"refresh_token": user.refresh_token}), &[]);
     let log = app().log();
-    for secret in [
-        &user.password,
-        &user.token,
-        &user.refresh_token,
-        &"a wrong password indeed".to_owned(),
-    ] {
-        assert!(
-            !log.contains(secret.as_str()),
-            "a secret appeared in the log"
-        );
+    for secret in [&user.password, &user.token, &user.refresh_token, &"a wrong password indeed".to_owned()] {
+        assert!(!log.contains(secret.as_str()), "a secret appeared in the log");
     }
 }
 
@@ -490,22 +241,14 @@ fn repeated_failures_are_throttled_then_the_window_passes() {
     }
     let throttled = app.login(&user.username, &user.password);
     assert_eq!(throttled.status, 429, "{}", throttled.text);
-    let retry_after: u64 = throttled
-        .header("retry-after")
-        .expect("Retry-After")
-        .parse()
-        .unwrap();
+    let retry_after: u64 = throttled.header("retry-after").expect("Retry-After").parse().unwrap();
     assert!((1..=2).contains(&retry_after), "{retry_after}");
     // Another user is not affected by this user's counter.
     let other = app.new_user();
     assert_eq!(app.login(&other.username, &other.password).status, 200);
 
     std::thread::sleep(Duration::from_secs(retry_after + 1));
-    assert_eq!(
-        app.login(&user.username, &user.password).status,
-        200,
-        "the real user gets back in"
-    );
+    assert_eq!(app.login(&user.username, &user.password).status, 200, "the real user gets back in");
 }
 
 #[test]
@@ -531,40 +274,21 @@ fn login_fails_closed_with_503_while_redis_is_down_and_recovers() {
     }
     let mut redis = sendinchat_tests::app::private_redis().expect("private redis");
     let app = private_app(
-        AppOptions::default()
-            .variable("redis_url", &redis.url())
-            .variable("redis_host", &redis.host_and_port()),
+        AppOptions::default().variable("redis_url", &redis.url()).variable("redis_host", &redis.host_and_port()),
     )
     .expect("a private app");
     let user = app.new_user();
     redis.stop().expect("stop redis");
 
     let login = app.login(&user.username, &user.password);
-    assert_eq!(
-        (login.status, login.code()),
-        (503, "unavailable"),
-        "{}",
-        login.text
-    );
+    assert_eq!((login.status, login.code()), (503, "unavailable"), "{}", login.text);
     assert!(login.header("retry-after").is_some());
     let registered = app.register(&format!("{}_2", user.username), "a fine password");
-    assert_eq!(
-        registered.status, 201,
-        "registration does not need Redis: {}",
-        registered.text
-    );
-    assert_eq!(
-        app.get("/users/me", Some(&user.token)).status,
-        200,
-        "nor do token checks"
-    );
+    assert_eq!(registered.status, 201, "registration does not need Redis: {}", registered.text);
+    assert_eq!(app.get("/users/me", Some(&user.token)).status, 200, "nor do token checks");
 
     redis.restart().expect("restart redis");
-    assert_eq!(
-        app.login(&user.username, &user.password).status,
-        200,
-        "login works again"
-    );
+    assert_eq!(app.login(&user.username, &user.password).status, 200, "login works again");
 }
 
 /// Unknown users are checked against a dummy hash of the same cost, so their logins take as long

@@ -20,27 +20,18 @@ const SILENCE: Duration = Duration::from_millis(700);
 /// A group room owned by `owner` with `members`.
 fn room_with(app: &TestApp, owner: &TestUser, members: &[&TestUser]) -> i64 {
     let ids: Vec<i64> = members.iter().map(|member| member.id).collect();
-    let created = app.post(
-        "/chat/create_room",
-        Some(&owner.token),
-        &json!({"name": "Trip", "member_ids": ids}),
-        &[],
-    );
+    let created = app.post("/chat/create_room", Some(&owner.token), &json!({"name": "Trip", "member_ids": ids}), &[]);
     assert_eq!(created.status, 201, "{}", created.text);
     created.body["id"].as_i64().unwrap()
 }
 
 fn send(app: &TestApp, user: &TestUser, room: i64, content: &str) -> Response {
-    app.post(
-        "/chat/send_message",
-        Some(&user.token),
-        &json!({"chat_id": room, "content": content}),
-        &[],
-    )
+    app.post("/chat/send_message", Some(&user.token), &json!({"chat_id": room, "content": content}), &[])
 }
 
+/// A socket of `user` in `room` whose subscription is live.
 fn connect(app: &TestApp, room: i64, user: &TestUser) -> ChatSocket {
-    ChatSocket::connect(app, room, &user.token).expect("websocket connects")
+    ChatSocket::join(app, room, user).unwrap_or_else(|error| panic!("websocket join: {error}\n{}", app.log()))
 }
 
 /// Reads message events until `count` arrived; fails on timeout.
@@ -55,37 +46,34 @@ fn messages(socket: &mut ChatSocket, count: usize) -> Vec<Value> {
         .collect()
 }
 
+/// The code of the next close, skipping text events; `None` on timeout.
+fn next_close(socket: &mut ChatSocket) -> Option<u16> {
+    loop {
+        match socket.next_event(EVENT_TIMEOUT)? {
+            SocketEvent::Closed(code) => return Some(code),
+            SocketEvent::Text(_) => continue,
+        }
+    }
+}
+
 fn history(app: &TestApp, user: &TestUser, room: i64, query: &str) -> Response {
     app.get(&format!("/chat/messages/{room}?{query}"), Some(&user.token))
 }
 
 fn contents(items: &Value) -> Vec<String> {
-    items
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["content"].as_str().unwrap_or_default().to_owned())
-        .collect()
+    items.as_array().unwrap().iter().map(|item| item["content"].as_str().unwrap_or_default().to_owned()).collect()
 }
 
 #[test]
 fn rooms_are_created_listed_joined_and_left() {
     let (owner, member, outsider) = (app().new_user(), app().new_user(), app().new_user());
     let room = room_with(app(), &owner, &[&member]);
-    let unknown = app().post(
-        "/chat/create_room",
-        Some(&owner.token),
-        &json!({"name": "x", "member_ids": [999_999_999]}),
-        &[],
-    );
+    let unknown =
+        app().post("/chat/create_room", Some(&owner.token), &json!({"name": "x", "member_ids": [999_999_999]}), &[]);
     assert_eq!((unknown.status, unknown.code()), (404, "user_not_found"));
 
-    let by_member = app().post(
-        &format!("/chat/rooms/{room}/members"),
-        Some(&member.token),
-        &json!({"user_id": outsider.id}),
-        &[],
-    );
+    let by_member =
+        app().post(&format!("/chat/rooms/{room}/members"), Some(&member.token), &json!({"user_id": outsider.id}), &[]);
     assert_eq!((by_member.status, by_member.code()), (403, "not_owner"));
     let by_outsider = app().post(
         &format!("/chat/rooms/{room}/members"),
@@ -93,25 +81,13 @@ fn rooms_are_created_listed_joined_and_left() {
         &json!({"user_id": outsider.id}),
         &[],
     );
-    assert_eq!(
-        (by_outsider.status, by_outsider.code()),
-        (404, "room_not_found"),
-        "non-members learn nothing"
-    );
-    let added = app().post(
-        &format!("/chat/rooms/{room}/members"),
-        Some(&owner.token),
-        &json!({"user_id": outsider.id}),
-        &[],
-    );
+    assert_eq!((by_outsider.status, by_outsider.code()), (404, "room_not_found"), "non-members learn nothing");
+    let added =
+        app().post(&format!("/chat/rooms/{room}/members"), Some(&owner.token), &json!({"user_id": outsider.id}), &[]);
     assert_eq!(added.status, 201, "{}", added.text);
     assert_eq!(added.body["member_count"], 3);
-    let again = app().post(
-        &format!("/chat/rooms/{room}/members"),
-        Some(&owner.token),
-        &json!({"user_id": outsider.id}),
-        &[],
-    );
+    let again =
+        app().post(&format!("/chat/rooms/{room}/members"), Some(&owner.token), &json!({"user_id": outsider.id}), &[]);
     assert_eq!(again.status, 200, "adding a member twice is harmless");
 
     assert_eq!(send(app(), &owner, room, "first").status, 201);
@@ -124,42 +100,16 @@ fn rooms_are_created_listed_joined_and_left() {
     assert_eq!(summary["unread_count"], 2);
 
     let last = summary["last_message"]["id"].as_i64().unwrap();
-    let read = app().post(
-        &format!("/chat/rooms/{room}/read"),
-        Some(&member.token),
-        &json!({"up_to_id": last}),
-        &[],
-    );
+    let read = app().post(&format!("/chat/rooms/{room}/read"), Some(&member.token), &json!({"up_to_id": last}), &[]);
     assert_eq!(read.status, 200, "{}", read.text);
-    assert_eq!(
-        app().get("/chat/rooms", Some(&member.token)).body["items"][0]["unread_count"],
-        0
-    );
+    assert_eq!(app().get("/chat/rooms", Some(&member.token)).body["items"][0]["unread_count"], 0);
 
-    assert_eq!(
-        app()
-            .delete(&format!("/chat/rooms/{room}/members/me"), &owner.token)
-            .status,
-        204
-    );
+    assert_eq!(app().delete(&format!("/chat/rooms/{room}/members/me"), &owner.token).status, 204);
     assert_eq!(send(app(), &owner, room, "after leaving").status, 404);
-    assert_eq!(
-        app()
-            .delete(&format!("/chat/rooms/{room}/members/me"), &owner.token)
-            .status,
-        404
-    );
-    let handed_over = app().post(
-        &format!("/chat/rooms/{room}/members"),
-        Some(&member.token),
-        &json!({"user_id": owner.id}),
-        &[],
-    );
-    assert_eq!(
-        handed_over.status, 201,
-        "the earliest remaining member owns the room now: {}",
-        handed_over.text
-    );
+    assert_eq!(app().delete(&format!("/chat/rooms/{room}/members/me"), &owner.token).status, 404);
+    let handed_over =
+        app().post(&format!("/chat/rooms/{room}/members"), Some(&member.token), &json!({"user_id": owner.id}), &[]);
+    assert_eq!(handed_over.status, 201, "the earliest remaining member owns the room now: {}", handed_over.text);
 }
 
 #[test]
@@ -168,39 +118,18 @@ fn two_users_have_one_direct_room_even_when_opened_concurrently() {
     let ids: HashSet<i64> = std::thread::scope(|scope| {
         let openers: Vec<_> = (0..8)
             .map(|attempt| {
-                let (me, peer) = if attempt % 2 == 0 {
-                    (&alice, &bob)
-                } else {
-                    (&bob, &alice)
-                };
+                let (me, peer) = if attempt % 2 == 0 { (&alice, &bob) } else { (&bob, &alice) };
                 scope.spawn(move || {
-                    let opened = app().post(
-                        "/chat/direct",
-                        Some(&me.token),
-                        &json!({"user_id": peer.id}),
-                        &[],
-                    );
-                    assert!(
-                        opened.status == 201 || opened.status == 200,
-                        "{}",
-                        opened.text
-                    );
+                    let opened = app().post("/chat/direct", Some(&me.token), &json!({"user_id": peer.id}), &[]);
+                    assert!(opened.status == 201 || opened.status == 200, "{}", opened.text);
                     opened.body["id"].as_i64().unwrap()
                 })
             })
             .collect();
-        openers
-            .into_iter()
-            .map(|opener| opener.join().unwrap())
-            .collect()
+        openers.into_iter().map(|opener| opener.join().unwrap()).collect()
     });
     assert_eq!(ids.len(), 1, "{ids:?}");
-    let myself = app().post(
-        "/chat/direct",
-        Some(&alice.token),
-        &json!({"user_id": alice.id}),
-        &[],
-    );
+    let myself = app().post("/chat/direct", Some(&alice.token), &json!({"user_id": alice.id}), &[]);
     assert_eq!((myself.status, myself.code()), (422, "self_room"));
 }
 
@@ -208,13 +137,8 @@ fn two_users_have_one_direct_room_even_when_opened_concurrently() {
 fn history_pages_backwards_and_fills_gaps_forwards() {
     let (alice, bob, outsider) = (app().new_user(), app().new_user(), app().new_user());
     let room = room_with(app(), &alice, &[&bob]);
-    let sent: Vec<i64> = (0..7)
-        .map(|index| {
-            send(app(), &alice, room, &format!("m{index}")).body["id"]
-                .as_i64()
-                .unwrap()
-        })
-        .collect();
+    let sent: Vec<i64> =
+        (0..7).map(|index| send(app(), &alice, room, &format!("m{index}")).body["id"].as_i64().unwrap()).collect();
 
     let latest = history(app(), &bob, room, "limit=3");
     assert_eq!(contents(&latest.body["items"]), ["m4", "m5", "m6"]);
@@ -227,23 +151,11 @@ fn history_pages_backwards_and_fills_gaps_forwards() {
     let after = history(app(), &bob, room, &format!("after={}&limit=4", sent[1]));
     assert_eq!(contents(&after.body["items"]), ["m2", "m3", "m4", "m5"]);
     assert_eq!(after.body["has_more"], true);
-    let seqs: Vec<i64> = after.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["seq"].as_i64().unwrap())
-        .collect();
-    assert_eq!(
-        seqs,
-        [3, 4, 5, 6],
-        "seq numbers a room's messages without gaps"
-    );
+    let seqs: Vec<i64> =
+        after.body["items"].as_array().unwrap().iter().map(|item| item["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, [3, 4, 5, 6], "seq numbers a room's messages without gaps");
 
-    assert_eq!(
-        history(app(), &outsider, room, "").status,
-        404,
-        "non-members cannot read history"
-    );
+    assert_eq!(history(app(), &outsider, room, "").status, 404, "non-members cannot read history");
     assert_eq!(send(app(), &outsider, room, "let me in").status, 404);
     assert_eq!(history(app(), &bob, room, "after=abc").status, 400);
 }
@@ -264,14 +176,8 @@ fn a_retried_send_with_the_same_client_msg_id_is_stored_once() {
         &json!({"chat_id": room, "content": "something else", "client_msg_id": "c-1"}),
         &[],
     );
-    assert_eq!(
-        (reused.status, reused.code()),
-        (409, "client_msg_id_reused")
-    );
-    assert_eq!(
-        contents(&history(app(), &alice, room, "").body["items"]),
-        ["only once"]
-    );
+    assert_eq!((reused.status, reused.code()), (409, "client_msg_id_reused"));
+    assert_eq!(contents(&history(app(), &alice, room, "").body["items"]), ["only once"]);
 }
 
 /// Messages sent over a WebSocket and over HTTP reach every other member exactly once, in order;
@@ -280,44 +186,25 @@ fn fan_out_to(member_count: usize) {
     let owner = app().new_user();
     let members: Vec<TestUser> = (1..member_count).map(|_| app().new_user()).collect();
     let room = room_with(app(), &owner, &members.iter().collect::<Vec<_>>());
-    let mut sockets: Vec<ChatSocket> = members
-        .iter()
-        .map(|member| connect(app(), room, member))
-        .collect();
+    let mut sockets: Vec<ChatSocket> = members.iter().map(|member| connect(app(), room, member)).collect();
     let mut owner_socket = connect(app(), room, &owner);
 
-    owner_socket
-        .send(&json!({"type": "message", "content": "over websocket", "client_msg_id": "ws-1"}));
-    let ack = owner_socket
-        .next_of_type("ack", EVENT_TIMEOUT)
-        .expect("the sender gets an ack");
+    owner_socket.send(&json!({"type": "message", "content": "over websocket", "client_msg_id": "ws-1"}));
+    let ack = owner_socket.next_of_type("ack", EVENT_TIMEOUT).expect("the sender gets an ack");
     assert_eq!(ack["client_msg_id"], "ws-1");
     assert_eq!(send(app(), &owner, room, "over http").status, 201);
     owner_socket.send(&json!({"type": "typing"}));
 
     for socket in &mut sockets {
         let received = messages(socket, 2);
-        assert_eq!(
-            contents(&Value::from(received.clone())),
-            ["over websocket", "over http"]
-        );
+        assert_eq!(contents(&Value::from(received.clone())), ["over websocket", "over http"]);
         assert!(received[0]["seq"].as_i64() < received[1]["seq"].as_i64());
-        let typing = socket
-            .next_of_type("typing", EVENT_TIMEOUT)
-            .expect("typing notice");
+        let typing = socket.next_of_type("typing", EVENT_TIMEOUT).expect("typing notice");
         assert_eq!(typing["user_id"], owner.id);
-        assert_eq!(
-            socket.next_of_type("message", SILENCE),
-            None,
-            "each message arrives once"
-        );
+        assert_eq!(socket.next_of_type("message", SILENCE), None, "each message arrives once");
     }
     let stored = history(app(), &owner, room, "").body["items"].clone();
-    assert_eq!(
-        contents(&stored),
-        ["over websocket", "over http"],
-        "typing is not stored"
-    );
+    assert_eq!(contents(&stored), ["over websocket", "over http"], "typing is not stored");
 }
 
 #[test]
@@ -338,30 +225,17 @@ fn sockets_are_refused_with_distinct_close_codes() {
         Some(SocketEvent::Closed(code)) => code,
         other => panic!("expected a close, got {other:?}"),
     };
+    assert_eq!(close_code(ChatSocket::connect(app(), room, &outsider.token).unwrap()), 4403, "not a member");
+    assert_eq!(close_code(ChatSocket::connect(app(), room, "not-a-token").unwrap()), 4401, "bad token");
+    assert_eq!(close_code(ChatSocket::connect_path(app(), &format!("/chat/ws/{room}")).unwrap()), 4401, "no token");
     assert_eq!(
-        close_code(connect(app(), room, &outsider)),
-        4403,
-        "not a member"
-    );
-    assert_eq!(
-        close_code(ChatSocket::connect(app(), room, "not-a-token").unwrap()),
-        4401,
-        "bad token"
-    );
-    assert_eq!(
-        close_code(ChatSocket::connect_path(app(), &format!("/chat/ws/{room}")).unwrap()),
-        4401,
-        "no token"
-    );
-    assert_eq!(
-        close_code(connect(app(), 999_999_999, &member)),
+        close_code(ChatSocket::connect(app(), 999_999_999, &member.token).unwrap()),
         4403,
         "no such room looks like not a member"
     );
     // The query-parameter form works for clients that cannot set subprotocols.
-    let mut by_query =
-        ChatSocket::connect_path(app(), &format!("/chat/ws/{room}?token={}", member.token))
-            .unwrap();
+    let mut by_query = ChatSocket::connect_path(app(), &format!("/chat/ws/{room}?token={}", member.token)).unwrap();
+    by_query.await_subscription(&member).expect("subscribed");
     assert_eq!(send(app(), &member, room, "via query token").status, 201);
     assert_eq!(messages(&mut by_query, 1)[0]["content"], "via query token");
 }
@@ -391,10 +265,7 @@ fn only_pushpin_may_speak_websocket_over_http() {
         assert_eq!(response.status, 401, "{grip_sig:?}: {}", response.text);
     }
     let upgrade = app().get(&format!("/chat/ws/{room}"), Some(&member.token));
-    assert_eq!(
-        (upgrade.status, upgrade.code()),
-        (426, "use_realtime_gateway")
-    );
+    assert_eq!((upgrade.status, upgrade.code()), (426, "use_realtime_gateway"));
 }
 
 #[test]
@@ -415,10 +286,7 @@ fn a_reconnecting_client_fills_the_gap_without_duplicates() {
     assert_eq!(contents(&gap.body["items"]), missed);
     assert_eq!(send(app(), &alice, room, "after reconnecting").status, 201);
     let live = messages(&mut socket, 1);
-    assert_eq!(
-        live[0]["content"], "after reconnecting",
-        "only new messages arrive live"
-    );
+    assert_eq!(live[0]["content"], "after reconnecting", "only new messages arrive live");
 }
 
 #[test]
@@ -427,57 +295,24 @@ fn leaving_a_room_closes_the_members_sockets() {
     let room = room_with(app(), &alice, &[&bob]);
     let mut socket = connect(app(), room, &bob);
     let mut alice_socket = connect(app(), room, &alice);
-    assert_eq!(
-        app()
-            .delete(&format!("/chat/rooms/{room}/members/me"), &bob.token)
-            .status,
-        204
-    );
-    assert_eq!(
-        socket.next_event(EVENT_TIMEOUT),
-        Some(SocketEvent::Closed(4403))
-    );
+    assert_eq!(app().delete(&format!("/chat/rooms/{room}/members/me"), &bob.token).status, 204);
+    assert_eq!(next_close(&mut socket), Some(4403));
     assert_eq!(send(app(), &alice, room, "still here").status, 201);
-    assert_eq!(
-        messages(&mut alice_socket, 1)[0]["content"],
-        "still here",
-        "others stay connected"
-    );
+    assert_eq!(messages(&mut alice_socket, 1)[0]["content"], "still here", "others stay connected");
 }
 
 #[test]
 fn read_markers_are_broadcast() {
     let (alice, bob) = (app().new_user(), app().new_user());
     let room = room_with(app(), &alice, &[&bob]);
-    let message = send(app(), &alice, room, "read me").body["id"]
-        .as_i64()
-        .unwrap();
+    let message = send(app(), &alice, room, "read me").body["id"].as_i64().unwrap();
     let mut socket = connect(app(), room, &alice);
-    let read = app().post(
-        &format!("/chat/rooms/{room}/read"),
-        Some(&bob.token),
-        &json!({"up_to_id": message}),
-        &[],
-    );
+    let read = app().post(&format!("/chat/rooms/{room}/read"), Some(&bob.token), &json!({"up_to_id": message}), &[]);
     assert_eq!(read.status, 200, "{}", read.text);
-    let event = socket
-        .next_of_type("read", EVENT_TIMEOUT)
-        .expect("read event");
-    assert_eq!(
-        (event["user_id"].as_i64(), event["up_to_id"].as_i64()),
-        (Some(bob.id), Some(message))
-    );
-    let foreign = app().post(
-        &format!("/chat/rooms/{room}/read"),
-        Some(&bob.token),
-        &json!({"up_to_id": 1}),
-        &[],
-    );
-    assert_eq!(
-        foreign.status, 422,
-        "a message of another room: {}",
-        foreign.text
-    );
+    let event = socket.next_of_type("read", EVENT_TIMEOUT).expect("read event");
+    assert_eq!((event["user_id"].as_i64(), event["up_to_id"].as_i64()), (Some(bob.id), Some(message)));
+    let foreign = app().post(&format!("/chat/rooms/{room}/read"), Some(&bob.token), &json!({"up_to_id": 1}), &[]);
+    assert_eq!(foreign.status, 422, "a message of another room: {}", foreign.text);
 }
 
 #[test]
@@ -498,32 +333,17 @@ fn payments_in_chat_are_a_transfer_and_a_message_or_neither() {
     assert_eq!(paid.status, 201, "{}", paid.text);
     assert_eq!(paid.body["kind"], "payment");
     assert_eq!(paid.body["transfer"]["amount"], "20.25");
-    assert_eq!(
-        pay("20.25", "pay-1").body,
-        paid.body,
-        "a retry returns the same message"
-    );
+    assert_eq!(pay("20.25", "pay-1").body, paid.body, "a retry returns the same message");
     let event = messages(&mut socket, 1);
     assert_eq!(event[0]["transfer"]["id"], paid.body["transfer"]["id"]);
 
     let too_much = pay("40", "pay-2");
-    assert_eq!(
-        (too_much.status, too_much.code()),
-        (422, "insufficient_funds")
-    );
+    assert_eq!((too_much.status, too_much.code()), (422, "insufficient_funds"));
     assert_eq!(app().balance(&alice), "29.75");
     assert_eq!(app().balance(&bob), "20.25");
-    let kinds: Vec<Value> = history(app(), &bob, room, "").body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["kind"].clone())
-        .collect();
-    assert_eq!(
-        kinds,
-        [json!("payment")],
-        "the failed payment left no message"
-    );
+    let kinds: Vec<Value> =
+        history(app(), &bob, room, "").body["items"].as_array().unwrap().iter().map(|m| m["kind"].clone()).collect();
+    assert_eq!(kinds, [json!("payment")], "the failed payment left no message");
 
     let outsider = app().new_user();
     let to_outsider = app().post(
@@ -532,10 +352,7 @@ fn payments_in_chat_are_a_transfer_and_a_message_or_neither() {
         &json!({"receiver_id": outsider.id, "amount": "1"}),
         &[],
     );
-    assert_eq!(
-        (to_outsider.status, to_outsider.code()),
-        (422, "receiver_not_member")
-    );
+    assert_eq!((to_outsider.status, to_outsider.code()), (422, "receiver_not_member"));
     assert_ledger_invariants(&mut app().database());
 }
 
@@ -557,35 +374,15 @@ fn a_payment_request_resolves_exactly_once_under_concurrent_accepts() {
     let accept_path = format!("/chat/rooms/{room}/payment_requests/{request_id}/accept");
 
     let by_requester = app().post(&accept_path, Some(&requester.token), &json!({}), &[]);
-    assert_eq!(
-        (by_requester.status, by_requester.code()),
-        (403, "not_payer")
-    );
+    assert_eq!((by_requester.status, by_requester.code()), (403, "not_payer"));
     let statuses: Vec<u16> = std::thread::scope(|scope| {
         let accepts: Vec<_> = (0..6)
-            .map(|_| {
-                scope.spawn(|| {
-                    app()
-                        .post(&accept_path, Some(&payer.token), &json!({}), &[])
-                        .status
-                })
-            })
+            .map(|_| scope.spawn(|| app().post(&accept_path, Some(&payer.token), &json!({}), &[]).status))
             .collect();
-        accepts
-            .into_iter()
-            .map(|accept| accept.join().unwrap())
-            .collect()
+        accepts.into_iter().map(|accept| accept.join().unwrap()).collect()
     });
-    assert_eq!(
-        statuses.iter().filter(|status| **status == 201).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|status| **status == 409).count(),
-        5,
-        "{statuses:?}"
-    );
+    assert_eq!(statuses.iter().filter(|status| **status == 201).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|status| **status == 409).count(), 5, "{statuses:?}");
     assert_eq!(app().balance(&payer), "2.50", "exactly one transfer");
     assert_eq!(app().balance(&requester), "7.50");
 
@@ -595,9 +392,7 @@ fn a_payment_request_resolves_exactly_once_under_concurrent_accepts() {
         &json!({"payer_id": payer.id, "amount": "1"}),
         &[],
     );
-    let declined_id = declined_request.body["payment_request"]["id"]
-        .as_i64()
-        .unwrap();
+    let declined_id = declined_request.body["payment_request"]["id"].as_i64().unwrap();
     let declined = app().post(
         &format!("/chat/rooms/{room}/payment_requests/{declined_id}/decline"),
         Some(&payer.token),
@@ -612,8 +407,7 @@ fn a_payment_request_resolves_exactly_once_under_concurrent_accepts() {
 
 #[test]
 fn payment_requests_expire() {
-    let Some(app) = private_app(AppOptions::default().variable("payment_request_ttl_seconds", "1"))
-    else {
+    let Some(app) = private_app(AppOptions::default().variable("payment_request_ttl_seconds", "1")) else {
         return;
     };
     let (requester, payer) = (app.new_user(), app.new_user());
@@ -644,9 +438,7 @@ fn messages_are_stored_while_redis_is_down_and_realtime_resumes_after() {
     }
     let mut redis = sendinchat_tests::app::private_redis().expect("private redis");
     let app = private_app(
-        AppOptions::default()
-            .variable("redis_url", &redis.url())
-            .variable("redis_host", &redis.host_and_port()),
+        AppOptions::default().variable("redis_url", &redis.url()).variable("redis_host", &redis.host_and_port()),
     )
     .expect("a private app");
     let (alice, bob) = (app.new_user(), app.new_user());
@@ -656,10 +448,7 @@ fn messages_are_stored_while_redis_is_down_and_realtime_resumes_after() {
     redis.stop().expect("stop redis");
     let during = send(&app, &alice, room, "while redis is down");
     assert_eq!(during.status, 201, "{}", during.text);
-    assert_eq!(
-        contents(&history(&app, &bob, room, "").body["items"]),
-        ["while redis is down"]
-    );
+    assert_eq!(contents(&history(&app, &bob, room, "").body["items"]), ["while redis is down"]);
 
     redis.restart().expect("restart redis");
     // The trigger reconnects with backoff; keep sending until an event gets through.
@@ -669,31 +458,25 @@ fn messages_are_stored_while_redis_is_down_and_realtime_resumes_after() {
         assert_eq!(send(&app, &alice, room, "after redis is back").status, 201);
         delivered = socket.next_of_type("message", Duration::from_secs(1));
     }
-    let delivered =
-        delivered.unwrap_or_else(|| panic!("realtime did not resume; log:\n{}", app.log()));
+    let delivered = delivered.unwrap_or_else(|| panic!("realtime did not resume; log:\n{}", app.log()));
     assert_eq!(delivered["message"]["content"], "after redis is back");
 }
 
 #[test]
 fn direct_publish_mode_delivers_without_the_redis_trigger() {
-    let Some(app) = private_app(AppOptions::default().variable("chat_publish_mode", "direct"))
-    else {
+    let Some(app) = private_app(AppOptions::default().variable("chat_publish_mode", "direct")) else {
         return;
     };
     let (alice, bob) = (app.new_user(), app.new_user());
     let room = room_with(&app, &alice, &[&bob]);
     let mut socket = connect(&app, room, &bob);
     assert_eq!(send(&app, &alice, room, "straight to pushpin").status, 201);
-    assert_eq!(
-        messages(&mut socket, 1)[0]["content"],
-        "straight to pushpin"
-    );
+    assert_eq!(messages(&mut socket, 1)[0]["content"], "straight to pushpin");
 }
 
 #[test]
 fn senders_are_rate_limited_per_minute() {
-    let Some(app) = private_app(AppOptions::default().variable("chat_messages_per_minute", "3"))
-    else {
+    let Some(app) = private_app(AppOptions::default().variable("chat_messages_per_minute", "3")) else {
         return;
     };
     let alice = app.new_user();
@@ -712,96 +495,42 @@ fn bad_input_gets_a_4xx_or_an_error_event_never_a_500() {
     let room = room_with(app(), &alice, &[]);
     let oversized = "x".repeat(4097);
     let cases = [
-        (
-            json!({"chat_id": room, "content": oversized}),
-            413,
-            "message_too_large",
-        ),
-        (
-            json!({"chat_id": room, "content": "   "}),
-            422,
-            "empty_message",
-        ),
-        (
-            json!({"chat_id": room, "content": "bell\u{7}"}),
-            422,
-            "invalid_content",
-        ),
+        (json!({"chat_id": room, "content": oversized}), 413, "message_too_large"),
+        (json!({"chat_id": room, "content": "   "}), 422, "empty_message"),
+        (json!({"chat_id": room, "content": "bell\u{7}"}), 422, "invalid_content"),
         (json!({"chat_id": room}), 422, "missing_field"),
-        (
-            json!({"chat_id": "seven", "content": "x"}),
-            404,
-            "room_not_found",
-        ),
-        (
-            json!({"chat_id": room, "content": "x", "kind": "payment"}),
-            422,
-            "unknown_field",
-        ),
-        (
-            json!({"chat_id": room, "content": "x", "client_msg_id": "has space"}),
-            422,
-            "invalid_client_msg_id",
-        ),
+        (json!({"chat_id": "seven", "content": "x"}), 404, "room_not_found"),
+        (json!({"chat_id": room, "content": "x", "kind": "payment"}), 422, "unknown_field"),
+        (json!({"chat_id": room, "content": "x", "client_msg_id": "has space"}), 422, "invalid_client_msg_id"),
     ];
     for (body, status, code) in cases {
         let response = app().post("/chat/send_message", Some(&alice.token), &body, &[]);
-        assert_eq!(
-            (response.status, response.code()),
-            (status, code),
-            "{}",
-            response.text
-        );
+        assert_eq!((response.status, response.code()), (status, code), "{}", response.text);
     }
     let authorization = format!("Bearer {}", alice.token);
     let non_utf8 = app().request(
         "POST",
         "/chat/send_message",
         &[("authorization", &authorization)],
-        Some((
-            "application/json",
-            b"{\"chat_id\":1,\"content\":\"\xff\"}".to_vec(),
-        )),
+        Some(("application/json", b"{\"chat_id\":1,\"content\":\"\xff\"}".to_vec())),
     );
-    assert_eq!(
-        (non_utf8.status, non_utf8.code()),
-        (400, "invalid_encoding")
-    );
-    let create = app().post(
-        "/chat/create_room",
-        Some(&alice.token),
-        &json!({"name": ""}),
-        &[],
-    );
+    assert_eq!((non_utf8.status, non_utf8.code()), (400, "invalid_encoding"));
+    let create = app().post("/chat/create_room", Some(&alice.token), &json!({"name": ""}), &[]);
     assert_eq!((create.status, create.code()), (422, "invalid_room_name"));
 
     let mut socket = connect(app(), room, &alice);
     let frames = [
         ("not json".to_owned(), "malformed_json"),
         (json!({"type": "shout"}).to_string(), "unknown_type"),
-        (
-            json!({"type": "message", "content": ""}).to_string(),
-            "empty_message",
-        ),
-        (
-            json!({"type": "message", "content": "x".repeat(4097)}).to_string(),
-            "message_too_large",
-        ),
+        (json!({"type": "message", "content": ""}).to_string(), "empty_message"),
+        (json!({"type": "message", "content": "x".repeat(4097)}).to_string(), "message_too_large"),
     ];
     for (frame, code) in frames {
         socket.send_raw(Message::text(frame));
-        let error = socket
-            .next_of_type("error", EVENT_TIMEOUT)
-            .expect("an error event");
+        let error = socket.next_of_type("error", EVENT_TIMEOUT).expect("an error event");
         assert_eq!(error["code"], code);
     }
     socket.send_raw(Message::binary(vec![1, 2, 3]));
-    assert_eq!(
-        socket.next_event(EVENT_TIMEOUT),
-        Some(SocketEvent::Closed(1003))
-    );
-    assert!(
-        contents(&history(app(), &alice, room, "").body["items"]).is_empty(),
-        "nothing was stored"
-    );
+    assert_eq!(next_close(&mut socket), Some(1003));
+    assert!(contents(&history(app(), &alice, room, "").body["items"]).is_empty(), "nothing was stored");
 }

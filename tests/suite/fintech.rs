@@ -25,15 +25,9 @@ fn funded_user(amount: &str) -> TestUser {
 fn a_transfer_moves_exact_money_and_shows_in_both_histories() {
     let (alice, bob, carol) = (funded_user("100"), app().new_user(), app().new_user());
     // The seed's body: sender_id (the caller) and a JSON number amount.
-    let sent = transfer(
-        &alice,
-        json!({"sender_id": alice.id, "receiver_id": bob.id, "amount": 100.50 - 90.0}),
-    );
+    let sent = transfer(&alice, json!({"sender_id": alice.id, "receiver_id": bob.id, "amount": 100.50 - 90.0}));
     assert_eq!(sent.status, 201, "{}", sent.text);
-    let sent = transfer(
-        &alice,
-        json!({"receiver_id": bob.id, "amount": 10.50, "note": "lunch"}),
-    );
+    let sent = transfer(&alice, json!({"receiver_id": bob.id, "amount": 10.50, "note": "lunch"}));
     assert_eq!(sent.status, 201, "{}", sent.text);
     assert_eq!(sent.body["amount"], "10.50");
     assert_eq!(sent.body["currency"], "USD");
@@ -45,57 +39,27 @@ fn a_transfer_moves_exact_money_and_shows_in_both_histories() {
     assert_eq!(app().balance(&bob), "21.00");
 
     let id = sent.body["id"].as_i64().unwrap();
-    assert_eq!(
-        app()
-            .get(&format!("/fintech/transactions/{id}"), Some(&bob.token))
-            .body,
-        sent.body
-    );
-    assert_eq!(
-        app()
-            .get(&format!("/fintech/transactions/{id}"), Some(&alice.token))
-            .body,
-        sent.body
-    );
+    assert_eq!(app().get(&format!("/fintech/transactions/{id}"), Some(&bob.token)).body, sent.body);
+    assert_eq!(app().get(&format!("/fintech/transactions/{id}"), Some(&alice.token)).body, sent.body);
     let hidden = app().get(&format!("/fintech/transactions/{id}"), Some(&carol.token));
-    assert_eq!(
-        hidden.status, 404,
-        "a non-participant cannot tell it exists"
-    );
+    assert_eq!(hidden.status, 404, "a non-participant cannot tell it exists");
 
     let kinds = |path: &str, user: &TestUser| -> Vec<String> {
         let page = app().get(path, Some(&user.token));
         assert_eq!(page.status, 200, "{}", page.text);
-        page.body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|item| item["kind"].as_str().unwrap().to_owned())
-            .collect()
+        page.body["items"].as_array().unwrap().iter().map(|item| item["kind"].as_str().unwrap().to_owned()).collect()
     };
-    assert_eq!(
-        kinds("/fintech/transactions", &alice),
-        ["payment", "payment", "deposit"]
-    );
-    assert_eq!(
-        kinds("/fintech/transactions/sent", &alice),
-        ["payment", "payment"]
-    );
+    assert_eq!(kinds("/fintech/transactions", &alice), ["payment", "payment", "deposit"]);
+    assert_eq!(kinds("/fintech/transactions/sent", &alice), ["payment", "payment"]);
     assert_eq!(kinds("/fintech/transactions/received", &alice), ["deposit"]);
-    assert_eq!(
-        kinds("/fintech/transactions/received", &bob),
-        ["payment", "payment"]
-    );
+    assert_eq!(kinds("/fintech/transactions/received", &bob), ["payment", "payment"]);
     assert!(kinds("/fintech/transactions/sent", &bob).is_empty());
 }
 
 #[test]
 fn receivers_can_be_named_by_username() {
     let (alice, bob) = (funded_user("5"), app().new_user());
-    let sent = transfer(
-        &alice,
-        json!({"receiver_username": bob.username.to_uppercase(), "amount": "1"}),
-    );
+    let sent = transfer(&alice, json!({"receiver_username": bob.username.to_uppercase(), "amount": "1"}));
     assert_eq!(sent.status, 201, "{}", sent.text);
     assert_eq!(sent.body["receiver_id"], bob.id);
 }
@@ -104,91 +68,28 @@ fn receivers_can_be_named_by_username() {
 fn failed_transfers_explain_themselves_and_move_nothing() {
     let (alice, bob) = (funded_user("10"), app().new_user());
     let cases = [
-        (
-            json!({"receiver_id": bob.id, "amount": "10.01"}),
-            422,
-            "insufficient_funds",
-        ),
-        (
-            json!({"receiver_id": alice.id, "amount": "1"}),
-            422,
-            "self_transfer",
-        ),
-        (
-            json!({"receiver_id": 999_999_999, "amount": "1"}),
-            404,
-            "receiver_not_found",
-        ),
-        (
-            json!({"receiver_username": "no_such_person", "amount": "1"}),
-            404,
-            "receiver_not_found",
-        ),
-        (
-            json!({"receiver_id": bob.id, "amount": "1", "currency": "EUR"}),
-            422,
-            "currency_mismatch",
-        ),
-        (
-            json!({"receiver_id": bob.id, "amount": "1", "currency": "XTS"}),
-            422,
-            "unsupported_currency",
-        ),
-        (
-            json!({"receiver_id": bob.id, "amount": "1", "currency": "usd"}),
-            422,
-            "invalid_currency",
-        ),
-        (
-            json!({"receiver_id": bob.id, "amount": "0.001"}),
-            422,
-            "invalid_amount",
-        ),
-        (
-            json!({"receiver_id": bob.id, "amount": "1", "sender_id": bob.id}),
-            403,
-            "sender_mismatch",
-        ),
-        (
-            json!({"receiver_id": bob.id, "receiver_username": bob.username, "amount": "1"}),
-            422,
-            "invalid_receiver",
-        ),
+        (json!({"receiver_id": bob.id, "amount": "10.01"}), 422, "insufficient_funds"),
+        (json!({"receiver_id": alice.id, "amount": "1"}), 422, "self_transfer"),
+        (json!({"receiver_id": 999_999_999, "amount": "1"}), 404, "receiver_not_found"),
+        (json!({"receiver_username": "no_such_person", "amount": "1"}), 404, "receiver_not_found"),
+        (json!({"receiver_id": bob.id, "amount": "1", "currency": "EUR"}), 422, "currency_mismatch"),
+        (json!({"receiver_id": bob.id, "amount": "1", "currency": "XTS"}), 422, "unsupported_currency"),
+        (json!({"receiver_id": bob.id, "amount": "1", "currency": "usd"}), 422, "invalid_currency"),
+        (json!({"receiver_id": bob.id, "amount": "0.001"}), 422, "invalid_amount"),
+        (json!({"receiver_id": bob.id, "amount": "1", "sender_id": bob.id}), 403, "sender_mismatch"),
+        (json!({"receiver_id": bob.id, "receiver_username": bob.username, "amount": "1"}), 422, "invalid_receiver"),
         (json!({"amount": "1"}), 422, "invalid_receiver"),
         (json!({"receiver_id": bob.id}), 422, "missing_field"),
-        (
-            json!({"receiver_id": bob.id, "amount": "1", "note": "x".repeat(281)}),
-            422,
-            "invalid_note",
-        ),
-        (
-            json!({"receiver_id": bob.id, "amount": "1", "memo": "typo"}),
-            422,
-            "unknown_field",
-        ),
+        (json!({"receiver_id": bob.id, "amount": "1", "note": "x".repeat(281)}), 422, "invalid_note"),
+        (json!({"receiver_id": bob.id, "amount": "1", "memo": "typo"}), 422, "unknown_field"),
     ];
     for (body, status, code) in cases {
         let response = transfer(&alice, body.clone());
-        assert_eq!(
-            (response.status, response.code()),
-            (status, code),
-            "{body}: {}",
-            response.text
-        );
+        assert_eq!((response.status, response.code()), (status, code), "{body}: {}", response.text);
     }
     assert_eq!(app().balance(&alice), "10.00");
     assert_eq!(app().balance(&bob), "0.00");
-    assert_eq!(
-        app()
-            .post(
-                "/fintech/transfer",
-                None,
-                &json!({"receiver_id": bob.id, "amount": "1"}),
-                &[]
-            )
-            .status,
-        401
-    );
+    assert_eq!(app().post("/fintech/transfer", None, &json!({"receiver_id": bob.id, "amount": "1"}), &[]).status, 401);
 }
 
 #[test]
@@ -224,12 +125,7 @@ fn amounts_are_parsed_exactly_or_refused() {
                 assert_eq!(response.status, 201, "{raw_amount}: {}", response.text);
                 assert_eq!(response.body["amount"], amount, "{raw_amount}");
             }
-            Err(code) => assert_eq!(
-                (response.status, response.code()),
-                (422, code),
-                "{raw_amount}: {}",
-                response.text
-            ),
+            Err(code) => assert_eq!((response.status, response.code()), (422, code), "{raw_amount}: {}", response.text),
         }
     }
     assert_eq!(app().balance(&bob), "28.01");
@@ -253,30 +149,14 @@ fn one_idempotency_key_makes_exactly_one_transfer_under_concurrent_retries() {
                 })
             })
             .collect();
-        retries
-            .into_iter()
-            .map(|retry| retry.join().unwrap())
-            .collect()
+        retries.into_iter().map(|retry| retry.join().unwrap()).collect()
     });
-    assert!(
-        responses.iter().all(|response| response.status == 201),
-        "{responses:?}"
-    );
-    let bodies: HashSet<&str> = responses
-        .iter()
-        .map(|response| response.text.as_str())
-        .collect();
+    assert!(responses.iter().all(|response| response.status == 201), "{responses:?}");
+    let bodies: HashSet<&str> = responses.iter().map(|response| response.text.as_str()).collect();
     assert_eq!(bodies.len(), 1, "every retry returns the same body");
-    let replays = responses
-        .iter()
-        .filter(|response| response.header("idempotent-replayed") == Some("true"))
-        .count();
+    let replays = responses.iter().filter(|response| response.header("idempotent-replayed") == Some("true")).count();
     assert_eq!(replays, 19, "all but the first are marked as replays");
-    assert_eq!(
-        app().balance(&alice),
-        "87.66",
-        "exactly one transfer happened"
-    );
+    assert_eq!(app().balance(&alice), "87.66", "exactly one transfer happened");
 
     let different = app().post(
         "/fintech/transfer",
@@ -284,20 +164,14 @@ fn one_idempotency_key_makes_exactly_one_transfer_under_concurrent_retries() {
         &json!({"receiver_id": bob.id, "amount": "99"}),
         &[("idempotency-key", &key)],
     );
-    assert_eq!(
-        (different.status, different.code()),
-        (422, "idempotency_key_reused")
-    );
+    assert_eq!((different.status, different.code()), (422, "idempotency_key_reused"));
     let malformed = app().post(
         "/fintech/transfer",
         Some(&alice.token),
         &json!({"receiver_id": bob.id, "amount": "1"}),
         &[("idempotency-key", "has spaces in it")],
     );
-    assert_eq!(
-        (malformed.status, malformed.code()),
-        (400, "invalid_idempotency_key")
-    );
+    assert_eq!((malformed.status, malformed.code()), (400, "invalid_idempotency_key"));
 }
 
 #[test]
@@ -305,15 +179,9 @@ fn deposits_need_the_operator_credential() {
     let user = app().new_user();
     let body = json!({"user_id": user.id, "amount": "5"});
     for token in [None, Some("wrong"), Some(user.token.as_str())] {
-        let headers: Vec<(&str, &str)> = token
-            .iter()
-            .map(|token| ("x-operator-token", *token))
-            .collect();
+        let headers: Vec<(&str, &str)> = token.iter().map(|token| ("x-operator-token", *token)).collect();
         let response = app().post("/fintech/deposits", None, &body, &headers);
-        assert_eq!(
-            (response.status, response.code()),
-            (401, "invalid_operator_token")
-        );
+        assert_eq!((response.status, response.code()), (401, "invalid_operator_token"));
     }
     app().deposit(&user, "5");
     assert_eq!(app().balance(&user), "5.00");
@@ -323,23 +191,14 @@ fn deposits_need_the_operator_credential() {
 fn history_pages_are_stable_while_new_transfers_arrive() {
     let (alice, bob) = (funded_user("100"), app().new_user());
     for amount in 1..=7 {
-        assert_eq!(
-            transfer(&alice, json!({"receiver_id": bob.id, "amount": amount})).status,
-            201
-        );
+        assert_eq!(transfer(&alice, json!({"receiver_id": bob.id, "amount": amount})).status, 201);
     }
     let mut seen = Vec::new();
     let mut path = "/fintech/transactions/sent?limit=3".to_owned();
     loop {
         let page = app().get(&path, Some(&alice.token));
         assert_eq!(page.status, 200, "{}", page.text);
-        seen.extend(
-            page.body["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|item| item["id"].as_i64().unwrap()),
-        );
+        seen.extend(page.body["items"].as_array().unwrap().iter().map(|item| item["id"].as_i64().unwrap()));
         // A transfer arriving mid-pagination lands before the cursor and never shifts later pages.
         transfer(&alice, json!({"receiver_id": bob.id, "amount": "0.01"}));
         match page.body["next_before"].as_i64() {
@@ -348,10 +207,7 @@ fn history_pages_are_stable_while_new_transfers_arrive() {
         }
     }
     assert_eq!(seen.len(), 7, "{seen:?}");
-    assert!(
-        seen.windows(2).all(|pair| pair[0] > pair[1]),
-        "newest first, no duplicates: {seen:?}"
-    );
+    assert!(seen.windows(2).all(|pair| pair[0] > pair[1]), "newest first, no duplicates: {seen:?}");
     for bad in ["limit=0", "limit=101", "limit=x", "before=-3", "before=abc"] {
         let response = app().get(&format!("/fintech/transactions?{bad}"), Some(&alice.token));
         assert_eq!(response.status, 400, "{bad}: {}", response.text);
@@ -361,21 +217,12 @@ fn history_pages_are_stable_while_new_transfers_arrive() {
 #[test]
 fn postgres_itself_refuses_to_break_the_ledger() {
     let (alice, bob) = (funded_user("3"), app().new_user());
-    assert_eq!(
-        transfer(&alice, json!({"receiver_id": bob.id, "amount": "1"})).status,
-        201
-    );
+    assert_eq!(transfer(&alice, json!({"receiver_id": bob.id, "amount": "1"})).status, 201);
     let mut database = app().database();
     let refusals = [
-        (
-            "rewrite history",
-            "UPDATE transfers SET amount = amount + 1",
-        ),
+        ("rewrite history", "UPDATE transfers SET amount = amount + 1"),
         ("delete history", "DELETE FROM ledger_entries"),
-        (
-            "overdraw",
-            "UPDATE accounts SET balance = -1 WHERE kind = 'user'",
-        ),
+        ("overdraw", "UPDATE accounts SET balance = -1 WHERE kind = 'user'"),
         (
             "unbalanced entry",
             "INSERT INTO ledger_entries (transfer_id, account_id, amount)
@@ -383,10 +230,7 @@ fn postgres_itself_refuses_to_break_the_ledger() {
         ),
     ];
     for (what, statement) in refusals {
-        assert!(
-            database.batch_execute(statement).is_err(),
-            "{what} was allowed"
-        );
+        assert!(database.batch_execute(statement).is_err(), "{what} was allowed");
     }
     assert_ledger_invariants(&mut database);
 }
@@ -414,67 +258,39 @@ fn a_storm_of_concurrent_transfers_keeps_every_invariant() {
                             let mut pick = || &users[random.below(ACCOUNTS)];
                             let (mut sender, mut receiver) = (pick(), pick());
                             if random.below(10) < 3 {
-                                if random.below(2) == 0 {
-                                    sender = hot
-                                } else {
-                                    receiver = hot
-                                }
+                                if random.below(2) == 0 { sender = hot } else { receiver = hot }
                             }
                             if sender.id == receiver.id {
                                 receiver =
-                                    &users[(users.iter().position(|u| u.id == sender.id).unwrap()
-                                        + 1)
-                                        % ACCOUNTS];
+                                    &users[(users.iter().position(|u| u.id == sender.id).unwrap() + 1) % ACCOUNTS];
                             }
-                            let amount =
-                                format!("{}.{:02}", random.below(20), 1 + random.below(99));
-                            let response = transfer(
-                                sender,
-                                json!({"receiver_id": receiver.id, "amount": amount}),
-                            );
+                            let amount = format!("{}.{:02}", random.below(20), 1 + random.below(99));
+                            let response = transfer(sender, json!({"receiver_id": receiver.id, "amount": amount}));
                             (response.status, response.code().to_owned())
                         })
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
-        clients
-            .into_iter()
-            .flat_map(|client| client.join().unwrap())
-            .collect()
+        clients.into_iter().flat_map(|client| client.join().unwrap()).collect()
     });
     let created = outcomes.iter().filter(|(status, _)| *status == 201).count();
     assert_eq!(outcomes.len(), TRANSFERS);
-    let refused: Vec<_> = outcomes
-        .iter()
-        .filter(|(status, _)| *status != 201)
-        .collect();
+    let refused: Vec<_> = outcomes.iter().filter(|(status, _)| *status != 201).collect();
     assert!(
-        refused
-            .iter()
-            .all(|(status, code)| (*status, code.as_str()) == (422, "insufficient_funds")),
+        refused.iter().all(|(status, code)| (*status, code.as_str()) == (422, "insufficient_funds")),
         "only insufficient funds may refuse a transfer, never a deadlock or a 5xx: {:?}",
-        refused
-            .iter()
-            .filter(|(_, code)| code != "insufficient_funds")
-            .take(5)
-            .collect::<Vec<_>>()
+        refused.iter().filter(|(_, code)| code != "insufficient_funds").take(5).collect::<Vec<_>>()
     );
     eprintln!("storm: {created} transfers made, {} refused", refused.len());
 
     let mut database = app().database();
     let ids: Vec<i64> = users.iter().map(|user| user.id).collect();
     let rows: i64 = database
-        .query_one(
-            "SELECT count(*) FROM transfers WHERE kind = 'payment' AND sender_user_id = ANY($1)",
-            &[&ids],
-        )
+        .query_one("SELECT count(*) FROM transfers WHERE kind = 'payment' AND sender_user_id = ANY($1)", &[&ids])
         .unwrap()
         .get(0);
-    assert_eq!(
-        rows as usize, created,
-        "every 201 is a transfer row and every row got a 201"
-    );
+    assert_eq!(rows as usize, created, "every 201 is a transfer row and every row got a 201");
     assert_ledger_invariants(&mut database);
 }
 
@@ -483,10 +299,7 @@ struct Lcg(u64);
 
 impl Lcg {
     fn below(&mut self, bound: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((self.0 >> 33) % bound as u64) as usize
     }
 }

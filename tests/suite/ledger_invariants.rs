@@ -18,18 +18,10 @@ pub fn assert_ledger_invariants(database: &mut postgres::Client) {
         )
         .unwrap()
         .get(0);
-    assert_eq!(
-        unbalanced_books, 0,
-        "money held differs from money deposited"
-    );
+    assert_eq!(unbalanced_books, 0, "money held differs from money deposited");
 
-    let negative: i64 = database
-        .query_one(
-            "SELECT count(*) FROM accounts WHERE kind = 'user' AND balance < 0",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let negative: i64 =
+        database.query_one("SELECT count(*) FROM accounts WHERE kind = 'user' AND balance < 0", &[]).unwrap().get(0);
     assert_eq!(negative, 0, "a user account is negative");
 
     let malformed_transfers: i64 = database
@@ -41,10 +33,7 @@ pub fn assert_ledger_invariants(database: &mut postgres::Client) {
         )
         .unwrap()
         .get(0);
-    assert_eq!(
-        malformed_transfers, 0,
-        "a transfer's entries are not one debit and one credit summing to zero"
-    );
+    assert_eq!(malformed_transfers, 0, "a transfer's entries are not one debit and one credit summing to zero");
 
     let drifted_balances: i64 = database
         .query_one(
@@ -54,8 +43,5 @@ pub fn assert_ledger_invariants(database: &mut postgres::Client) {
         )
         .unwrap()
         .get(0);
-    assert_eq!(
-        drifted_balances, 0,
-        "an account's balance differs from the sum of its entries"
-    );
+    assert_eq!(drifted_balances, 0, "an account's balance differs from the sum of its entries");
 }

@@ -3,6 +3,8 @@
 mod auth;
 mod chat;
 mod fintech;
+mod foundation;
 mod host;
 mod ledger_invariants;
+mod operations;
 mod support;

@@ -6,34 +6,22 @@ use sendinchat_tests::app::{AppOptions, TestApp};
 
 /// A JWT with the given header and claims, signed HS256 with `secret` whatever the header says.
 pub fn forge_token(header: &serde_json::Value, claims: &serde_json::Value, secret: &str) -> String {
-    let signing_input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let mut mac =
-        SimpleHmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    let signing_input =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let mut mac = SimpleHmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
     mac.update(signing_input.as_bytes());
-    format!(
-        "{signing_input}.{}",
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-    )
+    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
 }
 
 pub fn now_seconds() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
 /// A private app with `options`, or `None` (with a note) when the suite targets an external app
 /// this process cannot reconfigure.
 pub fn private_app(options: AppOptions) -> Option<TestApp> {
     if TestApp::is_external() {
-        eprintln!(
-            "skipped: needs a private app, and SENDINCHAT_BASE_URL points at an external one"
-        );
+        eprintln!("skipped: needs a private app, and SENDINCHAT_BASE_URL points at an external one");
         return None;
     }
     Some(TestApp::start(options).expect("private app starts"))

@@ -24,8 +24,7 @@ pub struct Username(String);
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
         let canonical = raw.to_ascii_lowercase();
-        let allowed =
-            |byte: u8| byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"_.-".contains(&byte);
+        let allowed = |byte: u8| byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"_.-".contains(&byte);
         if (3..=32).contains(&canonical.len()) && canonical.bytes().all(allowed) {
             Ok(Self(canonical))
         } else {
@@ -53,10 +52,7 @@ impl NewPassword {
             ));
         }
         if raw.contains('\0') {
-            return Err(ApiError::unprocessable(
-                "invalid_password",
-                "password must not contain NUL characters",
-            ));
+            return Err(ApiError::unprocessable("invalid_password", "password must not contain NUL characters"));
         }
         if is_common_password(&raw) {
             return Err(ApiError::unprocessable(
@@ -81,17 +77,12 @@ impl fmt::Debug for NewPassword {
 fn is_common_password(password: &str) -> bool {
     static LIST: OnceLock<Vec<&'static str>> = OnceLock::new();
     let list = LIST.get_or_init(|| COMMON_PASSWORDS.lines().collect());
-    list.binary_search(&password.to_lowercase().as_str())
-        .is_ok()
+    list.binary_search(&password.to_lowercase().as_str()).is_ok()
 }
 
 /// Checks a login attempt. With no stored hash (unknown user) or an impossible password, the
 /// attempt is checked against a dummy hash of the configured cost and fails, taking the same time.
-pub fn verify_password(
-    attempt: &str,
-    stored_hash: Option<&str>,
-    cost: u32,
-) -> Result<bool, bcrypt::BcryptError> {
+pub fn verify_password(attempt: &str, stored_hash: Option<&str>, cost: u32) -> Result<bool, bcrypt::BcryptError> {
     let dummy_hash;
     let (hash, can_match) = match stored_hash {
         Some(hash) if attempt.len() <= PASSWORD_BYTES_MAX => (hash, true),
@@ -110,14 +101,7 @@ mod tests {
     #[test]
     fn usernames_are_canonical_and_bounded() {
         assert_eq!(Username::parse("John_Doe").unwrap().as_str(), "john_doe");
-        for bad in [
-            "jo",
-            "a".repeat(33).as_str(),
-            "john doe",
-            "jöhn",
-            "john@doe",
-            "",
-        ] {
+        for bad in ["jo", "a".repeat(33).as_str(), "john doe", "jöhn", "john@doe", ""] {
             assert!(Username::parse(bad).is_err(), "{bad}");
         }
     }
@@ -125,23 +109,11 @@ mod tests {
     #[test]
     fn passwords_are_bounded_and_not_common() {
         assert!(NewPassword::parse("correct horse battery".into()).is_ok());
-        assert_eq!(
-            NewPassword::parse("short".into()).unwrap_err().code,
-            "invalid_password"
-        );
-        assert_eq!(
-            NewPassword::parse("x".repeat(73)).unwrap_err().code,
-            "invalid_password"
-        );
+        assert_eq!(NewPassword::parse("short".into()).unwrap_err().code, "invalid_password");
+        assert_eq!(NewPassword::parse("x".repeat(73)).unwrap_err().code, "invalid_password");
         assert!(NewPassword::parse("x".repeat(72)).is_ok());
-        assert_eq!(
-            NewPassword::parse("Password123".into()).unwrap_err().code,
-            "common_password"
-        );
-        assert_eq!(
-            NewPassword::parse("12345678".into()).unwrap_err().code,
-            "common_password"
-        );
+        assert_eq!(NewPassword::parse("Password123".into()).unwrap_err().code, "common_password");
+        assert_eq!(NewPassword::parse("12345678".into()).unwrap_err().code, "common_password");
     }
 
     #[test]

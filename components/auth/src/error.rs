@@ -24,14 +24,10 @@ impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
         match error {
             AuthError::Api(api_error) => api_error,
-            AuthError::UsernameTaken => {
-                ApiError::conflict("username_taken", "that username is taken")
+            AuthError::UsernameTaken => ApiError::conflict("username_taken", "that username is taken"),
+            AuthError::InvalidCredentials => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "incorrect username or password")
             }
-            AuthError::InvalidCredentials => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                "incorrect username or password",
-            ),
             AuthError::InvalidRefreshToken => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_refresh_token",
@@ -40,9 +36,7 @@ impl From<AuthError> for ApiError {
             AuthError::UnsupportedGrantType => {
                 ApiError::bad_request("unsupported_grant_type", "grant_type must be \"password\"")
             }
-            AuthError::Throttled {
-                retry_after_seconds,
-            } => ApiError::too_many_requests(retry_after_seconds),
+            AuthError::Throttled { retry_after_seconds } => ApiError::too_many_requests(retry_after_seconds),
             AuthError::UserNotFound => ApiError::not_found("no such user"),
             AuthError::Database(error) => shared::db::failure(*error),
             AuthError::Redis(error) => shared::redis::failure(error),

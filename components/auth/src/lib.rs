@@ -42,9 +42,7 @@ async fn route(request: Request) -> Result<Reply, AuthError> {
         (Method::POST, ["token"]) => login::login(settings, request).await,
         (Method::POST, ["refresh"]) => session::refresh(settings, request).await,
         (Method::POST, ["logout"]) => session::logout(settings, request).await,
-        (_, ["register" | "token" | "refresh" | "logout"]) => {
-            Err(ApiError::method_not_allowed("POST").into())
-        }
+        (_, ["register" | "token" | "refresh" | "logout"]) => Err(ApiError::method_not_allowed("POST").into()),
         (Method::GET, ["me"]) => lookup::me(settings, request).await,
         (Method::GET, []) => lookup::by_username(settings, request).await,
         (Method::GET, [id]) => lookup::by_id(settings, request, id).await,

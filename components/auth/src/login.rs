@@ -25,10 +25,7 @@ pub async fn login(settings: &Settings, request: Request) -> Result<Reply, AuthE
     } else {
         JsonObject::from_json_body(&parts.headers, &body)?
     };
-    if fields
-        .take_string("grant_type")?
-        .is_some_and(|grant| grant != "password")
-    {
+    if fields.take_string("grant_type")?.is_some_and(|grant| grant != "password") {
         return Err(AuthError::UnsupportedGrantType);
     }
     let login_name = fields.require_string("username")?;
@@ -46,9 +43,7 @@ pub async fn login(settings: &Settings, request: Request) -> Result<Reply, AuthE
         Ok(username) => find_account(&database, &username).await?,
         Err(_) => None,
     };
-    let stored_hash = account
-        .as_ref()
-        .map(|account| account.password_hash.as_str());
+    let stored_hash = account.as_ref().map(|account| account.password_hash.as_str());
     let verified = verify_password(&password, stored_hash, settings.bcrypt_cost)?;
     match account.filter(|_| verified) {
         Some(account) => {
@@ -62,10 +57,7 @@ pub async fn login(settings: &Settings, request: Request) -> Result<Reply, AuthE
     }
 }
 
-async fn find_account(
-    database: &Connection,
-    username: &Username,
-) -> Result<Option<Account>, AuthError> {
+async fn find_account(database: &Connection, username: &Username) -> Result<Option<Account>, AuthError> {
     let row = optional_row(
         database,
         "SELECT id, password_hash FROM users WHERE username = $1",
@@ -73,8 +65,5 @@ async fn find_account(
     )
     .await?;
     let Some(row) = row else { return Ok(None) };
-    Ok(Some(Account {
-        id: column(&row, "id")?,
-        password_hash: column(&row, "password_hash")?,
-    }))
+    Ok(Some(Account { id: column(&row, "id")?, password_hash: column(&row, "password_hash")? }))
 }

@@ -13,19 +13,14 @@ use crate::error::AuthError;
 use crate::settings::Settings;
 
 const USER_BY_ID: &str = "SELECT user_json(users)::text AS resource FROM users WHERE id = $1";
-const USER_BY_USERNAME: &str =
-    "SELECT user_json(users)::text AS resource FROM users WHERE username = $1";
+const USER_BY_USERNAME: &str = "SELECT user_json(users)::text AS resource FROM users WHERE username = $1";
 
 pub async fn me(settings: &Settings, request: Request) -> Result<Reply, AuthError> {
     let caller = settings.keys.authenticate(request.headers())?;
     user_reply(settings, USER_BY_ID, caller.get().into()).await
 }
 
-pub async fn by_id(
-    settings: &Settings,
-    request: Request,
-    raw_id: &str,
-) -> Result<Reply, AuthError> {
+pub async fn by_id(settings: &Settings, request: Request, raw_id: &str) -> Result<Reply, AuthError> {
     settings.keys.authenticate(request.headers())?;
     let id = UserId::parse(raw_id).ok_or(AuthError::UserNotFound)?;
     user_reply(settings, USER_BY_ID, id.get().into()).await
@@ -36,34 +31,16 @@ pub async fn by_id(
 pub async fn by_username(settings: &Settings, request: Request) -> Result<Reply, AuthError> {
     settings.keys.authenticate(request.headers())?;
     let query = query_pairs(request.uri())?;
-    let raw = query_value(&query, "username").ok_or_else(|| {
-        ApiError::bad_request(
-            "missing_parameter",
-            "the username query parameter is required",
-        )
-    })?;
+    let raw = query_value(&query, "username")
+        .ok_or_else(|| ApiError::bad_request("missing_parameter", "the username query parameter is required"))?;
     let Ok(username) = Username::parse(raw) else {
         return Err(AuthError::UserNotFound);
     };
-    user_reply(
-        settings,
-        USER_BY_USERNAME,
-        username.as_str().to_owned().into(),
-    )
-    .await
+    user_reply(settings, USER_BY_USERNAME, username.as_str().to_owned().into()).await
 }
 
-async fn user_reply(
-    settings: &Settings,
-    statement: &str,
-    key: ParameterValue,
-) -> Result<Reply, AuthError> {
+async fn user_reply(settings: &Settings, statement: &str, key: ParameterValue) -> Result<Reply, AuthError> {
     let database = shared::db::connect(&settings.database_url).await?;
-    let row = optional_row(&database, statement, vec![key])
-        .await?
-        .ok_or(AuthError::UserNotFound)?;
-    Ok(raw_json_reply(
-        StatusCode::OK,
-        shared::db::column::<String>(&row, "resource")?,
-    ))
+    let row = optional_row(&database, statement, vec![key]).await?.ok_or(AuthError::UserNotFound)?;
+    Ok(raw_json_reply(StatusCode::OK, shared::db::column::<String>(&row, "resource")?))
 }

@@ -26,10 +26,7 @@ pub async fn register(settings: &Settings, request: Request) -> Result<Reply, Au
     )
     .await;
     match inserted {
-        Ok(Some(row)) => Ok(raw_json_reply(
-            StatusCode::CREATED,
-            column::<String>(&row, "resource")?,
-        )),
+        Ok(Some(row)) => Ok(raw_json_reply(StatusCode::CREATED, column::<String>(&row, "resource")?)),
         Ok(None) => Err(shared::ApiError::internal("INSERT ... RETURNING returned no row").into()),
         Err(error) if sqlstate(&error) == Some(UNIQUE_VIOLATION) => Err(AuthError::UsernameTaken),
         Err(error) => Err(error.into()),

@@ -21,10 +21,7 @@ async fn presented_token(request: Request) -> Result<String, AuthError> {
     } else {
         JsonObject::from_json_body(&parts.headers, &body)?
     };
-    if fields
-        .take_string("grant_type")?
-        .is_some_and(|grant| grant != "refresh_token")
-    {
+    if fields.take_string("grant_type")?.is_some_and(|grant| grant != "refresh_token") {
         return Err(AuthError::UnsupportedGrantType);
     }
     let token = fields.require_string("refresh_token")?;
@@ -43,20 +40,12 @@ pub async fn refresh(settings: &Settings, request: Request) -> Result<Reply, Aut
     let row = optional_row(
         &database,
         "SELECT outcome, user_id FROM auth_rotate_refresh_token($1::text, $2::text, $3::int4)",
-        vec![
-            presented.into(),
-            successor.clone().into(),
-            settings.refresh_token_ttl_seconds.into(),
-        ],
+        vec![presented.into(), successor.clone().into(), settings.refresh_token_ttl_seconds.into()],
     )
     .await?
     .ok_or_else(|| shared::ApiError::internal("auth_rotate_refresh_token returned no row"))?;
     match column::<String>(&row, "outcome")?.as_str() {
-        "rotated" => Ok(session_reply(
-            settings,
-            column::<UserId>(&row, "user_id")?,
-            &successor,
-        )),
+        "rotated" => Ok(session_reply(settings, column::<UserId>(&row, "user_id")?, &successor)),
         _ => Err(AuthError::InvalidRefreshToken),
     }
 }
@@ -66,11 +55,6 @@ pub async fn refresh(settings: &Settings, request: Request) -> Result<Reply, Aut
 pub async fn logout(settings: &Settings, request: Request) -> Result<Reply, AuthError> {
     let presented = presented_token(request).await?;
     let database = shared::db::connect(&settings.database_url).await?;
-    database
-        .execute(
-            "SELECT auth_revoke_refresh_token($1::text)",
-            [presented.into()],
-        )
-        .await?;
+    database.execute("SELECT auth_revoke_refresh_token($1::text)", [presented.into()]).await?;
     Ok(no_content())
 }

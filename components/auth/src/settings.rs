@@ -36,18 +36,14 @@ pub async fn load() -> Result<&'static Settings, ApiError> {
 async fn read() -> Result<Settings, ApiError> {
     let bcrypt_cost: u32 = parsed("bcrypt_cost").await?;
     if !BCRYPT_COSTS.contains(&bcrypt_cost) {
-        return Err(ApiError::internal(format!(
-            "bcrypt_cost {bcrypt_cost} is outside 4..=31"
-        )));
+        return Err(ApiError::internal(format!("bcrypt_cost {bcrypt_cost} is outside 4..=31")));
     }
     Ok(Settings {
         database_url: text("database_url").await?,
         redis_url: text("redis_url").await?,
         redis_key_prefix: text("redis_key_prefix").await?,
         keys: TokenKeys::new(&text("jwt_secret").await?, text("jwt_issuer").await?)?,
-        access_token_lifetime: Duration::seconds(
-            parsed::<u32>("access_token_ttl_seconds").await?.into(),
-        ),
+        access_token_lifetime: Duration::seconds(parsed::<u32>("access_token_ttl_seconds").await?.into()),
         refresh_token_ttl_seconds: parsed("refresh_token_ttl_seconds").await?,
         bcrypt_cost,
         throttle: ThrottleSettings {

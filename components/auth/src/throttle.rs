@@ -30,20 +30,12 @@ impl LoginThrottle {
         client_address: Option<String>,
     ) -> Result<Self, AuthError> {
         let connection = shared::redis::connect(&settings.redis_url).await?;
-        let name: String = login_name
-            .to_lowercase()
-            .chars()
-            .take(KEY_NAME_CHARS_MAX)
-            .collect();
+        let name: String = login_name.to_lowercase().chars().take(KEY_NAME_CHARS_MAX).collect();
         Ok(Self {
             connection,
             username_key: format!("{}:login-failures:user:{name}", settings.redis_key_prefix),
-            address_key: client_address.map(|address| {
-                format!(
-                    "{}:login-failures:address:{address}",
-                    settings.redis_key_prefix
-                )
-            }),
+            address_key: client_address
+                .map(|address| format!("{}:login-failures:address:{address}", settings.redis_key_prefix)),
         })
     }
 
@@ -52,11 +44,8 @@ impl LoginThrottle {
         for (key, maximum) in self.counters(limits) {
             let window = shared::redis::peek_window(&self.connection, key).await?;
             if window.count >= maximum {
-                let retry_after_seconds =
-                    u32::try_from(window.seconds_left).unwrap_or(limits.window_seconds);
-                return Err(AuthError::Throttled {
-                    retry_after_seconds,
-                });
+                let retry_after_seconds = u32::try_from(window.seconds_left).unwrap_or(limits.window_seconds);
+                return Err(AuthError::Throttled { retry_after_seconds });
             }
         }
         Ok(())
@@ -76,10 +65,7 @@ impl LoginThrottle {
 
     fn counters<'a>(&'a self, limits: &ThrottleSettings) -> impl Iterator<Item = (&'a str, i64)> {
         let username = (self.username_key.as_str(), limits.failures_per_username_max);
-        let address = self
-            .address_key
-            .as_deref()
-            .map(|key| (key, limits.failures_per_address_max));
+        let address = self.address_key.as_deref().map(|key| (key, limits.failures_per_address_max));
         std::iter::once(username).chain(address)
     }
 }
@@ -87,7 +73,5 @@ impl LoginThrottle {
 /// The client's IP address as Spin reports it (`spin-client-addr: 203.0.113.7:51234`).
 pub fn client_address(headers: &http::HeaderMap) -> Option<String> {
     let raw = headers.get("spin-client-addr")?.to_str().ok()?;
-    raw.parse::<SocketAddr>()
-        .ok()
-        .map(|address| address.ip().to_string())
+    raw.parse::<SocketAddr>().ok().map(|address| address.ip().to_string())
 }

@@ -17,26 +17,17 @@ const REFRESH_TOKEN_BYTES: usize = 32;
 
 pub fn new_refresh_token() -> Result<String, AuthError> {
     let mut bytes = [0u8; REFRESH_TOKEN_BYTES];
-    getrandom::fill(&mut bytes)
-        .map_err(|error| ApiError::internal(format!("random source: {error}")))?;
+    getrandom::fill(&mut bytes).map_err(|error| ApiError::internal(format!("random source: {error}")))?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// Starts a new session (a new refresh-token family) for `user` after a successful login.
-pub async fn start_session(
-    settings: &Settings,
-    database: &Connection,
-    user: UserId,
-) -> Result<Reply, AuthError> {
+pub async fn start_session(settings: &Settings, database: &Connection, user: UserId) -> Result<Reply, AuthError> {
     let refresh_token = new_refresh_token()?;
     database
         .execute(
             "SELECT auth_issue_refresh_token($1::int8, $2::text, $3::int4)",
-            [
-                user.get().into(),
-                refresh_token.clone().into(),
-                settings.refresh_token_ttl_seconds.into(),
-            ],
+            [user.get().into(), refresh_token.clone().into(), settings.refresh_token_ttl_seconds.into()],
         )
         .await?;
     Ok(session_reply(settings, user, &refresh_token))
@@ -44,9 +35,7 @@ pub async fn start_session(
 
 /// The OAuth2 token response.
 pub fn session_reply(settings: &Settings, user: UserId, refresh_token: &str) -> Reply {
-    let access_token = settings
-        .keys
-        .issue(user, settings.access_token_lifetime, Utc::now());
+    let access_token = settings.keys.issue(user, settings.access_token_lifetime, Utc::now());
     let mut reply = json_reply(
         StatusCode::OK,
         &json!({
@@ -57,9 +46,6 @@ pub fn session_reply(settings: &Settings, user: UserId, refresh_token: &str) -> 
         }),
     );
     // RFC 6749 §5.1: token responses must not be cached.
-    reply.headers_mut().insert(
-        http::header::PRAGMA,
-        http::HeaderValue::from_static("no-cache"),
-    );
+    reply.headers_mut().insert(http::header::PRAGMA, http::HeaderValue::from_static("no-cache"));
     reply
 }

@@ -10,13 +10,8 @@ use shared::grip::Event;
 #[spin_sdk::redis_subscriber]
 async fn on_message(message: bytes::Bytes) -> anyhow::Result<()> {
     let event: Event = serde_json::from_slice(&message).context("chat event is not valid JSON")?;
-    let origin = spin_sdk::variables::get("grip_origin")
+    let origin = spin_sdk::variables::get("grip_origin").await.context("reading grip_origin")?;
+    shared::grip::publish(&format!("{}/publish/", origin.trim_end_matches('/')), &event)
         .await
-        .context("reading grip_origin")?;
-    shared::grip::publish(
-        &format!("{}/publish/", origin.trim_end_matches('/')),
-        &event,
-    )
-    .await
-    .map_err(anyhow::Error::msg)
+        .map_err(anyhow::Error::msg)
 }

@@ -24,9 +24,7 @@ impl From<ChatError> for ApiError {
         match error {
             ChatError::Api(api_error) => api_error,
             ChatError::Outcome(outcome) => outcome_error(&outcome),
-            ChatError::RateLimited {
-                retry_after_seconds,
-            } => ApiError::too_many_requests(retry_after_seconds),
+            ChatError::RateLimited { retry_after_seconds } => ApiError::too_many_requests(retry_after_seconds),
             ChatError::WebSocketWithoutGateway => ApiError::new(
                 StatusCode::UPGRADE_REQUIRED,
                 "use_realtime_gateway",
@@ -44,79 +42,31 @@ impl From<ChatError> for ApiError {
 fn outcome_error(outcome: &str) -> ApiError {
     use StatusCode as Status;
     let (status, code, message) = match outcome {
-        "room_not_found" => (
-            Status::NOT_FOUND,
-            "room_not_found",
-            "no such room, or you are not a member",
-        ),
-        "user_not_found" | "member_not_found" => {
-            (Status::NOT_FOUND, "user_not_found", "no such user")
+        "room_not_found" => (Status::NOT_FOUND, "room_not_found", "no such room, or you are not a member"),
+        "user_not_found" | "member_not_found" => (Status::NOT_FOUND, "user_not_found", "no such user"),
+        "request_not_found" => (Status::NOT_FOUND, "request_not_found", "no such payment request in this room"),
+        "not_owner" => (Status::FORBIDDEN, "not_owner", "only the room's owner may do this"),
+        "not_payer" => (Status::FORBIDDEN, "not_payer", "only the requested payer may resolve this request"),
+        "client_msg_id_reused" => {
+            (Status::CONFLICT, "client_msg_id_reused", "this client_msg_id was used for another message")
         }
-        "request_not_found" => (
-            Status::NOT_FOUND,
-            "request_not_found",
-            "no such payment request in this room",
-        ),
-        "not_owner" => (
-            Status::FORBIDDEN,
-            "not_owner",
-            "only the room's owner may do this",
-        ),
-        "not_payer" => (
-            Status::FORBIDDEN,
-            "not_payer",
-            "only the requested payer may resolve this request",
-        ),
-        "client_msg_id_reused" => (
-            Status::CONFLICT,
-            "client_msg_id_reused",
-            "this client_msg_id was used for another message",
-        ),
-        "already_resolved" => (
-            Status::CONFLICT,
-            "already_resolved",
-            "this payment request was already resolved",
-        ),
-        "request_expired" => (
-            Status::CONFLICT,
-            "request_expired",
-            "this payment request has expired",
-        ),
-        "room_full" | "too_many_members" => (
-            Status::UNPROCESSABLE_ENTITY,
-            "room_full",
-            "the room has reached its member limit",
-        ),
-        "self_room" => (
-            Status::UNPROCESSABLE_ENTITY,
-            "self_room",
-            "a direct room needs another user",
-        ),
-        "direct_room" => (
-            Status::UNPROCESSABLE_ENTITY,
-            "direct_room",
-            "direct rooms have exactly two members",
-        ),
-        "message_not_found" => (
-            Status::UNPROCESSABLE_ENTITY,
-            "message_not_found",
-            "up_to_id is not a message of this room",
-        ),
-        "receiver_not_member" => (
-            Status::UNPROCESSABLE_ENTITY,
-            "receiver_not_member",
-            "the receiver is not a member of this room",
-        ),
-        "payer_not_member" => (
-            Status::UNPROCESSABLE_ENTITY,
-            "payer_not_member",
-            "the payer is not a member of this room",
-        ),
-        "self_request" => (
-            Status::UNPROCESSABLE_ENTITY,
-            "self_request",
-            "you cannot request money from yourself",
-        ),
+        "already_resolved" => (Status::CONFLICT, "already_resolved", "this payment request was already resolved"),
+        "request_expired" => (Status::CONFLICT, "request_expired", "this payment request has expired"),
+        "room_full" | "too_many_members" => {
+            (Status::UNPROCESSABLE_ENTITY, "room_full", "the room has reached its member limit")
+        }
+        "self_room" => (Status::UNPROCESSABLE_ENTITY, "self_room", "a direct room needs another user"),
+        "direct_room" => (Status::UNPROCESSABLE_ENTITY, "direct_room", "direct rooms have exactly two members"),
+        "message_not_found" => {
+            (Status::UNPROCESSABLE_ENTITY, "message_not_found", "up_to_id is not a message of this room")
+        }
+        "receiver_not_member" => {
+            (Status::UNPROCESSABLE_ENTITY, "receiver_not_member", "the receiver is not a member of this room")
+        }
+        "payer_not_member" => {
+            (Status::UNPROCESSABLE_ENTITY, "payer_not_member", "the payer is not a member of this room")
+        }
+        "self_request" => (Status::UNPROCESSABLE_ENTITY, "self_request", "you cannot request money from yourself"),
         ledger_outcome => return shared::ledger::outcome_error(ledger_outcome),
     };
     ApiError::new(status, code, message)

@@ -31,10 +31,7 @@ pub struct MessageContent(String);
 impl MessageContent {
     pub fn parse(raw: String, bytes_max: usize) -> Result<Self, ApiError> {
         if raw.trim().is_empty() {
-            return Err(ApiError::unprocessable(
-                "empty_message",
-                "content must not be blank",
-            ));
+            return Err(ApiError::unprocessable("empty_message", "content must not be blank"));
         }
         if raw.len() > bytes_max {
             return Err(ApiError::new(
@@ -43,14 +40,8 @@ impl MessageContent {
                 format!("content must be at most {bytes_max} bytes"),
             ));
         }
-        if raw
-            .chars()
-            .any(|character| character.is_control() && !matches!(character, '\n' | '\r' | '\t'))
-        {
-            return Err(ApiError::unprocessable(
-                "invalid_content",
-                "content must not contain control characters",
-            ));
+        if raw.chars().any(|character| character.is_control() && !matches!(character, '\n' | '\r' | '\t')) {
+            return Err(ApiError::unprocessable("invalid_content", "content must not contain control characters"));
         }
         Ok(Self(raw))
     }
@@ -97,33 +88,14 @@ mod tests {
     #[test]
     fn message_content_is_bounded_in_bytes() {
         assert!(MessageContent::parse("hi\nthere".into(), 4096).is_ok());
-        assert_eq!(
-            MessageContent::parse(" \n ".into(), 4096)
-                .err()
-                .unwrap()
-                .code,
-            "empty_message"
-        );
-        assert_eq!(
-            MessageContent::parse("é".repeat(3), 5).err().unwrap().code,
-            "message_too_large"
-        );
-        assert_eq!(
-            MessageContent::parse("bell\u{7}".into(), 4096)
-                .err()
-                .unwrap()
-                .code,
-            "invalid_content"
-        );
+        assert_eq!(MessageContent::parse(" \n ".into(), 4096).err().unwrap().code, "empty_message");
+        assert_eq!(MessageContent::parse("é".repeat(3), 5).err().unwrap().code, "message_too_large");
+        assert_eq!(MessageContent::parse("bell\u{7}".into(), 4096).err().unwrap().code, "invalid_content");
     }
 
     #[test]
     fn client_msg_ids_are_short_visible_ascii() {
-        assert!(
-            ClientMsgId::parse(Some("abc-123".into()))
-                .unwrap()
-                .is_some()
-        );
+        assert!(ClientMsgId::parse(Some("abc-123".into())).unwrap().is_some());
         assert!(ClientMsgId::parse(None).unwrap().is_none());
         assert!(ClientMsgId::parse(Some(String::new())).is_err());
         assert!(ClientMsgId::parse(Some("has space".into())).is_err());

@@ -52,14 +52,10 @@ async fn route(request: Request) -> Result<Reply, ChatError> {
         (Method::POST, ["direct"]) => rooms::direct(settings, request).await,
         (Method::GET, ["rooms"]) => rooms::list(settings, request).await,
         (Method::POST, ["send_message"]) => messages::send(settings, request).await,
-        (Method::GET, ["messages", room]) => {
-            messages::history(settings, request, room_id(room)?).await
-        }
+        (Method::GET, ["messages", room]) => messages::history(settings, request, room_id(room)?).await,
         (Method::POST, ["ws", room]) => websocket::handle(settings, request, room).await,
         (Method::GET, ["ws", _]) => Err(ChatError::WebSocketWithoutGateway),
-        (method, ["rooms", room, rest @ ..]) => {
-            room_route(settings, request, method, room_id(room)?, rest).await
-        }
+        (method, ["rooms", room, rest @ ..]) => room_route(settings, request, method, room_id(room)?, rest).await,
         (_, ["create_room" | "direct" | "send_message" | "ws"] | ["ws", _]) => {
             Err(ApiError::method_not_allowed("POST").into())
         }
@@ -87,14 +83,9 @@ async fn room_route(
         (Method::POST, ["payment_requests", id, "decline"]) => {
             payments::resolve(settings, request, room, id, Resolution::Decline).await
         }
-        (
-            _,
-            ["members"]
-            | ["read"]
-            | ["payments"]
-            | ["payment_requests"]
-            | ["payment_requests", _, _],
-        ) => Err(ApiError::method_not_allowed("POST").into()),
+        (_, ["members"] | ["read"] | ["payments"] | ["payment_requests"] | ["payment_requests", _, _]) => {
+            Err(ApiError::method_not_allowed("POST").into())
+        }
         (_, ["members", "me"]) => Err(ApiError::method_not_allowed("DELETE").into()),
         _ => Err(ApiError::not_found("no such route").into()),
     }

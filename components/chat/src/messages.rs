@@ -44,25 +44,16 @@ pub async fn send(settings: &Settings, request: Request) -> Result<Reply, ChatEr
     let sender = settings.keys.authenticate(request.headers())?;
     let (parts, body) = read_body(request, BODY_BYTES_MAX).await?;
     let mut fields = JsonObject::from_json_body(&parts.headers, &body)?;
-    let room = RoomId::from_json(&fields.require("chat_id")?)
-        .ok_or_else(|| ChatError::Outcome("room_not_found".into()))?;
-    let content = MessageContent::parse(
-        fields.require_string("content")?,
-        settings.message_bytes_max,
-    )?;
+    let room =
+        RoomId::from_json(&fields.require("chat_id")?).ok_or_else(|| ChatError::Outcome("room_not_found".into()))?;
+    let content = MessageContent::parse(fields.require_string("content")?, settings.message_bytes_max)?;
     let client_msg_id = ClientMsgId::parse(fields.take_string("client_msg_id")?)?;
     fields.finish()?;
-    post_message(settings, room, sender, content, client_msg_id)
-        .await?
-        .into_reply(&[("created", StatusCode::CREATED)])
+    post_message(settings, room, sender, content, client_msg_id).await?.into_reply(&[("created", StatusCode::CREATED)])
 }
 
 /// `GET /chat/messages/{room}?before=&after=&limit=`: members only (others get 404).
-pub async fn history(
-    settings: &Settings,
-    request: Request,
-    room: RoomId,
-) -> Result<Reply, ChatError> {
+pub async fn history(settings: &Settings, request: Request, room: RoomId) -> Result<Reply, ChatError> {
     let caller = settings.keys.authenticate(request.headers())?;
     let query = query_pairs(request.uri())?;
     let limit = PageLimit::parse(query_value(&query, "limit"))?;
@@ -71,9 +62,7 @@ pub async fn history(
             None => Ok(None),
             Some(raw) => MessageId::parse(raw)
                 .map(|id| Some(id.get()))
-                .ok_or_else(|| {
-                    ApiError::bad_request("invalid_cursor", format!("{name} must be a message id"))
-                }),
+                .ok_or_else(|| ApiError::bad_request("invalid_cursor", format!("{name} must be a message id"))),
         }
     };
     let (before, after) = (cursor("before")?, cursor("after")?);
@@ -81,13 +70,7 @@ pub async fn history(
     let page: Option<String> = shared::db::optional_row(
         &database,
         "SELECT chat_history($1::int8, $2::int8, $3::int8, $4::int8, $5::int4) AS resource",
-        vec![
-            room.get().into(),
-            caller.get().into(),
-            before.into(),
-            after.into(),
-            limit.get().into(),
-        ],
+        vec![room.get().into(), caller.get().into(), before.into(), after.into(), limit.get().into()],
     )
     .await?
     .and_then(|row| row.get("resource"));
@@ -96,17 +79,12 @@ pub async fn history(
 }
 
 /// `POST /chat/rooms/{id}/read {up_to_id}`: moves the caller's read marker and tells the room.
-pub async fn mark_read(
-    settings: &Settings,
-    request: Request,
-    room: RoomId,
-) -> Result<Reply, ChatError> {
+pub async fn mark_read(settings: &Settings, request: Request, room: RoomId) -> Result<Reply, ChatError> {
     let caller = settings.keys.authenticate(request.headers())?;
     let (parts, body) = read_body(request, BODY_BYTES_MAX).await?;
     let mut fields = JsonObject::from_json_body(&parts.headers, &body)?;
-    let up_to = MessageId::from_json(&fields.require("up_to_id")?).ok_or_else(|| {
-        ApiError::unprocessable("invalid_field", "`up_to_id` must be a message id")
-    })?;
+    let up_to = MessageId::from_json(&fields.require("up_to_id")?)
+        .ok_or_else(|| ApiError::unprocessable("invalid_field", "`up_to_id` must be a message id"))?;
     fields.finish()?;
     let outcome = call(
         settings,

@@ -27,33 +27,16 @@ struct PaymentCommand {
 }
 
 impl PaymentCommand {
-    async fn read(
-        settings: &Settings,
-        request: Request,
-        party_field: &str,
-    ) -> Result<Self, ChatError> {
+    async fn read(settings: &Settings, request: Request, party_field: &str) -> Result<Self, ChatError> {
         let caller = settings.keys.authenticate(request.headers())?;
         let idempotency_key = IdempotencyKey::from_headers(request.headers())?;
         let (parts, body) = read_body(request, BODY_BYTES_MAX).await?;
         let mut fields = JsonObject::from_json_body(&parts.headers, &body)?;
-        let party = UserId::from_json(&fields.require(party_field)?).ok_or_else(|| {
-            ApiError::unprocessable(
-                "invalid_field",
-                format!("`{party_field}` must be a user id"),
-            )
-        })?;
-        let terms = PaymentTerms::take_from(
-            &mut fields,
-            settings.max_transfer_amount,
-            &settings.default_currency,
-        )?;
+        let party = UserId::from_json(&fields.require(party_field)?)
+            .ok_or_else(|| ApiError::unprocessable("invalid_field", format!("`{party_field}` must be a user id")))?;
+        let terms = PaymentTerms::take_from(&mut fields, settings.max_transfer_amount, &settings.default_currency)?;
         fields.finish()?;
-        Ok(Self {
-            caller,
-            idempotency_key,
-            party,
-            terms,
-        })
+        Ok(Self { caller, idempotency_key, party, terms })
     }
 }
 
@@ -62,11 +45,7 @@ fn key_text(key: Option<IdempotencyKey>) -> Option<String> {
 }
 
 /// Announces a new payment-related message to the room, then answers.
-async fn announce_and_reply(
-    settings: &Settings,
-    room: RoomId,
-    outcome: Outcome,
-) -> Result<Reply, ChatError> {
+async fn announce_and_reply(settings: &Settings, room: RoomId, outcome: Outcome) -> Result<Reply, ChatError> {
     if let Some(message) = outcome.fresh_resource("completed") {
         realtime::publish(settings, realtime::message_event(room, message)).await;
     }
@@ -96,11 +75,7 @@ pub async fn pay(settings: &Settings, request: Request, room: RoomId) -> Result<
 }
 
 /// `POST /chat/rooms/{id}/payment_requests {payer_id, amount, currency?, note?}`.
-pub async fn request(
-    settings: &Settings,
-    request: Request,
-    room: RoomId,
-) -> Result<Reply, ChatError> {
+pub async fn request(settings: &Settings, request: Request, room: RoomId) -> Result<Reply, ChatError> {
     let command = PaymentCommand::read(settings, request, "payer_id").await?;
     let outcome = call(
         settings,
@@ -131,8 +106,8 @@ pub async fn resolve(
 ) -> Result<Reply, ChatError> {
     let caller = settings.keys.authenticate(request.headers())?;
     let idempotency_key = IdempotencyKey::from_headers(request.headers())?;
-    let request_id = PaymentRequestId::parse(raw_request_id)
-        .ok_or_else(|| ChatError::Outcome("request_not_found".into()))?;
+    let request_id =
+        PaymentRequestId::parse(raw_request_id).ok_or_else(|| ChatError::Outcome("request_not_found".into()))?;
     let outcome = call(
         settings,
         "SELECT outcome, resource, replayed FROM chat_resolve_payment_request(\

@@ -14,18 +14,14 @@ use crate::realtime;
 use crate::settings::Settings;
 
 /// Reads the caller and the JSON body of a room request.
-async fn caller_and_fields(
-    settings: &Settings,
-    request: Request,
-) -> Result<(UserId, JsonObject), ChatError> {
+async fn caller_and_fields(settings: &Settings, request: Request) -> Result<(UserId, JsonObject), ChatError> {
     let caller = settings.keys.authenticate(request.headers())?;
     let (parts, body) = read_body(request, BODY_BYTES_MAX).await?;
     Ok((caller, JsonObject::from_json_body(&parts.headers, &body)?))
 }
 
 fn user_field(fields: &mut JsonObject, name: &str) -> Result<UserId, ChatError> {
-    let invalid =
-        || ApiError::unprocessable("invalid_field", format!("`{name}` must be a user id"));
+    let invalid = || ApiError::unprocessable("invalid_field", format!("`{name}` must be a user id"));
     Ok(UserId::from_json(&fields.require(name)?).ok_or_else(invalid)?)
 }
 
@@ -39,14 +35,10 @@ pub async fn create(settings: &Settings, request: Request) -> Result<Reply, Chat
             .iter()
             .map(|item| UserId::from_json(item).map(|id| Some(id.get())))
             .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| {
-                ApiError::unprocessable("invalid_field", "`member_ids` must hold user ids")
-            })?,
+            .ok_or_else(|| ApiError::unprocessable("invalid_field", "`member_ids` must hold user ids"))?,
         Some(Value::Array(_)) => return Err(ChatError::Outcome("room_full".into())),
         Some(_) => {
-            return Err(
-                ApiError::unprocessable("invalid_field", "`member_ids` must be an array").into(),
-            );
+            return Err(ApiError::unprocessable("invalid_field", "`member_ids` must be an array").into());
         }
     };
     fields.finish()?;
@@ -75,10 +67,7 @@ pub async fn direct(settings: &Settings, request: Request) -> Result<Reply, Chat
         vec![caller.get().into(), peer.get().into()],
     )
     .await?;
-    outcome.into_reply(&[
-        ("created", StatusCode::CREATED),
-        ("existing", StatusCode::OK),
-    ])
+    outcome.into_reply(&[("created", StatusCode::CREATED), ("existing", StatusCode::OK)])
 }
 
 /// `GET /chat/rooms?limit=`: newest activity first, with last message and unread count.
@@ -94,44 +83,25 @@ pub async fn list(settings: &Settings, request: Request) -> Result<Reply, ChatEr
     )
     .await?
     .ok_or_else(|| ApiError::internal("chat_rooms returned no row"))?;
-    Ok(raw_json_reply(
-        StatusCode::OK,
-        shared::db::column::<String>(&row, "resource")?,
-    ))
+    Ok(raw_json_reply(StatusCode::OK, shared::db::column::<String>(&row, "resource")?))
 }
 
 /// `POST /chat/rooms/{id}/members {user_id}` (owner only): 201 when added, 200 when already in.
-pub async fn add_member(
-    settings: &Settings,
-    request: Request,
-    room: RoomId,
-) -> Result<Reply, ChatError> {
+pub async fn add_member(settings: &Settings, request: Request, room: RoomId) -> Result<Reply, ChatError> {
     let (caller, mut fields) = caller_and_fields(settings, request).await?;
     let user = user_field(&mut fields, "user_id")?;
     fields.finish()?;
     let outcome = call(
         settings,
         "SELECT outcome, resource FROM chat_add_member($1::int8, $2::int8, $3::int8, $4::int4)",
-        vec![
-            room.get().into(),
-            caller.get().into(),
-            user.get().into(),
-            settings.room_members_max.into(),
-        ],
+        vec![room.get().into(), caller.get().into(), user.get().into(), settings.room_members_max.into()],
     )
     .await?;
-    outcome.into_reply(&[
-        ("added", StatusCode::CREATED),
-        ("already_member", StatusCode::OK),
-    ])
+    outcome.into_reply(&[("added", StatusCode::CREATED), ("already_member", StatusCode::OK)])
 }
 
 /// `DELETE /chat/rooms/{id}/members/me`: the caller leaves; their open sockets for the room close.
-pub async fn leave(
-    settings: &Settings,
-    request: Request,
-    room: RoomId,
-) -> Result<Reply, ChatError> {
+pub async fn leave(settings: &Settings, request: Request, room: RoomId) -> Result<Reply, ChatError> {
     let caller = settings.keys.authenticate(request.headers())?;
     let outcome = call(
         settings,

@@ -44,17 +44,13 @@ pub async fn load() -> Result<&'static Settings, ApiError> {
 async fn read() -> Result<Settings, ApiError> {
     let grip_sig_key = text("grip_sig_key").await?;
     if grip_sig_key.len() < SECRET_BYTES_MIN {
-        return Err(ApiError::internal(format!(
-            "grip_sig_key must be at least {SECRET_BYTES_MIN} bytes"
-        )));
+        return Err(ApiError::internal(format!("grip_sig_key must be at least {SECRET_BYTES_MIN} bytes")));
     }
     let publish_mode = match text("chat_publish_mode").await?.as_str() {
         "redis" => PublishMode::Redis,
         "direct" => PublishMode::Direct,
         other => {
-            return Err(ApiError::internal(format!(
-                "chat_publish_mode {other:?} is neither redis nor direct"
-            )));
+            return Err(ApiError::internal(format!("chat_publish_mode {other:?} is neither redis nor direct")));
         }
     };
     Ok(Settings {
@@ -64,10 +60,7 @@ async fn read() -> Result<Settings, ApiError> {
         keys: TokenKeys::new(&text("jwt_secret").await?, text("jwt_issuer").await?)?,
         grip_key: hs256_key(&grip_sig_key),
         publish_mode,
-        grip_publish_url: format!(
-            "{}/publish/",
-            text("grip_origin").await?.trim_end_matches('/')
-        ),
+        grip_publish_url: format!("{}/publish/", text("grip_origin").await?.trim_end_matches('/')),
         events_channel: text("chat_events_channel").await?,
         message_bytes_max: parsed("chat_message_max_bytes").await?,
         messages_per_minute: parsed("chat_messages_per_minute").await?,

@@ -20,15 +20,10 @@ pub async fn deposit(settings: &Settings, request: Request) -> Result<Reply, Fin
     let idempotency_key = IdempotencyKey::from_headers(request.headers())?;
     let (parts, body) = read_body(request, BODY_BYTES_MAX).await?;
     let mut fields = JsonObject::from_json_body(&parts.headers, &body)?;
-    let user = UserId::from_json(&fields.require("user_id")?).ok_or_else(|| {
-        ApiError::unprocessable("invalid_field", "`user_id` must be a positive integer")
-    })?;
+    let user = UserId::from_json(&fields.require("user_id")?)
+        .ok_or_else(|| ApiError::unprocessable("invalid_field", "`user_id` must be a positive integer"))?;
     // Deposits are not capped by the per-transfer maximum: the operator funds accounts.
-    let terms = PaymentTerms::take_from(
-        &mut fields,
-        rust_decimal::Decimal::MAX,
-        &settings.default_currency,
-    )?;
+    let terms = PaymentTerms::take_from(&mut fields, rust_decimal::Decimal::MAX, &settings.default_currency)?;
     fields.finish()?;
 
     let params: Vec<ParameterValue> = vec![
@@ -49,14 +44,8 @@ pub async fn deposit(settings: &Settings, request: Request) -> Result<Reply, Fin
     Ok(LedgerResult::from_row(&row)?.into_reply(StatusCode::CREATED, outcome_error)?)
 }
 
-fn authenticate_operator(
-    settings: &Settings,
-    headers: &http::HeaderMap,
-) -> Result<(), FintechError> {
-    let presented = headers
-        .get(OPERATOR_TOKEN_HEADER)
-        .map(|value| value.as_bytes())
-        .unwrap_or_default();
+fn authenticate_operator(settings: &Settings, headers: &http::HeaderMap) -> Result<(), FintechError> {
+    let presented = headers.get(OPERATOR_TOKEN_HEADER).map(|value| value.as_bytes()).unwrap_or_default();
     if constant_time_equal(presented, settings.admin_token.as_bytes()) {
         Ok(())
     } else {
@@ -67,12 +56,7 @@ fn authenticate_operator(
 /// Compares without an early exit, so the time taken does not reveal how many leading bytes of a
 /// guess were right. (The length is not secret: it is fixed by configuration.)
 fn constant_time_equal(left: &[u8], right: &[u8]) -> bool {
-    left.len() == right.len()
-        && left
-            .iter()
-            .zip(right)
-            .fold(0u8, |difference, (a, b)| difference | (a ^ b))
-            == 0
+    left.len() == right.len() && left.iter().zip(right).fold(0u8, |difference, (a, b)| difference | (a ^ b)) == 0
 }
 
 #[cfg(test)]

@@ -19,10 +19,9 @@ impl From<FintechError> for ApiError {
     fn from(error: FintechError) -> Self {
         match error {
             FintechError::Api(api_error) => api_error,
-            FintechError::SenderMismatch => ApiError::forbidden(
-                "sender_mismatch",
-                "sender_id must be the authenticated user",
-            ),
+            FintechError::SenderMismatch => {
+                ApiError::forbidden("sender_mismatch", "sender_id must be the authenticated user")
+            }
             FintechError::ReceiverUnspecified => ApiError::unprocessable(
                 "invalid_receiver",
                 "give exactly one of receiver_id (an integer) and receiver_username",

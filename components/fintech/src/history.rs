@@ -33,35 +33,22 @@ pub async fn balance(settings: &Settings, request: Request) -> Result<Reply, Fin
     let row = optional_row(
         &database,
         "SELECT fintech_balances($1::int8, $2::text) AS resource",
-        vec![
-            caller.get().into(),
-            settings.default_currency.as_str().to_owned().into(),
-        ],
+        vec![caller.get().into(), settings.default_currency.as_str().to_owned().into()],
     )
     .await?
     .ok_or_else(|| ApiError::internal("fintech_balances returned no row"))?;
-    Ok(raw_json_reply(
-        StatusCode::OK,
-        column::<String>(&row, "resource")?,
-    ))
+    Ok(raw_json_reply(StatusCode::OK, column::<String>(&row, "resource")?))
 }
 
 /// Newest first; `before` is the `next_before` cursor of the previous page.
-pub async fn list(
-    settings: &Settings,
-    request: Request,
-    direction: Direction,
-) -> Result<Reply, FintechError> {
+pub async fn list(settings: &Settings, request: Request, direction: Direction) -> Result<Reply, FintechError> {
     let caller = settings.keys.authenticate(request.headers())?;
     let query = query_pairs(request.uri())?;
     let limit = PageLimit::parse(query_value(&query, "limit"))?;
     let before = match query_value(&query, "before") {
         None => None,
         Some(raw) => Some(TransferId::parse(raw).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_cursor",
-                "before must be the next_before value of a previous page",
-            )
+            ApiError::bad_request("invalid_cursor", "before must be the next_before value of a previous page")
         })?),
     };
     let database = shared::db::connect(&settings.database_url).await?;
@@ -77,18 +64,11 @@ pub async fn list(
     )
     .await?
     .ok_or_else(|| ApiError::internal("fintech_history returned no row"))?;
-    Ok(raw_json_reply(
-        StatusCode::OK,
-        column::<String>(&row, "resource")?,
-    ))
+    Ok(raw_json_reply(StatusCode::OK, column::<String>(&row, "resource")?))
 }
 
 /// 404 unless the caller sent or received it: the answer does not reveal that it exists.
-pub async fn one(
-    settings: &Settings,
-    request: Request,
-    raw_id: &str,
-) -> Result<Reply, FintechError> {
+pub async fn one(settings: &Settings, request: Request, raw_id: &str) -> Result<Reply, FintechError> {
     let caller = settings.keys.authenticate(request.headers())?;
     let id = TransferId::parse(raw_id).ok_or(FintechError::TransferNotFound)?;
     let database = shared::db::connect(&settings.database_url).await?;

@@ -40,17 +40,11 @@ async fn route(request: Request) -> Result<Reply, FintechError> {
         (Method::POST, ["deposits"]) => deposit::deposit(settings, request).await,
         (Method::GET, ["balance"]) => history::balance(settings, request).await,
         (Method::GET, ["transactions"]) => history::list(settings, request, Direction::All).await,
-        (Method::GET, ["transactions", "sent"]) => {
-            history::list(settings, request, Direction::Sent).await
-        }
-        (Method::GET, ["transactions", "received"]) => {
-            history::list(settings, request, Direction::Received).await
-        }
+        (Method::GET, ["transactions", "sent"]) => history::list(settings, request, Direction::Sent).await,
+        (Method::GET, ["transactions", "received"]) => history::list(settings, request, Direction::Received).await,
         (Method::GET, ["transactions", id]) => history::one(settings, request, id).await,
         (_, ["transfer" | "deposits"]) => Err(ApiError::method_not_allowed("POST").into()),
-        (_, ["balance" | "transactions"] | ["transactions", _]) => {
-            Err(ApiError::method_not_allowed("GET").into())
-        }
+        (_, ["balance" | "transactions"] | ["transactions", _]) => Err(ApiError::method_not_allowed("GET").into()),
         _ => Err(ApiError::not_found("no such route").into()),
     }
 }

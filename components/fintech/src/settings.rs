@@ -25,9 +25,7 @@ pub async fn load() -> Result<&'static Settings, ApiError> {
 async fn read() -> Result<Settings, ApiError> {
     let admin_token = text("admin_token").await?;
     if admin_token.len() < SECRET_BYTES_MIN {
-        return Err(ApiError::internal(format!(
-            "admin_token must be at least {SECRET_BYTES_MIN} bytes"
-        )));
+        return Err(ApiError::internal(format!("admin_token must be at least {SECRET_BYTES_MIN} bytes")));
     }
     Ok(Settings {
         database_url: text("database_url").await?,

@@ -24,32 +24,19 @@ struct TransferCommand {
 }
 
 impl TransferCommand {
-    fn parse(
-        mut fields: JsonObject,
-        caller: UserId,
-        settings: &Settings,
-    ) -> Result<Self, FintechError> {
+    fn parse(mut fields: JsonObject, caller: UserId, settings: &Settings) -> Result<Self, FintechError> {
         // The seed's clients send sender_id; it may only ever name the caller.
         if let Some(sender) = fields.take("sender_id")
             && UserId::from_json(&sender) != Some(caller)
         {
             return Err(FintechError::SenderMismatch);
         }
-        let receiver = match (
-            fields.take("receiver_id"),
-            fields.take_string("receiver_username")?,
-        ) {
-            (Some(id), None) => {
-                Receiver::Id(UserId::from_json(&id).ok_or(FintechError::ReceiverUnspecified)?)
-            }
+        let receiver = match (fields.take("receiver_id"), fields.take_string("receiver_username")?) {
+            (Some(id), None) => Receiver::Id(UserId::from_json(&id).ok_or(FintechError::ReceiverUnspecified)?),
             (None, Some(username)) => Receiver::Username(username.to_lowercase()),
             _ => return Err(FintechError::ReceiverUnspecified),
         };
-        let terms = PaymentTerms::take_from(
-            &mut fields,
-            settings.max_transfer_amount,
-            &settings.default_currency,
-        )?;
+        let terms = PaymentTerms::take_from(&mut fields, settings.max_transfer_amount, &settings.default_currency)?;
         fields.finish()?;
         Ok(Self { receiver, terms })
     }
@@ -59,11 +46,7 @@ pub async fn transfer(settings: &Settings, request: Request) -> Result<Reply, Fi
     let caller = settings.keys.authenticate(request.headers())?;
     let idempotency_key = IdempotencyKey::from_headers(request.headers())?;
     let (parts, body) = read_body(request, BODY_BYTES_MAX).await?;
-    let command = TransferCommand::parse(
-        JsonObject::from_json_body(&parts.headers, &body)?,
-        caller,
-        settings,
-    )?;
+    let command = TransferCommand::parse(JsonObject::from_json_body(&parts.headers, &body)?, caller, settings)?;
 
     let (receiver_id, receiver_username) = match command.receiver {
         Receiver::Id(id) => (Some(id.get()), None),

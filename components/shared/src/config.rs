@@ -11,9 +11,7 @@ use crate::ApiError;
 
 /// Reads the variable `name` as text.
 pub async fn text(name: &str) -> Result<String, ApiError> {
-    spin_sdk::variables::get(name)
-        .await
-        .map_err(|error| ApiError::internal(format!("variable {name}: {error:?}")))
+    spin_sdk::variables::get(name).await.map_err(|error| ApiError::internal(format!("variable {name}: {error:?}")))
 }
 
 /// Reads the variable `name` and parses it.
@@ -23,9 +21,7 @@ where
     T::Err: Display,
 {
     let raw = text(name).await?;
-    raw.trim().parse().map_err(|error| {
-        ApiError::internal(format!("variable {name} ({raw:?}) is invalid: {error}"))
-    })
+    raw.trim().parse().map_err(|error| ApiError::internal(format!("variable {name} ({raw:?}) is invalid: {error}")))
 }
 
 /// Returns the settings held in `cell`, loading them on first use.

@@ -11,9 +11,7 @@ pub const UNIQUE_VIOLATION: &str = "23505";
 
 /// Opens a (pooled) connection; an unreachable database is a retryable 503.
 pub async fn connect(url: &str) -> Result<Connection, ApiError> {
-    Connection::open(url)
-        .await
-        .map_err(|error| ApiError::unavailable("postgres", describe(&error)))
+    Connection::open(url).await.map_err(|error| ApiError::unavailable("postgres", describe(&error)))
 }
 
 /// Runs a query and returns all its rows.
@@ -31,18 +29,13 @@ pub async fn optional_row(
     statement: &str,
     params: Vec<ParameterValue>,
 ) -> Result<Option<Row>, pg::Error> {
-    Ok(rows(connection, statement, params)
-        .await?
-        .into_iter()
-        .next())
+    Ok(rows(connection, statement, params).await?.into_iter().next())
 }
 
 /// The SQLSTATE of a failed statement, when Postgres reported one.
 pub fn sqlstate(error: &pg::Error) -> Option<&str> {
     match error {
-        pg::Error::PgError(PgError::QueryFailed(QueryError::DbError(db_error))) => {
-            Some(&db_error.code)
-        }
+        pg::Error::PgError(PgError::QueryFailed(QueryError::DbError(db_error))) => Some(&db_error.code),
         _ => None,
     }
 }
@@ -59,8 +52,7 @@ pub fn failure(error: pg::Error) -> ApiError {
 
 /// Reads a column that the statement guarantees (e.g. a function's declared result).
 pub fn column<T: pg::Decode>(row: &Row, name: &str) -> Result<T, ApiError> {
-    row.get(name)
-        .ok_or_else(|| ApiError::internal(format!("column {name} missing or of another type")))
+    row.get(name).ok_or_else(|| ApiError::internal(format!("column {name} missing or of another type")))
 }
 
 fn is_unavailable(error: &pg::Error) -> bool {

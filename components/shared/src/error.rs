@@ -23,17 +23,8 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(
-        status: StatusCode,
-        code: &'static str,
-        message: impl Into<Cow<'static, str>>,
-    ) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            retry_after_seconds: None,
-        }
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self { status, code, message: message.into(), retry_after_seconds: None }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
@@ -63,11 +54,7 @@ impl ApiError {
     pub fn too_many_requests(retry_after_seconds: u32) -> Self {
         Self {
             retry_after_seconds: Some(retry_after_seconds.max(1)),
-            ..Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "too many attempts; retry later",
-            )
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many attempts; retry later")
         }
     }
 
@@ -87,19 +74,11 @@ impl ApiError {
     /// A bug or misconfiguration: logged with its cause, answered without it.
     pub fn internal(cause: impl Display) -> Self {
         eprintln!("[internal] {cause}");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
     }
 
     pub fn method_not_allowed(allowed: &'static str) -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            format!("this route allows {allowed}"),
-        )
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("this route allows {allowed}"))
     }
 
     pub fn into_reply(self) -> Reply {
@@ -110,10 +89,7 @@ impl ApiError {
             headers.insert(http::header::RETRY_AFTER, seconds.into());
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            headers.insert(
-                http::header::WWW_AUTHENTICATE,
-                http::HeaderValue::from_static("Bearer"),
-            );
+            headers.insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
         }
         reply
     }
@@ -121,12 +97,6 @@ impl ApiError {
 
 impl Display for ApiError {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            formatter,
-            "{} {}: {}",
-            self.status.as_u16(),
-            self.code,
-            self.message
-        )
+        write!(formatter, "{} {}: {}", self.status.as_u16(), self.code, self.message)
     }
 }

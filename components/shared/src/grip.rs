@@ -48,16 +48,12 @@ pub async fn publish(publish_url: &str, event: &Event) -> Result<(), String> {
         .header(http::header::CONTENT_LENGTH, body.len())
         .body(FullBody::new(Bytes::from(body)))
         .map_err(|error| format!("building the publish request: {error}"))?;
-    let response = spin_sdk::http::send(request)
-        .await
-        .map_err(|error| format!("publishing to {publish_url}: {error:?}"))?;
+    let response =
+        spin_sdk::http::send(request).await.map_err(|error| format!("publishing to {publish_url}: {error:?}"))?;
     if response.status().is_success() {
         Ok(())
     } else {
-        Err(format!(
-            "publishing to {publish_url}: status {}",
-            response.status()
-        ))
+        Err(format!("publishing to {publish_url}: status {}", response.status()))
     }
 }
 
@@ -70,25 +66,17 @@ mod tests {
         let text = Event {
             channel: "room:7".into(),
             id: Some("message-42".into()),
-            body: EventBody::Text {
-                content: "{\"type\":\"message\"}".into(),
-            },
+            body: EventBody::Text { content: "{\"type\":\"message\"}".into() },
         };
         let body: serde_json::Value = serde_json::from_str(&text.publish_body()).unwrap();
         assert_eq!(body["items"][0]["channel"], "room:7");
         assert_eq!(body["items"][0]["id"], "message-42");
-        assert_eq!(
-            body["items"][0]["formats"]["ws-message"]["content"],
-            "{\"type\":\"message\"}"
-        );
+        assert_eq!(body["items"][0]["formats"]["ws-message"]["content"], "{\"type\":\"message\"}");
 
         let close = Event {
             channel: "room:7:user:3".into(),
             id: None,
-            body: EventBody::Close {
-                code: 4403,
-                reason: "left the room".into(),
-            },
+            body: EventBody::Close { code: 4403, reason: "left the room".into() },
         };
         let body: serde_json::Value = serde_json::from_str(&close.publish_body()).unwrap();
         assert_eq!(body["items"][0]["formats"]["ws-message"]["action"], "close");
@@ -98,13 +86,7 @@ mod tests {
 
     #[test]
     fn events_survive_the_trip_through_redis() {
-        let event = Event {
-            channel: "room:1".into(),
-            id: None,
-            body: EventBody::Text {
-                content: "x".into(),
-            },
-        };
+        let event = Event { channel: "room:1".into(), id: None, body: EventBody::Text { content: "x".into() } };
         let wire = serde_json::to_vec(&event).unwrap();
         assert_eq!(serde_json::from_slice::<Event>(&wire).unwrap(), event);
     }

@@ -82,8 +82,7 @@ impl IdempotencyKey {
             return Ok(None);
         };
         let key = value.to_str().ok().filter(|key| {
-            (1..=Self::LENGTH_MAX).contains(&key.len())
-                && key.bytes().all(|byte| byte.is_ascii_graphic())
+            (1..=Self::LENGTH_MAX).contains(&key.len()) && key.bytes().all(|byte| byte.is_ascii_graphic())
         });
         match key {
             Some(key) => Ok(Some(Self(key.to_owned()))),
@@ -108,16 +107,9 @@ impl PageLimit {
         let Some(raw) = raw else {
             return Ok(Self(PAGE_LIMIT_DEFAULT));
         };
-        raw.parse()
-            .ok()
-            .filter(|limit| (1..=PAGE_LIMIT_MAX).contains(limit))
-            .map(Self)
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_limit",
-                    format!("limit must be an integer from 1 to {PAGE_LIMIT_MAX}"),
-                )
-            })
+        raw.parse().ok().filter(|limit| (1..=PAGE_LIMIT_MAX).contains(limit)).map(Self).ok_or_else(|| {
+            ApiError::bad_request("invalid_limit", format!("limit must be an integer from 1 to {PAGE_LIMIT_MAX}"))
+        })
     }
 
     pub fn get(self) -> i32 {
@@ -133,23 +125,10 @@ mod tests {
     #[test]
     fn ids_accept_only_plain_positive_integers() {
         assert_eq!(UserId::parse("42").map(UserId::get), Some(42));
-        for bad in [
-            "",
-            "0",
-            "-1",
-            "+1",
-            " 1",
-            "1.0",
-            "1e3",
-            "99999999999999999999",
-            "abc",
-        ] {
+        for bad in ["", "0", "-1", "+1", " 1", "1.0", "1e3", "99999999999999999999", "abc"] {
             assert_eq!(UserId::parse(bad), None, "{bad:?}");
         }
-        assert_eq!(
-            UserId::from_json(&serde_json::json!(7)).map(UserId::get),
-            Some(7)
-        );
+        assert_eq!(UserId::from_json(&serde_json::json!(7)).map(UserId::get), Some(7));
         assert_eq!(UserId::from_json(&serde_json::json!("7")), None);
         assert_eq!(UserId::from_json(&serde_json::json!(7.5)), None);
     }

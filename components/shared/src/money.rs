@@ -28,9 +28,7 @@ impl Amount {
             Value::Number(number) => number.to_string(),
             Value::String(text) => text.clone(),
             _ => {
-                return Err(invalid(
-                    "amount must be a decimal number or a string such as \"10.50\"",
-                ));
+                return Err(invalid("amount must be a decimal number or a string such as \"10.50\""));
             }
         };
         Self::parse(&text, maximum)
@@ -38,12 +36,9 @@ impl Amount {
 
     pub fn parse(text: &str, maximum: Decimal) -> Result<Self, ApiError> {
         if !is_plain_decimal(text) {
-            return Err(invalid(
-                "amount must be written as digits with an optional decimal point, e.g. \"10.50\"",
-            ));
+            return Err(invalid("amount must be written as digits with an optional decimal point, e.g. \"10.50\""));
         }
-        let amount =
-            Decimal::from_str_exact(text).map_err(|_| invalid("amount is out of range"))?;
+        let amount = Decimal::from_str_exact(text).map_err(|_| invalid("amount is out of range"))?;
         if amount <= Decimal::ZERO {
             return Err(invalid("amount must be greater than zero"));
         }
@@ -69,8 +64,7 @@ impl fmt::Display for Amount {
 
 fn is_plain_decimal(text: &str) -> bool {
     let (whole, fraction) = text.split_once('.').unwrap_or((text, "0"));
-    let all_digits =
-        |part: &str| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit());
+    let all_digits = |part: &str| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit());
     text.len() <= AMOUNT_TEXT_LENGTH_MAX && all_digits(whole) && all_digits(fraction)
 }
 
@@ -121,19 +115,10 @@ impl Note {
         let Some(raw) = raw else { return Ok(None) };
         let note = raw.trim();
         if note.chars().count() > Self::CHARS_MAX {
-            return Err(ApiError::unprocessable(
-                "invalid_note",
-                "note must be at most 280 characters",
-            ));
+            return Err(ApiError::unprocessable("invalid_note", "note must be at most 280 characters"));
         }
-        if note
-            .chars()
-            .any(|character| character.is_control() && character != '\n')
-        {
-            return Err(ApiError::unprocessable(
-                "invalid_note",
-                "note must not contain control characters",
-            ));
+        if note.chars().any(|character| character.is_control() && character != '\n') {
+            return Err(ApiError::unprocessable("invalid_note", "note must not contain control characters"));
         }
         Ok((!note.is_empty()).then(|| Self(note.to_owned())))
     }
@@ -152,22 +137,14 @@ pub struct PaymentTerms {
 }
 
 impl PaymentTerms {
-    pub fn take_from(
-        fields: &mut JsonObject,
-        maximum: Decimal,
-        default_currency: &Currency,
-    ) -> Result<Self, ApiError> {
+    pub fn take_from(fields: &mut JsonObject, maximum: Decimal, default_currency: &Currency) -> Result<Self, ApiError> {
         let amount = Amount::from_json(&fields.require("amount")?, maximum)?;
         let currency = match fields.take_string("currency")? {
             Some(code) => code.parse()?,
             None => default_currency.clone(),
         };
         let note = Note::parse(fields.take_string("note")?)?;
-        Ok(Self {
-            amount,
-            currency,
-            note,
-        })
+        Ok(Self { amount, currency, note })
     }
 
     pub fn note_text(&self) -> Option<String> {
@@ -185,9 +162,7 @@ mod tests {
 
     fn parse_json(raw_json: &str) -> Result<String, &'static str> {
         let value: Value = serde_json::from_str(raw_json).unwrap();
-        Amount::from_json(&value, maximum())
-            .map(|amount| amount.to_string())
-            .map_err(|error| error.code)
+        Amount::from_json(&value, maximum()).map(|amount| amount.to_string()).map_err(|error| error.code)
     }
 
     #[test]
@@ -198,8 +173,7 @@ mod tests {
         assert_eq!(parse_json("0.1"), Ok("0.1".to_owned()));
         assert_eq!(parse_json("10000.00"), Ok("10000.00".to_owned()));
         // A float would print 0.30000000000000004 for 0.1 + 0.2; exact decimals do not drift.
-        let sum = Amount::parse("0.1", maximum()).unwrap().get()
-            + Amount::parse("0.2", maximum()).unwrap().get();
+        let sum = Amount::parse("0.1", maximum()).unwrap().get() + Amount::parse("0.2", maximum()).unwrap().get();
         assert_eq!(sum.to_string(), "0.3");
     }
 
@@ -232,12 +206,7 @@ mod tests {
 
     #[test]
     fn notes_are_trimmed_bounded_and_printable() {
-        assert_eq!(
-            Note::parse(Some("  lunch  ".into()))
-                .unwrap()
-                .map(Note::into_string),
-            Some("lunch".into())
-        );
+        assert_eq!(Note::parse(Some("  lunch  ".into())).unwrap().map(Note::into_string), Some("lunch".into()));
         assert_eq!(Note::parse(Some("   ".into())).unwrap(), None);
         assert_eq!(Note::parse(None).unwrap(), None);
         assert!(Note::parse(Some("é".repeat(280))).unwrap().is_some());

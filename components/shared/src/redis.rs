@@ -32,11 +32,7 @@ pub fn failure(error: Error) -> ApiError {
 }
 
 /// Counts one hit on `key` in a window of `window_seconds` that starts at the first hit.
-pub async fn count_in_window(
-    connection: &Connection,
-    key: &str,
-    window_seconds: u32,
-) -> Result<Window, Error> {
+pub async fn count_in_window(connection: &Connection, key: &str, window_seconds: u32) -> Result<Window, Error> {
     run_window_script(connection, COUNT_IN_WINDOW, key, Some(window_seconds)).await
 }
 
@@ -58,12 +54,9 @@ async fn run_window_script(
     ];
     arguments.extend(window_seconds.map(|seconds| RedisParameter::Int64(seconds.into())));
     match connection.execute("EVAL", arguments).await?.as_slice() {
-        [RedisResult::Int64(count), RedisResult::Int64(seconds_left)] => Ok(Window {
-            count: *count,
-            seconds_left: *seconds_left,
-        }),
-        other => Err(Error::Other(format!(
-            "unexpected reply to window script: {other:?}"
-        ))),
+        [RedisResult::Int64(count), RedisResult::Int64(seconds_left)] => {
+            Ok(Window { count: *count, seconds_left: *seconds_left })
+        }
+        other => Err(Error::Other(format!("unexpected reply to window script: {other:?}"))),
     }
 }

@@ -13,10 +13,7 @@ use crate::ApiError;
 pub const BODY_BYTES_MAX: usize = 16 * 1024;
 
 /// Reads the whole body, refusing more than `limit` bytes with 413.
-pub async fn read_body(
-    request: Request,
-    limit: usize,
-) -> Result<(http::request::Parts, Bytes), ApiError> {
+pub async fn read_body(request: Request, limit: usize) -> Result<(http::request::Parts, Bytes), ApiError> {
     let (parts, body) = request.into_parts();
     let declared_too_large = parts
         .headers
@@ -28,13 +25,8 @@ pub async fn read_body(
     }
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok((parts, collected.to_bytes())),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-            Err(payload_too_large(limit))
-        }
-        Err(error) => Err(ApiError::bad_request(
-            "unreadable_body",
-            format!("could not read the body: {error}"),
-        )),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(payload_too_large(limit)),
+        Err(error) => Err(ApiError::bad_request("unreadable_body", format!("could not read the body: {error}"))),
     }
 }
 
@@ -62,8 +54,7 @@ pub fn is_form(headers: &HeaderMap) -> bool {
 }
 
 fn utf8(body: &[u8]) -> Result<&str, ApiError> {
-    std::str::from_utf8(body)
-        .map_err(|_| ApiError::bad_request("invalid_encoding", "request body is not valid UTF-8"))
+    std::str::from_utf8(body).map_err(|_| ApiError::bad_request("invalid_encoding", "request body is not valid UTF-8"))
 }
 
 /// A JSON object body whose fields are taken one by one, each into its domain type. Fields nobody
@@ -79,17 +70,10 @@ impl JsonObject {
         }
         match serde_json::from_str(utf8(body)?) {
             Ok(Value::Object(map)) => Ok(Self(map)),
-            Ok(_) => Err(ApiError::bad_request(
-                "malformed_json",
-                "request body must be a JSON object",
-            )),
+            Ok(_) => Err(ApiError::bad_request("malformed_json", "request body must be a JSON object")),
             Err(error) => Err(ApiError::bad_request(
                 "malformed_json",
-                format!(
-                    "request body is not valid JSON (line {}, column {})",
-                    error.line(),
-                    error.column()
-                ),
+                format!("request body is not valid JSON (line {}, column {})", error.line(), error.column()),
             )),
         }
     }
@@ -101,15 +85,9 @@ impl JsonObject {
 
     /// Parses an `application/x-www-form-urlencoded` body into string fields.
     pub fn from_form_body(body: &[u8]) -> Result<Self, ApiError> {
-        let pairs = parse_urlencoded(utf8(body)?).ok_or_else(|| {
-            ApiError::bad_request("malformed_form", "request body is not valid form encoding")
-        })?;
-        Ok(Self(
-            pairs
-                .into_iter()
-                .map(|(name, value)| (name, Value::String(value)))
-                .collect(),
-        ))
+        let pairs = parse_urlencoded(utf8(body)?)
+            .ok_or_else(|| ApiError::bad_request("malformed_form", "request body is not valid form encoding"))?;
+        Ok(Self(pairs.into_iter().map(|(name, value)| (name, Value::String(value))).collect()))
     }
 
     pub fn take(&mut self, field: &str) -> Option<Value> {
@@ -124,10 +102,7 @@ impl JsonObject {
         match self.take(field) {
             None => Ok(None),
             Some(Value::String(text)) => Ok(Some(text)),
-            Some(_) => Err(ApiError::unprocessable(
-                "invalid_field",
-                format!("`{field}` must be a string"),
-            )),
+            Some(_) => Err(ApiError::unprocessable("invalid_field", format!("`{field}` must be a string"))),
         }
     }
 
@@ -165,18 +140,13 @@ fn unsupported_media_type(expected: &str) -> ApiError {
 
 /// Query parameters of the request URI.
 pub fn query_pairs(uri: &http::Uri) -> Result<Vec<(String, String)>, ApiError> {
-    parse_urlencoded(uri.query().unwrap_or_default()).ok_or_else(|| {
-        ApiError::bad_request("malformed_query", "query string is not valid URL encoding")
-    })
+    parse_urlencoded(uri.query().unwrap_or_default())
+        .ok_or_else(|| ApiError::bad_request("malformed_query", "query string is not valid URL encoding"))
 }
 
 /// The value of query parameter `name`, if given (the last one wins).
 pub fn query_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .rev()
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value.as_str())
+    pairs.iter().rev().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
 }
 
 /// Decodes `a=1&b=x%20y` (also `+` as space). None when a percent escape is broken or the
@@ -225,27 +195,16 @@ mod tests {
             ]
         );
         assert_eq!(parse_urlencoded("a=%zz"), None);
-        assert_eq!(
-            parse_urlencoded("a=%ff"),
-            None,
-            "decoded bytes must be UTF-8"
-        );
+        assert_eq!(parse_urlencoded("a=%ff"), None, "decoded bytes must be UTF-8");
     }
 
     #[test]
     fn json_objects_yield_typed_fields_and_refuse_leftovers() {
         let mut headers = HeaderMap::new();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            "application/json; charset=utf-8".parse().unwrap(),
-        );
-        let mut object =
-            JsonObject::from_json_body(&headers, br#"{"name":"x","n":1,"extra":true}"#).unwrap();
+        headers.insert(http::header::CONTENT_TYPE, "application/json; charset=utf-8".parse().unwrap());
+        let mut object = JsonObject::from_json_body(&headers, br#"{"name":"x","n":1,"extra":true}"#).unwrap();
         assert_eq!(object.require_string("name").unwrap(), "x");
-        assert_eq!(
-            object.require_string("n").unwrap_err().code,
-            "invalid_field"
-        );
+        assert_eq!(object.require_string("n").unwrap_err().code, "invalid_field");
         assert_eq!(object.require("missing").unwrap_err().code, "missing_field");
         assert_eq!(object.finish().unwrap_err().code, "unknown_field");
     }
@@ -253,32 +212,11 @@ mod tests {
     #[test]
     fn bodies_that_are_not_json_objects_are_refused() {
         let mut headers = HeaderMap::new();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            "application/json".parse().unwrap(),
-        );
-        assert_eq!(
-            JsonObject::from_json_body(&headers, b"[1]")
-                .unwrap_err()
-                .code,
-            "malformed_json"
-        );
-        assert_eq!(
-            JsonObject::from_json_body(&headers, b"{").unwrap_err().code,
-            "malformed_json"
-        );
-        assert_eq!(
-            JsonObject::from_json_body(&headers, b"\xff")
-                .unwrap_err()
-                .code,
-            "invalid_encoding"
-        );
+        headers.insert(http::header::CONTENT_TYPE, "application/json".parse().unwrap());
+        assert_eq!(JsonObject::from_json_body(&headers, b"[1]").unwrap_err().code, "malformed_json");
+        assert_eq!(JsonObject::from_json_body(&headers, b"{").unwrap_err().code, "malformed_json");
+        assert_eq!(JsonObject::from_json_body(&headers, b"\xff").unwrap_err().code, "invalid_encoding");
         headers.insert(http::header::CONTENT_TYPE, "text/plain".parse().unwrap());
-        assert_eq!(
-            JsonObject::from_json_body(&headers, b"{}")
-                .unwrap_err()
-                .code,
-            "unsupported_media_type"
-        );
+        assert_eq!(JsonObject::from_json_body(&headers, b"{}").unwrap_err().code, "unsupported_media_type");
     }
 }

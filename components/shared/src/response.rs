@@ -20,9 +20,7 @@ pub fn raw_json_reply(status: StatusCode, body: impl Into<Bytes>) -> Reply {
     *reply.status_mut() = status;
     reply.headers_mut().insert(header::CONTENT_TYPE, JSON);
     // Every API response is specific to its caller: keep it out of shared caches.
-    reply
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    reply.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     reply
 }
 

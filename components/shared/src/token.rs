@@ -51,18 +51,12 @@ impl TokenKeys {
                 secret.len()
             )));
         }
-        Ok(Self {
-            key: Hs256Key::new(secret.as_bytes()),
-            issuer,
-        })
+        Ok(Self { key: Hs256Key::new(secret.as_bytes()), issuer })
     }
 
     /// Issues an access token for `user`, valid for `lifetime` from `now`.
     pub fn issue(&self, user: UserId, lifetime: Duration, now: DateTime<Utc>) -> String {
-        let mut claims = Claims::new(AccessClaims {
-            sub: user.to_string(),
-            iss: self.issuer.clone(),
-        });
+        let mut claims = Claims::new(AccessClaims { sub: user.to_string(), iss: self.issuer.clone() });
         claims.issued_at = Some(now);
         claims.expiration = Some(now + lifetime);
         Hs256
@@ -84,13 +78,11 @@ impl TokenKeys {
 
     /// The user behind the request's `Authorization: Bearer <token>` header, or a 401.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<UserId, ApiError> {
-        let token = bearer_token(headers)
-            .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
-        self.verify(token, Utc::now())
-            .map_err(|rejection| match rejection {
-                Rejection::Expired => ApiError::unauthorized("the access token has expired"),
-                _ => ApiError::unauthorized("the access token is invalid"),
-            })
+        let token = bearer_token(headers).ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
+        self.verify(token, Utc::now()).map_err(|rejection| match rejection {
+            Rejection::Expired => ApiError::unauthorized("the access token has expired"),
+            _ => ApiError::unauthorized("the access token is invalid"),
+        })
     }
 }
 
@@ -111,20 +103,14 @@ pub fn verify_hs256<T: DeserializeOwned>(
     now: DateTime<Utc>,
 ) -> Result<Claims<T>, Rejection> {
     let untrusted = UntrustedToken::new(token).map_err(|_| Rejection::Malformed)?;
-    let verified = Hs256
-        .validator::<T>(key)
-        .validate(&untrusted)
-        .map_err(|_| Rejection::BadSignatureOrAlgorithm)?;
+    let verified = Hs256.validator::<T>(key).validate(&untrusted).map_err(|_| Rejection::BadSignatureOrAlgorithm)?;
     let (_, claims) = verified.into_parts();
     let options = TimeOptions::new(Duration::seconds(CLOCK_SKEW_SECONDS), move || now);
     let expiration = claims.expiration.ok_or(Rejection::MissingClaim)?;
     if now > expiration + options.leeway {
         return Err(Rejection::Expired);
     }
-    let earliest_valid = [claims.not_before, claims.issued_at]
-        .into_iter()
-        .flatten()
-        .max();
+    let earliest_valid = [claims.not_before, claims.issued_at].into_iter().flatten().max();
     if earliest_valid.is_some_and(|moment| now + options.leeway < moment) {
         return Err(Rejection::NotYetValid);
     }
@@ -149,11 +135,7 @@ mod tests {
     fn sign(header_json: &str, claims_json: &str, secret: &str) -> String {
         use base64::Engine;
         let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let signing_input = format!(
-            "{}.{}",
-            engine.encode(header_json),
-            engine.encode(claims_json)
-        );
+        let signing_input = format!("{}.{}", engine.encode(header_json), engine.encode(claims_json));
         let signature = {
             use hmac::{Mac, SimpleHmac};
             let mut mac = SimpleHmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
@@ -168,74 +150,36 @@ mod tests {
         let now = Utc::now();
         let token = keys().issue(UserId::parse("42").unwrap(), Duration::minutes(15), now);
         assert_eq!(keys().verify(&token, now).map(UserId::get), Ok(42));
-        assert_eq!(
-            keys().verify(&token, now + Duration::minutes(16)),
-            Err(Rejection::Expired)
-        );
+        assert_eq!(keys().verify(&token, now + Duration::minutes(16)), Err(Rejection::Expired));
     }
 
     #[test]
     fn forged_and_malformed_tokens_are_refused() {
         let now = Utc::now().timestamp();
-        let claims = format!(
-            r#"{{"sub":"1","iss":"sendinchat","iat":{now},"exp":{}}}"#,
-            now + 600
-        );
+        let claims = format!(r#"{{"sub":"1","iss":"sendinchat","iat":{now},"exp":{}}}"#, now + 600);
         let header = r#"{"alg":"HS256","typ":"JWT"}"#;
-        assert!(
-            keys()
-                .verify(&sign(header, &claims, SECRET), Utc::now())
-                .is_ok()
-        );
+        assert!(keys().verify(&sign(header, &claims, SECRET), Utc::now()).is_ok());
         let cases = [
-            (
-                sign(header, &claims, "another-secret-another-secret-xx"),
-                Rejection::BadSignatureOrAlgorithm,
-            ),
-            (
-                sign(r#"{"alg":"none"}"#, &claims, SECRET),
-                Rejection::BadSignatureOrAlgorithm,
-            ),
-            (
-                sign(r#"{"alg":"HS512"}"#, &claims, SECRET),
-                Rejection::BadSignatureOrAlgorithm,
-            ),
+            (sign(header, &claims, "another-secret-another-secret-xx"), Rejection::BadSignatureOrAlgorithm),
+            (sign(r#"{"alg":"none"}"#, &claims, SECRET), Rejection::BadSignatureOrAlgorithm),
+            (sign(r#"{"alg":"HS512"}"#, &claims, SECRET), Rejection::BadSignatureOrAlgorithm),
             ("not-a-token".to_owned(), Rejection::Malformed),
             (
-                sign(
-                    header,
-                    &format!(r#"{{"sub":"1","iss":"sendinchat","iat":{now}}}"#),
-                    SECRET,
-                ),
+                sign(header, &format!(r#"{{"sub":"1","iss":"sendinchat","iat":{now}}}"#), SECRET),
                 Rejection::MissingClaim,
             ),
             (
-                sign(
-                    header,
-                    &format!(r#"{{"sub":"1","iss":"sendinchat","exp":{}}}"#, now + 600),
-                    SECRET,
-                ),
+                sign(header, &format!(r#"{{"sub":"1","iss":"sendinchat","exp":{}}}"#, now + 600), SECRET),
                 Rejection::MissingClaim,
             ),
             (
-                sign(
-                    header,
-                    &format!(
-                        r#"{{"sub":"1","iss":"evil","iat":{now},"exp":{}}}"#,
-                        now + 600
-                    ),
-                    SECRET,
-                ),
+                sign(header, &format!(r#"{{"sub":"1","iss":"evil","iat":{now},"exp":{}}}"#, now + 600), SECRET),
                 Rejection::WrongIssuer,
             ),
             (
                 sign(
                     header,
-                    &format!(
-                        r#"{{"sub":"1","iss":"sendinchat","iat":{now},"nbf":{},"exp":{}}}"#,
-                        now + 300,
-                        now + 600
-                    ),
+                    &format!(r#"{{"sub":"1","iss":"sendinchat","iat":{now},"nbf":{},"exp":{}}}"#, now + 300, now + 600),
                     SECRET,
                 ),
                 Rejection::NotYetValid,
@@ -243,11 +187,7 @@ mod tests {
             (
                 sign(
                     header,
-                    &format!(
-                        r#"{{"sub":"1","iss":"sendinchat","iat":{},"exp":{}}}"#,
-                        now - 7200,
-                        now - 3600
-                    ),
+                    &format!(r#"{{"sub":"1","iss":"sendinchat","iat":{},"exp":{}}}"#, now - 7200, now - 3600),
                     SECRET,
                 ),
                 Rejection::Expired,

@@ -53,10 +53,7 @@ pub fn data_type(pg_type: &Type) -> DbDataType {
 pub fn columns(row: &Row) -> Vec<wit::Column> {
     row.columns()
         .iter()
-        .map(|column| wit::Column {
-            name: column.name().to_owned(),
-            data_type: data_type(column.type_()),
-        })
+        .map(|column| wit::Column { name: column.name().to_owned(), data_type: data_type(column.type_()) })
         .collect()
 }
 
@@ -86,33 +83,23 @@ fn value(row: &Row, index: usize) -> anyhow::Result<DbValue> {
         Type::INT4 => read(row, index, |v| ok(DbValue::Int32(v))),
         Type::INT8 => read(row, index, |v| ok(DbValue::Int64(v))),
         Type::TEXT | Type::VARCHAR | Type::BPCHAR => read(row, index, |v| ok(DbValue::Str(v))),
-        Type::TIMESTAMP | Type::TIMESTAMPTZ => {
-            read(row, index, |v| datetime_to_wit(v).map(DbValue::Datetime))
-        }
+        Type::TIMESTAMP | Type::TIMESTAMPTZ => read(row, index, |v| datetime_to_wit(v).map(DbValue::Datetime)),
         Type::DATE => read(row, index, |v| date_to_wit(v).map(DbValue::Date)),
         Type::TIME => read(row, index, |v| time_to_wit(v).map(DbValue::Time)),
         Type::UUID => read(row, index, |v: uuid::Uuid| ok(DbValue::Uuid(v.to_string()))),
         Type::JSONB => read(row, index, |v: serde_json::Value| {
-            Ok(DbValue::Jsonb(
-                serde_json::to_vec(&v).context("invalid JSON from database")?,
-            ))
+            Ok(DbValue::Jsonb(serde_json::to_vec(&v).context("invalid JSON from database")?))
         }),
         Type::NUMERIC => read(row, index, |v: Decimal| ok(DbValue::Decimal(v.to_string()))),
         Type::INT4_RANGE => read(row, index, |v| ok(DbValue::RangeInt32(range_to_wit(v)))),
         Type::INT8_RANGE => read(row, index, |v| ok(DbValue::RangeInt64(range_to_wit(v)))),
-        Type::NUM_RANGE => read(row, index, |v| {
-            ok(DbValue::RangeDecimal(decimal_range_to_wit(v)))
-        }),
+        Type::NUM_RANGE => read(row, index, |v| ok(DbValue::RangeDecimal(decimal_range_to_wit(v)))),
         Type::INT4_ARRAY => read(row, index, |v| ok(DbValue::ArrayInt32(v))),
         Type::INT8_ARRAY => read(row, index, |v| ok(DbValue::ArrayInt64(v))),
         Type::NUMERIC_ARRAY => read(row, index, |v: Vec<Option<Decimal>>| {
-            ok(DbValue::ArrayDecimal(
-                v.iter().map(|d| d.map(|d| d.to_string())).collect(),
-            ))
+            ok(DbValue::ArrayDecimal(v.iter().map(|d| d.map(|d| d.to_string())).collect()))
         }),
-        Type::TEXT_ARRAY | Type::VARCHAR_ARRAY | Type::BPCHAR_ARRAY => {
-            read(row, index, |v| ok(DbValue::ArrayStr(v)))
-        }
+        Type::TEXT_ARRAY | Type::VARCHAR_ARRAY | Type::BPCHAR_ARRAY => read(row, index, |v| ok(DbValue::ArrayStr(v))),
         Type::INTERVAL => read(row, index, |v: Interval| ok(DbValue::Interval(v.0))),
         _ => read(row, index, |v: RawBytes| ok(DbValue::Unsupported(v.0))),
     }
@@ -125,10 +112,9 @@ pub fn memory_size(value: &DbValue) -> usize {
     own + match value {
         DbValue::ArrayInt32(values) => values.len() * std::mem::size_of::<Option<i32>>(),
         DbValue::ArrayInt64(values) => values.len() * std::mem::size_of::<Option<i64>>(),
-        DbValue::ArrayDecimal(values) | DbValue::ArrayStr(values) => values
-            .iter()
-            .map(|v| std::mem::size_of::<Option<String>>() + v.as_ref().map_or(0, String::len))
-            .sum(),
+        DbValue::ArrayDecimal(values) | DbValue::ArrayStr(values) => {
+            values.iter().map(|v| std::mem::size_of::<Option<String>>() + v.as_ref().map_or(0, String::len)).sum()
+        }
         DbValue::Str(text) | DbValue::Uuid(text) | DbValue::Decimal(text) => text.len(),
         DbValue::Jsonb(bytes) | DbValue::Binary(bytes) | DbValue::Unsupported(bytes) => bytes.len(),
         _ => 0,
@@ -154,9 +140,7 @@ pub fn parameter(value: &ParameterValue) -> anyhow::Result<Box<dyn ToSql + Send 
             chrono::DateTime::<chrono::Utc>::from_timestamp(*seconds, 0)
                 .ok_or_else(|| anyhow!("invalid epoch timestamp {seconds}"))?,
         ),
-        ParameterValue::Uuid(v) => {
-            Box::new(uuid::Uuid::parse_str(v).with_context(|| format!("invalid UUID {v}"))?)
-        }
+        ParameterValue::Uuid(v) => Box::new(uuid::Uuid::parse_str(v).with_context(|| format!("invalid UUID {v}"))?),
         ParameterValue::Jsonb(v) => Box::new(
             serde_json::from_slice::<serde_json::Value>(v)
                 .with_context(|| format!("invalid JSON {}", String::from_utf8_lossy(v)))?,
@@ -168,9 +152,7 @@ pub fn parameter(value: &ParameterValue) -> anyhow::Result<Box<dyn ToSql + Send 
         ParameterValue::ArrayInt32(v) => Box::new(v.clone()),
         ParameterValue::ArrayInt64(v) => Box::new(v.clone()),
         ParameterValue::ArrayDecimal(v) => Box::new(
-            v.iter()
-                .map(|d| d.as_deref().map(decimal_from_wit).transpose())
-                .collect::<anyhow::Result<Vec<_>>>()?,
+            v.iter().map(|d| d.as_deref().map(decimal_from_wit).transpose()).collect::<anyhow::Result<Vec<_>>>()?,
         ),
         ParameterValue::ArrayStr(v) => Box::new(v.clone()),
         ParameterValue::Interval(v) => Box::new(Interval(*v)),
@@ -197,11 +179,7 @@ fn datetime_from_wit(
 }
 
 fn date_to_wit(value: chrono::NaiveDate) -> anyhow::Result<(i32, u8, u8)> {
-    Ok((
-        value.year(),
-        value.month().try_into()?,
-        value.day().try_into()?,
-    ))
+    Ok((value.year(), value.month().try_into()?, value.day().try_into()?))
 }
 
 fn date_from_wit(&(year, month, day): &(i32, u8, u8)) -> anyhow::Result<chrono::NaiveDate> {
@@ -210,17 +188,10 @@ fn date_from_wit(&(year, month, day): &(i32, u8, u8)) -> anyhow::Result<chrono::
 }
 
 fn time_to_wit(value: chrono::NaiveTime) -> anyhow::Result<(u8, u8, u8, u32)> {
-    Ok((
-        value.hour().try_into()?,
-        value.minute().try_into()?,
-        value.second().try_into()?,
-        value.nanosecond(),
-    ))
+    Ok((value.hour().try_into()?, value.minute().try_into()?, value.second().try_into()?, value.nanosecond()))
 }
 
-fn time_from_wit(
-    &(hour, minute, second, nanosecond): &(u8, u8, u8, u32),
-) -> anyhow::Result<chrono::NaiveTime> {
+fn time_from_wit(&(hour, minute, second, nanosecond): &(u8, u8, u8, u32)) -> anyhow::Result<chrono::NaiveTime> {
     chrono::NaiveTime::from_hms_nano_opt(hour.into(), minute.into(), second.into(), nanosecond)
         .ok_or_else(|| anyhow!("invalid time {hour}:{minute}:{second}:{nanosecond}"))
 }
@@ -229,10 +200,7 @@ type WitRange<T> = (Option<(T, RangeBoundKind)>, Option<(T, RangeBoundKind)>);
 
 fn range_to_wit<T: Copy + Normalizable + PartialOrd>(range: Range<T>) -> WitRange<T> {
     let bound = |value: T, kind: BoundType| (value, bound_kind_to_wit(kind));
-    (
-        range.lower().map(|b| bound(b.value, b.type_)),
-        range.upper().map(|b| bound(b.value, b.type_)),
-    )
+    (range.lower().map(|b| bound(b.value, b.type_)), range.upper().map(|b| bound(b.value, b.type_)))
 }
 
 fn range_from_wit<T: Normalizable + PartialOrd>((lower, upper): WitRange<T>) -> Range<T> {
@@ -249,21 +217,13 @@ fn decimal_range_to_wit(range: Range<RangeableDecimal>) -> WitRange<String> {
     (range.lower().map(bound), range.upper().map(bound))
 }
 
-fn decimal_range_from_wit(
-    (lower, upper): &WitRange<String>,
-) -> anyhow::Result<Range<RangeableDecimal>> {
+fn decimal_range_from_wit((lower, upper): &WitRange<String>) -> anyhow::Result<Range<RangeableDecimal>> {
     fn bound<S: BoundSided>(
         (text, kind): &(String, RangeBoundKind),
     ) -> anyhow::Result<RangeBound<S, RangeableDecimal>> {
-        Ok(RangeBound::new(
-            RangeableDecimal(decimal_from_wit(text)?),
-            bound_kind_from_wit(*kind),
-        ))
+        Ok(RangeBound::new(RangeableDecimal(decimal_from_wit(text)?), bound_kind_from_wit(*kind)))
     }
-    Ok(Range::new(
-        lower.as_ref().map(bound).transpose()?,
-        upper.as_ref().map(bound).transpose()?,
-    ))
+    Ok(Range::new(lower.as_ref().map(bound).transpose()?, upper.as_ref().map(bound).transpose()?))
 }
 
 fn bound_kind_to_wit(kind: BoundType) -> RangeBoundKind {
@@ -326,11 +286,7 @@ impl FromSql<'_> for Interval {
         if raw.len() != INTERVAL_WIRE_BYTES {
             return Err("unexpected binary format for Postgres INTERVAL".into());
         }
-        Ok(Self(WitInterval {
-            micros: raw.get_i64(),
-            days: raw.get_i32(),
-            months: raw.get_i32(),
-        }))
+        Ok(Self(WitInterval { micros: raw.get_i64(), days: raw.get_i32(), months: raw.get_i32() }))
     }
 
     fn accepts(pg_type: &Type) -> bool {

@@ -20,16 +20,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 use wasmtime::StoreContextMut;
 use wasmtime::component::{
-    Accessor, Destination, FutureReader, HasData, Resource, StreamProducer, StreamReader,
-    StreamResult,
+    Accessor, Destination, FutureReader, HasData, Resource, StreamProducer, StreamReader, StreamResult,
 };
 
 use pool::PooledConnection;
 pub use pool::{Pool, PostgresPools};
 
-use crate::bindings::postgres_wit::{
-    self as wit, Column, DbError, Error, ParameterValue, QueryError, Row, RowSet,
-};
+use crate::bindings::postgres_wit::{self as wit, Column, DbError, Error, ParameterValue, QueryError, Row, RowSet};
 use crate::host_state::InstanceState;
 
 /// Largest query result the host buffers for a guest, as in Spin (128 MiB).
@@ -61,10 +58,7 @@ impl wit::Host for InstanceState {}
 impl wit::HostConnection for InstanceState {
     async fn open(&mut self, address: String) -> Result<Resource<PostgresConnection>, Error> {
         let pool = self.postgres_pool(&address)?;
-        let connection = pool
-            .checkout(&self.component().id)
-            .await
-            .map_err(connection_failed)?;
+        let connection = pool.checkout(&self.component().id).await.map_err(connection_failed)?;
         self.push_connection(connection)
     }
 
@@ -96,19 +90,12 @@ impl wit::HostConnection for InstanceState {
 
 impl wit::HostConnectionBuilder for InstanceState {
     async fn new(&mut self, address: String) -> Resource<PostgresConnectionBuilder> {
-        self.table()
-            .push(PostgresConnectionBuilder { address })
-            .expect("resource table full")
+        self.table().push(PostgresConnectionBuilder { address }).expect("resource table full")
     }
 
-    async fn set_ca_root(
-        &mut self,
-        _: Resource<PostgresConnectionBuilder>,
-        _certificate: String,
-    ) -> Result<(), Error> {
+    async fn set_ca_root(&mut self, _: Resource<PostgresConnectionBuilder>, _certificate: String) -> Result<(), Error> {
         Err(Error::Other(
-            "custom CA certificates need TLS to Postgres, which this local host does not support"
-                .to_owned(),
+            "custom CA certificates need TLS to Postgres, which this local host does not support".to_owned(),
         ))
     }
 
@@ -139,14 +126,7 @@ impl wit::HostConnectionWithStore<InstanceState> for Postgres {
         connection: Resource<PostgresConnection>,
         statement: String,
         params: Vec<ParameterValue>,
-    ) -> Result<
-        (
-            Vec<Column>,
-            StreamReader<Row>,
-            FutureReader<Result<(), Error>>,
-        ),
-        Error,
-    > {
+    ) -> Result<(Vec<Column>, StreamReader<Row>, FutureReader<Result<(), Error>>), Error> {
         let connection = accessor.with(|mut access| access.get().connection(&connection))?;
         let (columns, rows, outcome) = start_streaming_query(connection, statement, params).await?;
         accessor
@@ -154,9 +134,7 @@ impl wit::HostConnectionWithStore<InstanceState> for Postgres {
                 let rows = StreamReader::new(&mut access, RowProducer(rows))?;
                 let outcome = FutureReader::new(&mut access, async move {
                     let outcome = outcome.await.unwrap_or_else(|_| {
-                        Err(Error::Other(
-                            "the query's row reader stopped unexpectedly".to_owned(),
-                        ))
+                        Err(Error::Other("the query's row reader stopped unexpectedly".to_owned()))
                     });
                     wasmtime::error::Ok(outcome)
                 })?;
@@ -194,10 +172,7 @@ async fn open_with_accessor(
         let state = access.get();
         Ok::<_, Error>((state.postgres_pool(&address)?, state.component().id.clone()))
     })?;
-    let connection = pool
-        .checkout(&component_id)
-        .await
-        .map_err(connection_failed)?;
+    let connection = pool.checkout(&component_id).await.map_err(connection_failed)?;
     accessor.with(|mut access| access.get().push_connection(connection))
 }
 
@@ -205,36 +180,22 @@ impl InstanceState {
     /// The pool for `address`, after checking the component may reach every host it names.
     fn postgres_pool(&mut self, address: &str) -> Result<Arc<pool::Pool>, Error> {
         ensure_address_allowed(self, address)?;
-        self.cached_postgres_pool(address)
-            .map_err(connection_failed)
+        self.cached_postgres_pool(address).map_err(connection_failed)
     }
 
-    fn push_connection(
-        &mut self,
-        connection: PooledConnection,
-    ) -> Result<Resource<PostgresConnection>, Error> {
-        let connection = PostgresConnection {
-            connection: Arc::new(connection),
-        };
-        self.table()
-            .push(connection)
-            .map_err(|_| Error::ConnectionFailed("too many connections".to_owned()))
+    fn push_connection(&mut self, connection: PooledConnection) -> Result<Resource<PostgresConnection>, Error> {
+        let connection = PostgresConnection { connection: Arc::new(connection) };
+        self.table().push(connection).map_err(|_| Error::ConnectionFailed("too many connections".to_owned()))
     }
 
-    fn connection(
-        &mut self,
-        connection: &Resource<PostgresConnection>,
-    ) -> Result<Arc<PooledConnection>, Error> {
+    fn connection(&mut self, connection: &Resource<PostgresConnection>) -> Result<Arc<PooledConnection>, Error> {
         self.table()
             .get(connection)
             .map(|connection| connection.connection.clone())
             .map_err(|_| Error::ConnectionFailed("no connection found".to_owned()))
     }
 
-    fn builder_address(
-        &mut self,
-        builder: &Resource<PostgresConnectionBuilder>,
-    ) -> Result<String, Error> {
+    fn builder_address(&mut self, builder: &Resource<PostgresConnectionBuilder>) -> Result<String, Error> {
         self.table()
             .get(builder)
             .map(|builder| builder.address.clone())
@@ -245,30 +206,21 @@ impl InstanceState {
 /// Checks each host named by a connection string (URL or key/value form) against the
 /// component's `allowed_outbound_hosts`.
 fn ensure_address_allowed(state: &InstanceState, address: &str) -> Result<(), Error> {
-    let config: tokio_postgres::Config = address
-        .parse()
-        .map_err(|error: tokio_postgres::Error| Error::ConnectionFailed(error.to_string()))?;
+    let config: tokio_postgres::Config =
+        address.parse().map_err(|error: tokio_postgres::Error| Error::ConnectionFailed(error.to_string()))?;
     let ports = config.get_ports();
     for (index, host) in config.get_hosts().iter().enumerate() {
         let tokio_postgres::config::Host::Tcp(host) = host else {
-            return Err(Error::ConnectionFailed(
-                "Unix sockets are not supported on WebAssembly".to_owned(),
-            ));
+            return Err(Error::ConnectionFailed("Unix sockets are not supported on WebAssembly".to_owned()));
         };
         // The port paired with this host, or the only port given for all hosts.
-        let port = ports.get(index).or(if ports.len() == 1 {
-            ports.first()
-        } else {
-            None
-        });
+        let port = ports.get(index).or(if ports.len() == 1 { ports.first() } else { None });
         let target = match port {
             Some(port) => format!("{host}:{port}"),
             None => host.clone(),
         };
         if !state.component().allowed_hosts.allows(&target, "postgres") {
-            return Err(Error::ConnectionFailed(format!(
-                "address postgres://{target} is not permitted"
-            )));
+            return Err(Error::ConnectionFailed(format!("address postgres://{target} is not permitted")));
         }
     }
     Ok(())
@@ -308,10 +260,7 @@ fn db_error_extras(db_error: &tokio_postgres::error::DbError) -> Vec<(String, St
         ("line", line.as_deref()),
         ("where_", db_error.where_()),
     ];
-    fields
-        .into_iter()
-        .filter_map(|(name, value)| Some((name.to_owned(), value?.to_owned())))
-        .collect()
+    fields.into_iter().filter_map(|(name, value)| Some((name.to_owned(), value?.to_owned()))).collect()
 }
 
 fn conversion_failed(error: anyhow::Error) -> Error {
@@ -322,36 +271,16 @@ fn parameters(params: &[ParameterValue]) -> anyhow::Result<Vec<Box<dyn ToSql + S
     params.iter().map(convert::parameter).collect()
 }
 
-async fn execute(
-    connection: &PooledConnection,
-    statement: &str,
-    params: &[ParameterValue],
-) -> Result<u64, Error> {
+async fn execute(connection: &PooledConnection, statement: &str, params: &[ParameterValue]) -> Result<u64, Error> {
     // Spin reports a bad parameter of `execute` as a value conversion failure.
-    let params =
-        parameters(params).map_err(|error| Error::ValueConversionFailed(format!("{error:?}")))?;
-    let params: Vec<&(dyn ToSql + Sync)> = params
-        .iter()
-        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-        .collect();
-    connection
-        .client()
-        .execute(statement, &params)
-        .await
-        .map_err(query_failed)
+    let params = parameters(params).map_err(|error| Error::ValueConversionFailed(format!("{error:?}")))?;
+    let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+    connection.client().execute(statement, &params).await.map_err(query_failed)
 }
 
-async fn query_all(
-    connection: &PooledConnection,
-    statement: &str,
-    params: &[ParameterValue],
-) -> Result<RowSet, Error> {
+async fn query_all(connection: &PooledConnection, statement: &str, params: &[ParameterValue]) -> Result<RowSet, Error> {
     let params = parameters(params).map_err(|error| Error::BadParameter(format!("{error:?}")))?;
-    let stream = connection
-        .client()
-        .query_raw(statement, params)
-        .await
-        .map_err(query_failed)?;
+    let stream = connection.client().query_raw(statement, params).await.map_err(query_failed)?;
     let mut stream = std::pin::pin!(stream);
     let mut columns = Vec::new();
     let mut rows = Vec::new();
@@ -373,16 +302,10 @@ async fn query_all(
 }
 
 fn result_too_large() -> Error {
-    Error::QueryFailed(QueryError::Text(format!(
-        "query result exceeds limit of {MAX_BUFFERED_RESULT_BYTES} bytes"
-    )))
+    Error::QueryFailed(QueryError::Text(format!("query result exceeds limit of {MAX_BUFFERED_RESULT_BYTES} bytes")))
 }
 
-type QueryStream = (
-    Vec<Column>,
-    mpsc::Receiver<Row>,
-    oneshot::Receiver<Result<(), Error>>,
-);
+type QueryStream = (Vec<Column>, mpsc::Receiver<Row>, oneshot::Receiver<Result<(), Error>>);
 
 /// Starts a query whose rows are read by a background task, at most a few ahead of the guest.
 /// Returns once the first row (or the end) has arrived, since the first row describes the
@@ -393,11 +316,7 @@ async fn start_streaming_query(
     params: Vec<ParameterValue>,
 ) -> Result<QueryStream, Error> {
     let params = parameters(&params).map_err(|error| Error::BadParameter(format!("{error:?}")))?;
-    let stream = connection
-        .client()
-        .query_raw(&statement, params)
-        .await
-        .map_err(query_failed)?;
+    let stream = connection.client().query_raw(&statement, params).await.map_err(query_failed)?;
     let (columns_sender, columns) = oneshot::channel();
     let (row_sender, rows) = mpsc::channel(ROWS_READ_AHEAD);
     let (outcome_sender, outcome) = oneshot::channel();

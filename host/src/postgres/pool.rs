@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -19,6 +20,14 @@ use crate::logging;
 
 /// Most connections one connection string may have open, as in Spin.
 const CONNECTIONS_PER_POOL: usize = 64;
+
+/// Connecting gives up after this unless the connection string sets `connect_timeout`: an
+/// unreachable server must fail the guest's call, not hold it until the request deadline.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Cleaning a released connection gives up after this; the connection is then discarded, so a
+/// stuck server cannot hold the pool's capacity.
+const CLEAN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The SQLSTATE of Postgres' "there is no transaction in progress" warning.
 const NO_TRANSACTION_IN_PROGRESS: &str = "25P01";
@@ -57,27 +66,21 @@ struct PooledClient {
 
 impl Pool {
     fn new(address: &str) -> anyhow::Result<Self> {
-        let config: Config = address
-            .parse()
-            .context("invalid Postgres connection string")?;
+        let mut config: Config = address.parse().context("invalid Postgres connection string")?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+        }
         if config.get_ssl_mode() == SslMode::Require {
             bail!(
                 "sslmode=require: this local host does not speak TLS to Postgres; use a local \
                  server with sslmode=disable (Spin itself supports TLS)"
             );
         }
-        Ok(Self {
-            config,
-            idle: Mutex::new(Vec::new()),
-            capacity: Arc::new(Semaphore::new(CONNECTIONS_PER_POOL)),
-        })
+        Ok(Self { config, idle: Mutex::new(Vec::new()), capacity: Arc::new(Semaphore::new(CONNECTIONS_PER_POOL)) })
     }
 
     /// Takes an idle connection or opens one, waiting while the pool is at capacity.
-    pub async fn checkout(
-        self: &Arc<Self>,
-        component_id: &str,
-    ) -> anyhow::Result<PooledConnection> {
+    pub async fn checkout(self: &Arc<Self>, component_id: &str) -> anyhow::Result<PooledConnection> {
         let permit = self.capacity.clone().acquire_owned().await?;
         let idle = self.idle.lock().expect("idle list poisoned").pop();
         let pooled = match idle {
@@ -102,9 +105,7 @@ impl Pool {
             // is counted before the reply to the statement that caused it is delivered.
             while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
                 match message {
-                    Ok(AsyncMessage::Notice(notice))
-                        if notice.code().code() == NO_TRANSACTION_IN_PROGRESS =>
-                    {
+                    Ok(AsyncMessage::Notice(notice)) if notice.code().code() == NO_TRANSACTION_IN_PROGRESS => {
                         warnings.fetch_add(1, Ordering::SeqCst);
                     }
                     Ok(_) => {}
@@ -112,20 +113,12 @@ impl Pool {
                 }
             }
         });
-        Ok(PooledClient {
-            client,
-            no_transaction_warnings,
-        })
+        Ok(PooledClient { client, no_transaction_warnings })
     }
 
     /// Cleans the connection and puts it back; the capacity permit is released only then, so
     /// connections being cleaned still count against the pool's limit.
-    fn give_back(
-        self: Arc<Self>,
-        pooled: PooledClient,
-        permit: OwnedSemaphorePermit,
-        component_id: String,
-    ) {
+    fn give_back(self: Arc<Self>, pooled: PooledClient, permit: OwnedSemaphorePermit, component_id: String) {
         tokio::spawn(async move {
             match clean(&pooled).await {
                 Ok(had_open_transaction) => {
@@ -139,9 +132,7 @@ impl Pool {
                     self.idle.lock().expect("idle list poisoned").push(pooled);
                 }
                 // A connection that cannot be cleaned is dropped, and closes.
-                Err(error) => {
-                    logging::warn(format_args!("discarding a Postgres connection: {error}"))
-                }
+                Err(error) => logging::warn(format_args!("discarding a Postgres connection: {error}")),
             }
             drop(permit);
         });
@@ -152,10 +143,11 @@ impl Pool {
 /// was open. Both statements are sent together, costing one round trip.
 async fn clean(pooled: &PooledClient) -> anyhow::Result<bool> {
     let warnings_before = pooled.no_transaction_warnings.load(Ordering::SeqCst);
-    let (rollback, discard) = futures::join!(
-        pooled.client.simple_query("ROLLBACK"),
-        pooled.client.simple_query("DISCARD ALL")
-    );
+    let statements =
+        async { futures::join!(pooled.client.simple_query("ROLLBACK"), pooled.client.simple_query("DISCARD ALL")) };
+    let (rollback, discard) = tokio::time::timeout(CLEAN_TIMEOUT, statements)
+        .await
+        .map_err(|_| anyhow::anyhow!("cleaning took longer than {CLEAN_TIMEOUT:?}"))?;
     rollback?;
     discard?;
     let warnings_after = pooled.no_transaction_warnings.load(Ordering::SeqCst);

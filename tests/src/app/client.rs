@@ -52,12 +52,9 @@ impl TestApp {
             request = request.header(*name, *value);
         }
         let result = match body {
-            Some((content_type, bytes)) => self.agent.run(
-                request
-                    .header("content-type", content_type)
-                    .body(bytes)
-                    .expect("valid request"),
-            ),
+            Some((content_type, bytes)) => {
+                self.agent.run(request.header("content-type", content_type).body(bytes).expect("valid request"))
+            }
             None => self.agent.run(request.body(()).expect("valid request")),
         };
         let mut response = result.unwrap_or_else(|error| panic!("{method} {path}: {error}"));
@@ -65,102 +62,50 @@ impl TestApp {
         let headers = response.headers().clone();
         let text = response.body_mut().read_to_string().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Response {
-            status,
-            headers,
-            body,
-            text,
-        }
+        Response { status, headers, body, text }
     }
 
     pub fn get(&self, path: &str, token: Option<&str>) -> Response {
         let authorization = token.map(|token| format!("Bearer {token}"));
-        let headers: Vec<(&str, &str)> = authorization
-            .iter()
-            .map(|value| ("authorization", value.as_str()))
-            .collect();
+        let headers: Vec<(&str, &str)> = authorization.iter().map(|value| ("authorization", value.as_str())).collect();
         self.request("GET", path, &headers, None)
     }
 
     /// POSTs JSON with an optional bearer token and extra headers.
-    pub fn post(
-        &self,
-        path: &str,
-        token: Option<&str>,
-        body: &Value,
-        extra_headers: &[(&str, &str)],
-    ) -> Response {
+    pub fn post(&self, path: &str, token: Option<&str>, body: &Value, extra_headers: &[(&str, &str)]) -> Response {
         let authorization = token.map(|token| format!("Bearer {token}"));
         let mut headers: Vec<(&str, &str)> = extra_headers.to_vec();
-        headers.extend(
-            authorization
-                .iter()
-                .map(|value| ("authorization", value.as_str())),
-        );
-        self.request(
-            "POST",
-            path,
-            &headers,
-            Some(("application/json", body.to_string().into_bytes())),
-        )
+        headers.extend(authorization.iter().map(|value| ("authorization", value.as_str())));
+        self.request("POST", path, &headers, Some(("application/json", body.to_string().into_bytes())))
     }
 
     pub fn delete(&self, path: &str, token: &str) -> Response {
-        self.request(
-            "DELETE",
-            path,
-            &[("authorization", &format!("Bearer {token}"))],
-            None,
-        )
+        self.request("DELETE", path, &[("authorization", &format!("Bearer {token}"))], None)
     }
 
     pub fn register(&self, username: &str, password: &str) -> Response {
-        self.post(
-            "/users/register",
-            None,
-            &json!({"username": username, "password": password}),
-            &[],
-        )
+        self.post("/users/register", None, &json!({"username": username, "password": password}), &[])
     }
 
     pub fn login(&self, username: &str, password: &str) -> Response {
-        self.post(
-            "/users/token",
-            None,
-            &json!({"username": username, "password": password}),
-            &[],
-        )
+        self.post("/users/token", None, &json!({"username": username, "password": password}), &[])
     }
 
     /// Registers and logs in a new user with a unique name.
     pub fn new_user(&self) -> TestUser {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let username = format!(
-            "u{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
+        let username = format!("u{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
         let password = format!("pw-{}", super::random_secret());
         let registered = self.register(&username, &password);
-        assert_eq!(
-            registered.status, 201,
-            "register {username}: {}",
-            registered.text
-        );
+        assert_eq!(registered.status, 201, "register {username}: {}", registered.text);
         let session = self.login(&username, &password);
         assert_eq!(session.status, 200, "login {username}: {}", session.text);
         TestUser {
             id: registered.body["id"].as_i64().expect("user id"),
             username,
             password,
-            token: session.body["access_token"]
-                .as_str()
-                .expect("access token")
-                .to_owned(),
-            refresh_token: session.body["refresh_token"]
-                .as_str()
-                .expect("refresh token")
-                .to_owned(),
+            token: session.body["access_token"].as_str().expect("access token").to_owned(),
+            refresh_token: session.body["refresh_token"].as_str().expect("refresh token").to_owned(),
         }
     }
 
@@ -180,9 +125,6 @@ impl TestApp {
     pub fn balance(&self, user: &TestUser) -> String {
         let response = self.get("/fintech/balance", Some(&user.token));
         assert_eq!(response.status, 200, "balance: {}", response.text);
-        response.body["balances"][0]["balance"]
-            .as_str()
-            .expect("balance")
-            .to_owned()
+        response.body["balances"][0]["balance"].as_str().expect("balance").to_owned()
     }
 }

@@ -56,8 +56,8 @@ pub struct TestApp {
     jwt_secret: String,
     database_url: String,
     agent: ureq::Agent,
-    /// Kept for its lifetime: the app's WebSocket gateway.
-    _pushpin: Option<PushpinProcess>,
+    /// The app's WebSocket gateway, kept for the app's lifetime.
+    pushpin: Option<PushpinProcess>,
 }
 
 impl TestApp {
@@ -79,10 +79,7 @@ impl TestApp {
     pub fn start(options: AppOptions) -> anyhow::Result<TestApp> {
         let services = TestServices::from_env();
         let database_url = fresh_database(&services)?;
-        let redis_url = options
-            .redis
-            .clone()
-            .unwrap_or_else(|| services.redis_url.clone());
+        let redis_url = options.redis.clone().unwrap_or_else(|| services.redis_url.clone());
         let admin_token = random_secret();
         let jwt_secret = random_secret();
         let grip_sig_key = random_secret();
@@ -98,35 +95,16 @@ impl TestApp {
             ("grip_sig_key", grip_sig_key.clone()),
             ("grip_origin", format!("http://127.0.0.1:{publish_port}")),
             ("bcrypt_cost", TEST_BCRYPT_COST.to_owned()),
-            (
-                "chat_events_channel",
-                format!("sendinchat.test-events.{}", unique_suffix()),
-            ),
+            ("chat_events_channel", format!("sendinchat.test-events.{}", unique_suffix())),
             // Each app gets its own Redis keys: counters must not leak between apps or runs.
-            (
-                "redis_key_prefix",
-                format!("sendinchat-test-{}", unique_suffix()),
-            ),
+            ("redis_key_prefix", format!("sendinchat-test-{}", unique_suffix())),
         ];
-        let overrides = options
-            .variables
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.clone()));
-        for (name, value) in variables
-            .iter()
-            .map(|(name, value)| (*name, value.clone()))
-            .chain(overrides)
-        {
-            host_options =
-                host_options.env(format!("SPIN_VARIABLE_{}", name.to_uppercase()), value);
+        let overrides = options.variables.iter().map(|(name, value)| (name.as_str(), value.clone()));
+        for (name, value) in variables.iter().map(|(name, value)| (*name, value.clone())).chain(overrides) {
+            host_options = host_options.env(format!("SPIN_VARIABLE_{}", name.to_uppercase()), value);
         }
         let host = HostProcess::start(&host_options)?;
-        let app_port = host
-            .base_url()
-            .rsplit(':')
-            .next()
-            .context("base URL has a port")?
-            .parse()?;
+        let app_port = host.base_url().rsplit(':').next().context("base URL has a port")?.parse()?;
         let pushpin = PushpinProcess::start(app_port, publish_port, &grip_sig_key)?;
         Ok(TestApp {
             ws_base_url: pushpin.ws_base_url(),
@@ -136,7 +114,7 @@ impl TestApp {
             jwt_secret,
             database_url,
             agent: crate::host::http_client(client::REQUEST_TIMEOUT),
-            _pushpin: Some(pushpin),
+            pushpin: Some(pushpin),
         })
     }
 
@@ -159,13 +137,14 @@ impl TestApp {
 
     /// A direct connection to the app's database, to check invariants the API cannot show.
     pub fn database(&self) -> postgres::Client {
-        postgres::Client::connect(&self.database_url, postgres::NoTls)
-            .expect("connect to the app's database")
+        postgres::Client::connect(&self.database_url, postgres::NoTls).expect("connect to the app's database")
     }
 
-    /// The local host's log (empty for an external app).
+    /// The local host's log and Pushpin's (empty for an external app).
     pub fn log(&self) -> String {
-        self.host.as_ref().map(HostProcess::log).unwrap_or_default()
+        let host = self.host.as_ref().map(HostProcess::log).unwrap_or_default();
+        let pushpin = self.pushpin.as_ref().map(PushpinProcess::log).unwrap_or_default();
+        format!("--- host ---\n{host}\n--- pushpin ---\n{pushpin}")
     }
 }
 
@@ -173,44 +152,31 @@ fn external() -> Option<TestApp> {
     if !TestApp::is_external() {
         return None;
     }
-    let variable = |name: &str| {
-        std::env::var(name)
-            .unwrap_or_else(|_| panic!("{name} must be set with SENDINCHAT_BASE_URL"))
-    };
+    let variable =
+        |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} must be set with SENDINCHAT_BASE_URL"));
     Some(TestApp {
-        base_url: variable("SENDINCHAT_BASE_URL")
-            .trim_end_matches('/')
-            .to_owned(),
+        base_url: variable("SENDINCHAT_BASE_URL").trim_end_matches('/').to_owned(),
         host: None,
-        ws_base_url: variable("SENDINCHAT_WS_URL")
-            .trim_end_matches('/')
-            .to_owned(),
+        ws_base_url: variable("SENDINCHAT_WS_URL").trim_end_matches('/').to_owned(),
         admin_token: variable("SENDINCHAT_ADMIN_TOKEN"),
         jwt_secret: variable("SENDINCHAT_JWT_SECRET"),
         database_url: variable("SENDINCHAT_DATABASE_URL"),
         agent: crate::host::http_client(client::REQUEST_TIMEOUT),
-        _pushpin: None,
+        pushpin: None,
     })
 }
 
 /// `<pid>_<n>`: unique within this test process and across concurrent test processes.
 pub fn unique_suffix() -> String {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 /// 64 hex characters from the kernel's random source.
 pub fn random_secret() -> String {
     let mut bytes = [0u8; 32];
-    std::io::Read::read_exact(
-        &mut std::fs::File::open("/dev/urandom").expect("/dev/urandom"),
-        &mut bytes,
-    )
-    .expect("random bytes");
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").expect("/dev/urandom"), &mut bytes)
+        .expect("random bytes");
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
@@ -219,22 +185,14 @@ pub fn random_secret() -> String {
 fn fresh_database(services: &TestServices) -> anyhow::Result<String> {
     drop_stale_databases(&services.admin_database_url)?;
     let url = services.database(&format!("sic_app_{}", unique_suffix()))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(sendinchat_migrate::migrate(
-        &url,
-        &workspace_root().join("sql"),
-    ))?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(sendinchat_migrate::migrate(&url, &workspace_root().join("sql")))?;
     Ok(url)
 }
 
 fn drop_stale_databases(admin_url: &str) -> anyhow::Result<()> {
     let mut admin = postgres::Client::connect(admin_url, postgres::NoTls)?;
-    let rows = admin.query(
-        "SELECT datname FROM pg_database WHERE datname LIKE 'sic\\_app\\_%'",
-        &[],
-    )?;
+    let rows = admin.query("SELECT datname FROM pg_database WHERE datname LIKE 'sic\\_app\\_%'", &[])?;
     for row in rows {
         let name: String = row.get(0);
         let owner_pid = name.split('_').nth(2).unwrap_or_default();

@@ -2,13 +2,13 @@
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-use super::TestApp;
+use super::{TestApp, TestUser};
 
 /// What the server sent: a JSON text frame, or a close with its code.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,14 +24,39 @@ pub struct ChatSocket {
 impl ChatSocket {
     /// Opens `/chat/ws/{room}` with the token in the subprotocol header, as browsers do.
     pub fn connect(app: &TestApp, room: i64, token: &str) -> anyhow::Result<Self> {
-        let mut request = app
-            .ws_url(&format!("/chat/ws/{room}"))
-            .into_client_request()?;
-        request.headers_mut().insert(
-            "sec-websocket-protocol",
-            format!("sendinchat.v1, bearer.{token}").parse()?,
-        );
+        let mut request = app.ws_url(&format!("/chat/ws/{room}")).into_client_request()?;
+        request.headers_mut().insert("sec-websocket-protocol", format!("sendinchat.v1, bearer.{token}").parse()?);
         Self::connect_request(request)
+    }
+
+    /// Opens `/chat/ws/{room}` as `user` and returns once the socket's subscription is live.
+    ///
+    /// Pushpin applies a subscription shortly after the handshake completes, so an event
+    /// published in between is not delivered (clients recover it with `?after=`). Tests need
+    /// exact delivery counts, so this sends typing notices until one comes back through the
+    /// room's channel.
+    pub fn join(app: &TestApp, room: i64, user: &TestUser) -> anyhow::Result<Self> {
+        let mut socket = Self::connect(app, room, &user.token)?;
+        socket.await_subscription(user)?;
+        Ok(socket)
+    }
+
+    /// Sends typing notices as `user` until one comes back through the room's channel.
+    pub fn await_subscription(&mut self, user: &TestUser) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            self.send(&json!({"type": "typing"}));
+            while let Some(event) = self.next_event(Duration::from_millis(300)) {
+                match event {
+                    SocketEvent::Text(event) if event["type"] == "typing" && event["user_id"] == user.id => {
+                        return Ok(());
+                    }
+                    SocketEvent::Text(_) => continue,
+                    SocketEvent::Closed(code) => anyhow::bail!("socket closed ({code}) while joining"),
+                }
+            }
+        }
+        anyhow::bail!("the socket's subscription did not become live")
     }
 
     /// Opens a WebSocket at `path` (e.g. with `?token=`), with no subprotocol.
@@ -48,9 +73,7 @@ impl ChatSocket {
     }
 
     pub fn send(&mut self, frame: &Value) {
-        self.socket
-            .send(Message::text(frame.to_string()))
-            .expect("send frame");
+        self.socket.send(Message::text(frame.to_string())).expect("send frame");
     }
 
     pub fn send_raw(&mut self, message: Message) {
@@ -63,27 +86,18 @@ impl ChatSocket {
         loop {
             let remaining = deadline.checked_duration_since(Instant::now())?;
             if let MaybeTlsStream::Plain(stream) = self.socket.get_ref() {
-                stream
-                    .set_read_timeout(Some(remaining.max(Duration::from_millis(1))))
-                    .ok()?;
+                stream.set_read_timeout(Some(remaining.max(Duration::from_millis(1)))).ok()?;
             }
             match self.socket.read() {
                 Ok(Message::Text(text)) => {
-                    return Some(SocketEvent::Text(
-                        serde_json::from_str(&text).unwrap_or(Value::Null),
-                    ));
+                    return Some(SocketEvent::Text(serde_json::from_str(&text).unwrap_or(Value::Null)));
                 }
                 Ok(Message::Close(frame)) => {
-                    return Some(SocketEvent::Closed(
-                        frame.map_or(1005, |frame| u16::from(frame.code)),
-                    ));
+                    return Some(SocketEvent::Closed(frame.map_or(1005, |frame| u16::from(frame.code))));
                 }
                 Ok(_) => continue,
                 Err(tungstenite::Error::Io(error))
-                    if matches!(
-                        error.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
+                    if matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
                 {
                     return None;
                 }
@@ -110,10 +124,9 @@ impl ChatSocket {
     }
 
     pub fn close(mut self) {
-        let _ = self.socket.close(Some(tungstenite::protocol::CloseFrame {
-            code: CloseCode::Normal,
-            reason: "bye".into(),
-        }));
+        let _ = self
+            .socket
+            .close(Some(tungstenite::protocol::CloseFrame { code: CloseCode::Normal, reason: "bye".into() }));
         let _ = self.socket.flush();
     }
 }

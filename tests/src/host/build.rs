@@ -10,10 +10,7 @@ use anyhow::{Context, bail};
 
 /// The workspace root (the directory holding spin.toml).
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ sits inside the workspace")
-        .to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits inside the workspace").to_path_buf()
 }
 
 /// The `sendinchat-host` binary: `$SENDINCHAT_HOST_BIN` if set, otherwise built with cargo (a
@@ -39,9 +36,8 @@ fn locate_or_build_host() -> anyhow::Result<PathBuf> {
     if !status.success() {
         bail!("building sendinchat-host failed ({status})");
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
     Ok(target.join("debug").join("sendinchat-host"))
 }
 
@@ -50,15 +46,9 @@ fn locate_or_build_host() -> anyhow::Result<PathBuf> {
 pub fn wasm_components(packages: &[&str]) -> anyhow::Result<()> {
     static BUILT: Mutex<Option<HashSet<String>>> = Mutex::new(None);
     // Held for the whole build: two cargo builds of the same packages would only contend.
-    let mut built = BUILT
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut built = BUILT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let built = built.get_or_insert_with(HashSet::new);
-    let missing: Vec<&str> = packages
-        .iter()
-        .copied()
-        .filter(|p| !built.contains(*p))
-        .collect();
+    let missing: Vec<&str> = packages.iter().copied().filter(|p| !built.contains(*p)).collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -68,11 +58,7 @@ pub fn wasm_components(packages: &[&str]) -> anyhow::Result<()> {
         .output()
         .context("cannot run scripts/build-components.sh")?;
     if !output.status.success() {
-        bail!(
-            "building {missing:?} failed ({}):\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
+        bail!("building {missing:?} failed ({}):\n{}", output.status, String::from_utf8_lossy(&output.stderr));
     }
     built.extend(missing.into_iter().map(str::to_owned));
     Ok(())

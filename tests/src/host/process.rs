@@ -70,30 +70,17 @@ impl WatchedChild {
         collect_lines(stdout, log.clone(), Some(lines));
         collect_lines(stderr, log.clone(), None);
         let lifeline = child.stdin.take();
-        Ok((
-            Self {
-                child,
-                lifeline,
-                log,
-            },
-            receiver,
-        ))
+        Ok((Self { child, lifeline, log }, receiver))
     }
 
     pub(crate) fn log(&self) -> String {
-        self.log
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
     /// Sends SIGTERM (forwarded to the child) and waits for the exit status.
     pub(crate) fn terminate(&mut self, timeout: Duration) -> anyhow::Result<ExitStatus> {
         let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .context("cannot run kill")?;
+        Command::new("kill").args(["-TERM", &pid]).status().context("cannot run kill")?;
         self.wait(timeout)
     }
 
@@ -105,10 +92,7 @@ impl WatchedChild {
                 return Ok(status);
             }
             if Instant::now() > deadline {
-                bail!(
-                    "process still running after {timeout:?}; log:\n{}",
-                    self.log()
-                );
+                bail!("process still running after {timeout:?}; log:\n{}", self.log());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -126,11 +110,7 @@ impl Drop for WatchedChild {
     }
 }
 
-fn collect_lines(
-    stream: impl Read + Send + 'static,
-    log: Arc<Mutex<String>>,
-    lines: Option<Sender<String>>,
-) {
+fn collect_lines(stream: impl Read + Send + 'static, log: Arc<Mutex<String>>, lines: Option<Sender<String>>) {
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
@@ -225,16 +205,9 @@ impl HostProcess {
         ];
         args.extend(options.args.iter().cloned());
         let binary = build::host_binary()?;
-        let (process, lines) = WatchedChild::spawn(
-            &binary.display().to_string(),
-            &args,
-            &options.env,
-            &options.removed_env,
-        )?;
-        let mut host = Self {
-            process,
-            base_url: None,
-        };
+        let (process, lines) =
+            WatchedChild::spawn(&binary.display().to_string(), &args, &options.env, &options.removed_env)?;
+        let mut host = Self { process, base_url: None };
         let deadline = Instant::now() + options.startup_timeout;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -248,17 +221,10 @@ impl HostProcess {
                 // Stdout closed: the host exited.
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let status = host.process.wait(Duration::from_secs(10))?;
-                    return Ok(StartOutcome::Exited {
-                        status,
-                        log: host.log(),
-                    });
+                    return Ok(StartOutcome::Exited { status, log: host.log() });
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    bail!(
-                        "the host was not ready within {:?}; log:\n{}",
-                        options.startup_timeout,
-                        host.log()
-                    )
+                    bail!("the host was not ready within {:?}; log:\n{}", options.startup_timeout, host.log())
                 }
             }
         }
@@ -266,9 +232,7 @@ impl HostProcess {
 
     /// `http://127.0.0.1:PORT`; fails if the manifest has no HTTP trigger.
     pub fn base_url(&self) -> &str {
-        self.base_url
-            .as_deref()
-            .expect("the host serves HTTP (the manifest has [[trigger.http]])")
+        self.base_url.as_deref().expect("the host serves HTTP (the manifest has [[trigger.http]])")
     }
 
     /// Everything the host wrote to stdout and stderr so far.
@@ -281,10 +245,7 @@ impl HostProcess {
         let deadline = Instant::now() + timeout;
         while !self.log().contains(needle) {
             if Instant::now() > deadline {
-                bail!(
-                    "{needle:?} did not appear in the host log within {timeout:?}; log:\n{}",
-                    self.log()
-                );
+                bail!("{needle:?} did not appear in the host log within {timeout:?}; log:\n{}", self.log());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -311,20 +272,11 @@ impl AppUnderTest {
         external_url_variable: &str,
         options: impl FnOnce() -> anyhow::Result<HostOptions>,
     ) -> anyhow::Result<Self> {
-        if let Some(base_url) = std::env::var(external_url_variable)
-            .ok()
-            .filter(|url| !url.is_empty())
-        {
-            return Ok(Self {
-                base_url: base_url.trim_end_matches('/').to_owned(),
-                host: None,
-            });
+        if let Some(base_url) = std::env::var(external_url_variable).ok().filter(|url| !url.is_empty()) {
+            return Ok(Self { base_url: base_url.trim_end_matches('/').to_owned(), host: None });
         }
         let host = HostProcess::start(&options()?)?;
-        Ok(Self {
-            base_url: host.base_url().to_owned(),
-            host: Some(host),
-        })
+        Ok(Self { base_url: host.base_url().to_owned(), host: Some(host) })
     }
 
     pub fn base_url(&self) -> &str {

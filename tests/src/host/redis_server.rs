@@ -17,10 +17,7 @@ impl RedisServer {
     /// accepts connections.
     pub fn start() -> anyhow::Result<Self> {
         let port = free_port()?;
-        let mut server = Self {
-            port,
-            process: None,
-        };
+        let mut server = Self { port, process: None };
         server.restart()?;
         Ok(server)
     }
@@ -45,19 +42,11 @@ impl RedisServer {
     /// Starts the server again on the same port.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.stop()?;
-        let args: Vec<String> = [
-            "--port",
-            &self.port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        .iter()
-        .map(|argument| argument.to_string())
-        .collect();
+        let args: Vec<String> =
+            ["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+                .iter()
+                .map(|argument| argument.to_string())
+                .collect();
         let (process, _) = WatchedChild::spawn("redis-server", &args, &[], &[])?;
         self.process = Some(process);
         self.wait_until_accepting(Duration::from_secs(10))
@@ -67,15 +56,8 @@ impl RedisServer {
         let deadline = Instant::now() + timeout;
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             if Instant::now() > deadline {
-                let log = self
-                    .process
-                    .as_ref()
-                    .map(WatchedChild::log)
-                    .unwrap_or_default();
-                bail!(
-                    "redis-server did not accept connections on port {} within {timeout:?}:\n{log}",
-                    self.port
-                );
+                let log = self.process.as_ref().map(WatchedChild::log).unwrap_or_default();
+                bail!("redis-server did not accept connections on port {} within {timeout:?}:\n{log}", self.port);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -84,6 +66,17 @@ impl RedisServer {
 }
 
 /// A port that was free a moment ago (the kernel picks it; the listener is closed again).
+///
+/// Never returns the same port twice in one test process: tests start apps concurrently, and a
+/// port handed to one (but not yet bound by its server) must not be handed to another.
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    loop {
+        let port = TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return Ok(port);
+        }
+    }
 }

@@ -16,10 +16,7 @@ pub struct TestServices {
 impl TestServices {
     pub fn from_env() -> Self {
         let variable = |name: &str, default: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|value| !value.is_empty())
-                .unwrap_or_else(|| default.to_owned())
+            std::env::var(name).ok().filter(|value| !value.is_empty()).unwrap_or_else(|| default.to_owned())
         };
         Self {
             admin_database_url: variable("SENDINCHAT_TEST_DATABASE_URL", DEFAULT_DATABASE_URL),
@@ -30,22 +27,16 @@ impl TestServices {
     /// Creates database `name` unless it exists, and returns a URL for it (the admin URL with
     /// the database name replaced).
     pub fn database(&self, name: &str) -> anyhow::Result<String> {
-        if !name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        {
+        if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
             bail!("database name {name:?} must be lower-case letters, digits and underscores");
         }
         let mut admin = postgres::Client::connect(&self.admin_database_url, postgres::NoTls)
             .with_context(|| format!("cannot connect to {}", self.admin_database_url))?;
-        let exists = admin
-            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])?
-            .is_some();
+        let exists = admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])?.is_some();
         if !exists {
             // A concurrent test run may create it first; that is as good as creating it here.
             if let Err(error) = admin.batch_execute(&format!("CREATE DATABASE {name}")) {
-                let duplicate =
-                    error.code() == Some(&postgres::error::SqlState::DUPLICATE_DATABASE);
+                let duplicate = error.code() == Some(&postgres::error::SqlState::DUPLICATE_DATABASE);
                 if !duplicate {
                     return Err(error).context(format!("cannot create database {name}"));
                 }
@@ -59,17 +50,12 @@ impl TestServices {
     pub fn host_and_port(url: &str) -> String {
         let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
         let authority = after_scheme.split(['/', '?']).next().unwrap_or_default();
-        authority
-            .rsplit_once('@')
-            .map_or(authority, |(_, host)| host)
-            .to_owned()
+        authority.rsplit_once('@').map_or(authority, |(_, host)| host).to_owned()
     }
 }
 
 fn with_database_name(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(base, query)| (base, Some(query)));
+    let (base, query) = url.split_once('?').map_or((url, None), |(base, query)| (base, Some(query)));
     let scheme_end = base.find("://").map_or(0, |index| index + 3);
     let base = match base[scheme_end..].find('/') {
         Some(slash) => &base[..scheme_end + slash],
@@ -91,17 +77,8 @@ mod tests {
             with_database_name("postgres://u:p@h:5432/postgres?sslmode=disable", "scratch"),
             "postgres://u:p@h:5432/scratch?sslmode=disable"
         );
-        assert_eq!(
-            with_database_name("postgres://h", "scratch"),
-            "postgres://h/scratch"
-        );
-        assert_eq!(
-            TestServices::host_and_port("postgres://u:p@h:5432/db?x=1"),
-            "h:5432"
-        );
-        assert_eq!(
-            TestServices::host_and_port("redis://127.0.0.1:6379"),
-            "127.0.0.1:6379"
-        );
+        assert_eq!(with_database_name("postgres://h", "scratch"), "postgres://h/scratch");
+        assert_eq!(TestServices::host_and_port("postgres://u:p@h:5432/db?x=1"), "h:5432");
+        assert_eq!(TestServices::host_and_port("redis://127.0.0.1:6379"), "127.0.0.1:6379");
     }
 }

@@ -12,15 +12,9 @@ fn component_output_and_one_line_per_request_reach_the_host_log() {
     let (status, _) = get_json(&format!("{}/probe/log", host.base_url()));
     assert_eq!(status, 200);
     let timeout = Duration::from_secs(5);
-    host.wait_for_log("[probe] stdout: probe says hello on stdout", timeout)
-        .unwrap();
-    host.wait_for_log("[probe] stderr: probe says hello on stderr", timeout)
-        .unwrap();
-    host.wait_for_log(
-        "GET /probe/log component=probe status=200 duration_ms=",
-        timeout,
-    )
-    .unwrap();
+    host.wait_for_log("[probe] stdout: probe says hello on stdout", timeout).unwrap();
+    host.wait_for_log("[probe] stderr: probe says hello on stderr", timeout).unwrap();
+    host.wait_for_log("GET /probe/log component=probe status=200 duration_ms=", timeout).unwrap();
 }
 
 #[test]
@@ -28,11 +22,7 @@ fn sigterm_lets_requests_in_flight_finish_then_exits_cleanly() {
     let host = HostProcess::start(&conformance_options(None).unwrap()).unwrap();
     let url = format!("{}/probe/sleep/1500", host.base_url());
     let in_flight = std::thread::spawn(move || get_json(&url));
-    host.wait_for_log(
-        "[probe] stdout: sleeping for 1500 ms",
-        Duration::from_secs(10),
-    )
-    .unwrap();
+    host.wait_for_log("[probe] stdout: sleeping for 1500 ms", Duration::from_secs(10)).unwrap();
     let (status, log) = host.terminate(Duration::from_secs(20)).unwrap();
     let (request_status, body) = in_flight.join().unwrap();
     assert_eq!(request_status, 200, "{body}");

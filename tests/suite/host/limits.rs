@@ -29,24 +29,14 @@ fn assert_times_out(path: &str) {
     let (status, body) = get_json(&format!("{}{path}", strict_host().base_url()));
     assert_eq!(status, 504, "{path}: {body}");
     assert_eq!(body["error"]["code"], "timeout");
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 }
 
 #[test]
 fn a_guest_that_loops_is_stopped_and_the_host_keeps_serving() {
     assert_times_out("/probe/loop");
-    let (status, body) = get_json(&format!(
-        "{}/probe/variable/greeting",
-        strict_host().base_url()
-    ));
-    assert_eq!(
-        (status, body["value"].as_str()),
-        (200, Some("hello, world"))
-    );
+    let (status, body) = get_json(&format!("{}/probe/variable/greeting", strict_host().base_url()));
+    assert_eq!((status, body["value"].as_str()), (200, Some("hello, world")));
 }
 
 #[test]
@@ -60,21 +50,13 @@ fn a_guest_still_waiting_at_the_deadline_gets_a_504() {
 fn a_body_over_the_limit_gets_a_413() {
     let url = format!("{}/probe/body", strict_host().base_url());
     let client = http_client(REQUEST_TIMEOUT);
-    let mut response = client
-        .post(&url)
-        .send(vec![b'x'; BODY_LIMIT_BYTES + 1])
-        .expect("request");
+    let mut response = client.post(&url).send(vec![b'x'; BODY_LIMIT_BYTES + 1]).expect("request");
     assert_eq!(response.status().as_u16(), 413);
-    let body: serde_json::Value =
-        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(body["error"]["code"], "payload_too_large");
 
-    let mut response = client
-        .post(&url)
-        .send(vec![b'x'; BODY_LIMIT_BYTES])
-        .expect("request");
+    let mut response = client.post(&url).send(vec![b'x'; BODY_LIMIT_BYTES]).expect("request");
     assert_eq!(response.status().as_u16(), 200);
-    let body: serde_json::Value =
-        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(body["length"], BODY_LIMIT_BYTES);
 }

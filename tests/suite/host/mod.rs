@@ -22,9 +22,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sendinchat_tests::host::{
-    AppUnderTest, HostOptions, HostProcess, TestServices, build, http_client,
-};
+use sendinchat_tests::host::{AppUnderTest, HostOptions, HostProcess, TestServices, build, http_client};
 use serde_json::Value;
 
 /// Components the conformance manifest runs.
@@ -48,24 +46,15 @@ pub fn conformance_options(redis_url: Option<&str>) -> anyhow::Result<HostOption
 }
 
 /// As [`conformance_options`], with the recorder's channel and list given.
-pub fn conformance_options_with(
-    redis_url: Option<&str>,
-    names: &Names,
-) -> anyhow::Result<HostOptions> {
+pub fn conformance_options_with(redis_url: Option<&str>, names: &Names) -> anyhow::Result<HostOptions> {
     build::wasm_components(&COMPONENTS)?;
     let services = TestServices::from_env();
     let database_url = services.database("host_conformance")?;
     let redis_url = redis_url.unwrap_or(&services.redis_url).to_owned();
     Ok(HostOptions::new(manifest())
         .env("SPIN_VARIABLE_DATABASE_URL", &database_url)
-        .env(
-            "SPIN_VARIABLE_DATABASE_HOST",
-            TestServices::host_and_port(&database_url),
-        )
-        .env(
-            "SPIN_VARIABLE_REDIS_HOST",
-            TestServices::host_and_port(&redis_url),
-        )
+        .env("SPIN_VARIABLE_DATABASE_HOST", TestServices::host_and_port(&database_url))
+        .env("SPIN_VARIABLE_REDIS_HOST", TestServices::host_and_port(&redis_url))
         .env("SPIN_VARIABLE_REDIS_URL", redis_url)
         .env("SPIN_VARIABLE_HTTP_ORIGIN", upstream_origin())
         .env("SPIN_VARIABLE_EVENTS_CHANNEL", names.events_channel.clone())
@@ -82,11 +71,7 @@ impl Names {
     /// Names no other host (in this or another test process) uses.
     pub fn unique() -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let suffix = format!(
-            "{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
+        let suffix = format!("{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
         Self {
             events_channel: format!("conformance-events-{suffix}"),
             record_key: format!("conformance:received:{suffix}"),
@@ -99,13 +84,9 @@ impl Names {
 pub fn names() -> &'static Names {
     static NAMES: OnceLock<Names> = OnceLock::new();
     NAMES.get_or_init(|| {
-        let external =
-            std::env::var("SENDINCHAT_CONFORMANCE_BASE_URL").is_ok_and(|url| !url.is_empty());
+        let external = std::env::var("SENDINCHAT_CONFORMANCE_BASE_URL").is_ok_and(|url| !url.is_empty());
         if external {
-            Names {
-                events_channel: "conformance-events".to_owned(),
-                record_key: "conformance:received".to_owned(),
-            }
+            Names { events_channel: "conformance-events".to_owned(), record_key: "conformance:received".to_owned() }
         } else {
             Names::unique()
         }
@@ -116,10 +97,8 @@ pub fn names() -> &'static Names {
 pub fn shared_app() -> &'static AppUnderTest {
     static APP: OnceLock<AppUnderTest> = OnceLock::new();
     APP.get_or_init(|| {
-        AppUnderTest::external_or_start("SENDINCHAT_CONFORMANCE_BASE_URL", || {
-            conformance_options_with(None, names())
-        })
-        .expect("conformance app")
+        AppUnderTest::external_or_start("SENDINCHAT_CONFORMANCE_BASE_URL", || conformance_options_with(None, names()))
+            .expect("conformance app")
     })
 }
 
@@ -137,14 +116,10 @@ pub fn own_host() -> &'static HostProcess {
 
 /// GET `url` and parse the JSON answer.
 pub fn get_json(url: &str) -> (u16, Value) {
-    let mut response = http_client(REQUEST_TIMEOUT)
-        .get(url)
-        .call()
-        .expect("request");
+    let mut response = http_client(REQUEST_TIMEOUT).get(url).call().expect("request");
     let status = response.status().as_u16();
     let body = response.body_mut().read_to_string().expect("body");
-    let json = serde_json::from_str(&body)
-        .unwrap_or_else(|error| panic!("{url}: not JSON ({error}): {body}"));
+    let json = serde_json::from_str(&body).unwrap_or_else(|error| panic!("{url}: not JSON ({error}): {body}"));
     (status, json)
 }
 

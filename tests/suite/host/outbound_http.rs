@@ -23,10 +23,5 @@ fn an_undeclared_host_is_refused_before_connecting() {
     let body = fetch_through_probe(&format!("http://localhost:{port}/anything"));
     let error = body["error"].as_str().expect("an error");
     assert!(error.contains("HttpRequestDenied"), "{error}");
-    own_host()
-        .wait_for_log(
-            "not in allowed_outbound_hosts",
-            std::time::Duration::from_secs(5),
-        )
-        .unwrap();
+    own_host().wait_for_log("not in allowed_outbound_hosts", std::time::Duration::from_secs(5)).unwrap();
 }

@@ -15,12 +15,7 @@ fn probe(path: &str) -> Value {
 #[test]
 fn every_value_type_round_trips_exactly() {
     let body = probe("types");
-    let values: Vec<&str> = body["values"]
-        .as_array()
-        .expect("values")
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let values: Vec<&str> = body["values"].as_array().expect("values").iter().map(|v| v.as_str().unwrap()).collect();
     let expected = [
         "boolean:true",
         "int16:-7",
@@ -68,10 +63,7 @@ fn reading_a_timestamptz_column_fails_as_under_spin() {
     assert_eq!(body["error"]["kind"], "query-failed", "{body}");
     let text = body["error"]["text"].as_str().unwrap();
     assert!(text.contains("timestamptz"), "{text}");
-    assert!(
-        !text.contains("Stack backtrace"),
-        "host backtraces must not reach guests: {text}"
-    );
+    assert!(!text.contains("Stack backtrace"), "host backtraces must not reach guests: {text}");
 }
 
 #[test]
@@ -90,20 +82,14 @@ fn a_database_error_carries_its_sqlstate() {
     assert_eq!(body["error"]["code"], "23505");
     assert_eq!(body["error"]["severity"], "ERROR");
     let extras = body["error"]["extras"].as_array().unwrap();
-    assert!(
-        extras.contains(&json!(["constraint", "probe_unique_pkey"])),
-        "{body}"
-    );
+    assert!(extras.contains(&json!(["constraint", "probe_unique_pkey"])), "{body}");
 }
 
 #[test]
 fn an_undeclared_database_host_is_refused() {
     let body = probe("undeclared");
     assert_eq!(body["error"]["kind"], "connection-failed", "{body}");
-    assert_eq!(
-        body["error"]["text"],
-        "address postgres://127.0.0.2:5432 is not permitted"
-    );
+    assert_eq!(body["error"]["text"], "address postgres://127.0.0.2:5432 is not permitted");
 }
 
 #[test]

@@ -18,18 +18,10 @@ fn probe(base_url: &str, path: &str) -> Value {
 
 /// Waits until the list `key` on `redis_url` holds `count` entries, and returns them.
 fn recorded(redis_url: &str, key: &str, count: usize, timeout: Duration) -> Vec<String> {
-    let mut connection = redis::Client::open(redis_url)
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut connection = redis::Client::open(redis_url).unwrap().get_connection().unwrap();
     let deadline = Instant::now() + timeout;
     loop {
-        let entries: Vec<String> = redis::cmd("LRANGE")
-            .arg(key)
-            .arg(0)
-            .arg(-1)
-            .query(&mut connection)
-            .unwrap();
+        let entries: Vec<String> = redis::cmd("LRANGE").arg(key).arg(0).arg(-1).query(&mut connection).unwrap();
         if entries.len() >= count || Instant::now() > deadline {
             return entries;
         }
@@ -38,10 +30,7 @@ fn recorded(redis_url: &str, key: &str, count: usize, timeout: Duration) -> Vec<
 }
 
 fn delete_key(redis_url: &str, key: &str) {
-    let mut connection = redis::Client::open(redis_url)
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut connection = redis::Client::open(redis_url).unwrap().get_connection().unwrap();
     let _: () = redis::cmd("DEL").arg(key).query(&mut connection).unwrap();
 }
 
@@ -52,23 +41,11 @@ fn every_command_answers_as_under_spin() {
     assert_eq!(body["get"], "value");
     assert_eq!(body["get_missing"], Value::Null);
     assert_eq!(body["incr"], json!([1, 2]));
-    assert!(
-        body["incr_not_a_number"]
-            .as_str()
-            .unwrap()
-            .contains("not an integer"),
-        "{body}"
-    );
+    assert!(body["incr_not_a_number"].as_str().unwrap().contains("not an integer"), "{body}");
     assert_eq!(body["sadd"], 3);
     assert_eq!(body["smembers"], json!(["a", "b", "c"]));
     assert_eq!(body["srem"], 1);
-    assert!(
-        body["sadd_wrong_type"]
-            .as_str()
-            .unwrap()
-            .contains("WRONGTYPE"),
-        "{body}"
-    );
+    assert!(body["sadd_wrong_type"].as_str().unwrap().contains("WRONGTYPE"), "{body}");
     assert_eq!(body["execute_mset"], json!(["status:OK"]));
     assert_eq!(body["execute_mget"], json!(["binary:1", "nil"]));
     assert_eq!(body["execute_append"], json!(["int64:6"]));
@@ -86,52 +63,32 @@ fn a_burst_of_messages_is_delivered_exactly_once_in_order() {
     let redis_url = TestServices::from_env().redis_url;
     let names = names();
     delete_key(&redis_url, &names.record_key);
-    let body = probe(
-        shared_app().base_url(),
-        &format!("publish/{}/{BURST}", names.events_channel),
-    );
+    let body = probe(shared_app().base_url(), &format!("publish/{}/{BURST}", names.events_channel));
     assert_eq!(body["published"], BURST);
-    let entries = recorded(
-        &redis_url,
-        &names.record_key,
-        BURST,
-        Duration::from_secs(60),
-    );
+    let entries = recorded(&redis_url, &names.record_key, BURST, Duration::from_secs(60));
     let expected: Vec<String> = (0..BURST).map(|n| n.to_string()).collect();
     assert_eq!(entries, expected);
     // Nothing arrives twice, even a little later.
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        recorded(&redis_url, &names.record_key, BURST + 1, Duration::ZERO).len(),
-        BURST
-    );
+    assert_eq!(recorded(&redis_url, &names.record_key, BURST + 1, Duration::ZERO).len(), BURST);
 }
 
 #[test]
 fn the_trigger_resumes_after_redis_restarts() {
     let mut redis = RedisServer::start().unwrap();
     let names = Names::unique();
-    let host =
-        HostProcess::start(&conformance_options_with(Some(&redis.url()), &names).unwrap()).unwrap();
+    let host = HostProcess::start(&conformance_options_with(Some(&redis.url()), &names).unwrap()).unwrap();
     let (key, channel) = (&names.record_key, &names.events_channel);
 
     probe(host.base_url(), &format!("publish/{channel}/3"));
-    assert_eq!(
-        recorded(&redis.url(), key, 3, Duration::from_secs(20)),
-        ["0", "1", "2"]
-    );
+    assert_eq!(recorded(&redis.url(), key, 3, Duration::from_secs(20)), ["0", "1", "2"]);
 
     redis.stop().unwrap();
-    host.wait_for_log("Redis trigger lost its connection", Duration::from_secs(20))
-        .unwrap();
+    host.wait_for_log("Redis trigger lost its connection", Duration::from_secs(20)).unwrap();
     redis.restart().unwrap();
-    host.wait_for_log("Redis trigger reconnected", Duration::from_secs(30))
-        .unwrap();
+    host.wait_for_log("Redis trigger reconnected", Duration::from_secs(30)).unwrap();
 
     // The restarted server is empty; messages published now must arrive.
     probe(host.base_url(), &format!("publish/{channel}/5"));
-    assert_eq!(
-        recorded(&redis.url(), key, 5, Duration::from_secs(20)),
-        ["0", "1", "2", "3", "4"]
-    );
+    assert_eq!(recorded(&redis.url(), key, 5, Duration::from_secs(20)), ["0", "1", "2", "3", "4"]);
 }

@@ -15,27 +15,14 @@ fn the_most_specific_route_wins() {
     let cases = [
         ("/routes/exact", "/routes/exact"),
         ("/routes/exactly", "/routes/..."),
-        (
-            "/routes/users/7/posts/9",
-            "/routes/users/:user_id/posts/:post_id",
-        ),
-        (
-            "/routes/users/7/posts/9/comments",
-            "/routes/users/:user_id/...",
-        ),
-        (
-            "/routes/users/special/anything",
-            "/routes/users/special/...",
-        ),
+        ("/routes/users/7/posts/9", "/routes/users/:user_id/posts/:post_id"),
+        ("/routes/users/7/posts/9/comments", "/routes/users/:user_id/..."),
+        ("/routes/users/special/anything", "/routes/users/special/..."),
         ("/routes/users/7", "/routes/users/:user_id/..."),
         ("/routes", "/routes/..."),
     ];
     for (path, expected_route) in cases {
-        assert_eq!(
-            headers_for(path)["spin-raw-component-route"],
-            expected_route,
-            "{path}"
-        );
+        assert_eq!(headers_for(path)["spin-raw-component-route"], expected_route, "{path}");
     }
 }
 
@@ -43,18 +30,13 @@ fn the_most_specific_route_wins() {
 fn wildcard_route_headers_describe_the_match() {
     let base_url = shared_app().base_url();
     let headers = headers_for("/routes/a/b/?q=1");
-    assert_eq!(
-        headers["spin-full-url"],
-        format!("{base_url}/routes/a/b/?q=1")
-    );
+    assert_eq!(headers["spin-full-url"], format!("{base_url}/routes/a/b/?q=1"));
     assert_eq!(headers["spin-path-info"], "/a/b/");
     assert_eq!(headers["spin-matched-route"], "/routes/...");
     assert_eq!(headers["spin-component-route"], "/routes");
     assert_eq!(headers["spin-raw-component-route"], "/routes/...");
     assert_eq!(headers["spin-base-path"], "/");
-    let client = headers["spin-client-addr"]
-        .as_str()
-        .expect("client address");
+    let client = headers["spin-client-addr"].as_str().expect("client address");
     assert!(client.starts_with("127.0.0.1:"), "{client}");
 }
 
@@ -64,10 +46,7 @@ fn named_segments_become_path_match_headers() {
     assert_eq!(headers["spin-path-match-user-id"], "alice");
     assert_eq!(headers["spin-path-match-post-id"], "42");
     assert_eq!(headers["spin-path-info"], "");
-    assert_eq!(
-        headers["spin-matched-route"],
-        "/routes/users/:user_id/posts/:post_id"
-    );
+    assert_eq!(headers["spin-matched-route"], "/routes/users/:user_id/posts/:post_id");
 }
 
 #[test]

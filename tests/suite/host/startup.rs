@@ -71,10 +71,7 @@ fn a_trigger_naming_an_unknown_component_is_rejected() {
 
 #[test]
 fn a_malformed_route_is_rejected() {
-    assert_manifest_rejected(
-        |text| text.replace("\"/routes/exact\"", "\"/routes/:\""),
-        "params must be named",
-    );
+    assert_manifest_rejected(|text| text.replace("\"/routes/exact\"", "\"/routes/:\""), "params must be named");
 }
 
 #[test]
@@ -83,21 +80,11 @@ fn an_unparsable_component_is_rejected() {
     let garbage = edited.directory.join("garbage.wasm");
     std::fs::write(&garbage, b"not wasm at all").unwrap();
     let text = std::fs::read_to_string(edited.path()).unwrap();
-    let probe_source = text
-        .lines()
-        .find(|line| line.contains("probe.wasm"))
-        .unwrap()
-        .to_owned();
-    let text = text.replace(
-        &probe_source,
-        &format!("source = \"{}\"", garbage.display()),
-    );
+    let probe_source = text.lines().find(|line| line.contains("probe.wasm")).unwrap().to_owned();
+    let text = text.replace(&probe_source, &format!("source = \"{}\"", garbage.display()));
     std::fs::write(edited.path(), text).unwrap();
     let log = start_up_failure(&edited.path(), |options| options);
-    assert!(
-        log.contains("component \"probe\"") && log.contains("not a valid WebAssembly component"),
-        "{log}"
-    );
+    assert!(log.contains("component \"probe\"") && log.contains("not a valid WebAssembly component"), "{log}");
 }
 
 #[test]
@@ -113,9 +100,7 @@ fn an_unreachable_redis_trigger_server_stops_start_up() {
     let mut redis = RedisServer::start().unwrap();
     let unreachable = redis.url();
     redis.stop().unwrap();
-    let log = start_up_failure(&manifest(), |options| {
-        options.env("SPIN_VARIABLE_REDIS_URL", unreachable)
-    });
+    let log = start_up_failure(&manifest(), |options| options.env("SPIN_VARIABLE_REDIS_URL", unreachable));
     assert!(log.contains("Redis trigger cannot subscribe"), "{log}");
 }
 
@@ -125,17 +110,12 @@ fn a_taken_port_stops_start_up() {
     let address = taken.local_addr().unwrap().to_string();
     let mut options = conformance_options(None).unwrap();
     // The later --listen wins over the harness's port 0.
-    options
-        .args
-        .extend(["--listen".to_owned(), address.clone()]);
+    options.args.extend(["--listen".to_owned(), address.clone()]);
     match HostProcess::try_start(&options).unwrap() {
         StartOutcome::Ready(_) => panic!("the host listened on a taken port"),
         StartOutcome::Exited { status, log } => {
             assert!(!status.success());
-            assert!(
-                log.contains(&format!("cannot listen on {address}")),
-                "{log}"
-            );
+            assert!(log.contains(&format!("cannot listen on {address}")), "{log}");
         }
     }
 }

@@ -13,19 +13,13 @@ use crate::settings::Settings;
 use crate::{rate_limit, realtime};
 
 enum ClientFrame {
-    Message {
-        content: MessageContent,
-        client_msg_id: Option<ClientMsgId>,
-    },
+    Message { content: MessageContent, client_msg_id: Option<ClientMsgId> },
     Typing,
 }
 
 fn parse_frame(text: &str, message_bytes_max: usize) -> Result<ClientFrame, ApiError> {
     let Ok(Value::Object(object)) = serde_json::from_str(text) else {
-        return Err(ApiError::bad_request(
-            "malformed_json",
-            "frames must be JSON objects",
-        ));
+        return Err(ApiError::bad_request("malformed_json", "frames must be JSON objects"));
     };
     let mut fields = JsonObject::from_map(object);
     let frame = match fields.require_string("type")?.as_str() {
@@ -35,10 +29,7 @@ fn parse_frame(text: &str, message_bytes_max: usize) -> Result<ClientFrame, ApiE
         },
         "typing" => ClientFrame::Typing,
         _ => {
-            return Err(ApiError::unprocessable(
-                "unknown_type",
-                "type must be \"message\" or \"typing\"",
-            ));
+            return Err(ApiError::unprocessable("unknown_type", "type must be \"message\" or \"typing\""));
         }
     };
     fields.finish()?;
@@ -55,10 +46,9 @@ pub async fn handle(settings: &Settings, session: Session, bytes: &[u8], exchang
         Err(error) => return exchange.error(&error),
     };
     let outcome = match frame {
-        ClientFrame::Message {
-            content,
-            client_msg_id,
-        } => send_message(settings, session, content, client_msg_id, exchange).await,
+        ClientFrame::Message { content, client_msg_id } => {
+            send_message(settings, session, content, client_msg_id, exchange).await
+        }
         ClientFrame::Typing => announce_typing(settings, session).await,
     };
     match outcome {
@@ -77,17 +67,10 @@ async fn send_message(
     client_msg_id: Option<ClientMsgId>,
     exchange: &mut Exchange,
 ) -> Result<(), ChatError> {
-    let outcome =
-        post_message(settings, session.room, session.user, content, client_msg_id).await?;
-    let message = outcome
-        .resource
-        .filter(|_| outcome.word == "created")
-        .ok_or(ChatError::Outcome(outcome.word))?;
+    let outcome = post_message(settings, session.room, session.user, content, client_msg_id).await?;
+    let message = outcome.resource.filter(|_| outcome.word == "created").ok_or(ChatError::Outcome(outcome.word))?;
     let message: Value = serde_json::from_str(&message).unwrap_or(Value::Null);
-    exchange.send(
-        &json!({"type": "ack", "client_msg_id": message["client_msg_id"], "message": message})
-            .to_string(),
-    );
+    exchange.send(&json!({"type": "ack", "client_msg_id": message["client_msg_id"], "message": message}).to_string());
     Ok(())
 }
 
@@ -102,34 +85,19 @@ mod tests {
     use super::*;
 
     fn error_code(text: &str) -> &'static str {
-        parse_frame(text, 16)
-            .err()
-            .map(|error| error.code)
-            .unwrap_or("ok")
+        parse_frame(text, 16).err().map(|error| error.code).unwrap_or("ok")
     }
 
     #[test]
     fn frames_are_typed_json_objects() {
-        assert_eq!(
-            error_code(r#"{"type":"message","content":"hi","client_msg_id":"a1"}"#),
-            "ok"
-        );
+        assert_eq!(error_code(r#"{"type":"message","content":"hi","client_msg_id":"a1"}"#), "ok");
         assert_eq!(error_code(r#"{"type":"typing"}"#), "ok");
         assert_eq!(error_code("not json"), "malformed_json");
         assert_eq!(error_code("[1]"), "malformed_json");
         assert_eq!(error_code(r#"{"type":"shout"}"#), "unknown_type");
         assert_eq!(error_code(r#"{"content":"hi"}"#), "missing_field");
-        assert_eq!(
-            error_code(r#"{"type":"message","content":""}"#),
-            "empty_message"
-        );
-        assert_eq!(
-            error_code(r#"{"type":"message","content":"this is far too long"}"#),
-            "message_too_large"
-        );
-        assert_eq!(
-            error_code(r#"{"type":"typing","extra":1}"#),
-            "unknown_field"
-        );
+        assert_eq!(error_code(r#"{"type":"message","content":""}"#), "empty_message");
+        assert_eq!(error_code(r#"{"type":"message","content":"this is far too long"}"#), "message_too_large");
+        assert_eq!(error_code(r#"{"type":"typing","extra":1}"#), "unknown_field");
     }
 }

@@ -31,17 +31,10 @@ struct GatewayClaims {
 
 /// Refuses requests that Pushpin did not sign with the shared key.
 pub fn verify_gateway(settings: &Settings, headers: &http::HeaderMap) -> Result<(), ChatError> {
-    let signature = headers
-        .get("grip-sig")
-        .and_then(|value| value.to_str().ok())
-        .ok_or(ChatError::NotFromGateway)?;
-    let claims: Claims<GatewayClaims> = verify_hs256(&settings.grip_key, signature, Utc::now())
-        .map_err(|_| ChatError::NotFromGateway)?;
-    if claims.custom.iss == GATEWAY_ISSUER {
-        Ok(())
-    } else {
-        Err(ChatError::NotFromGateway)
-    }
+    let signature = headers.get("grip-sig").and_then(|value| value.to_str().ok()).ok_or(ChatError::NotFromGateway)?;
+    let claims: Claims<GatewayClaims> =
+        verify_hs256(&settings.grip_key, signature, Utc::now()).map_err(|_| ChatError::NotFromGateway)?;
+    if claims.custom.iss == GATEWAY_ISSUER { Ok(()) } else { Err(ChatError::NotFromGateway) }
 }
 
 /// Answers OPEN: accept the socket, then either subscribe it to the room or close it with a code
@@ -53,27 +46,15 @@ pub async fn open(
     exchange: &mut Exchange,
 ) -> Result<(), ChatError> {
     exchange.events.push(super::protocol::Outgoing::Open);
-    exchange
-        .headers
-        .push(("sec-websocket-extensions", "grip".into()));
+    exchange.headers.push(("sec-websocket-extensions", "grip".into()));
     let offered = offered_subprotocols(&request.headers);
     if offered.iter().any(|protocol| protocol == SUBPROTOCOL) {
-        exchange
-            .headers
-            .push(("sec-websocket-protocol", SUBPROTOCOL.into()));
+        exchange.headers.push(("sec-websocket-protocol", SUBPROTOCOL.into()));
     }
     let token = offered
         .iter()
-        .find_map(|protocol| {
-            protocol
-                .strip_prefix(TOKEN_SUBPROTOCOL_PREFIX)
-                .map(str::to_owned)
-        })
-        .or_else(|| {
-            query_pairs(&request.uri)
-                .ok()
-                .and_then(|query| query_value(&query, "token").map(str::to_owned))
-        });
+        .find_map(|protocol| protocol.strip_prefix(TOKEN_SUBPROTOCOL_PREFIX).map(str::to_owned))
+        .or_else(|| query_pairs(&request.uri).ok().and_then(|query| query_value(&query, "token").map(str::to_owned)));
     let Some(user) = token.and_then(|token| settings.keys.verify(&token, Utc::now()).ok()) else {
         exchange.close(CLOSE_UNAUTHORIZED, "invalid or missing access token");
         return Ok(());

@@ -40,10 +40,7 @@ pub struct Session {
 impl Session {
     fn from_meta(headers: &http::HeaderMap) -> Option<Self> {
         let meta = |name: &str| headers.get(name)?.to_str().ok();
-        Some(Self {
-            user: UserId::parse(meta("meta-user")?)?,
-            room: RoomId::parse(meta("meta-room")?)?,
-        })
+        Some(Self { user: UserId::parse(meta("meta-user")?)?, room: RoomId::parse(meta("meta-room")?)? })
     }
 }
 
@@ -74,19 +71,13 @@ impl Exchange {
     }
 
     fn error(&mut self, error: &ApiError) {
-        self.send(
-            &serde_json::json!({"type": "error", "code": error.code, "message": error.message})
-                .to_string(),
-        );
+        self.send(&serde_json::json!({"type": "error", "code": error.code, "message": error.message}).to_string());
     }
 
     fn into_reply(self) -> Reply {
         let mut reply = http::Response::new(FullBody::new(protocol::encode(&self.events).into()));
         let headers = reply.headers_mut();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static(CONTENT_TYPE),
-        );
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         for (name, value) in self.headers {
             if let Ok(value) = HeaderValue::from_str(&value) {
                 headers.insert(name, value);
@@ -96,19 +87,11 @@ impl Exchange {
     }
 }
 
-pub async fn handle(
-    settings: &Settings,
-    request: Request,
-    raw_room: &str,
-) -> Result<Reply, ChatError> {
+pub async fn handle(settings: &Settings, request: Request, raw_room: &str) -> Result<Reply, ChatError> {
     handshake::verify_gateway(settings, request.headers())?;
     let session = Session::from_meta(request.headers());
     let (parts, body) = read_body(request, EVENTS_BYTES_MAX).await?;
-    if parts
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .is_none_or(|value| value != CONTENT_TYPE)
-    {
+    if parts.headers.get(http::header::CONTENT_TYPE).is_none_or(|value| value != CONTENT_TYPE) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -116,9 +99,8 @@ pub async fn handle(
         )
         .into());
     }
-    let events = protocol::parse(&body).ok_or_else(|| {
-        ApiError::bad_request("malformed_events", "body is not WebSocket-over-HTTP events")
-    })?;
+    let events = protocol::parse(&body)
+        .ok_or_else(|| ApiError::bad_request("malformed_events", "body is not WebSocket-over-HTTP events"))?;
 
     let mut exchange = Exchange::default();
     for event in events {
@@ -126,9 +108,7 @@ pub async fn handle(
             break;
         }
         match event {
-            Incoming::Open => {
-                handshake::open(settings, &parts, RoomId::parse(raw_room), &mut exchange).await?
-            }
+            Incoming::Open => handshake::open(settings, &parts, RoomId::parse(raw_room), &mut exchange).await?,
             Incoming::Text(bytes) => match session {
                 Some(session) => frames::handle(settings, session, &bytes, &mut exchange).await,
                 None => exchange.close(CLOSE_UNAUTHORIZED, "not authenticated"),

@@ -87,8 +87,7 @@ mod tests {
 
     #[test]
     fn parses_a_batch_of_events() {
-        let body =
-            b"OPEN\r\nTEXT 5\r\nhello\r\nPING 0\r\n\r\nCLOSE 2\r\n\x03\xe8\r\nDISCONNECT\r\n";
+        let body = b"OPEN\r\nTEXT 5\r\nhello\r\nPING 0\r\n\r\nCLOSE 2\r\n\x03\xe8\r\nDISCONNECT\r\n";
         assert_eq!(
             parse(body),
             Some(vec![
@@ -103,24 +102,15 @@ mod tests {
 
     #[test]
     fn refuses_malformed_bodies() {
-        for body in [
-            &b"OPEN"[..],
-            b"TEXT 9\r\nhello\r\n",
-            b"TEXT zz\r\nhello\r\n",
-            b"SHOUT\r\n",
-            b"TEXT 5\r\nhelloXX",
-        ] {
+        for body in [&b"OPEN"[..], b"TEXT 9\r\nhello\r\n", b"TEXT zz\r\nhello\r\n", b"SHOUT\r\n", b"TEXT 5\r\nhelloXX"]
+        {
             assert_eq!(parse(body), None, "{:?}", String::from_utf8_lossy(body));
         }
     }
 
     #[test]
     fn encodes_what_it_parses() {
-        let body = encode(&[
-            Outgoing::Open,
-            Outgoing::Text("m:hi".into()),
-            Outgoing::close(4403, "no"),
-        ]);
+        let body = encode(&[Outgoing::Open, Outgoing::Text("m:hi".into()), Outgoing::close(4403, "no")]);
         assert_eq!(body, b"OPEN\r\nTEXT 4\r\nm:hi\r\nCLOSE 4\r\n\x11\x33no\r\n");
     }
 }

@@ -41,22 +41,13 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn list<T: std::fmt::Display>(values: &[Option<T>]) -> String {
-    let items: Vec<String> = values
-        .iter()
-        .map(|value| {
-            value
-                .as_ref()
-                .map_or("null".to_owned(), ToString::to_string)
-        })
-        .collect();
+    let items: Vec<String> =
+        values.iter().map(|value| value.as_ref().map_or("null".to_owned(), ToString::to_string)).collect();
     format!("[{}]", items.join(","))
 }
 
 /// `[1,10)` style, with an absent bound written as `-inf` / `inf`.
-fn range<T: std::fmt::Display>(
-    lower: &Option<(T, RangeBoundKind)>,
-    upper: &Option<(T, RangeBoundKind)>,
-) -> String {
+fn range<T: std::fmt::Display>(lower: &Option<(T, RangeBoundKind)>, upper: &Option<(T, RangeBoundKind)>) -> String {
     let lower = match lower {
         Some((value, RangeBoundKind::Inclusive)) => format!("[{value}"),
         Some((value, RangeBoundKind::Exclusive)) => format!("({value}"),

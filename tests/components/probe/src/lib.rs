@@ -41,17 +41,9 @@ fn spin_headers(request: &Request) -> Reply {
         .headers()
         .iter()
         .filter(|(name, _)| name.as_str().starts_with("spin-"))
-        .map(|(name, value)| {
-            (
-                name.to_string(),
-                json!(value.to_str().unwrap_or("<not utf-8>")),
-            )
-        })
+        .map(|(name, value)| (name.to_string(), json!(value.to_str().unwrap_or("<not utf-8>"))))
         .collect();
-    (
-        StatusCode::OK,
-        json!({ "path": request.uri().path(), "headers": headers }),
-    )
+    (StatusCode::OK, json!({ "path": request.uri().path(), "headers": headers }))
 }
 
 async fn variable(name: &str) -> Reply {
@@ -76,14 +68,8 @@ async fn outbound_http(url: String) -> Reply {
         Ok(response) => {
             let status = response.status().as_u16();
             match response.into_body().bytes().await {
-                Ok(bytes) => (
-                    StatusCode::OK,
-                    json!({ "status": status, "body": String::from_utf8_lossy(&bytes) }),
-                ),
-                Err(error) => (
-                    StatusCode::OK,
-                    json!({ "status": status, "error": format!("{error:?}") }),
-                ),
+                Ok(bytes) => (StatusCode::OK, json!({ "status": status, "body": String::from_utf8_lossy(&bytes) })),
+                Err(error) => (StatusCode::OK, json!({ "status": status, "error": format!("{error:?}") })),
             }
         }
         Err(error) => (StatusCode::OK, json!({ "error": format!("{error:?}") })),

@@ -3,9 +3,7 @@
 use http::StatusCode;
 use serde_json::{Value, json};
 use spin_sdk::pg::Interval;
-use spin_sdk::pg::{
-    Connection, DbValue, Error, ParameterValue as P, PgError, QueryError, RangeBoundKind,
-};
+use spin_sdk::pg::{Connection, DbValue, Error, ParameterValue as P, PgError, QueryError, RangeBoundKind};
 use spin_sdk::variables;
 
 use crate::Reply;
@@ -22,10 +20,7 @@ pub async fn handle(path: &[&str]) -> Reply {
         ["echo", number] => echo(number).await,
         ["stream", count] => stream(count).await,
         _ => {
-            return (
-                StatusCode::NOT_FOUND,
-                json!({ "error": "unknown pg probe" }),
-            );
+            return (StatusCode::NOT_FOUND, json!({ "error": "unknown pg probe" }));
         }
     };
     match result {
@@ -35,9 +30,7 @@ pub async fn handle(path: &[&str]) -> Reply {
 }
 
 async fn connect() -> Result<Connection, Error> {
-    let address = variables::get("database_url")
-        .await
-        .map_err(|e| PgError::Other(format!("{e:?}")))?;
+    let address = variables::get("database_url").await.map_err(|e| PgError::Other(format!("{e:?}")))?;
     Connection::open(address).await
 }
 
@@ -46,15 +39,9 @@ async fn types() -> Result<Value, Error> {
     let connection = connect().await?;
     let (statement, params) = type_round_trip();
     let result = connection.query(statement, params).await?;
-    let columns: Vec<String> = result
-        .columns()
-        .iter()
-        .map(|c| format!("{}:{:?}", c.name, c.data_type))
-        .collect();
+    let columns: Vec<String> = result.columns().iter().map(|c| format!("{}:{:?}", c.name, c.data_type)).collect();
     let rows = result.collect().await?;
-    let values: Vec<String> = (0..columns.len())
-        .map(|index| describe(&rows[0][index]))
-        .collect();
+    let values: Vec<String> = (0..columns.len()).map(|index| describe(&rows[0][index])).collect();
     Ok(json!({ "columns": columns, "values": values }))
 }
 
@@ -84,10 +71,7 @@ fn type_round_trip() -> (&'static str, Vec<P>) {
         P::Jsonb(br#"{"a": [1, 2]}"#.to_vec()),
         P::Decimal("12345678901234567890.123456789".to_owned()),
         P::Decimal("1.5".to_owned()),
-        P::RangeInt32((
-            Some((1, RangeBoundKind::Exclusive)),
-            Some((10, RangeBoundKind::Inclusive)),
-        )),
+        P::RangeInt32((Some((1, RangeBoundKind::Exclusive)), Some((10, RangeBoundKind::Inclusive)))),
         P::RangeInt64((Some((-5, RangeBoundKind::Inclusive)), None)),
         P::RangeDecimal((
             Some(("1.5".to_owned(), RangeBoundKind::Inclusive)),
@@ -97,11 +81,7 @@ fn type_round_trip() -> (&'static str, Vec<P>) {
         P::ArrayInt64(vec![Some(i64::MAX)]),
         P::ArrayDecimal(vec![Some("1.10".to_owned()), None]),
         P::ArrayStr(vec![Some("a".to_owned()), None]),
-        P::Interval(Interval {
-            micros: 1_500_000,
-            days: 2,
-            months: 3,
-        }),
+        P::Interval(Interval { micros: 1_500_000, days: 2, months: 3 }),
         P::DbNull,
         P::DbNull,
         P::DbNull,
@@ -113,11 +93,7 @@ fn type_round_trip() -> (&'static str, Vec<P>) {
 /// Spin cannot read a TIMESTAMPTZ column; neither may the host.
 async fn timestamptz() -> Result<Value, Error> {
     let connection = connect().await?;
-    let rows = connection
-        .query("SELECT now() AS at", Vec::<P>::new())
-        .await?
-        .collect()
-        .await?;
+    let rows = connection.query("SELECT now() AS at", Vec::<P>::new()).await?.collect().await?;
     Ok(json!({ "rows": rows.len() }))
 }
 
@@ -125,30 +101,16 @@ async fn timestamptz() -> Result<Value, Error> {
 async fn transaction() -> Result<Value, Error> {
     let connection = connect().await?;
     let pid = async |connection: &Connection| -> Result<i32, Error> {
-        let rows = connection
-            .query("SELECT pg_backend_pid()", Vec::<P>::new())
-            .await?
-            .collect()
-            .await?;
+        let rows = connection.query("SELECT pg_backend_pid()", Vec::<P>::new()).await?.collect().await?;
         Ok(match rows[0][0] {
             DbValue::Int32(pid) => pid,
             _ => -1,
         })
     };
-    connection
-        .execute(
-            "CREATE TEMP TABLE probe_transaction (id int)",
-            Vec::<P>::new(),
-        )
-        .await?;
+    connection.execute("CREATE TEMP TABLE probe_transaction (id int)", Vec::<P>::new()).await?;
     let before = pid(&connection).await?;
     connection.execute("BEGIN", Vec::<P>::new()).await?;
-    connection
-        .execute(
-            "INSERT INTO probe_transaction VALUES (1), (2)",
-            Vec::<P>::new(),
-        )
-        .await?;
+    connection.execute("INSERT INTO probe_transaction VALUES (1), (2)", Vec::<P>::new()).await?;
     let inside = count_rows(&connection).await?;
     let during = pid(&connection).await?;
     connection.execute("ROLLBACK", Vec::<P>::new()).await?;
@@ -157,11 +119,7 @@ async fn transaction() -> Result<Value, Error> {
 }
 
 async fn count_rows(connection: &Connection) -> Result<i64, Error> {
-    let rows = connection
-        .query("SELECT count(*) FROM probe_transaction", Vec::<P>::new())
-        .await?
-        .collect()
-        .await?;
+    let rows = connection.query("SELECT count(*) FROM probe_transaction", Vec::<P>::new()).await?.collect().await?;
     Ok(match rows[0][0] {
         DbValue::Int64(count) => count,
         _ => -1,
@@ -170,18 +128,9 @@ async fn count_rows(connection: &Connection) -> Result<i64, Error> {
 
 async fn unique_violation() -> Result<Value, Error> {
     let connection = connect().await?;
-    connection
-        .execute(
-            "CREATE TEMP TABLE probe_unique (id int PRIMARY KEY)",
-            Vec::<P>::new(),
-        )
-        .await?;
-    connection
-        .execute("INSERT INTO probe_unique VALUES (1)", Vec::<P>::new())
-        .await?;
-    connection
-        .execute("INSERT INTO probe_unique VALUES (1)", Vec::<P>::new())
-        .await?;
+    connection.execute("CREATE TEMP TABLE probe_unique (id int PRIMARY KEY)", Vec::<P>::new()).await?;
+    connection.execute("INSERT INTO probe_unique VALUES (1)", Vec::<P>::new()).await?;
+    connection.execute("INSERT INTO probe_unique VALUES (1)", Vec::<P>::new()).await?;
     Ok(json!({ "inserted_twice": true }))
 }
 
@@ -193,8 +142,7 @@ async fn leak_transaction() -> Result<Value, Error> {
 }
 
 async fn undeclared() -> Result<Value, Error> {
-    let connection =
-        Connection::open("postgres://postgres@127.0.0.2:5432/postgres?sslmode=disable").await?;
+    let connection = Connection::open("postgres://postgres@127.0.0.2:5432/postgres?sslmode=disable").await?;
     drop(connection);
     Ok(json!({ "connected": true }))
 }
@@ -202,11 +150,7 @@ async fn undeclared() -> Result<Value, Error> {
 async fn echo(number: &str) -> Result<Value, Error> {
     let number: i32 = number.parse().unwrap_or(-1);
     let connection = connect().await?;
-    let rows = connection
-        .query("SELECT $1::int4 AS n", vec![P::Int32(number)])
-        .await?
-        .collect()
-        .await?;
+    let rows = connection.query("SELECT $1::int4 AS n", vec![P::Int32(number)]).await?.collect().await?;
     Ok(json!({ "echo": describe(&rows[0][0]) }))
 }
 
@@ -214,12 +158,7 @@ async fn echo(number: &str) -> Result<Value, Error> {
 async fn stream(count: &str) -> Result<Value, Error> {
     let count: i32 = count.parse().unwrap_or(0);
     let connection = connect().await?;
-    let mut result = connection
-        .query(
-            "SELECT n FROM generate_series(1, $1::int4) AS n",
-            vec![P::Int32(count)],
-        )
-        .await?;
+    let mut result = connection.query("SELECT n FROM generate_series(1, $1::int4) AS n", vec![P::Int32(count)]).await?;
     let (mut rows, mut sum) = (0_i64, 0_i64);
     while let Some(row) = result.next().await {
         rows += 1;

@@ -14,10 +14,7 @@ pub async fn handle(path: &[&str]) -> Reply {
         ["publish", channel, count] => publish(channel, count).await,
         ["undeclared"] => undeclared().await,
         _ => {
-            return (
-                StatusCode::NOT_FOUND,
-                json!({ "error": "unknown redis probe" }),
-            );
+            return (StatusCode::NOT_FOUND, json!({ "error": "unknown redis probe" }));
         }
     };
     match result {
@@ -27,73 +24,30 @@ pub async fn handle(path: &[&str]) -> Reply {
 }
 
 async fn connect() -> Result<Connection, Error> {
-    let address = variables::get("redis_url")
-        .await
-        .map_err(|e| Error::Other(format!("{e:?}")))?;
+    let address = variables::get("redis_url").await.map_err(|e| Error::Other(format!("{e:?}")))?;
     Connection::open(address).await
 }
 
 /// Runs each command on keys under `prefix` and reports every result.
 async fn commands(prefix: &str) -> Result<Value, Error> {
     let redis = connect().await?;
-    let (key, counter, set) = (
-        format!("{prefix}:key"),
-        format!("{prefix}:counter"),
-        format!("{prefix}:set"),
-    );
+    let (key, counter, set) = (format!("{prefix}:key"), format!("{prefix}:counter"), format!("{prefix}:set"));
     redis.set(&key, b"value").await?;
-    let got = redis
-        .get(&key)
-        .await?
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    let got = redis.get(&key).await?.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
     let missing = redis.get(format!("{prefix}:missing")).await?;
     let incremented = [redis.incr(&counter).await?, redis.incr(&counter).await?];
-    let incr_not_a_number = redis
-        .incr(&key)
-        .await
-        .err()
-        .map(|error| format!("{error:?}"));
+    let incr_not_a_number = redis.incr(&key).await.err().map(|error| format!("{error:?}"));
     let added = redis.sadd(&set, ["a", "b", "c"]).await?;
     let mut members = redis.smembers(&set).await?;
     members.sort();
     let removed = redis.srem(&set, ["a", "z"]).await?;
-    let sadd_wrong_type = redis
-        .sadd(&key, ["x"])
-        .await
-        .err()
-        .map(|error| format!("{error:?}"));
+    let sadd_wrong_type = redis.sadd(&key, ["x"]).await.err().map(|error| format!("{error:?}"));
     let executed = redis
-        .execute(
-            "MSET",
-            [
-                binary(&format!("{prefix}:m1")),
-                binary("1"),
-                binary(&format!("{prefix}:m2")),
-                binary("2"),
-            ],
-        )
+        .execute("MSET", [binary(&format!("{prefix}:m1")), binary("1"), binary(&format!("{prefix}:m2")), binary("2")])
         .await?;
-    let fetched = redis
-        .execute(
-            "MGET",
-            [
-                binary(&format!("{prefix}:m1")),
-                binary(&format!("{prefix}:absent")),
-            ],
-        )
-        .await?;
-    let appended = redis
-        .execute("APPEND", [binary(&key), RedisParameter::Int64(7)])
-        .await?;
-    let deleted = redis
-        .del([
-            &key,
-            &counter,
-            &set,
-            &format!("{prefix}:m1"),
-            &format!("{prefix}:m2"),
-        ])
-        .await?;
+    let fetched = redis.execute("MGET", [binary(&format!("{prefix}:m1")), binary(&format!("{prefix}:absent"))]).await?;
+    let appended = redis.execute("APPEND", [binary(&key), RedisParameter::Int64(7)]).await?;
+    let deleted = redis.del([&key, &counter, &set, &format!("{prefix}:m1"), &format!("{prefix}:m2")]).await?;
     Ok(json!({
         "get": got,
         "get_missing": missing,

@@ -10,13 +10,7 @@ async fn on_message(message: bytes::Bytes) -> anyhow::Result<()> {
     let record_key = variables::get("record_key").await?;
     let connection = Connection::open(&address).await?;
     connection
-        .execute(
-            "RPUSH",
-            [
-                RedisParameter::Binary(record_key.into_bytes()),
-                RedisParameter::Binary(message.to_vec()),
-            ],
-        )
+        .execute("RPUSH", [RedisParameter::Binary(record_key.into_bytes()), RedisParameter::Binary(message.to_vec())])
         .await?;
     Ok(())
 }

@@ -1,0 +1,44 @@
+//! The `health` component, for load balancers and orchestrators:
+//!
+//! - `GET /health`: liveness; the component runs (no dependency is touched).
+//! - `GET /health/ready`: readiness; Postgres answers a query and Redis a PING. 503 (with
+//!   `Retry-After`) names what is unreachable, so traffic is held back until it recovers.
+use http::{Method, StatusCode};
+use serde_json::json;
+use shared::response::json_reply;
+use shared::{ApiError, Reply};
+use spin_sdk::http::Request;
+
+#[spin_sdk::http_service]
+async fn handle(request: Request) -> Reply {
+    if request.method() != Method::GET {
+        return ApiError::method_not_allowed("GET").into_reply();
+    }
+    match request.uri().path().trim_end_matches('/') {
+        "/health" => json_reply(StatusCode::OK, &json!({"status": "ok"})),
+        "/health/ready" => readiness().await,
+        _ => ApiError::not_found("no such route").into_reply(),
+    }
+}
+
+async fn readiness() -> Reply {
+    let (postgres, redis) = (postgres_ready().await, redis_ready().await);
+    match postgres.and(redis) {
+        Ok(()) => json_reply(StatusCode::OK, &json!({"status": "ready", "postgres": "ok", "redis": "ok"})),
+        Err(error) => error.into_reply(),
+    }
+}
+
+async fn postgres_ready() -> Result<(), ApiError> {
+    let url = shared::config::text("database_url").await?;
+    let database = shared::db::connect(&url).await?;
+    shared::db::optional_row(&database, "SELECT 1 AS ready", vec![]).await.map_err(shared::db::failure)?;
+    Ok(())
+}
+
+async fn redis_ready() -> Result<(), ApiError> {
+    let url = shared::config::text("redis_url").await?;
+    let connection = shared::redis::connect(&url).await?;
+    connection.execute("PING", []).await.map_err(shared::redis::failure)?;
+    Ok(())
+}

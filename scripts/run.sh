@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Runs the whole system on this machine: Postgres, Redis, Pushpin and the app.
+#
+#   scripts/run.sh [--seed] [--port 3000] [--ws-port 7999]
+#
+# - Postgres: $DATABASE_URL when set, otherwise a cluster under .data/dev/postgres.
+# - Redis: $REDIS_URL when set, otherwise a server under .data/dev/redis (append-only file on).
+# - Pushpin from deploy/pushpin, in front of the app, for WebSockets.
+# - Secrets (JWT key, Pushpin signing key, operator token) are generated on first run into
+#   .data/dev/secrets.env (mode 600) and reused; data survives restarts.
+# - The app runs under the real Spin CLI when `spin` 4.1+ is on PATH, else under the local host.
+# - --seed creates demo users with balances and a room (see README).
+# Ctrl-C stops exactly what this script started.
+set -euo pipefail
+source "$(dirname "$0")/lib/common.sh"
+source "$(dirname "$0")/lib/services.sh"
+cd "$PROJECT_ROOT"
+
+app_port=3000
+ws_port=7999
+seed=no
+while [ $# -gt 0 ]; do
+    case $1 in
+        --seed) seed=yes ;;
+        --port) app_port=$2; shift ;;
+        --ws-port) ws_port=$2; shift ;;
+        -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+        *) die "unknown argument $1 (try --help)" ;;
+    esac
+    shift
+done
+
+data=.data/dev
+mkdir -p "$data"
+secrets=$data/secrets.env
+if [ ! -f "$secrets" ]; then
+    umask 077
+    {
+        echo "JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+        echo "ADMIN_TOKEN=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+        echo "GRIP_SIG_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    } >"$secrets"
+    umask 022
+    log "generated secrets in $secrets"
+fi
+# shellcheck disable=SC1090
+source "$secrets"
+
+started=()
+stop_started() {
+    local service
+    for service in "${started[@]}"; do "stop_$service" "$data"; done
+}
+trap stop_started EXIT
+trap 'exit 130' INT TERM
+
+for port in "$app_port" "$ws_port"; do
+    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && die "port $port is taken (use --port / --ws-port)"
+done
+
+log "building components"
+scripts/build-components.sh auth fintech chat chat-fanout health
+
+if [ -z "${DATABASE_URL:-}" ]; then
+    start_postgres "$data" "$(free_port 54320)" yes
+    started+=(postgres)
+    psql "$PG_ADMIN_URL" -tAc "SELECT 1 FROM pg_database WHERE datname = 'sendinchat'" | grep -q 1 \
+        || psql "$PG_ADMIN_URL" -qc "CREATE DATABASE sendinchat"
+    DATABASE_URL=${PG_ADMIN_URL/\/postgres\?/\/sendinchat?}
+fi
+if [ -z "${REDIS_URL:-}" ]; then
+    start_redis "$data" "$(free_port 56380)" yes
+    started+=(redis)
+    REDIS_URL=$REDIS_URL_LOCAL
+fi
+
+log "applying migrations"
+cargo run --quiet --release -p sendinchat-migrate -- --database-url "$DATABASE_URL" --dir sql
+
+publish_port=$(free_port 5561)
+host_and_port() { local rest=${1#*://}; rest=${rest##*@}; echo "${rest%%[/?]*}"; }
+export SPIN_VARIABLE_DATABASE_URL=$DATABASE_URL
+export SPIN_VARIABLE_DATABASE_HOST=$(host_and_port "$DATABASE_URL")
+export SPIN_VARIABLE_REDIS_URL=$REDIS_URL
+export SPIN_VARIABLE_REDIS_HOST=$(host_and_port "$REDIS_URL")
+export SPIN_VARIABLE_JWT_SECRET=$JWT_SECRET
+export SPIN_VARIABLE_ADMIN_TOKEN=$ADMIN_TOKEN
+export SPIN_VARIABLE_GRIP_SIG_KEY=$GRIP_SIG_KEY
+export SPIN_VARIABLE_GRIP_ORIGIN=http://127.0.0.1:$publish_port
+
+start_pushpin "$data" "$ws_port" "$publish_port" "$app_port" "$GRIP_SIG_KEY" 2500
+started+=(pushpin)
+
+spin_version() { spin --version 2>/dev/null | sed -n 's/^spin \([0-9]*\)\.\([0-9]*\).*/\1 \2/p'; }
+if command -v spin >/dev/null && read -r major minor < <(spin_version) && { [ "$major" -gt 4 ] || { [ "$major" -eq 4 ] && [ "$minor" -ge 1 ]; }; }; then
+    runtime=(spin up --from spin.toml --listen "127.0.0.1:$app_port")
+else
+    log "building the local host (Spin 4.1+ not found on PATH)"
+    cargo build --quiet --release -p sendinchat-host
+    runtime=(target/release/sendinchat-host up --from spin.toml --listen "127.0.0.1:$app_port")
+fi
+
+"${runtime[@]}" &
+app_pid=$!
+wait_for_port "$app_port" "the app" "its output above"
+if [ "$seed" = yes ]; then
+    scripts/seed.sh "http://127.0.0.1:$app_port" "$ADMIN_TOKEN"
+fi
+cat <<READY
+
+  HTTP API    http://127.0.0.1:$app_port   (e.g. curl http://127.0.0.1:$app_port/health/ready)
+  WebSockets  ws://127.0.0.1:$ws_port/chat/ws/{room_id}
+  Operator token and secrets: $secrets
+  Data: $data (Postgres and Redis keep their data across runs)
+
+ready
+READY
+wait "$app_pid"
