@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs the whole system on this machine: Postgres, Redis, Pushpin and the app.
 #
-#   scripts/run.sh [--seed] [--port 3000] [--ws-port 7999]
+#   scripts/run.sh [--seed] [--port 3000] [--ws-port 7999] [--data .data/dev]
 #
 # - Postgres: $DATABASE_URL when set, otherwise a cluster under .data/dev/postgres.
 # - Redis: $REDIS_URL when set, otherwise a server under .data/dev/redis (append-only file on).
 # - Pushpin from deploy/pushpin, in front of the app, for WebSockets.
 # - Secrets (JWT key, Pushpin signing key, operator token) are generated on first run into
 #   .data/dev/secrets.env (mode 600) and reused; data survives restarts.
-# - The app runs under the real Spin CLI when `spin` 4.1+ is on PATH, else under the local host.
+# - The app runs under the real Spin CLI when `spin` 4.1+ is on PATH, else under the local host
+#   ($SENDINCHAT_HOST_BIN when set, otherwise built in release mode).
 # - --seed creates demo users with balances and a room (see README).
 # Ctrl-C stops exactly what this script started.
 set -euo pipefail
@@ -19,18 +20,19 @@ cd "$PROJECT_ROOT"
 app_port=3000
 ws_port=7999
 seed=no
+data=.data/dev
 while [ $# -gt 0 ]; do
     case $1 in
         --seed) seed=yes ;;
         --port) app_port=$2; shift ;;
         --ws-port) ws_port=$2; shift ;;
+        --data) data=$2; shift ;;
         -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
         *) die "unknown argument $1 (try --help)" ;;
     esac
     shift
 done
 
-data=.data/dev
 mkdir -p "$data"
 secrets=$data/secrets.env
 if [ ! -f "$secrets" ]; then
@@ -47,7 +49,14 @@ fi
 source "$secrets"
 
 started=()
+app_pid=
+# Stops what this script started, the app first (it finishes requests in flight), on Ctrl-C
+# (the whole terminal process group gets SIGINT) or on a SIGTERM sent to this script alone.
 stop_started() {
+    if [ -n "$app_pid" ]; then
+        kill -INT "$app_pid" 2>/dev/null
+        wait "$app_pid" 2>/dev/null
+    fi
     local service
     for service in "${started[@]}"; do "stop_$service" "$data"; done
 }
@@ -75,7 +84,7 @@ if [ -z "${REDIS_URL:-}" ]; then
 fi
 
 log "applying migrations"
-cargo run --quiet --release -p sendinchat-migrate -- --database-url "$DATABASE_URL" --dir sql
+cargo run --quiet -p sendinchat-migrate -- --database-url "$DATABASE_URL" --dir sql
 
 publish_port=$(free_port 5561)
 host_and_port() { local rest=${1#*://}; rest=${rest##*@}; echo "${rest%%[/?]*}"; }
@@ -94,13 +103,17 @@ started+=(pushpin)
 spin_version() { spin --version 2>/dev/null | sed -n 's/^spin \([0-9]*\)\.\([0-9]*\).*/\1 \2/p'; }
 if command -v spin >/dev/null && read -r major minor < <(spin_version) && { [ "$major" -gt 4 ] || { [ "$major" -eq 4 ] && [ "$minor" -ge 1 ]; }; }; then
     runtime=(spin up --from spin.toml --listen "127.0.0.1:$app_port")
+elif [ -n "${SENDINCHAT_HOST_BIN:-}" ]; then
+    runtime=("$SENDINCHAT_HOST_BIN" up --from spin.toml --listen "127.0.0.1:$app_port")
 else
     log "building the local host (Spin 4.1+ not found on PATH)"
     cargo build --quiet --release -p sendinchat-host
     runtime=(target/release/sendinchat-host up --from spin.toml --listen "127.0.0.1:$app_port")
 fi
 
-"${runtime[@]}" &
+# The local host prints its own machine-readable `ready` line; this script prints the one a
+# person reads, after seeding, so exactly one appears.
+"${runtime[@]}" > >(grep --line-buffered -vx ready) &
 app_pid=$!
 wait_for_port "$app_port" "the app" "its output above"
 if [ "$seed" = yes ]; then

@@ -14,10 +14,12 @@
 //! skipped, with a note on stderr, against an external one.
 mod client;
 mod pushpin;
+mod run_command;
 mod websocket;
 
 pub use client::{Response, TestUser};
 pub use pushpin::PushpinProcess;
+pub use run_command::{RunCommand, scratch_data_folder};
 pub use websocket::{ChatSocket, SocketEvent};
 
 use std::sync::OnceLock;

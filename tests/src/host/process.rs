@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -35,6 +36,9 @@ pub(crate) struct WatchedChild {
     child: Child,
     /// Dropping this closes the watchdog's stdin, which stops the child.
     lifeline: Option<ChildStdin>,
+    /// The threads copying stdout and stderr into `log`; joined once the child has exited, so
+    /// the log is complete when a caller reads it after `wait`.
+    readers: Vec<JoinHandle<()>>,
     log: Arc<Mutex<String>>,
 }
 
@@ -67,10 +71,9 @@ impl WatchedChild {
         let (lines, receiver) = mpsc::channel();
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
-        collect_lines(stdout, log.clone(), Some(lines));
-        collect_lines(stderr, log.clone(), None);
+        let readers = vec![collect_lines(stdout, log.clone(), Some(lines)), collect_lines(stderr, log.clone(), None)];
         let lifeline = child.stdin.take();
-        Ok((Self { child, lifeline, log }, receiver))
+        Ok((Self { child, lifeline, readers, log }, receiver))
     }
 
     pub(crate) fn log(&self) -> String {
@@ -89,6 +92,10 @@ impl WatchedChild {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait()? {
+                // The pipes close with the process; what it wrote last is read by now or soon.
+                for reader in self.readers.drain(..) {
+                    let _ = reader.join();
+                }
                 return Ok(status);
             }
             if Instant::now() > deadline {
@@ -110,10 +117,15 @@ impl Drop for WatchedChild {
     }
 }
 
-fn collect_lines(stream: impl Read + Send + 'static, log: Arc<Mutex<String>>, lines: Option<Sender<String>>) {
+fn collect_lines(
+    stream: impl Read + Send + 'static,
+    log: Arc<Mutex<String>>,
+    lines: Option<Sender<String>>,
+) -> JoinHandle<()> {
     std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
+        for line in BufReader::new(stream).split(b'\n') {
             let Ok(line) = line else { break };
+            let line = String::from_utf8_lossy(&line).into_owned();
             {
                 let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 log.push_str(&line);
@@ -123,7 +135,7 @@ fn collect_lines(stream: impl Read + Send + 'static, log: Arc<Mutex<String>>, li
                 let _ = lines.send(line);
             }
         }
-    });
+    })
 }
 
 /// How to start the host.
