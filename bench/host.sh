@@ -6,6 +6,7 @@
 #
 #   bench/host.sh                        # 10 s per measurement
 #   BENCH_DURATION=30 bench/host.sh      # longer runs
+#   SENDINCHAT_HOST_BIN=/tmp/old-host bench/host.sh   # another build of the host, to compare
 #
 # Needs wrk (Debian package `wrk`), Redis (the conformance app's Redis trigger subscribes at
 # start) and the test services' environment variables if they are not the defaults:
@@ -27,7 +28,11 @@ target_dir=${CARGO_TARGET_DIR:-$PROJECT_ROOT/target}
 command -v wrk >/dev/null || apt_ensure wrk
 
 log "building the host, the native server and the probe (release)"
-cargo build --quiet --release -p sendinchat-host
+host_bin=${SENDINCHAT_HOST_BIN:-}
+if [ -z "$host_bin" ]; then
+    cargo build --quiet --release -p sendinchat-host
+    host_bin=$target_dir/release/sendinchat-host
+fi
 cargo build --quiet --release --manifest-path bench/native-server/Cargo.toml --target-dir "$target_dir"
 scripts/build-components.sh probe redis-recorder
 
@@ -63,7 +68,7 @@ start_server() {
 start_server native "$target_dir/release/native-server" 127.0.0.1:0 "$body" "$content_type"
 native_url=$server_url
 SPIN_VARIABLE_DATABASE_URL=$database_url SPIN_VARIABLE_REDIS_URL=$redis_url \
-    start_server host "$target_dir/release/sendinchat-host" up \
+    start_server host "$host_bin" up \
         --from tests/components/conformance.spin.toml --listen 127.0.0.1:0 --quiet
 host_url=$server_url
 
@@ -94,11 +99,13 @@ measure() {
 
 echo
 echo "GET $route, ${duration}s per run, wrk on $(nproc) cores shared with both servers"
-printf '%-12s | %-26s | %-26s | %s\n' connections "host req/s  p50  p99 (ms)" "native req/s  p50  p99 (ms)" "host/native req/s"
+printf '%-12s | %-26s | %-26s | %-17s | %s\n' connections "host req/s  p50  p99 (ms)" "native req/s  p50  p99 (ms)" "host/native req/s" "load before"
 for c in "${connections[@]}"; do
+    # The 1-minute load average: on a shared machine, figures compare only at similar load.
+    load=$(cut -d' ' -f1 /proc/loadavg)
     read -r host_rps host_p50 host_p99 < <(measure "$host_url$route" "$c")
     read -r native_rps native_p50 native_p99 < <(measure "$native_url$route" "$c")
     ratio=$(awk -v h="$host_rps" -v n="$native_rps" 'BEGIN { printf "%.2f", h / n }')
-    printf '%-12s | %8s %7s %7s   | %8s %7s %7s     | %s\n' \
-        "$c" "$host_rps" "$host_p50" "$host_p99" "$native_rps" "$native_p50" "$native_p99" "$ratio"
+    printf '%-12s | %8s %7s %7s   | %8s %7s %7s     | %-17s | %s\n' \
+        "$c" "$host_rps" "$host_p50" "$host_p99" "$native_rps" "$native_p50" "$native_p99" "$ratio" "$load"
 done

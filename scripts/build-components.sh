@@ -23,6 +23,8 @@ wasm_packages() {
 if [ $# -gt 0 ]; then packages=("$@"); else mapfile -t packages < <(wasm_packages); fi
 package_flags=()
 for package in "${packages[@]}"; do package_flags+=(-p "$package"); done
+# The docs component embeds npm packages (Swagger UI, ReDoc), unpacked before it compiles.
+if [[ " ${packages[*]} " == *" docs "* ]]; then scripts/fetch-docs-assets.sh; fi
 
 if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     cargo build --quiet --release --target wasm32-wasip2 "${package_flags[@]}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole system on this machine: Postgres, Redis, Pushpin and the app.
 #
-#   scripts/run.sh [--seed] [--port 3000] [--ws-port 7999] [--data .data/dev]
+#   scripts/run.sh [--seed] [--quiet] [--port 3000] [--ws-port 7999] [--data .data/dev]
 #
 # - Postgres: $DATABASE_URL when set, otherwise a cluster under .data/dev/postgres.
 # - Redis: $REDIS_URL when set, otherwise a server under .data/dev/redis (append-only file on).
@@ -11,6 +11,7 @@
 # - The app runs under the real Spin CLI when `spin` 4.1+ is on PATH, else under the local host
 #   ($SENDINCHAT_HOST_BIN when set, otherwise built in release mode).
 # - --seed creates demo users with balances and a room (see README).
+# - --quiet turns off the local host's per-request log lines (for benchmarks).
 # Ctrl-C stops exactly what this script started.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
@@ -20,14 +21,16 @@ cd "$PROJECT_ROOT"
 app_port=3000
 ws_port=7999
 seed=no
+host_flags=()
 data=.data/dev
 while [ $# -gt 0 ]; do
     case $1 in
         --seed) seed=yes ;;
+        --quiet) host_flags+=(--quiet) ;;
         --port) app_port=$2; shift ;;
         --ws-port) ws_port=$2; shift ;;
         --data) data=$2; shift ;;
-        -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
         *) die "unknown argument $1 (try --help)" ;;
     esac
     shift
@@ -67,8 +70,9 @@ for port in "$app_port" "$ws_port"; do
     (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && die "port $port is taken (use --port / --ws-port)"
 done
 
+apt_ensure curl
 log "building components"
-scripts/build-components.sh auth fintech chat chat-fanout health
+scripts/build-components.sh auth fintech chat chat-fanout health docs
 
 if [ -z "${DATABASE_URL:-}" ]; then
     start_postgres "$data" "$(free_port 54320)" yes
@@ -104,11 +108,11 @@ spin_version() { spin --version 2>/dev/null | sed -n 's/^spin \([0-9]*\)\.\([0-9
 if command -v spin >/dev/null && read -r major minor < <(spin_version) && { [ "$major" -gt 4 ] || { [ "$major" -eq 4 ] && [ "$minor" -ge 1 ]; }; }; then
     runtime=(spin up --from spin.toml --listen "127.0.0.1:$app_port")
 elif [ -n "${SENDINCHAT_HOST_BIN:-}" ]; then
-    runtime=("$SENDINCHAT_HOST_BIN" up --from spin.toml --listen "127.0.0.1:$app_port")
+    runtime=("$SENDINCHAT_HOST_BIN" up --from spin.toml --listen "127.0.0.1:$app_port" "${host_flags[@]}")
 else
     log "building the local host (Spin 4.1+ not found on PATH)"
     cargo build --quiet --release -p sendinchat-host
-    runtime=(target/release/sendinchat-host up --from spin.toml --listen "127.0.0.1:$app_port")
+    runtime=(target/release/sendinchat-host up --from spin.toml --listen "127.0.0.1:$app_port" "${host_flags[@]}")
 fi
 
 # The local host prints its own machine-readable `ready` line; this script prints the one a
@@ -116,6 +120,11 @@ fi
 "${runtime[@]}" > >(grep --line-buffered -vx ready) &
 app_pid=$!
 wait_for_port "$app_port" "the app" "its output above"
+# Pushpin's ports open before its internal links are up: wait until it proxies to the app.
+for attempt in $(seq 150); do
+    curl -sf "http://127.0.0.1:$ws_port/health" >/dev/null && break
+    sleep 0.2
+done
 if [ "$seed" = yes ]; then
     scripts/seed.sh "http://127.0.0.1:$app_port" "$ADMIN_TOKEN"
 fi

@@ -21,8 +21,9 @@ trap stop_started_services EXIT
 
 log "building components"
 scripts/build-components.sh
-# The integration suite runs its own Pushpin instances in front of the app.
-apt_ensure pushpin
+# The integration suite runs its own Pushpin instances in front of the app, and renders /docs
+# in a headless Chromium.
+apt_ensure pushpin chromium fonts-liberation
 
 if [ -z "${SENDINCHAT_TEST_DATABASE_URL:-}" ]; then
     start_postgres "$data" "$(free_port 55432)" no
@@ -41,3 +42,4 @@ cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 
 log "running tests"
 cargo test --workspace --locked --quiet
+scripts/fuzz.sh

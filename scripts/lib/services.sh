@@ -106,7 +106,8 @@ start_pushpin() {
     folder="$(realpath -m "$data")/pushpin"
     mkdir -p "$folder/run" "$folder/log"
     sed "s#@APP_PORT@#$app_port#" "$PROJECT_ROOT/deploy/pushpin/routes.in" >"$folder/routes"
-    sed -e "s#@RUN_DIR@#$folder/run#" -e "s#@LOG_DIR@#$folder/log#" -e "s#@HTTP_PORT@#$client_port#" \
+    sed -e "s#@RUN_DIR@#$folder/run#" -e "s#@LOG_DIR@#$folder/log#" -e "s#@BIND_ADDRESS@#127.0.0.1#" \
+        -e "s#@HTTP_PORT@#$client_port#" \
         -e "s#@PUBLISH_PORT@#$publish_port#" -e "s#@SIG_KEY@#$sig_key#" -e "s#@ROUTES_FILE@#$folder/routes#" \
         -e "s#@MESSAGE_RATE@#$message_rate#" "$PROJECT_ROOT/deploy/pushpin/pushpin.conf.in" >"$folder/pushpin.conf"
     chmod 600 "$folder/pushpin.conf"

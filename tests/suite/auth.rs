@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 use sendinchat_tests::app::{AppOptions, TestApp};
 use serde_json::json;
 
-use crate::support::{forge_token, now_seconds, private_app};
+use crate::support::{app_with_private_redis, forge_token, now_seconds, private_app};
 
 fn app() -> &'static TestApp {
     TestApp::shared()
@@ -209,6 +209,7 @@ fn bad_input_gets_the_right_4xx_and_never_a_500() {
     }
     let wrong_method = app().request("GET", "/users/register", &[], None);
     assert_eq!((wrong_method.status, wrong_method.code()), (405, "method_not_allowed"));
+    assert_eq!(wrong_method.header("allow"), Some("POST"));
     assert_eq!(app().get("/users/a/b/c", None).status, 404);
 }
 
@@ -269,14 +270,9 @@ fn failures_from_one_address_are_throttled_across_usernames() {
 
 #[test]
 fn login_fails_closed_with_503_while_redis_is_down_and_recovers() {
-    if TestApp::is_external() {
-        return eprintln!("skipped: stops Redis, which only a private app allows");
-    }
-    let mut redis = sendinchat_tests::app::private_redis().expect("private redis");
-    let app = private_app(
-        AppOptions::default().variable("redis_url", &redis.url()).variable("redis_host", &redis.host_and_port()),
-    )
-    .expect("a private app");
+    let Some((app, mut redis)) = app_with_private_redis(AppOptions::default()) else {
+        return;
+    };
     let user = app.new_user();
     redis.stop().expect("stop redis");
 

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tungstenite::Message;
 
 use crate::ledger_invariants::assert_ledger_invariants;
-use crate::support::private_app;
+use crate::support::{app_with_private_redis, private_app};
 
 fn app() -> &'static TestApp {
     TestApp::shared()
@@ -433,14 +433,9 @@ fn payment_requests_expire() {
 
 #[test]
 fn messages_are_stored_while_redis_is_down_and_realtime_resumes_after() {
-    if TestApp::is_external() {
-        return eprintln!("skipped: stops Redis, which only a private app allows");
-    }
-    let mut redis = sendinchat_tests::app::private_redis().expect("private redis");
-    let app = private_app(
-        AppOptions::default().variable("redis_url", &redis.url()).variable("redis_host", &redis.host_and_port()),
-    )
-    .expect("a private app");
+    let Some((app, mut redis)) = app_with_private_redis(AppOptions::default()) else {
+        return;
+    };
     let (alice, bob) = (app.new_user(), app.new_user());
     let room = room_with(&app, &alice, &[&bob]);
     let mut socket = connect(&app, room, &bob);

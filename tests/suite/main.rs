@@ -2,6 +2,8 @@
 
 mod auth;
 mod chat;
+mod deployment;
+mod docs;
 mod fintech;
 mod foundation;
 mod host;

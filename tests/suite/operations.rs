@@ -5,7 +5,7 @@ use sendinchat_tests::app::{AppOptions, RunCommand, TestApp, scratch_data_folder
 use sendinchat_tests::host::free_port;
 use serde_json::{Value, json};
 
-use crate::support::private_app;
+use crate::support::app_with_private_redis;
 
 #[test]
 fn liveness_and_readiness_answer_when_everything_is_up() {
@@ -19,14 +19,9 @@ fn liveness_and_readiness_answer_when_everything_is_up() {
 
 #[test]
 fn readiness_is_503_while_redis_is_down() {
-    if TestApp::is_external() {
-        return eprintln!("skipped: stops Redis, which only a private app allows");
-    }
-    let mut redis = sendinchat_tests::app::private_redis().expect("private redis");
-    let app = private_app(
-        AppOptions::default().variable("redis_url", &redis.url()).variable("redis_host", &redis.host_and_port()),
-    )
-    .expect("a private app");
+    let Some((app, mut redis)) = app_with_private_redis(AppOptions::default()) else {
+        return;
+    };
     redis.stop().expect("stop redis");
     let ready = app.get("/health/ready", None);
     assert_eq!((ready.status, ready.code()), (503, "unavailable"), "{}", ready.text);

@@ -3,6 +3,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Mac, SimpleHmac};
 use sendinchat_tests::app::{AppOptions, TestApp};
+use sendinchat_tests::host::RedisServer;
 
 /// A JWT with the given header and claims, signed HS256 with `secret` whatever the header says.
 pub fn forge_token(header: &serde_json::Value, claims: &serde_json::Value, secret: &str) -> String {
@@ -25,4 +26,16 @@ pub fn private_app(options: AppOptions) -> Option<TestApp> {
         return None;
     }
     Some(TestApp::start(options).expect("private app starts"))
+}
+
+/// A private app on its own Redis server, for tests that stop and restart Redis; `None` (with a
+/// note) against an external app.
+pub fn app_with_private_redis(options: AppOptions) -> Option<(TestApp, RedisServer)> {
+    if TestApp::is_external() {
+        eprintln!("skipped: stops Redis, which only a private app allows");
+        return None;
+    }
+    let redis = sendinchat_tests::app::private_redis().expect("private redis");
+    let options = options.variable("redis_url", &redis.url()).variable("redis_host", &redis.host_and_port());
+    Some((TestApp::start(options).expect("private app starts"), redis))
 }

@@ -56,9 +56,9 @@ async fn route(request: Request) -> Result<Reply, ChatError> {
         (Method::POST, ["ws", room]) => websocket::handle(settings, request, room).await,
         (Method::GET, ["ws", _]) => Err(ChatError::WebSocketWithoutGateway),
         (method, ["rooms", room, rest @ ..]) => room_route(settings, request, method, room_id(room)?, rest).await,
-        (_, ["create_room" | "direct" | "send_message" | "ws"] | ["ws", _]) => {
-            Err(ApiError::method_not_allowed("POST").into())
-        }
+        (_, ["create_room" | "direct" | "send_message"]) => Err(ApiError::method_not_allowed("POST").into()),
+        // GET is answered too (426: use the gateway), so it is listed.
+        (_, ["ws", _]) => Err(ApiError::method_not_allowed("GET, POST").into()),
         (_, ["rooms"] | ["messages", _]) => Err(ApiError::method_not_allowed("GET").into()),
         _ => Err(ApiError::not_found("no such route").into()),
     }
@@ -83,9 +83,8 @@ async fn room_route(
         (Method::POST, ["payment_requests", id, "decline"]) => {
             payments::resolve(settings, request, room, id, Resolution::Decline).await
         }
-        (_, ["members"] | ["read"] | ["payments"] | ["payment_requests"] | ["payment_requests", _, _]) => {
-            Err(ApiError::method_not_allowed("POST").into())
-        }
+        (_, ["members"] | ["read"] | ["payments"] | ["payment_requests"])
+        | (_, ["payment_requests", _, "accept" | "decline"]) => Err(ApiError::method_not_allowed("POST").into()),
         (_, ["members", "me"]) => Err(ApiError::method_not_allowed("DELETE").into()),
         _ => Err(ApiError::not_found("no such route").into()),
     }

@@ -11,10 +11,9 @@ use spin_sdk::http::Request;
 
 #[spin_sdk::http_service]
 async fn handle(request: Request) -> Reply {
-    if request.method() != Method::GET {
-        return ApiError::method_not_allowed("GET").into_reply();
-    }
+    let is_get = request.method() == Method::GET;
     match request.uri().path().trim_end_matches('/') {
+        "/health" | "/health/ready" if !is_get => ApiError::method_not_allowed("GET").into_reply(),
         "/health" => json_reply(StatusCode::OK, &json!({"status": "ok"})),
         "/health/ready" => readiness().await,
         _ => ApiError::not_found("no such route").into_reply(),

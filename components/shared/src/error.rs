@@ -20,11 +20,13 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: Cow<'static, str>,
     pub retry_after_seconds: Option<u32>,
+    /// The methods a route allows, sent as `Allow` with a 405 (RFC 9110 requires it).
+    pub allowed_methods: Option<&'static str>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        Self { status, code, message: message.into(), retry_after_seconds: None }
+        Self { status, code, message: message.into(), retry_after_seconds: None, allowed_methods: None }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
@@ -78,7 +80,10 @@ impl ApiError {
     }
 
     pub fn method_not_allowed(allowed: &'static str) -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("this route allows {allowed}"))
+        Self {
+            allowed_methods: Some(allowed),
+            ..Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("this route allows {allowed}"))
+        }
     }
 
     pub fn into_reply(self) -> Reply {
@@ -87,6 +92,9 @@ impl ApiError {
         let headers = reply.headers_mut();
         if let Some(seconds) = self.retry_after_seconds {
             headers.insert(http::header::RETRY_AFTER, seconds.into());
+        }
+        if let Some(methods) = self.allowed_methods {
+            headers.insert(http::header::ALLOW, http::HeaderValue::from_static(methods));
         }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));

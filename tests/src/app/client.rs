@@ -62,7 +62,9 @@ impl TestApp {
         let headers = response.headers().clone();
         let text = response.body_mut().read_to_string().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Response { status, headers, body, text }
+        let response = Response { status, headers, body, text };
+        crate::contract::check_response(method, path, &response);
+        response
     }
 
     pub fn get(&self, path: &str, token: Option<&str>) -> Response {

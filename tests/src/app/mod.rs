@@ -38,6 +38,10 @@ pub const TEST_BCRYPT_COST: &str = "4";
 #[derive(Default)]
 pub struct AppOptions {
     pub variables: Vec<(String, String)>,
+    /// Extra `sendinchat-host up` flags (e.g. `--quiet` for benchmarks).
+    pub host_args: Vec<String>,
+    /// Another manifest than the workspace's spin.toml (e.g. the HTTP-only variant).
+    pub manifest: Option<std::path::PathBuf>,
     /// A private Redis for tests that stop it; the shared one otherwise.
     pub redis: Option<String>,
 }
@@ -45,6 +49,16 @@ pub struct AppOptions {
 impl AppOptions {
     pub fn variable(mut self, name: &str, value: &str) -> Self {
         self.variables.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn manifest(mut self, manifest: std::path::PathBuf) -> Self {
+        self.manifest = Some(manifest);
+        self
+    }
+
+    pub fn host_arg(mut self, argument: &str) -> Self {
+        self.host_args.push(argument.to_owned());
         self
     }
 }
@@ -86,7 +100,8 @@ impl TestApp {
         let jwt_secret = random_secret();
         let grip_sig_key = random_secret();
         let publish_port = crate::host::free_port()?;
-        let mut host_options = HostOptions::new(workspace_root().join("spin.toml"));
+        let manifest = options.manifest.clone().unwrap_or_else(|| workspace_root().join("spin.toml"));
+        let mut host_options = HostOptions::new(manifest);
         let variables = [
             ("database_url", database_url.clone()),
             ("database_host", TestServices::host_and_port(&database_url)),
@@ -104,6 +119,9 @@ impl TestApp {
         let overrides = options.variables.iter().map(|(name, value)| (name.as_str(), value.clone()));
         for (name, value) in variables.iter().map(|(name, value)| (*name, value.clone())).chain(overrides) {
             host_options = host_options.env(format!("SPIN_VARIABLE_{}", name.to_uppercase()), value);
+        }
+        for argument in &options.host_args {
+            host_options = host_options.arg(argument);
         }
         let host = HostProcess::start(&host_options)?;
         let app_port = host.base_url().rsplit(':').next().context("base URL has a port")?.parse()?;
@@ -140,6 +158,11 @@ impl TestApp {
     /// A direct connection to the app's database, to check invariants the API cannot show.
     pub fn database(&self) -> postgres::Client {
         postgres::Client::connect(&self.database_url, postgres::NoTls).expect("connect to the app's database")
+    }
+
+    /// Pushpin's delivery settings, for benchmark reports.
+    pub fn pushpin_settings(&self) -> String {
+        self.pushpin.as_ref().map(PushpinProcess::delivery_settings).unwrap_or_else(|| "external".to_owned())
     }
 
     /// The local host's log and Pushpin's (empty for an external app).

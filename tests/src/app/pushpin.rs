@@ -34,6 +34,7 @@ impl PushpinProcess {
         let config = template("pushpin.conf.in")?
             .replace("@RUN_DIR@", &run_dir.display().to_string())
             .replace("@LOG_DIR@", &log_dir.display().to_string())
+            .replace("@BIND_ADDRESS@", "127.0.0.1")
             .replace("@HTTP_PORT@", &client_port.to_string())
             .replace("@PUBLISH_PORT@", &publish_port.to_string())
             .replace("@SIG_KEY@", sig_key)
@@ -45,8 +46,8 @@ impl PushpinProcess {
             WatchedChild::spawn("pushpin", &[format!("--config={}", config_file.display())], &[], &[])
                 .context("starting pushpin (Debian package pushpin)")?;
         let pushpin = Self { process, client_port, folder };
-        pushpin.wait_for_port(client_port)?;
         pushpin.wait_for_port(publish_port)?;
+        pushpin.wait_until_proxying()?;
         Ok(pushpin)
     }
 
@@ -56,8 +57,35 @@ impl PushpinProcess {
         format!("{}\n--- pushpin-proxy.log ---\n{proxy_log}", self.process.log())
     }
 
+    /// The `[handler]` settings that shape delivery (rate, queue sizes), as configured.
+    pub fn delivery_settings(&self) -> String {
+        let config = std::fs::read_to_string(self.folder.join("pushpin.conf")).unwrap_or_default();
+        let wanted = ["message_rate", "message_hwm", "message_wait", "client_maxconn", "connection_subscription_max"];
+        config
+            .lines()
+            .filter(|line| wanted.iter().any(|key| line.starts_with(&format!("{key}="))))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     pub fn ws_base_url(&self) -> String {
         format!("ws://127.0.0.1:{}", self.client_port)
+    }
+
+    /// Waits until a request goes through to the app (`GET /health`). Pushpin's ports accept
+    /// connections before its internal links (proxy to zurl) are up; a WebSocket opened in
+    /// between would be refused with 502.
+    fn wait_until_proxying(&self) -> anyhow::Result<()> {
+        let agent = crate::host::http_client(Duration::from_secs(2));
+        let url = format!("http://127.0.0.1:{}/health", self.client_port);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while agent.get(&url).call().map(|response| response.status().as_u16()).ok() != Some(200) {
+            if Instant::now() > deadline {
+                bail!("pushpin did not proxy to the app; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
     }
 
     fn wait_for_port(&self, port: u16) -> anyhow::Result<()> {

@@ -90,7 +90,7 @@ impl ChatSocket {
             }
             match self.socket.read() {
                 Ok(Message::Text(text)) => {
-                    return Some(SocketEvent::Text(serde_json::from_str(&text).unwrap_or(Value::Null)));
+                    return Some(SocketEvent::Text(crate::contract::check_server_event(&text)));
                 }
                 Ok(Message::Close(frame)) => {
                     return Some(SocketEvent::Closed(frame.map_or(1005, |frame| u16::from(frame.code))));

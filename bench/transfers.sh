@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Transfer throughput and latency through the whole stack, next to the database's ceiling.
+#
+#   bench/transfers.sh            (BENCH_DURATION=20 seconds per run by default)
+#
+# Brings the system up with the run command (its own data folder, durable Postgres settings,
+# release host without per-request logging), registers 1,000 users through the API and funds
+# them, then for a uniform mix and a mix where 30% of transfers involve one hot account, at 16
+# and 64 connections:
+#   - wrk drives POST /fintech/transfer (0.01 USD, random sender and receiver);
+#   - pgbench runs the same SQL call (fintech_transfer) directly against Postgres;
+# and prints transfers/s, p50 and p99 for both and the ratio app / database.
+set -euo pipefail
+source "$(dirname "$0")/../scripts/lib/common.sh"
+source "$(dirname "$0")/../scripts/lib/services.sh"
+cd "$PROJECT_ROOT"
+apt_ensure wrk postgresql-contrib openssl bc
+
+duration=${BENCH_DURATION:-20}
+users=1000
+data=.data/bench-transfers
+work=$(mktemp -d)
+app_port=$(free_port 38080)
+ws_port=$(free_port 38999)
+base=http://127.0.0.1:$app_port
+
+rm -rf "$data"
+SPIN_VARIABLE_BCRYPT_COST=4 SPIN_VARIABLE_LOGIN_MAX_FAILURES_PER_ADDRESS=100000 \
+    scripts/run.sh --quiet --data "$data" --port "$app_port" --ws-port "$ws_port" >"$work/run.log" 2>&1 &
+run_pid=$!
+stop_system() { kill "$run_pid" 2>/dev/null; wait "$run_pid" 2>/dev/null; rm -rf "$work"; }
+trap stop_system EXIT
+for attempt in $(seq 600); do grep -qx ready "$work/run.log" && break; sleep 1; done
+grep -qx ready "$work/run.log" || die "the system did not start; see $work/run.log"
+source "$data/secrets.env"
+
+log "creating and funding $users users"
+tokens_lua="$work/tokens.lua"
+echo "tokens = {" >"$tokens_lua"
+for index in $(seq "$users"); do
+    body="{\"username\":\"bench_$index\",\"password\":\"bench password $index\"}"
+    curl -sf -X POST "$base/users/register" -H 'content-type: application/json' -d "$body" >/dev/null
+    token=$(curl -sf -X POST "$base/users/token" -H 'content-type: application/json' -d "$body" \
+        | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+    curl -sf -X POST "$base/fintech/deposits" -H 'content-type: application/json' \
+        -H "x-operator-token: $ADMIN_TOKEN" -d "{\"user_id\":$index,\"amount\":\"1000000\"}" >/dev/null
+    echo "  \"$token\"," >>"$tokens_lua"
+done
+echo "}" >>"$tokens_lua"
+
+# wrk: each request a transfer between random users; with HOT_PERCENT, that share of transfers
+# has user 1 as sender or receiver. Ids are 1..$users because the database is new.
+cat >"$work/transfer.lua" <<LUA
+dofile("$tokens_lua")
+local users = $users
+local hot_percent = tonumber(os.getenv("HOT_PERCENT") or "0")
+function init(args) math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 100000) end
+function request()
+  local sender = math.random(1, users)
+  local receiver = 1 + (sender + math.random(0, users - 2)) % users
+  if math.random(1, 100) <= hot_percent then
+    if math.random(1, 2) == 1 then sender = 1 else receiver = 1 end
+    if sender == receiver then receiver = 2 end
+  end
+  return wrk.format("POST", "/fintech/transfer", {
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer " .. tokens[sender],
+  }, '{"receiver_id":' .. receiver .. ',"amount":"0.01"}')
+end
+function done(summary, latency, requests)
+  io.write(string.format("RESULT %.1f %.2f %.2f %d %d\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+LUA
+
+cat >"$work/transfer.sql" <<SQL
+\set pick random(1, 100)
+\set sender random(1, $users)
+\set receiver 1 + (:sender + random(0, $users - 2)) % $users
+\if :pick <= :hot_percent / 2
+\set sender 1
+\elif :pick <= :hot_percent
+\set receiver 1
+\endif
+\if :sender = :receiver
+\set receiver 2
+\endif
+SELECT outcome FROM fintech_transfer(:sender, :receiver, NULL, 0.01, 'USD', NULL, 'USD', NULL);
+SQL
+
+database_url="postgres://postgres:$(cat "$data/postgres.password")@127.0.0.1:$(sed -n 4p "$data/postgres/postmaster.pid")/sendinchat"
+
+# Prints "transfers/s p50_ms p99_ms" for pgbench at <clients> with <hot percent>.
+pgbench_run() {
+    local clients=$1 hot=$2 log_prefix="$work/pgbench_$1_$2"
+    (cd "$work" && pgbench -n -f transfer.sql -D hot_percent="$hot" -c "$clients" -j 2 -T "$duration" \
+        -l --log-prefix="$log_prefix" "$database_url" >"$log_prefix.out" 2>&1)
+    local tps
+    tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$log_prefix.out" | tail -n 1)
+    # Per-transaction log lines: the third field is the latency in microseconds.
+    local latencies
+    latencies=$(cat "$log_prefix".[0-9]* | awk '{print $3}' | sort -n)
+    local count p50 p99
+    count=$(echo "$latencies" | wc -l)
+    p50=$(echo "$latencies" | sed -n "$(( (count + 1) / 2 ))p")
+    p99=$(echo "$latencies" | sed -n "$(( (count * 99 + 99) / 100 ))p")
+    rm -f "$log_prefix".[0-9]*
+    printf '%s %.2f %.2f\n' "$tps" "$(echo "$p50 / 1000" | bc -l)" "$(echo "$p99 / 1000" | bc -l)"
+}
+
+printf '\n%-8s %5s | %10s %8s %8s %6s | %10s %8s %8s | %6s\n' mix conns "app tx/s" "p50 ms" "p99 ms" errors "db tx/s" "p50 ms" "p99 ms" "app/db"
+for hot in 0 30; do
+    for connections in 16 64; do
+        result=$(HOT_PERCENT=$hot wrk -t2 -c"$connections" -d"${duration}s" --latency -s "$work/transfer.lua" "$base" \
+            | sed -n 's/^RESULT //p')
+        read -r app_tps app_p50 app_p99 status_errors socket_errors <<<"$result"
+        read -r db_tps db_p50 db_p99 <<<"$(pgbench_run "$connections" "$hot")"
+        mix=$([ "$hot" = 0 ] && echo uniform || echo "hot$hot%")
+        printf '%-8s %5s | %10s %8s %8s %6s | %10.1f %8s %8s | %6.2f\n' "$mix" "$connections" "$app_tps" "$app_p50" \
+            "$app_p99" "$((status_errors + socket_errors))" "$db_tps" "$db_p50" "$db_p99" "$(echo "$app_tps / $db_tps" | bc -l)"
+    done
+done
+echo
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; Postgres durable (fsync on); ${duration}s per run"
+psql -tA "$database_url" -c "SELECT 'ledger check: ' || count(*) || ' transfers, ' ||
+    (SELECT count(*) FROM accounts WHERE kind = 'user' AND balance < 0) || ' negative balances, books net ' ||
+    (SELECT sum(balance) FROM accounts) FROM transfers"
