@@ -10,7 +10,6 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use wasmtime::Engine;
 use wasmtime::component::{InstancePre, Linker};
-use wasmtime_wasi_http::handler::ProxyPre;
 use wasmtime_wasi_http::p3::bindings::ServicePre;
 
 use crate::bindings::redis_trigger::RedisTriggerPre;
@@ -111,9 +110,9 @@ fn http_trigger(
         max_concurrent: options.max_instance_concurrent_reuse_count,
         request_timeout: options.request_timeout,
     };
-    let mut handlers = HashMap::new();
+    let mut components = HashMap::new();
     for route in &manifest.http_routes {
-        if handlers.contains_key(&route.component) {
+        if components.contains_key(&route.component) {
             continue;
         }
         let (context, pre) = &prepared[&route.component];
@@ -124,12 +123,12 @@ fn http_trigger(
                 route.component
             );
         };
-        let handler = HttpInstances::new(engine.clone(), ProxyPre::P3(service), context.clone(), limits);
-        handlers.insert(route.component.clone(), handler);
+        let instances = HttpInstances::new(engine.clone(), service, context.clone(), limits);
+        components.insert(route.component.clone(), instances);
     }
     Ok(Some(Arc::new(HttpTrigger {
         router: Router::build(&manifest.http_routes)?,
-        handlers,
+        components,
         max_request_body_bytes: options.max_request_body_bytes,
         request_timeout: options.request_timeout,
         app_info: app_info(manifest),

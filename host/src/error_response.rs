@@ -27,11 +27,17 @@ pub fn bad_request(message: impl Into<String>) -> Response<ResponseBody> {
 
 pub fn internal_error() -> Response<ResponseBody> {
     // Details stay in the host log; clients learn only that the request failed.
-    envelope(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "the component failed to handle the request")
+    // The same code the components use for their own internal errors.
+    envelope(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the component failed to handle the request")
 }
 
+/// Seconds a client should wait before retrying a 503, as the components answer theirs.
+const UNAVAILABLE_RETRY_AFTER_SECONDS: u32 = 1;
+
 pub fn unavailable(message: impl Into<String>) -> Response<ResponseBody> {
-    envelope(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    let mut response = envelope(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message);
+    response.headers_mut().insert(header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER_SECONDS.into());
+    response
 }
 
 pub fn timeout() -> Response<ResponseBody> {

@@ -1,5 +1,5 @@
-//! The HTTP trigger: accepts connections, routes each request to its component's instances, and
-//! turns host-side failures into the JSON error envelope.
+//! The HTTP trigger: accepts connections and hands each to a serving thread, routes each request
+//! to its component's instances, and turns host-side failures into the JSON error envelope.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,11 +15,13 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use wasmtime_wasi_http::handler::{ErrorCode, ExpirationError, InstantiationError};
 
+use crate::coalescing_io::{CoalescingIo, ResponseInProgress};
 use crate::error_response::{self, ResponseBody};
-use crate::instance_pool::HttpComponentHandler;
+use crate::http_threads::{AcceptedConnection, HttpThreads};
+use crate::instance_pool::{HttpComponentHandler, HttpInstances};
 use crate::logging;
 use crate::routing::{RouteMatch, Router};
 use crate::shutdown::ShutdownSignal;
@@ -32,7 +34,8 @@ const MAX_CONNECTIONS: usize = 1024;
 
 pub struct HttpTrigger {
     pub router: Router,
-    pub handlers: HashMap<String, HttpComponentHandler>,
+    /// How to instantiate each routed component; every serving thread keeps its own instances.
+    pub components: HashMap<String, HttpInstances>,
     pub max_request_body_bytes: u64,
     pub request_timeout: Duration,
     /// The body of `/.well-known/spin/info`.
@@ -40,10 +43,15 @@ pub struct HttpTrigger {
 }
 
 impl HttpTrigger {
-    /// Serves until `shutdown` fires, then stops accepting and gives requests in flight up to
-    /// `shutdown_timeout` to finish.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: ShutdownSignal, shutdown_timeout: Duration) {
-        let graceful = GracefulShutdown::new();
+    /// Accepts connections for `threads` until `shutdown` fires, then stops accepting and gives
+    /// requests in flight up to `shutdown_timeout` to finish.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        threads: &mut HttpThreads,
+        shutdown: ShutdownSignal,
+        shutdown_timeout: Duration,
+    ) {
         let connection_slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         loop {
             let accepted = tokio::select! {
@@ -51,7 +59,7 @@ impl HttpTrigger {
                 () = shutdown.requested() => break,
             };
             match accepted {
-                Ok((stream, client, slot)) => self.clone().serve_connection(stream, client, slot, &graceful),
+                Ok(connection) => threads.dispatch(connection),
                 // Running out of file descriptors must not end the server; wait and retry.
                 Err(error) => {
                     logging::warn(format_args!("accept failed: {error}"));
@@ -61,55 +69,12 @@ impl HttpTrigger {
         }
         drop(listener);
         logging::info("HTTP: no longer accepting connections; finishing requests in flight");
-        if tokio::time::timeout(shutdown_timeout, graceful.shutdown()).await.is_err() {
+        if tokio::time::timeout(shutdown_timeout, threads.drain()).await.is_err() {
             logging::warn(format_args!(
                 "HTTP: requests still running after {}s; stopping anyway",
                 shutdown_timeout.as_secs()
             ));
         }
-    }
-
-    fn serve_connection(
-        self: Arc<Self>,
-        stream: TcpStream,
-        client: SocketAddr,
-        slot: OwnedSemaphorePermit,
-        graceful: &GracefulShutdown,
-    ) {
-        // Nagle's algorithm meeting the client's delayed ACK adds ~40 ms to every small
-        // response written in pieces on a kept-alive connection (measured under Spin, which
-        // does not set this).
-        if let Err(error) = stream.set_nodelay(true) {
-            logging::warn(format_args!("cannot set TCP_NODELAY: {error}"));
-        }
-        let service = service_fn(move |request| {
-            let trigger = self.clone();
-            async move { Ok::<_, std::convert::Infallible>(trigger.handle(request, client).await) }
-        });
-        // The timer lets hyper enforce its header read timeout (30 s), so a client that never
-        // finishes its request head cannot hold a connection slot forever.
-        let connection = http1::Builder::new().timer(TokioTimer::new()).serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            // Errors here are clients going away mid-request; nothing to do about them.
-            let _ = connection.await;
-            drop(slot);
-        });
-    }
-
-    async fn handle(&self, request: Request<Incoming>, client: SocketAddr) -> Response<ResponseBody> {
-        let started = Instant::now();
-        let method = request.method().clone();
-        let path = request.uri().path().to_owned();
-        let route = self.router.route(&path);
-        let component = route.as_ref().map_or("-", |route| route.component.as_str());
-        let response = match &route {
-            _ if path.starts_with(WELL_KNOWN_PREFIX) => self.well_known(&path),
-            None => error_response::not_found(format!("no route matches {path}")),
-            Some(route) => self.run_component(request, route, client, started).await,
-        };
-        logging::request(method.as_str(), &path, component, response.status().as_u16(), started.elapsed());
-        response
     }
 
     fn well_known(&self, path: &str) -> Response<ResponseBody> {
@@ -123,36 +88,6 @@ impl HttpTrigger {
                 response
             }
             _ => error_response::not_found(format!("no route matches {path}")),
-        }
-    }
-
-    async fn run_component(
-        &self,
-        request: Request<Incoming>,
-        route: &RouteMatch,
-        client: SocketAddr,
-        started: Instant,
-    ) -> Response<ResponseBody> {
-        let handler = &self.handlers[&route.component];
-        let request = match self.prepare_request(request, route, client).await {
-            Ok(request) => request,
-            Err(response) => return response,
-        };
-        let outcome = tokio::time::timeout(self.request_timeout, handler.handle((), request)).await;
-        match outcome {
-            Ok(Ok(response)) => response,
-            Err(_) => error_response::timeout(),
-            Ok(Err(error)) if error.is::<ExpirationError>() || started.elapsed() >= self.request_timeout => {
-                error_response::timeout()
-            }
-            Ok(Err(error)) if error.is::<InstantiationError<()>>() => {
-                logging::error(format_args!("component {:?} cannot be instantiated: {error:?}", route.component));
-                error_response::unavailable("the component cannot be started")
-            }
-            Ok(Err(error)) => {
-                logging::error(format_args!("component {:?} failed: {error:?}", route.component));
-                error_response::internal_error()
-            }
         }
     }
 
@@ -177,22 +112,118 @@ impl HttpTrigger {
             }
         };
         if let Err(error) = spin_headers::prepare(&mut parts.uri, &mut parts.headers, route, client) {
-            logging::error(format_args!("component {:?}: bad request: {error:#}", route.component));
-            return Err(error_response::internal_error());
+            return Err(error_response::bad_request(format!("{error:#}")));
         }
         let body = Full::new(body).map_err(|never| -> ErrorCode { match never {} }).boxed_unsync();
         Ok(Request::from_parts(parts, body))
     }
 }
 
+/// Serves the connections of one serving thread with that thread's own instances of every
+/// component, so that a request and the instance answering it stay on one thread.
+pub struct ConnectionServer {
+    trigger: Arc<HttpTrigger>,
+    handlers: HashMap<String, HttpComponentHandler>,
+}
+
+impl ConnectionServer {
+    pub fn new(trigger: Arc<HttpTrigger>) -> Arc<Self> {
+        let handlers = trigger.components.iter().map(|(id, instances)| (id.clone(), instances.handler())).collect();
+        Arc::new(Self { trigger, handlers })
+    }
+
+    /// Serves `stream` on the current runtime; `release` is dropped once the connection closes.
+    pub fn serve(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        client: SocketAddr,
+        release: impl Send + 'static,
+        graceful: &GracefulShutdown,
+    ) {
+        // Nagle's algorithm meeting the client's delayed ACK adds ~40 ms to every small
+        // response written in pieces on a kept-alive connection (measured under Spin, which
+        // does not set this).
+        if let Err(error) = stream.set_nodelay(true) {
+            logging::warn(format_args!("cannot set TCP_NODELAY: {error}"));
+        }
+        // Lets the socket hold a response's first pieces until its body ends (see coalescing_io).
+        let in_progress = ResponseInProgress::default();
+        let server = self.clone();
+        let tracker = in_progress.clone();
+        let service = service_fn(move |request| {
+            let server = server.clone();
+            let tracker = tracker.clone();
+            async move {
+                let response = server.handle(request, client).await;
+                Ok::<_, std::convert::Infallible>(response.map(|body| tracker.track(body)))
+            }
+        });
+        let io = TokioIo::new(CoalescingIo::new(stream, in_progress));
+        // The timer lets hyper enforce its header read timeout (30 s), so a client that never
+        // finishes its request head cannot hold a connection slot forever.
+        let connection = http1::Builder::new().timer(TokioTimer::new()).serve_connection(io, service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // Errors here are clients going away mid-request; nothing to do about them.
+            let _ = connection.await;
+            drop(release);
+        });
+    }
+
+    async fn handle(&self, request: Request<Incoming>, client: SocketAddr) -> Response<ResponseBody> {
+        let started = Instant::now();
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let trigger = &self.trigger;
+        let route = trigger.router.route(&path);
+        let component = route.as_ref().map_or("-", |route| route.component.as_str());
+        let response = match &route {
+            _ if path.starts_with(WELL_KNOWN_PREFIX) => trigger.well_known(&path),
+            None => error_response::not_found(format!("no route matches {path}")),
+            Some(route) => self.run_component(request, route, client, started).await,
+        };
+        logging::request(method.as_str(), &path, component, response.status().as_u16(), started.elapsed());
+        response
+    }
+
+    async fn run_component(
+        &self,
+        request: Request<Incoming>,
+        route: &RouteMatch,
+        client: SocketAddr,
+        started: Instant,
+    ) -> Response<ResponseBody> {
+        let trigger = &self.trigger;
+        let handler = &self.handlers[&route.component];
+        let request = match trigger.prepare_request(request, route, client).await {
+            Ok(request) => request,
+            Err(response) => return response,
+        };
+        let outcome = tokio::time::timeout(trigger.request_timeout, handler.handle((), request)).await;
+        match outcome {
+            Ok(Ok(response)) => response,
+            Err(_) => error_response::timeout(),
+            Ok(Err(error)) if error.is::<ExpirationError>() || started.elapsed() >= trigger.request_timeout => {
+                error_response::timeout()
+            }
+            Ok(Err(error)) if error.is::<InstantiationError<()>>() => {
+                logging::error(format_args!("component {:?} cannot be instantiated: {error:?}", route.component));
+                error_response::unavailable("the component cannot be started")
+            }
+            Ok(Err(error)) => {
+                logging::error(format_args!("component {:?} failed: {error:?}", route.component));
+                error_response::internal_error()
+            }
+        }
+    }
+}
+
 /// Waits for a free connection slot, then for a client.
-async fn accept(
-    listener: &TcpListener,
-    slots: &Arc<Semaphore>,
-) -> std::io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+async fn accept(listener: &TcpListener, slots: &Arc<Semaphore>) -> std::io::Result<AcceptedConnection> {
     let slot = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
     let (stream, client) = listener.accept().await?;
-    Ok((stream, client, slot))
+    // Detached from this runtime, so that the serving thread's runtime can take the socket over.
+    Ok(AcceptedConnection { stream: stream.into_std()?, client, slot })
 }
 
 fn declared_length<B>(request: &Request<B>) -> Option<u64> {

@@ -5,7 +5,8 @@
 //! `max_concurrent` requests at once and `max_requests` in its lifetime, spawning workers as
 //! load requires; this module supplies how to instantiate and when an instance must go: when a
 //! request overruns its deadline (the instance is killed, since the guest may be stuck), or
-//! after sitting idle.
+//! after sitting idle. Each HTTP serving thread has its own `ProxyHandler` per component (see
+//! `http_threads`), so its worker tasks run on the thread that serves their requests.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,9 +16,10 @@ use std::time::{Duration, Instant};
 use wasmtime::component::GuestTaskId;
 use wasmtime::{Engine, Store, StoreContextMut};
 use wasmtime_wasi_http::handler::{
-    HandlerState, Instance, ProxyHandler, ProxyPre, ShouldAccept, ViewFn, WorkerExpiration, WorkerState, WorkerStatus,
+    HandlerState, Instance, Proxy, ProxyHandler, ShouldAccept, ViewFn, WorkerExpiration, WorkerState, WorkerStatus,
 };
 use wasmtime_wasi_http::p3::WasiHttpView;
+use wasmtime_wasi_http::p3::bindings::ServicePre;
 
 use crate::engine;
 use crate::host_state::{ComponentContext, InstanceState};
@@ -36,9 +38,10 @@ pub struct ReuseLimits {
 pub type HttpComponentHandler = ProxyHandler<HttpInstances>;
 
 /// How to make instances of one HTTP component.
+#[derive(Clone)]
 pub struct HttpInstances {
     engine: Engine,
-    pre: ProxyPre<InstanceState>,
+    pre: ServicePre<InstanceState>,
     component: Arc<ComponentContext>,
     limits: ReuseLimits,
 }
@@ -46,11 +49,17 @@ pub struct HttpInstances {
 impl HttpInstances {
     pub fn new(
         engine: Engine,
-        pre: ProxyPre<InstanceState>,
+        pre: ServicePre<InstanceState>,
         component: Arc<ComponentContext>,
         limits: ReuseLimits,
-    ) -> HttpComponentHandler {
-        ProxyHandler::new(Self { engine, pre, component, limits })
+    ) -> Self {
+        Self { engine, pre, component, limits }
+    }
+
+    /// A new, empty set of reusable instances; its workers run on the runtime that hands it
+    /// requests.
+    pub fn handler(&self) -> HttpComponentHandler {
+        ProxyHandler::new(self.clone())
     }
 }
 
@@ -62,12 +71,12 @@ impl HandlerState for HttpInstances {
     async fn instantiate(&self) -> wasmtime::Result<Instance<InstanceState, InstanceExpiration, InstanceWorker>> {
         let mut store = engine::new_store(&self.engine, self.component.clone());
         // Instantiation runs guest start-up code, which must not hang a worker either.
-        let proxy = tokio::time::timeout(self.limits.request_timeout, self.pre.instantiate_async(&mut store))
+        let service = tokio::time::timeout(self.limits.request_timeout, self.pre.instantiate_async(&mut store))
             .await
             .map_err(|_| wasmtime::format_err!("instantiation timed out"))??;
         Ok(Instance {
             store,
-            proxy,
+            proxy: Proxy::P3(service),
             view: ViewFn::P3(<InstanceState as WasiHttpView>::http),
             expiration: InstanceExpiration {
                 request_timeout: self.limits.request_timeout,

@@ -1,17 +1,20 @@
 //! `sendinchat-host up`: runs the app's spin.toml locally the way `spin up` does.
 //!
 //! Start-up order: validate the manifest and variables, compile and link every component,
-//! subscribe the Redis trigger, bind the HTTP listener, then print `listening on ...` and
-//! `ready` on stdout. Any failure before `ready` exits non-zero with the reason.
+//! subscribe the Redis trigger, bind the HTTP listener and start the HTTP serving threads, then
+//! print `listening on ...` and `ready` on stdout. Any failure before `ready` exits non-zero
+//! with the reason.
 
 mod app;
 mod bindings;
 mod cli;
+mod coalescing_io;
 mod compile_cache;
 mod engine;
 mod error_response;
 mod host_state;
 mod http_server;
+mod http_threads;
 mod instance_pool;
 mod logging;
 mod manifest;
@@ -33,6 +36,7 @@ use tokio::net::TcpListener;
 
 use crate::app::LoadedApp;
 use crate::cli::{Command, UpOptions};
+use crate::http_threads::HttpThreads;
 use crate::shutdown::ShutdownSignal;
 
 fn main() -> ExitCode {
@@ -91,16 +95,20 @@ async fn run(mut app: LoadedApp, options: &UpOptions) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let mut http_threads = app.http.as_ref().map(HttpThreads::start).transpose()?;
     announce(&app, listener.as_ref(), &subscribed)?;
     let http = async {
-        if let (Some(trigger), Some(listener)) = (app.http, listener) {
-            trigger.serve(listener, shutdown.clone(), options.shutdown_timeout).await;
+        if let (Some(trigger), Some(listener), Some(threads)) = (app.http, listener, http_threads.as_mut()) {
+            trigger.serve(listener, threads, shutdown.clone(), options.shutdown_timeout).await;
         }
     };
     let redis = futures::future::join_all(
         subscribed.into_iter().map(|server| server.run(shutdown.clone(), options.shutdown_timeout)),
     );
     futures::join!(http, redis);
+    // The serving threads stop only now: their runtimes drive connections of the shared pools,
+    // which the Redis trigger may have been using until it stopped.
+    drop(http_threads);
     logging::info("stopped");
     Ok(())
 }

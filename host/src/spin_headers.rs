@@ -1,7 +1,8 @@
 //! The request as Spin hands it to a component: an absolute URI and the `spin-*` headers.
 //!
 //! As in Spin, the client's own headers come first and the `spin-*` headers are appended, the
-//! `Connection` header is removed, and a header value that is not UTF-8 fails the request.
+//! `Connection` header is removed, and a header value that is not UTF-8 fails the request
+//! (Spin fails it too; the host answers 400 where Spin would answer 500).
 
 use std::net::SocketAddr;
 
@@ -14,11 +15,13 @@ use crate::routing::RouteMatch;
 /// Rewrites `uri` and `headers` in place for the component that `route` selected.
 pub fn prepare(uri: &mut Uri, headers: &mut HeaderMap, route: &RouteMatch, client: SocketAddr) -> anyhow::Result<()> {
     headers.remove(header::CONNECTION);
-    if let Some((name, _)) = headers.iter().find(|(_, value)| value.to_str().is_err()) {
+    // UTF-8, not just visible ASCII (`HeaderValue::to_str`): Spin passes `×ø` through.
+    if let Some((name, _)) = headers.iter().find(|(_, value)| std::str::from_utf8(value.as_bytes()).is_err()) {
         bail!("header {name} is not valid UTF-8");
     }
     *uri = absolute_uri(uri, headers)?;
-    let host = headers.get(header::HOST).and_then(|host| host.to_str().ok()).unwrap_or("localhost");
+    let host =
+        headers.get(header::HOST).and_then(|host| std::str::from_utf8(host.as_bytes()).ok()).unwrap_or("localhost");
     let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
     let full_url = format!("http://{host}{path_and_query}");
     let mut spin_headers = vec![
