@@ -14,6 +14,6 @@ trap 'stop_postgres "$data"; stop_redis "$data"' EXIT
 start_postgres "$data" "$(free_port 55500)" yes
 start_redis "$data" "$(free_port 56500)" no
 # A thousand sockets, each a file descriptor in this process and in Pushpin.
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)"
 SENDINCHAT_TEST_DATABASE_URL=$PG_ADMIN_URL SENDINCHAT_TEST_REDIS_URL=$REDIS_URL_LOCAL \
     SENDINCHAT_HOST_BIN=target/release/sendinchat-host target/release/fanout

@@ -28,7 +28,7 @@ rm -rf "$data"
 SPIN_VARIABLE_BCRYPT_COST=4 SPIN_VARIABLE_LOGIN_MAX_FAILURES_PER_ADDRESS=100000 \
     scripts/run.sh --quiet --data "$data" --port "$app_port" --ws-port "$ws_port" >"$work/run.log" 2>&1 &
 run_pid=$!
-stop_system() { kill "$run_pid" 2>/dev/null; wait "$run_pid" 2>/dev/null; rm -rf "$work"; }
+stop_system() { kill "$run_pid" 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true; rm -rf "$work"; }
 trap stop_system EXIT
 for attempt in $(seq 600); do grep -qx ready "$work/run.log" && break; sleep 1; done
 grep -qx ready "$work/run.log" || die "the system did not start; see $work/run.log"

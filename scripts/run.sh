@@ -56,9 +56,10 @@ app_pid=
 # Stops what this script started, the app first (it finishes requests in flight), on Ctrl-C
 # (the whole terminal process group gets SIGINT) or on a SIGTERM sent to this script alone.
 stop_started() {
+    # `|| true`: under `set -e` a non-zero status here would end the cleanup early.
     if [ -n "$app_pid" ]; then
-        kill -INT "$app_pid" 2>/dev/null
-        wait "$app_pid" 2>/dev/null
+        kill -INT "$app_pid" 2>/dev/null || true
+        wait "$app_pid" 2>/dev/null || true
     fi
     local service
     for service in "${started[@]}"; do "stop_$service" "$data"; done

@@ -91,9 +91,11 @@ start_redis() {
     export REDIS_URL_LOCAL
 }
 
+# Stop functions run from EXIT traps under `set -e`: a process already gone must not end the
+# cleanup early, hence `|| true`.
 stop_redis() {
     local pid_file="$1/redis/redis.pid"
-    [ -f "$pid_file" ] && kill "$(cat "$pid_file")" 2>/dev/null
+    if [ -f "$pid_file" ]; then kill "$(cat "$pid_file")" 2>/dev/null || true; fi
     rm -f "$pid_file"
 }
 
@@ -120,7 +122,11 @@ start_pushpin() {
 stop_pushpin() {
     local pid_file="$1/pushpin/pushpin.pid"
     [ -f "$pid_file" ] || return 0
-    kill "$(cat "$pid_file")" 2>/dev/null && sleep 1
+    local pid attempt
+    pid=$(cat "$pid_file")
+    kill "$pid" 2>/dev/null || true
+    # Pushpin's runner stops its services (condure, zurl, proxy, handler) before it exits.
+    for attempt in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     rm -f "$pid_file"
 }
 

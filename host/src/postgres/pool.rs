@@ -139,17 +139,23 @@ impl Pool {
     }
 }
 
+/// What Spin's pool (deadpool-postgres, `RecyclingMethod::Clean`) runs on a recycled connection:
+/// session settings, cursors, listeners, advisory locks and temporary objects are reset, while
+/// cached plans survive (unlike `DISCARD ALL`), so SQL functions are not re-planned on every call.
+const RESET_SESSION: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; \
+    SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES;";
+
 /// Rolls back any open transaction and resets session state. Returns whether a transaction
-/// was open. Both statements are sent together, costing one round trip.
+/// was open. Both are sent together, costing one round trip.
 async fn clean(pooled: &PooledClient) -> anyhow::Result<bool> {
     let warnings_before = pooled.no_transaction_warnings.load(Ordering::SeqCst);
     let statements =
-        async { futures::join!(pooled.client.simple_query("ROLLBACK"), pooled.client.simple_query("DISCARD ALL")) };
-    let (rollback, discard) = tokio::time::timeout(CLEAN_TIMEOUT, statements)
+        async { futures::join!(pooled.client.simple_query("ROLLBACK"), pooled.client.simple_query(RESET_SESSION)) };
+    let (rollback, reset) = tokio::time::timeout(CLEAN_TIMEOUT, statements)
         .await
         .map_err(|_| anyhow::anyhow!("cleaning took longer than {CLEAN_TIMEOUT:?}"))?;
     rollback?;
-    discard?;
+    reset?;
     let warnings_after = pooled.no_transaction_warnings.load(Ordering::SeqCst);
     Ok(warnings_after == warnings_before)
 }
