@@ -11,8 +11,8 @@ cargo build --quiet --release -p sendinchat-host -p sendinchat-bench
 
 data=.data/bench-fanout
 trap 'stop_postgres "$data"; stop_redis "$data"' EXIT
-start_postgres "$data" "$(free_port 55500)" yes
-start_redis "$data" "$(free_port 56500)" no
+start_postgres "$data" "$(free_port 15452)" yes
+start_redis "$data" "$(free_port 16399)" no
 # A thousand sockets, each a file descriptor in this process and in Pushpin.
 ulimit -n "$(ulimit -Hn)"
 SENDINCHAT_TEST_DATABASE_URL=$PG_ADMIN_URL SENDINCHAT_TEST_REDIS_URL=$REDIS_URL_LOCAL \

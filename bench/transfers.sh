@@ -20,8 +20,8 @@ duration=${BENCH_DURATION:-20}
 users=1000
 data=.data/bench-transfers
 work=$(mktemp -d)
-app_port=$(free_port 38080)
-ws_port=$(free_port 38999)
+app_port=$(free_port 18080)
+ws_port=$(free_port 18999)
 base=http://127.0.0.1:$app_port
 
 rm -rf "$data"

@@ -63,13 +63,13 @@ trap 'exit 130' INT TERM
 if [ -n "${SENDINCHAT_TEST_DATABASE_URL:-}" ]; then
     PG_ADMIN_URL=$SENDINCHAT_TEST_DATABASE_URL
 else
-    start_postgres "$data" "$(free_port 55440)" no
+    start_postgres "$data" "$(free_port 15442)" no
     started_postgres=1
 fi
 if [ -n "${SENDINCHAT_TEST_REDIS_URL:-}" ]; then
     redis_url=$SENDINCHAT_TEST_REDIS_URL
 else
-    start_redis "$data" "$(free_port 56390)" no
+    start_redis "$data" "$(free_port 16389)" no
     started_redis=1
     redis_url=$REDIS_URL_LOCAL
 fi

@@ -76,14 +76,14 @@ log "building components"
 scripts/build-components.sh auth fintech chat chat-fanout health docs
 
 if [ -z "${DATABASE_URL:-}" ]; then
-    start_postgres "$data" "$(free_port 54320)" yes
+    start_postgres "$data" "$(free_port 15432)" yes
     started+=(postgres)
     psql "$PG_ADMIN_URL" -tAc "SELECT 1 FROM pg_database WHERE datname = 'sendinchat'" | grep -q 1 \
         || psql "$PG_ADMIN_URL" -qc "CREATE DATABASE sendinchat"
     DATABASE_URL=${PG_ADMIN_URL/\/postgres\?/\/sendinchat?}
 fi
 if [ -z "${REDIS_URL:-}" ]; then
-    start_redis "$data" "$(free_port 56380)" yes
+    start_redis "$data" "$(free_port 16379)" yes
     started+=(redis)
     REDIS_URL=$REDIS_URL_LOCAL
 fi

@@ -26,12 +26,12 @@ scripts/build-components.sh
 apt_ensure pushpin chromium fonts-liberation
 
 if [ -z "${SENDINCHAT_TEST_DATABASE_URL:-}" ]; then
-    start_postgres "$data" "$(free_port 55432)" no
+    start_postgres "$data" "$(free_port 25432)" no
     started_postgres=1
     export SENDINCHAT_TEST_DATABASE_URL=$PG_ADMIN_URL
 fi
 if [ -z "${SENDINCHAT_TEST_REDIS_URL:-}" ]; then
-    start_redis "$data" "$(free_port 56379)" no
+    start_redis "$data" "$(free_port 26379)" no
     started_redis=1
     export SENDINCHAT_TEST_REDIS_URL=$REDIS_URL_LOCAL
 fi

@@ -2,7 +2,9 @@
 # data folder under .data/<profile>/, on loopback only. Source it after common.sh.
 # shellcheck shell=bash
 
-# Prints a free TCP port on 127.0.0.1, starting the search at $1.
+# Prints a free TCP port on 127.0.0.1, starting the search at $1. Callers start below the
+# kernel's ephemeral range (32768 and up), where outgoing connections can take a port between
+# this check and the server's bind.
 free_port() {
     local port=$1
     while (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
