@@ -2,7 +2,7 @@
 //! ledger's invariants under contention (issue 6).
 use std::collections::HashSet;
 
-use sendinchat_tests::app::{TestApp, TestUser};
+use sendinchat_tests::app::{AppOptions, TestApp, TestUser};
 use serde_json::{Value, json};
 
 use crate::ledger_invariants::assert_ledger_invariants;
@@ -310,4 +310,17 @@ impl Lcg {
         self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((self.0 >> 33) % bound as u64) as usize
     }
+}
+
+#[test]
+fn the_page_size_limit_is_configurable() {
+    let Some(app) = crate::support::private_app(AppOptions::default().variable("max_page_size", "5")) else {
+        return;
+    };
+    let user = app.new_user();
+    let too_big = app.get("/fintech/transactions?limit=6", Some(&user.token));
+    assert_eq!((too_big.status, too_big.code()), (400, "invalid_limit"));
+    assert_eq!(app.get("/fintech/transactions?limit=5", Some(&user.token)).status, 200);
+    let rooms = app.get("/chat/rooms?limit=6", Some(&user.token));
+    assert_eq!((rooms.status, rooms.code()), (400, "invalid_limit"));
 }

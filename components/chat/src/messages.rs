@@ -56,7 +56,7 @@ pub async fn send(settings: &Settings, request: Request) -> Result<Reply, ChatEr
 pub async fn history(settings: &Settings, request: Request, room: RoomId) -> Result<Reply, ChatError> {
     let caller = settings.keys.authenticate(request.headers())?;
     let query = query_pairs(request.uri())?;
-    let limit = PageLimit::parse(query_value(&query, "limit"))?;
+    let limit = PageLimit::parse(query_value(&query, "limit"), settings.max_page_size)?;
     let cursor = |name: &str| -> Result<Option<i64>, ApiError> {
         match query_value(&query, name) {
             None => Ok(None),

@@ -74,7 +74,7 @@ pub async fn direct(settings: &Settings, request: Request) -> Result<Reply, Chat
 pub async fn list(settings: &Settings, request: Request) -> Result<Reply, ChatError> {
     let caller = settings.keys.authenticate(request.headers())?;
     let query = query_pairs(request.uri())?;
-    let limit = PageLimit::parse(query_value(&query, "limit"))?;
+    let limit = PageLimit::parse(query_value(&query, "limit"), settings.max_page_size)?;
     let database = shared::db::connect(&settings.database_url).await?;
     let row = shared::db::optional_row(
         &database,

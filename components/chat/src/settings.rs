@@ -24,6 +24,8 @@ pub struct Settings {
     pub payment_request_ttl_seconds: i32,
     pub default_currency: Currency,
     pub max_transfer_amount: Decimal,
+    /// Largest `limit` a listing accepts (`max_page_size`).
+    pub max_page_size: u32,
 }
 
 /// How events reach Pushpin after a commit.
@@ -68,5 +70,6 @@ async fn read() -> Result<Settings, ApiError> {
         payment_request_ttl_seconds: parsed("payment_request_ttl_seconds").await?,
         default_currency: parsed("default_currency").await?,
         max_transfer_amount: parsed("max_transfer_amount").await?,
+        max_page_size: shared::ids::checked_page_size(parsed("max_page_size").await?)?,
     })
 }

@@ -44,7 +44,7 @@ pub async fn balance(settings: &Settings, request: Request) -> Result<Reply, Fin
 pub async fn list(settings: &Settings, request: Request, direction: Direction) -> Result<Reply, FintechError> {
     let caller = settings.keys.authenticate(request.headers())?;
     let query = query_pairs(request.uri())?;
-    let limit = PageLimit::parse(query_value(&query, "limit"))?;
+    let limit = PageLimit::parse(query_value(&query, "limit"), settings.max_page_size)?;
     let before = match query_value(&query, "before") {
         None => None,
         Some(raw) => Some(TransferId::parse(raw).ok_or_else(|| {

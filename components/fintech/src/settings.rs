@@ -14,6 +14,8 @@ pub struct Settings {
     pub admin_token: String,
     pub default_currency: Currency,
     pub max_transfer_amount: Decimal,
+    /// Largest `limit` a listing accepts (`max_page_size`).
+    pub max_page_size: u32,
 }
 
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
@@ -33,5 +35,6 @@ async fn read() -> Result<Settings, ApiError> {
         admin_token,
         default_currency: parsed("default_currency").await?,
         max_transfer_amount: parsed("max_transfer_amount").await?,
+        max_page_size: shared::ids::checked_page_size(parsed("max_page_size").await?)?,
     })
 }

@@ -5,9 +5,11 @@ use serde_json::Value;
 
 use crate::ApiError;
 
-/// Most items one page may hold; the default page is smaller.
-pub const PAGE_LIMIT_MAX: u32 = 100;
-pub const PAGE_LIMIT_DEFAULT: u32 = 50;
+/// The largest page size an operator may configure (`max_page_size`): beyond it one request
+/// would hold a database connection for too long.
+pub const PAGE_SIZE_CEILING: u32 = 1000;
+/// The page size when a request names none (or the configured maximum, if smaller).
+const PAGE_LIMIT_DEFAULT: u32 = 50;
 
 /// A database id (users, rooms, messages, transfers): a positive 64-bit integer.
 fn parse_id(raw: &str) -> Option<i64> {
@@ -98,23 +100,33 @@ impl IdempotencyKey {
     }
 }
 
-/// `limit` of a paginated listing: 1..=100, default 50.
+/// `limit` of a paginated listing: 1 to the configured maximum, default 50.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageLimit(u32);
 
 impl PageLimit {
-    pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
+    /// `maximum` is the configured `max_page_size` (at most [`PAGE_SIZE_CEILING`]).
+    pub fn parse(raw: Option<&str>, maximum: u32) -> Result<Self, ApiError> {
         let Some(raw) = raw else {
-            return Ok(Self(PAGE_LIMIT_DEFAULT));
+            return Ok(Self(PAGE_LIMIT_DEFAULT.min(maximum)));
         };
-        raw.parse().ok().filter(|limit| (1..=PAGE_LIMIT_MAX).contains(limit)).map(Self).ok_or_else(|| {
-            ApiError::bad_request("invalid_limit", format!("limit must be an integer from 1 to {PAGE_LIMIT_MAX}"))
+        raw.parse().ok().filter(|limit| (1..=maximum).contains(limit)).map(Self).ok_or_else(|| {
+            ApiError::bad_request("invalid_limit", format!("limit must be an integer from 1 to {maximum}"))
         })
     }
 
     pub fn get(self) -> i32 {
-        // PAGE_LIMIT_MAX fits any integer type.
+        // At most PAGE_SIZE_CEILING, which fits any integer type.
         self.0 as i32
+    }
+}
+
+/// Checks a configured `max_page_size`.
+pub fn checked_page_size(maximum: u32) -> Result<u32, ApiError> {
+    if (1..=PAGE_SIZE_CEILING).contains(&maximum) {
+        Ok(maximum)
+    } else {
+        Err(ApiError::internal(format!("max_page_size {maximum} is outside 1..={PAGE_SIZE_CEILING}")))
     }
 }
 
@@ -134,11 +146,13 @@ mod tests {
     }
 
     #[test]
-    fn page_limit_is_bounded() {
-        assert_eq!(PageLimit::parse(None).unwrap().get(), 50);
-        assert_eq!(PageLimit::parse(Some("100")).unwrap().get(), 100);
-        assert!(PageLimit::parse(Some("0")).is_err());
-        assert!(PageLimit::parse(Some("101")).is_err());
-        assert!(PageLimit::parse(Some("ten")).is_err());
+    fn page_limit_is_bounded_by_the_configured_maximum() {
+        assert_eq!(PageLimit::parse(None, 100).unwrap().get(), 50);
+        assert_eq!(PageLimit::parse(None, 20).unwrap().get(), 20);
+        assert_eq!(PageLimit::parse(Some("100"), 100).unwrap().get(), 100);
+        assert!(PageLimit::parse(Some("0"), 100).is_err());
+        assert!(PageLimit::parse(Some("101"), 100).is_err());
+        assert!(PageLimit::parse(Some("21"), 20).is_err());
+        assert!(PageLimit::parse(Some("ten"), 100).is_err());
     }
 }
