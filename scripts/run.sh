@@ -101,6 +101,8 @@ export SPIN_VARIABLE_JWT_SECRET=$JWT_SECRET
 export SPIN_VARIABLE_ADMIN_TOKEN=$ADMIN_TOKEN
 export SPIN_VARIABLE_GRIP_SIG_KEY=$GRIP_SIG_KEY
 export SPIN_VARIABLE_GRIP_ORIGIN=http://127.0.0.1:$publish_port
+# Pushpin runs on this machine and writes the client's address into X-Forwarded-For.
+export SPIN_VARIABLE_TRUSTED_PROXIES=${SPIN_VARIABLE_TRUSTED_PROXIES:-127.0.0.1}
 
 start_pushpin "$data" "$ws_port" "$publish_port" "$app_port" "$GRIP_SIG_KEY" 2500
 started+=(pushpin)

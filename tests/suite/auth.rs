@@ -322,3 +322,29 @@ fn unknown_users_and_wrong_passwords_take_the_same_time() {
     );
     assert!((0.8..=1.2).contains(&ratio), "unknown/known = {ratio:.3}");
 }
+
+/// Behind a trusted proxy, failures count per real client (`X-Forwarded-For`); without that
+/// trust, the header is ignored and every request counts against the direct peer.
+#[test]
+fn per_address_throttling_sees_through_trusted_proxies_only() {
+    let options = |trusted: &str| {
+        AppOptions::default()
+            .variable("login_max_failures", "100")
+            .variable("login_max_failures_per_address", "2")
+            .variable("trusted_proxies", trusted)
+    };
+    let login_from = |app: &TestApp, client: &str| {
+        let body = json!({"username": "nobody_here", "password": "guess"}).to_string().into_bytes();
+        app.request("POST", "/users/token", &[("x-forwarded-for", client)], Some(("application/json", body))).status
+    };
+    let Some(behind_proxy) = private_app(options("127.0.0.1")) else {
+        return;
+    };
+    assert_eq!([login_from(&behind_proxy, "203.0.113.1"), login_from(&behind_proxy, "203.0.113.1")], [401, 401]);
+    assert_eq!(login_from(&behind_proxy, "203.0.113.1"), 429, "that client is throttled");
+    assert_eq!(login_from(&behind_proxy, "203.0.113.2"), 401, "another client behind the same proxy is not");
+
+    let direct = private_app(options("")).expect("a private app");
+    assert_eq!([login_from(&direct, "203.0.113.1"), login_from(&direct, "203.0.113.2")], [401, 401]);
+    assert_eq!(login_from(&direct, "203.0.113.3"), 429, "an untrusted peer cannot pick its address");
+}

@@ -9,6 +9,7 @@
 //! | `GET  /users/me`        | [`lookup::me`]             |
 //! | `GET  /users/{id}`      | [`lookup::by_id`]          |
 //! | `GET  /users?username=` | [`lookup::by_username`]    |
+mod client_address;
 mod credentials;
 mod error;
 mod login;

@@ -6,10 +6,11 @@ use shared::request::{BODY_BYTES_MAX, JsonObject, is_form, read_body};
 use spin_sdk::http::Request;
 use spin_sdk::pg::Connection;
 
+use crate::client_address::client_address;
 use crate::credentials::{Username, verify_password};
 use crate::error::AuthError;
 use crate::settings::Settings;
-use crate::throttle::{LoginThrottle, client_address};
+use crate::throttle::LoginThrottle;
 use crate::tokens::start_session;
 
 struct Account {
@@ -18,7 +19,7 @@ struct Account {
 }
 
 pub async fn login(settings: &Settings, request: Request) -> Result<Reply, AuthError> {
-    let address = client_address(request.headers());
+    let address = client_address(request.headers(), &settings.trusted_proxies);
     let (parts, body) = read_body(request, BODY_BYTES_MAX).await?;
     let mut fields = if is_form(&parts.headers) {
         JsonObject::from_form_body(&body)?

@@ -2,6 +2,8 @@
 use std::sync::OnceLock;
 
 use chrono::Duration;
+
+use crate::client_address::{AddressRange, parse_trusted_proxies};
 use shared::ApiError;
 use shared::config::{cached, parsed, text};
 use shared::token::TokenKeys;
@@ -15,6 +17,8 @@ pub struct Settings {
     pub refresh_token_ttl_seconds: i32,
     pub bcrypt_cost: u32,
     pub throttle: ThrottleSettings,
+    /// Proxies whose `X-Forwarded-For` names the client (see `client_address`).
+    pub trusted_proxies: Vec<AddressRange>,
 }
 
 /// How many failed logins are tolerated, per username and per client address, within a window.
@@ -51,5 +55,7 @@ async fn read() -> Result<Settings, ApiError> {
             failures_per_address_max: parsed("login_max_failures_per_address").await?,
             window_seconds: parsed("login_failure_window_seconds").await?,
         },
+        trusted_proxies: parse_trusted_proxies(&text("trusted_proxies").await?)
+            .map_err(|error| ApiError::internal(format!("trusted_proxies: {error}")))?,
     })
 }

@@ -7,7 +7,7 @@
 //!
 //! When Redis is unreachable, login answers 503 (fail closed): without the counters, guessing
 //! would be unthrottled. Everything else in `auth` keeps working without Redis.
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
 use spin_sdk::redis::Connection;
 
@@ -27,7 +27,7 @@ impl LoginThrottle {
     pub async fn open(
         settings: &Settings,
         login_name: &str,
-        client_address: Option<String>,
+        client_address: Option<IpAddr>,
     ) -> Result<Self, AuthError> {
         let connection = shared::redis::connect(&settings.redis_url).await?;
         let name: String = login_name.to_lowercase().chars().take(KEY_NAME_CHARS_MAX).collect();
@@ -68,10 +68,4 @@ impl LoginThrottle {
         let address = self.address_key.as_deref().map(|key| (key, limits.failures_per_address_max));
         std::iter::once(username).chain(address)
     }
-}
-
-/// The client's IP address as Spin reports it (`spin-client-addr: 203.0.113.7:51234`).
-pub fn client_address(headers: &http::HeaderMap) -> Option<String> {
-    let raw = headers.get("spin-client-addr")?.to_str().ok()?;
-    raw.parse::<SocketAddr>().ok().map(|address| address.ip().to_string())
 }

@@ -1,0 +1,116 @@
+//! Which client a login attempt comes from, for per-address throttling.
+//!
+//! Behind a proxy (Pushpin, a load balancer) every request arrives from the proxy's address, and
+//! counting failures per that address would let anyone lock everyone out. So when the direct
+//! peer (`spin-client-addr`) is a trusted proxy (`trusted_proxies`), the client is the nearest
+//! address in `X-Forwarded-For` that is not itself a trusted proxy. Headers from untrusted peers
+//! are ignored: a client could write anything there.
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+/// An address or a CIDR block (`10.0.0.0/8`, `fd00::/8`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressRange {
+    network: IpAddr,
+    prefix_bits: u8,
+}
+
+impl AddressRange {
+    fn contains(&self, address: IpAddr) -> bool {
+        match (self.network, address) {
+            (IpAddr::V4(network), IpAddr::V4(address)) => {
+                prefix_matches(u128::from(u32::from(network)), u128::from(u32::from(address)), 32, self.prefix_bits)
+            }
+            (IpAddr::V6(network), IpAddr::V6(address)) => {
+                prefix_matches(u128::from(network), u128::from(address), 128, self.prefix_bits)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn prefix_matches(network: u128, address: u128, width: u8, prefix_bits: u8) -> bool {
+    let ignored = u32::from(width - prefix_bits);
+    network.checked_shr(ignored).unwrap_or(0) == address.checked_shr(ignored).unwrap_or(0)
+}
+
+impl FromStr for AddressRange {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (address, prefix) = text.split_once('/').map_or((text, None), |(address, prefix)| (address, Some(prefix)));
+        let network: IpAddr = address.trim().parse().map_err(|_| format!("{text:?} is not an IP address or CIDR"))?;
+        let width = if network.is_ipv4() { 32 } else { 128 };
+        let prefix_bits = match prefix {
+            None => width,
+            Some(bits) => {
+                bits.trim().parse().ok().filter(|bits| *bits <= width).ok_or(format!("bad prefix in {text:?}"))?
+            }
+        };
+        Ok(Self { network, prefix_bits })
+    }
+}
+
+/// Parses `trusted_proxies`: comma-separated addresses or CIDR blocks, possibly empty.
+pub fn parse_trusted_proxies(text: &str) -> Result<Vec<AddressRange>, String> {
+    text.split(',').map(str::trim).filter(|part| !part.is_empty()).map(str::parse).collect()
+}
+
+/// The client's address, or None when Spin did not say who the peer is.
+pub fn client_address(headers: &http::HeaderMap, trusted_proxies: &[AddressRange]) -> Option<IpAddr> {
+    let peer = headers.get("spin-client-addr")?.to_str().ok()?.parse::<SocketAddr>().ok()?.ip();
+    let is_trusted = |address: IpAddr| trusted_proxies.iter().any(|range| range.contains(address));
+    if !is_trusted(peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|hop| hop.trim().parse().ok())
+        .collect();
+    // Nearest hop first: the right end of the list was written by the proxy closest to us.
+    Some(forwarded.into_iter().rev().find(|hop| !is_trusted(*hop)).unwrap_or(peer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(peer: &str, forwarded: Option<&str>) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("spin-client-addr", peer.parse().unwrap());
+        if let Some(forwarded) = forwarded {
+            headers.insert("x-forwarded-for", forwarded.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
+        let trusted = parse_trusted_proxies("127.0.0.1, 10.0.0.0/8").unwrap();
+        let address = |peer, forwarded| client_address(&headers(peer, forwarded), &trusted).unwrap().to_string();
+        assert_eq!(address("203.0.113.9:5000", Some("198.51.100.1")), "203.0.113.9", "untrusted peer: header ignored");
+        assert_eq!(address("127.0.0.1:5000", Some("198.51.100.1")), "198.51.100.1");
+        assert_eq!(
+            address("127.0.0.1:5000", Some("6.6.6.6, 198.51.100.1, 10.1.2.3")),
+            "198.51.100.1",
+            "nearest untrusted"
+        );
+        assert_eq!(address("10.9.9.9:5000", None), "10.9.9.9", "no header: the proxy itself");
+        assert_eq!(address("127.0.0.1:5000", Some("not an address")), "127.0.0.1");
+        assert_eq!(address("[::1]:5000", Some("198.51.100.1")), "::1", "::1 is not in the trusted list");
+    }
+
+    #[test]
+    fn trusted_proxy_lists_parse_addresses_and_blocks() {
+        assert_eq!(parse_trusted_proxies("").unwrap(), vec![]);
+        assert!(parse_trusted_proxies("10.0.0.0/33").is_err());
+        assert!(parse_trusted_proxies("proxy.internal").is_err());
+        let v6 = parse_trusted_proxies("fd00::/8").unwrap();
+        assert!(v6[0].contains("fd12::1".parse().unwrap()));
+        assert!(!v6[0].contains("fe80::1".parse().unwrap()));
+        assert!(parse_trusted_proxies("0.0.0.0/0").unwrap()[0].contains("8.8.8.8".parse().unwrap()));
+    }
+}
