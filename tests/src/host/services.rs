@@ -32,15 +32,16 @@ impl TestServices {
         }
         let mut admin = postgres::Client::connect(&self.admin_database_url, postgres::NoTls)
             .with_context(|| format!("cannot connect to {}", self.admin_database_url))?;
+        // Tests running side by side may ask for the same database at once, and two concurrent
+        // CREATE DATABASE of one name can fail with a unique violation on the catalog rather
+        // than "already exists"; a session advisory lock (CREATE DATABASE cannot run inside a
+        // transaction) makes check-then-create one step. The lock ends with the connection.
+        admin.execute("SELECT pg_advisory_lock(hashtext('sendinchat-tests:database'))", &[])?;
         let exists = admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])?.is_some();
         if !exists {
-            // A concurrent test run may create it first; that is as good as creating it here.
-            if let Err(error) = admin.batch_execute(&format!("CREATE DATABASE {name}")) {
-                let duplicate = error.code() == Some(&postgres::error::SqlState::DUPLICATE_DATABASE);
-                if !duplicate {
-                    return Err(error).context(format!("cannot create database {name}"));
-                }
-            }
+            admin
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .with_context(|| format!("cannot create database {name}"))?;
         }
         Ok(with_database_name(&self.admin_database_url, name))
     }
