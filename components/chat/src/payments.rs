@@ -6,6 +6,7 @@ use shared::money::PaymentTerms;
 use shared::request::{BODY_BYTES_MAX, JsonObject, read_body};
 use shared::{ApiError, Reply};
 use spin_sdk::http::Request;
+use spin_sdk::pg::ParameterValue;
 
 use crate::error::ChatError;
 use crate::outcome::{Outcome, call};
@@ -38,6 +39,21 @@ impl PaymentCommand {
         fields.finish()?;
         Ok(Self { caller, idempotency_key, party, terms })
     }
+
+    /// The SQL arguments both payment functions take, in their order: room, caller, party,
+    /// amount, currency, note, then `setting` (where the two differ), then the idempotency key.
+    fn arguments(self, room: RoomId, setting: ParameterValue) -> Vec<ParameterValue> {
+        vec![
+            room.get().into(),
+            self.caller.get().into(),
+            self.party.get().into(),
+            self.terms.amount.get().into(),
+            self.terms.currency.as_str().to_owned().into(),
+            self.terms.note_text().into(),
+            setting,
+            key_text(self.idempotency_key).into(),
+        ]
+    }
 }
 
 fn key_text(key: Option<IdempotencyKey>) -> Option<String> {
@@ -59,16 +75,7 @@ pub async fn pay(settings: &Settings, request: Request, room: RoomId) -> Result<
         settings,
         "SELECT outcome, resource, replayed FROM chat_send_payment(\
             $1::int8, $2::int8, $3::int8, $4::numeric, $5::text, $6::text, $7::text, $8::text)",
-        vec![
-            room.get().into(),
-            command.caller.get().into(),
-            command.party.get().into(),
-            command.terms.amount.get().into(),
-            command.terms.currency.as_str().to_owned().into(),
-            command.terms.note_text().into(),
-            settings.default_currency.as_str().to_owned().into(),
-            key_text(command.idempotency_key).into(),
-        ],
+        command.arguments(room, settings.default_currency.as_str().to_owned().into()),
     )
     .await?;
     announce_and_reply(settings, room, outcome).await
@@ -81,16 +88,7 @@ pub async fn request(settings: &Settings, request: Request, room: RoomId) -> Res
         settings,
         "SELECT outcome, resource, replayed FROM chat_request_payment(\
             $1::int8, $2::int8, $3::int8, $4::numeric, $5::text, $6::text, $7::int4, $8::text)",
-        vec![
-            room.get().into(),
-            command.caller.get().into(),
-            command.party.get().into(),
-            command.terms.amount.get().into(),
-            command.terms.currency.as_str().to_owned().into(),
-            command.terms.note_text().into(),
-            settings.payment_request_ttl_seconds.into(),
-            key_text(command.idempotency_key).into(),
-        ],
+        command.arguments(room, settings.payment_request_ttl_seconds.into()),
     )
     .await?;
     announce_and_reply(settings, room, outcome).await
