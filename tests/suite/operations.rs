@@ -31,6 +31,24 @@ fn readiness_is_503_while_redis_is_down() {
     assert_eq!(app.get("/health/ready", None).status, 200);
 }
 
+/// Spin cannot refuse to start an app whose secret is too short; readiness is where an
+/// orchestrator learns of it, and requests that need the secret fail without leaking it.
+#[test]
+fn readiness_fails_while_a_secret_is_too_short() {
+    if TestApp::is_external() {
+        return eprintln!("skipped: starts an app with its own variables");
+    }
+    let short_secret = "only-twenty-six-bytes-long";
+    let app = TestApp::start(AppOptions::default().variable("jwt_secret", short_secret)).expect("app starts");
+    let ready = app.get("/health/ready", None);
+    assert_eq!((ready.status, ready.code()), (500, "internal"), "{}", ready.text);
+    assert_eq!(app.get("/health", None).status, 200, "liveness does not read secrets");
+    let me = app.get("/users/me", Some("any-token"));
+    assert_eq!((me.status, me.code()), (500, "internal"), "{}", me.text);
+    assert!(!ready.text.contains(short_secret) && !me.text.contains(short_secret));
+    assert!(app.log().contains("variable jwt_secret is 26 bytes; at least 32 are required"), "{}", app.log());
+}
+
 /// From a clean data folder the README's run command reaches `ready`; a smoke run (two users,
 /// a deposit, a transfer, a room, WebSocket messages) passes; stopping it stops everything it
 /// started; starting it again keeps the data.

@@ -5,7 +5,7 @@ use chrono::Duration;
 
 use crate::client_address::{AddressRange, parse_trusted_proxies};
 use shared::ApiError;
-use shared::config::{cached, parsed, text};
+use shared::config::{cached, parsed, secret, text};
 use shared::token::TokenKeys;
 
 pub struct Settings {
@@ -46,7 +46,7 @@ async fn read() -> Result<Settings, ApiError> {
         database_url: text("database_url").await?,
         redis_url: text("redis_url").await?,
         redis_key_prefix: text("redis_key_prefix").await?,
-        keys: TokenKeys::new(&text("jwt_secret").await?, text("jwt_issuer").await?)?,
+        keys: TokenKeys::new(&secret("jwt_secret").await?, text("jwt_issuer").await?)?,
         access_token_lifetime: Duration::seconds(parsed::<u32>("access_token_ttl_seconds").await?.into()),
         refresh_token_ttl_seconds: parsed("refresh_token_ttl_seconds").await?,
         bcrypt_cost,

@@ -4,9 +4,9 @@ use std::sync::OnceLock;
 use jwt_compact::alg::Hs256Key;
 use rust_decimal::Decimal;
 use shared::ApiError;
-use shared::config::{cached, parsed, text};
+use shared::config::{cached, parsed, secret, text};
 use shared::money::Currency;
-use shared::token::{SECRET_BYTES_MIN, TokenKeys, hs256_key};
+use shared::token::{TokenKeys, hs256_key};
 
 pub struct Settings {
     pub database_url: String,
@@ -44,10 +44,7 @@ pub async fn load() -> Result<&'static Settings, ApiError> {
 }
 
 async fn read() -> Result<Settings, ApiError> {
-    let grip_sig_key = text("grip_sig_key").await?;
-    if grip_sig_key.len() < SECRET_BYTES_MIN {
-        return Err(ApiError::internal(format!("grip_sig_key must be at least {SECRET_BYTES_MIN} bytes")));
-    }
+    let grip_sig_key = secret("grip_sig_key").await?;
     let publish_mode = match text("chat_publish_mode").await?.as_str() {
         "redis" => PublishMode::Redis,
         "direct" => PublishMode::Direct,
@@ -59,7 +56,7 @@ async fn read() -> Result<Settings, ApiError> {
         database_url: text("database_url").await?,
         redis_url: text("redis_url").await?,
         redis_key_prefix: text("redis_key_prefix").await?,
-        keys: TokenKeys::new(&text("jwt_secret").await?, text("jwt_issuer").await?)?,
+        keys: TokenKeys::new(&secret("jwt_secret").await?, text("jwt_issuer").await?)?,
         grip_key: hs256_key(&grip_sig_key),
         publish_mode,
         grip_publish_url: format!("{}/publish/", text("grip_origin").await?.trim_end_matches('/')),

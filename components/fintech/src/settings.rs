@@ -3,9 +3,9 @@ use std::sync::OnceLock;
 
 use rust_decimal::Decimal;
 use shared::ApiError;
-use shared::config::{cached, parsed, text};
+use shared::config::{cached, parsed, secret, text};
 use shared::money::Currency;
-use shared::token::{SECRET_BYTES_MIN, TokenKeys};
+use shared::token::TokenKeys;
 
 pub struct Settings {
     pub database_url: String,
@@ -25,14 +25,10 @@ pub async fn load() -> Result<&'static Settings, ApiError> {
 }
 
 async fn read() -> Result<Settings, ApiError> {
-    let admin_token = text("admin_token").await?;
-    if admin_token.len() < SECRET_BYTES_MIN {
-        return Err(ApiError::internal(format!("admin_token must be at least {SECRET_BYTES_MIN} bytes")));
-    }
     Ok(Settings {
         database_url: text("database_url").await?,
-        keys: TokenKeys::new(&text("jwt_secret").await?, text("jwt_issuer").await?)?,
-        admin_token,
+        keys: TokenKeys::new(&secret("jwt_secret").await?, text("jwt_issuer").await?)?,
+        admin_token: secret("admin_token").await?,
         default_currency: parsed("default_currency").await?,
         max_transfer_amount: parsed("max_transfer_amount").await?,
         max_page_size: shared::ids::checked_page_size(parsed("max_page_size").await?)?,

@@ -3,6 +3,8 @@
 //! - `GET /health`: liveness; the component runs (no dependency is touched).
 //! - `GET /health/ready`: readiness; Postgres answers a query and Redis a PING. 503 (with
 //!   `Retry-After`) names what is unreachable, so traffic is held back until it recovers.
+//!   A secret shorter than the components accept is a logged 500: Spin has no start-up hook
+//!   to refuse it, so readiness is where an orchestrator learns of it before sending traffic.
 use http::{Method, StatusCode};
 use serde_json::json;
 use shared::response::json_reply;
@@ -21,11 +23,22 @@ async fn handle(request: Request) -> Reply {
 }
 
 async fn readiness() -> Reply {
+    if let Err(error) = secrets_acceptable().await {
+        return error.into_reply();
+    }
     let (postgres, redis) = (postgres_ready().await, redis_ready().await);
     match postgres.and(redis) {
         Ok(()) => json_reply(StatusCode::OK, &json!({"status": "ready", "postgres": "ok", "redis": "ok"})),
         Err(error) => error.into_reply(),
     }
+}
+
+/// The secrets the other components refuse to run with when too short.
+async fn secrets_acceptable() -> Result<(), ApiError> {
+    for name in ["jwt_secret", "admin_token", "grip_sig_key"] {
+        shared::config::secret(name).await?;
+    }
+    Ok(())
 }
 
 async fn postgres_ready() -> Result<(), ApiError> {

@@ -8,10 +8,24 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 
 use crate::ApiError;
+use crate::token::SECRET_BYTES_MIN;
 
 /// Reads the variable `name` as text.
 pub async fn text(name: &str) -> Result<String, ApiError> {
     spin_sdk::variables::get(name).await.map_err(|error| ApiError::internal(format!("variable {name}: {error:?}")))
+}
+
+/// Reads the secret variable `name`, refusing one shorter than [`SECRET_BYTES_MIN`]: a short
+/// key or operator token is guessable, and better no service than a forgeable one.
+pub async fn secret(name: &str) -> Result<String, ApiError> {
+    let value = text(name).await?;
+    if value.len() < SECRET_BYTES_MIN {
+        return Err(ApiError::internal(format!(
+            "variable {name} is {} bytes; at least {SECRET_BYTES_MIN} are required",
+            value.len()
+        )));
+    }
+    Ok(value)
 }
 
 /// Reads the variable `name` and parses it.
