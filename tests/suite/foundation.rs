@@ -72,7 +72,7 @@ fn variables_read_by(package: &str) -> BTreeSet<String> {
     let source_dir = workspace_root().join("components").join(package).join("src");
     for entry in walk(&source_dir) {
         let code = std::fs::read_to_string(&entry).unwrap();
-        for call in ["text(\"", "parsed(\"", "parsed::<u32>(\"", "variables::get(\""] {
+        for call in ["text(\"", "secret(\"", "parsed(\"", "parsed::<u32>(\"", "variables::get(\""] {
             for (at, _) in code.match_indices(call) {
                 // A whole call, not the end of another name (`context("...")`).
                 let preceded_by_name = code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_');
