@@ -151,17 +151,7 @@ impl Schemas {
     }
 
     fn check_array(&self, schema: &Map<String, Value>, items: &[Value], path: &str, errors: &mut Vec<String>) {
-        let count = items.len() as u64;
-        if let Some(minimum) = schema.get("minItems").and_then(Value::as_u64)
-            && count < minimum
-        {
-            errors.push(format!("{path}: {count} items, fewer than {minimum}"));
-        }
-        if let Some(maximum) = schema.get("maxItems").and_then(Value::as_u64)
-            && count > maximum
-        {
-            errors.push(format!("{path}: {count} items, more than {maximum}"));
-        }
+        check_size(schema, ("minItems", "maxItems"), items.len(), "items", path, errors);
         if let Some(item_schema) = schema.get("items") {
             for (index, item) in items.iter().enumerate() {
                 errors.extend(self.check(item_schema, item, &format!("{path}[{index}]")));
@@ -170,17 +160,7 @@ impl Schemas {
     }
 
     fn check_string(&self, schema: &Map<String, Value>, text: &str, path: &str, errors: &mut Vec<String>) {
-        let length = text.chars().count() as u64;
-        if let Some(minimum) = schema.get("minLength").and_then(Value::as_u64)
-            && length < minimum
-        {
-            errors.push(format!("{path}: {length} characters, fewer than {minimum}"));
-        }
-        if let Some(maximum) = schema.get("maxLength").and_then(Value::as_u64)
-            && length > maximum
-        {
-            errors.push(format!("{path}: {length} characters, more than {maximum}"));
-        }
+        check_size(schema, ("minLength", "maxLength"), text.chars().count(), "characters", path, errors);
         if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
             match self.patterns.get(pattern) {
                 Some(regex) if regex.is_match(text) => {}
@@ -330,6 +310,28 @@ fn brief(value: &Value) -> String {
     match text.char_indices().nth(80) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text,
+    }
+}
+
+/// Checks `size` (of `unit`s) against the schema's lower and upper bound keywords.
+fn check_size(
+    schema: &Map<String, Value>,
+    (minimum_key, maximum_key): (&str, &str),
+    size: usize,
+    unit: &str,
+    path: &str,
+    errors: &mut Vec<String>,
+) {
+    let size = size as u64;
+    if let Some(minimum) = schema.get(minimum_key).and_then(Value::as_u64)
+        && size < minimum
+    {
+        errors.push(format!("{path}: {size} {unit}, fewer than {minimum}"));
+    }
+    if let Some(maximum) = schema.get(maximum_key).and_then(Value::as_u64)
+        && size > maximum
+    {
+        errors.push(format!("{path}: {size} {unit}, more than {maximum}"));
     }
 }
 
