@@ -7,10 +7,21 @@
 #   - otherwise Debian's rustc-web toolchain builds std itself (-Zbuild-std) and links with
 #     wasi-libc and lld. See docs in README.md ("Building").
 # Running it twice does no work the second time: package checks are dpkg queries and cargo's
-# own fingerprints skip unchanged crates.
+# own fingerprints skip unchanged crates. `--install-only` installs the toolchain and fetches the
+# npm assets, and builds nothing.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 cd "$PROJECT_ROOT"
+
+rustup_has_wasm_target() {
+    command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2
+}
+
+if [ "${1:-}" = --install-only ]; then
+    rustup_has_wasm_target || apt_ensure rustc-web cargo-web rust-web-src wasi-libc lld-16
+    scripts/fetch-docs-assets.sh
+    exit 0
+fi
 
 wasm_packages() {
     local manifest
@@ -26,7 +37,7 @@ for package in "${packages[@]}"; do package_flags+=(-p "$package"); done
 # The docs component embeds npm packages (Swagger UI, ReDoc), unpacked before it compiles.
 if [[ " ${packages[*]} " == *" docs "* ]]; then scripts/fetch-docs-assets.sh; fi
 
-if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+if rustup_has_wasm_target; then
     cargo build --quiet --release --target wasm32-wasip2 "${package_flags[@]}"
 else
     apt_ensure rustc-web cargo-web rust-web-src wasi-libc lld-16

@@ -2,6 +2,7 @@
 # Fuzzes the running app against its contract, openapi.yaml, with schemathesis (from PyPI).
 #
 #   scripts/fuzz.sh [--examples N] [--seed S]
+#   scripts/fuzz.sh --install-only
 #
 # Starts a private app the way the integration suite does: the local host (the build the tests
 # use; $SENDINCHAT_HOST_BIN when set) on a free port with SPIN_VARIABLE_* settings, a fresh
@@ -23,8 +24,10 @@ cd "$PROJECT_ROOT"
 SCHEMATHESIS_VERSION=4.32.5
 examples=50
 seed=20261124
+install_only=""
 while [ $# -gt 0 ]; do
     case $1 in
+        --install-only) install_only=1 ;;
         --examples) examples=$2; shift ;;
         --seed) seed=$2; shift ;;
         -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
@@ -43,6 +46,7 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "version $SCHEMATH
     "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 python=$venv/bin/python
+[ -z "$install_only" ] || exit 0
 
 started=()
 database=""
@@ -80,7 +84,7 @@ psql "$PG_ADMIN_URL" -qc "CREATE DATABASE $database"
 database_url=${PG_ADMIN_URL/\/postgres\?/\/$database?}
 [ "$database_url" != "$PG_ADMIN_URL" ] || die "cannot derive a database URL from $PG_ADMIN_URL (expected .../postgres?...)"
 log "applying migrations to $database"
-cargo run --quiet -p sendinchat-migrate -- --database-url "$database_url" --dir sql
+migrate "$database_url"
 
 if [ -n "${SENDINCHAT_HOST_BIN:-}" ]; then
     host_bin=$SENDINCHAT_HOST_BIN

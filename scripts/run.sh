@@ -89,7 +89,7 @@ if [ -z "${REDIS_URL:-}" ]; then
 fi
 
 log "applying migrations"
-cargo run --quiet -p sendinchat-migrate -- --database-url "$DATABASE_URL" --dir sql
+migrate "$DATABASE_URL"
 
 publish_port=$(free_port 5561)
 host_and_port() { local rest=${1#*://}; rest=${rest##*@}; echo "${rest%%[/?]*}"; }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine of this project's kind: installs what is missing
-# (wasm toolchain, Postgres, Redis), builds every component, checks formatting and lints, and
-# runs unit and integration tests against real services and real wasm components.
+# (wasm toolchain, Postgres, Redis, Pushpin, Chromium, schemathesis), builds every component,
+# checks formatting and lints, and runs unit and integration tests against real services and real
+# wasm components, then fuzzes the API against its contract. Ends with the seconds each phase took.
 #
 # Uses SENDINCHAT_TEST_DATABASE_URL / SENDINCHAT_TEST_REDIS_URL when set; otherwise starts
 # private instances under .data/test/ and stops them afterwards. SENDINCHAT_BASE_URL points the
@@ -12,19 +13,54 @@ source "$(dirname "$0")/lib/services.sh"
 cd "$PROJECT_ROOT"
 
 data=.data/test
+target_dir=${CARGO_TARGET_DIR:-$PROJECT_ROOT/target}
+
+# Phase timings, printed on every exit so a failed run still shows where its time went.
+phase_names=()
+phase_milliseconds=()
+phase_name=""
+phase_started_ms=0
+phase() {
+    end_phase
+    phase_name=$1
+    phase_started_ms=$(date +%s%3N)
+    log "$phase_name"
+}
+end_phase() {
+    [ -n "$phase_name" ] || return 0
+    phase_names+=("$phase_name")
+    phase_milliseconds+=($(($(date +%s%3N) - phase_started_ms)))
+    phase_name=""
+}
+print_timings() {
+    end_phase
+    local index total_ms=0
+    printf '\n%-58s %8s\n' "phase" "seconds" >&2
+    for index in "${!phase_names[@]}"; do
+        print_timing "${phase_names[$index]}" "${phase_milliseconds[$index]}"
+        total_ms=$((total_ms + phase_milliseconds[index]))
+    done
+    print_timing "total" "$total_ms"
+}
+print_timing() { printf '%-58s %6d.%d\n' "$1" $(($2 / 1000)) $(($2 % 1000 / 100)) >&2; }
+
 stop_started_services() {
+    local status=$?
     [ -n "${started_postgres:-}" ] && stop_postgres "$data"
     [ -n "${started_redis:-}" ] && stop_redis "$data"
-    return 0
+    print_timings
+    return "$status"
 }
 trap stop_started_services EXIT
 
-log "building components"
-scripts/build-components.sh
-# The integration suite runs its own Pushpin instances in front of the app, and renders /docs
-# in a headless Chromium.
-apt_ensure pushpin chromium fonts-liberation
+phase "installs (Debian packages, npm assets, schemathesis)"
+# The integration suite runs its own Pushpin instances in front of the app, and renders /docs in a
+# headless Chromium; the wasm toolchain is installed by build-components.sh.
+apt_ensure pushpin chromium fonts-liberation postgresql-client
+scripts/build-components.sh --install-only
+scripts/fuzz.sh --install-only
 
+phase "services (Postgres, Redis)"
 if [ -z "${SENDINCHAT_TEST_DATABASE_URL:-}" ]; then
     start_postgres "$data" "$(free_port 25432)" no
     started_postgres=1
@@ -36,10 +72,35 @@ if [ -z "${SENDINCHAT_TEST_REDIS_URL:-}" ]; then
     export SENDINCHAT_TEST_REDIS_URL=$REDIS_URL_LOCAL
 fi
 
-log "checking formatting and lints"
-cargo fmt --all --check
-cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
+phase "wasm build (components, release)"
+scripts/build-components.sh
 
-log "running tests"
-cargo test --workspace --locked --quiet
+phase "formatting"
+cargo fmt --all --check
+
+# One native build serves clippy, the unit tests, the integration suite and the binaries they run:
+# clippy-driver stands in for rustc on the workspace's own crates (what `cargo clippy` does, but
+# producing code instead of only checking), so the large dependency tree (wasmtime) is compiled
+# once, not once for `cargo clippy` and again for `cargo test`. Every later cargo call selects the
+# same packages and targets, so feature unification is the same and nothing is rebuilt; tests and
+# scripts get the binaries by path rather than building them with another package selection.
+export RUSTC_WORKSPACE_WRAPPER=clippy-driver
+# How `cargo clippy -- -D warnings` hands its arguments to clippy-driver.
+export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+phase "native build with clippy lints (host, migrate, tests)"
+cargo build --workspace --all-targets --locked --quiet
+export SENDINCHAT_HOST_BIN=$target_dir/debug/sendinchat-host
+export SENDINCHAT_MIGRATE_BIN=$target_dir/debug/sendinchat-migrate
+
+phase "compiling components to native code (host cache)"
+"$SENDINCHAT_HOST_BIN" compile --from spin.toml
+"$SENDINCHAT_HOST_BIN" compile --from tests/components/conformance.spin.toml
+
+phase "unit tests"
+cargo test --workspace --locked --quiet --lib --bins
+
+phase "integration tests (suite, migrations)"
+cargo test --workspace --locked --quiet --test '*'
+
+phase "fuzz (schemathesis against openapi.yaml)"
 scripts/fuzz.sh

@@ -13,7 +13,7 @@ use wasmtime::component::{InstancePre, Linker};
 use wasmtime_wasi_http::p3::bindings::ServicePre;
 
 use crate::bindings::redis_trigger::RedisTriggerPre;
-use crate::cli::UpOptions;
+use crate::cli::{CompileOptions, UpOptions};
 use crate::compile_cache::CompileCache;
 use crate::engine::{self, EpochTicker};
 use crate::host_state::{ComponentContext, InstanceState, SharedServices};
@@ -53,6 +53,20 @@ pub fn load(options: &UpOptions) -> anyhow::Result<LoadedApp> {
     let http = http_trigger(&manifest, &engine, &prepared, options)?;
     let redis_servers = redis_servers(&manifest, &engine, &prepared, &application_values, options)?;
     Ok(LoadedApp { http, redis_servers, _epoch_ticker: EpochTicker::start(engine) })
+}
+
+/// `compile`: every triggered component of the manifest compiled into the cache, nothing run.
+pub fn compile_all(options: &CompileOptions) -> anyhow::Result<()> {
+    let manifest = AppManifest::load(&options.manifest_path)?;
+    let engine = engine::new_engine()?;
+    let cache = CompileCache::new(options.cache_dir.clone())?;
+    for id in manifest.triggered_component_ids() {
+        let started = Instant::now();
+        let source = &manifest.components[id].source;
+        cache.load(&engine, source).with_context(|| format!("component {id:?}: cannot load {}", source.display()))?;
+        logging::info(format_args!("component {id:?} compiled in {} ms", started.elapsed().as_millis()));
+    }
+    Ok(())
 }
 
 type PreparedComponents = HashMap<String, (Arc<ComponentContext>, InstancePre<InstanceState>)>;

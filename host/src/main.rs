@@ -58,6 +58,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Up(options) => up(options),
+        Command::Compile(options) => app::compile_all(&options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -25,3 +25,13 @@ apt_ensure() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null \
         || die "apt-get install ${missing[*]} failed"
 }
+
+# migrate <database url>: applies sql/ with $SENDINCHAT_MIGRATE_BIN when set (the test command
+# passes the binary it built), otherwise through cargo.
+migrate() {
+    if [ -n "${SENDINCHAT_MIGRATE_BIN:-}" ]; then
+        "$SENDINCHAT_MIGRATE_BIN" --database-url "$1" --dir "$PROJECT_ROOT/sql"
+    else
+        cargo run --quiet -p sendinchat-migrate -- --database-url "$1" --dir "$PROJECT_ROOT/sql"
+    fi
+}

@@ -1,8 +1,8 @@
-//! Building what the tests run: the host binary (dev profile) and wasm components, each once
-//! per test process however many tests ask.
+//! Building what the tests run: the host binary (dev profile), wasm components, and their
+//! compiled (native) form in the host's cache, each once per test process however many tests ask.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
@@ -61,5 +61,29 @@ pub fn wasm_components(packages: &[&str]) -> anyhow::Result<()> {
         bail!("building {missing:?} failed ({}):\n{}", output.status, String::from_utf8_lossy(&output.stderr));
     }
     built.extend(missing.into_iter().map(str::to_owned));
+    Ok(())
+}
+
+/// Fills the host's compiled-component cache for `manifest` (`sendinchat-host compile`), once per
+/// manifest per test process. Without it, every host the suite starts at once would compile the
+/// same components side by side on a cold cache. Best effort: a manifest that cannot compile is
+/// left for `up` to report, which is what tests of start-up failures expect.
+pub fn compiled_components(manifest: &Path) -> anyhow::Result<()> {
+    static COMPILED: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+    // Held while compiling: a second host of the same manifest should wait for the cache.
+    let mut compiled = COMPILED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let compiled = compiled.get_or_insert_with(HashSet::new);
+    if compiled.contains(manifest) {
+        return Ok(());
+    }
+    let output = Command::new(host_binary()?)
+        .arg("compile")
+        .arg("--from")
+        .arg(manifest)
+        .output()
+        .context("cannot run sendinchat-host compile")?;
+    if output.status.success() {
+        compiled.insert(manifest.to_path_buf());
+    }
     Ok(())
 }

@@ -217,6 +217,7 @@ impl HostProcess {
         ];
         args.extend(options.args.iter().cloned());
         let binary = build::host_binary()?;
+        build::compiled_components(&options.manifest)?;
         let (process, lines) =
             WatchedChild::spawn(&binary.display().to_string(), &args, &options.env, &options.removed_env)?;
         let mut host = Self { process, base_url: None };
