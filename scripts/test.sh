@@ -88,7 +88,7 @@ export RUSTC_WORKSPACE_WRAPPER=clippy-driver
 # How `cargo clippy -- -D warnings` hands its arguments to clippy-driver.
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 phase "native build with clippy lints (host, migrate, tests)"
-cargo build --workspace --all-targets --locked --quiet
+cargo build --workspace --tests --bins --locked --quiet
 export SENDINCHAT_HOST_BIN=$target_dir/debug/sendinchat-host
 export SENDINCHAT_MIGRATE_BIN=$target_dir/debug/sendinchat-migrate
 
