@@ -10,6 +10,8 @@
 
 mod convert;
 mod pool;
+mod session;
+mod statement_cache;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -274,13 +276,12 @@ fn parameters(params: &[ParameterValue]) -> anyhow::Result<Vec<Box<dyn ToSql + S
 async fn execute(connection: &PooledConnection, statement: &str, params: &[ParameterValue]) -> Result<u64, Error> {
     // Spin reports a bad parameter of `execute` as a value conversion failure.
     let params = parameters(params).map_err(|error| Error::ValueConversionFailed(format!("{error:?}")))?;
-    let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
-    connection.client().execute(statement, &params).await.map_err(query_failed)
+    connection.session().execute(statement, &params).await.map_err(query_failed)
 }
 
 async fn query_all(connection: &PooledConnection, statement: &str, params: &[ParameterValue]) -> Result<RowSet, Error> {
     let params = parameters(params).map_err(|error| Error::BadParameter(format!("{error:?}")))?;
-    let stream = connection.client().query_raw(statement, params).await.map_err(query_failed)?;
+    let stream = connection.session().query_raw(statement, &params).await.map_err(query_failed)?;
     let mut stream = std::pin::pin!(stream);
     let mut columns = Vec::new();
     let mut rows = Vec::new();
@@ -316,7 +317,7 @@ async fn start_streaming_query(
     params: Vec<ParameterValue>,
 ) -> Result<QueryStream, Error> {
     let params = parameters(&params).map_err(|error| Error::BadParameter(format!("{error:?}")))?;
-    let stream = connection.client().query_raw(&statement, params).await.map_err(query_failed)?;
+    let stream = connection.session().query_raw(&statement, &params).await.map_err(query_failed)?;
     let (columns_sender, columns) = oneshot::channel();
     let (row_sender, rows) = mpsc::channel(ROWS_READ_AHEAD);
     let (outcome_sender, outcome) = oneshot::channel();

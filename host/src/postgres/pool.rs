@@ -2,9 +2,9 @@
 //!
 //! A guest's `connection` resource holds one pooled connection for its whole life, so statements
 //! issued one call at a time on it (BEGIN, ..., COMMIT) form a real transaction. When the
-//! resource is dropped the connection is cleaned in the background before it is reused: an open
-//! transaction is rolled back (with a warning naming the component: under Spin it would leak
-//! into the next request) and session state is discarded.
+//! resource is dropped the connection goes back to the pool, and its session is reset before it
+//! is used again (see `session`): an open transaction is rolled back (with a warning naming the
+//! component: under Spin it would leak into the next request) and session state is discarded.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,8 +14,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::config::SslMode;
-use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
+use tokio_postgres::{AsyncMessage, Config, NoTls};
 
+use super::session::Session;
 use crate::logging;
 
 /// Most connections one connection string may have open, as in Spin.
@@ -53,15 +54,8 @@ impl PostgresPools {
 
 pub struct Pool {
     config: Config,
-    idle: Mutex<Vec<PooledClient>>,
+    idle: Mutex<Vec<Session>>,
     capacity: Arc<Semaphore>,
-}
-
-/// A physical connection and the count of "no transaction in progress" warnings its server
-/// has sent, which tells a cleanup ROLLBACK whether a transaction was open.
-struct PooledClient {
-    client: Client,
-    no_transaction_warnings: Arc<AtomicU64>,
 }
 
 impl Pool {
@@ -83,19 +77,19 @@ impl Pool {
     pub async fn checkout(self: &Arc<Self>, component_id: &str) -> anyhow::Result<PooledConnection> {
         let permit = self.capacity.clone().acquire_owned().await?;
         let idle = self.idle.lock().expect("idle list poisoned").pop();
-        let pooled = match idle {
-            Some(pooled) if !pooled.client.is_closed() => pooled,
+        let session = match idle {
+            Some(session) if !session.is_closed() => session,
             _ => self.connect().await?,
         };
         Ok(PooledConnection {
-            pooled: Some(pooled),
+            session: Some(session),
             pool: self.clone(),
             component_id: component_id.to_owned(),
             permit: Some(permit),
         })
     }
 
-    async fn connect(&self) -> anyhow::Result<PooledClient> {
+    async fn connect(&self) -> anyhow::Result<Session> {
         // tokio-postgres sets TCP_NODELAY on the socket it opens.
         let (client, mut connection) = self.config.connect(NoTls).await?;
         let no_transaction_warnings = Arc::new(AtomicU64::new(0));
@@ -113,15 +107,25 @@ impl Pool {
                 }
             }
         });
-        Ok(PooledClient { client, no_transaction_warnings })
+        Ok(Session::new(client, no_transaction_warnings))
     }
 
-    /// Cleans the connection and puts it back; the capacity permit is released only then, so
-    /// connections being cleaned still count against the pool's limit.
-    fn give_back(self: Arc<Self>, pooled: PooledClient, permit: OwnedSemaphorePermit, component_id: String) {
+    /// Puts the connection back. Its session is reset when its next user runs a statement (in
+    /// the same round trip), unless its user began a transaction block: then it is cleaned now,
+    /// before it is idle, so a transaction left open cannot hold locks while nobody uses it. The
+    /// capacity permit is released only once the connection is idle, so connections being cleaned
+    /// still count against the pool's limit.
+    fn give_back(self: Arc<Self>, session: Session, permit: OwnedSemaphorePermit, component_id: String) {
+        if session.is_closed() {
+            return;
+        }
+        if !session.release() {
+            self.idle.lock().expect("idle list poisoned").push(session);
+            return;
+        }
         tokio::spawn(async move {
-            match clean(&pooled).await {
-                Ok(had_open_transaction) => {
+            match tokio::time::timeout(CLEAN_TIMEOUT, session.clean()).await {
+                Ok(Ok(had_open_transaction)) => {
                     if had_open_transaction {
                         logging::warn(format_args!(
                             "component {component_id:?} released a Postgres connection inside an open \
@@ -129,56 +133,38 @@ impl Pool {
                              for the next user of the connection)"
                         ));
                     }
-                    self.idle.lock().expect("idle list poisoned").push(pooled);
+                    self.idle.lock().expect("idle list poisoned").push(session);
                 }
                 // A connection that cannot be cleaned is dropped, and closes.
-                Err(error) => logging::warn(format_args!("discarding a Postgres connection: {error}")),
+                Ok(Err(error)) => logging::warn(format_args!("discarding a Postgres connection: {error}")),
+                Err(_) => logging::warn(format_args!(
+                    "discarding a Postgres connection: cleaning took longer than {CLEAN_TIMEOUT:?}"
+                )),
             }
             drop(permit);
         });
     }
 }
 
-/// What Spin's pool (deadpool-postgres, `RecyclingMethod::Clean`) runs on a recycled connection:
-/// session settings, cursors, listeners, advisory locks and temporary objects are reset, while
-/// cached plans survive (unlike `DISCARD ALL`), so SQL functions are not re-planned on every call.
-const RESET_SESSION: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; \
-    SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES;";
-
-/// Rolls back any open transaction and resets session state. Returns whether a transaction
-/// was open. Both are sent together, costing one round trip.
-async fn clean(pooled: &PooledClient) -> anyhow::Result<bool> {
-    let warnings_before = pooled.no_transaction_warnings.load(Ordering::SeqCst);
-    let statements =
-        async { futures::join!(pooled.client.simple_query("ROLLBACK"), pooled.client.simple_query(RESET_SESSION)) };
-    let (rollback, reset) = tokio::time::timeout(CLEAN_TIMEOUT, statements)
-        .await
-        .map_err(|_| anyhow::anyhow!("cleaning took longer than {CLEAN_TIMEOUT:?}"))?;
-    rollback?;
-    reset?;
-    let warnings_after = pooled.no_transaction_warnings.load(Ordering::SeqCst);
-    Ok(warnings_after == warnings_before)
-}
-
-/// A connection checked out of a pool; it goes back (cleaned) when dropped.
+/// A connection checked out of a pool; it goes back when dropped.
 pub struct PooledConnection {
-    pooled: Option<PooledClient>,
+    session: Option<Session>,
     pool: Arc<Pool>,
     component_id: String,
     permit: Option<OwnedSemaphorePermit>,
 }
 
 impl PooledConnection {
-    pub fn client(&self) -> &Client {
-        &self.pooled.as_ref().expect("present until dropped").client
+    pub fn session(&self) -> &Session {
+        self.session.as_ref().expect("present until dropped")
     }
 }
 
 impl Drop for PooledConnection {
     fn drop(&mut self) {
-        if let (Some(pooled), Some(permit)) = (self.pooled.take(), self.permit.take()) {
+        if let (Some(session), Some(permit)) = (self.session.take(), self.permit.take()) {
             let component_id = std::mem::take(&mut self.component_id);
-            self.pool.clone().give_back(pooled, permit, component_id);
+            self.pool.clone().give_back(session, permit, component_id);
         }
     }
 }

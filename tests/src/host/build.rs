@@ -10,7 +10,10 @@ use anyhow::{Context, bail};
 
 /// The workspace root (the directory holding spin.toml).
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits inside the workspace").to_path_buf()
+    // cargo sets CARGO_MANIFEST_DIR when it runs a test: preferring it keeps a test binary built in
+    // another checkout (a copied target directory) from testing that checkout instead of this one.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    PathBuf::from(manifest_dir).parent().expect("tests/ sits inside the workspace").to_path_buf()
 }
 
 /// The `sendinchat-host` binary: `$SENDINCHAT_HOST_BIN` if set, otherwise built with cargo (a

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{get_json, own_host, shared_app};
+use sendinchat_tests::host::{HostProcess, TestServices};
+
+use super::{conformance_options, get_json, own_host, shared_app};
 
 fn probe(path: &str) -> Value {
     let (status, body) = get_json(&shared_app().url(&format!("/probe/pg/{path}")));
@@ -128,4 +130,63 @@ fn two_hundred_concurrent_requests_are_all_answered_correctly() {
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["echo"], format!("int32:{number}"));
     }
+}
+
+/// A host of its own, so that consecutive requests reuse one pooled connection (the pool hands
+/// out the connection returned last).
+fn private_host() -> HostProcess {
+    HostProcess::start(&conformance_options(None).expect("options")).expect("conformance host")
+}
+
+fn probe_on(host: &HostProcess, path: &str) -> Value {
+    let (status, body) = get_json(&format!("{}/probe/pg/{path}", host.base_url()));
+    assert_eq!(status, 200, "{path}: {body}; host log:\n{}", host.log());
+    body
+}
+
+#[test]
+fn no_session_state_leaks_to_the_next_user_of_a_connection() {
+    let host = private_host();
+    let clean = probe_on(&host, "session/inspect");
+    for state in ["settings", "temp-table", "advisory-lock", "listen", "cursor", "sequence", "transaction"] {
+        let left = probe_on(&host, &format!("session/leave/{state}"));
+        assert!(left["error"].is_null(), "{state}: {left}");
+        if state == "transaction" {
+            // Cleaned at once rather than by the next user; wait until it is back in the pool.
+            host.wait_for_log("released a Postgres connection inside an open transaction", Duration::from_secs(10))
+                .unwrap();
+        }
+        let seen = probe_on(&host, "session/inspect");
+        assert_eq!(seen["pid"], left["pid"], "{state}: the next request must reuse the connection: {seen}");
+        assert_eq!(seen["values"], clean["values"], "{state} leaked: {seen}");
+        // 55000: currval is not yet defined in this session (42P01 before the sequence exists).
+        assert!(["55000", "42P01"].contains(&seen["sequence_currval"].as_str().unwrap()), "{state}: {seen}");
+    }
+}
+
+#[test]
+fn cached_statements_survive_schema_changes_and_failures() {
+    let services = TestServices::from_env();
+    let mut database =
+        postgres::Client::connect(&services.database("host_conformance").unwrap(), postgres::NoTls).unwrap();
+    database.batch_execute("DROP TABLE IF EXISTS probe_altered").unwrap();
+    let host = private_host();
+    let missing = probe_on(&host, "statement/select-star");
+    assert_eq!(missing["error"]["code"], "42P01", "a statement that failed to prepare: {missing}");
+    database.batch_execute("CREATE TABLE probe_altered (a int); INSERT INTO probe_altered VALUES (1)").unwrap();
+    let first = probe_on(&host, "statement/select-star");
+    assert_eq!(first["columns"], json!(["a"]), "the failure was not cached: {first}");
+    database.batch_execute("ALTER TABLE probe_altered ADD COLUMN b int").unwrap();
+    let altered = probe_on(&host, "statement/select-star");
+    assert_eq!(altered["pid"], first["pid"], "same connection, so the statement was cached: {altered}");
+    assert_eq!(altered["columns"], json!(["a", "b"]), "re-prepared after the result type changed: {altered}");
+    database.batch_execute("DROP TABLE probe_altered").unwrap();
+}
+
+#[test]
+fn statements_deallocated_by_the_guest_are_prepared_again() {
+    let host = private_host();
+    let body = probe_on(&host, "statement/deallocate-then-select");
+    assert!(body["error"].is_null(), "{body}");
+    assert_eq!(body["pid"], body["pid_again"]);
 }

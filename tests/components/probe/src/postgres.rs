@@ -19,6 +19,10 @@ pub async fn handle(path: &[&str]) -> Reply {
         ["undeclared"] => undeclared().await,
         ["echo", number] => echo(number).await,
         ["stream", count] => stream(count).await,
+        ["session", "leave", state] => leave_session_state(state).await,
+        ["session", "inspect"] => inspect_session().await,
+        ["statement", "select-star"] => select_star().await,
+        ["statement", "deallocate-then-select"] => deallocate_then_select().await,
         _ => {
             return (StatusCode::NOT_FOUND, json!({ "error": "unknown pg probe" }));
         }
@@ -100,19 +104,12 @@ async fn timestamptz() -> Result<Value, Error> {
 /// BEGIN, work and ROLLBACK issued one call at a time on one connection form one transaction.
 async fn transaction() -> Result<Value, Error> {
     let connection = connect().await?;
-    let pid = async |connection: &Connection| -> Result<i32, Error> {
-        let rows = connection.query("SELECT pg_backend_pid()", Vec::<P>::new()).await?.collect().await?;
-        Ok(match rows[0][0] {
-            DbValue::Int32(pid) => pid,
-            _ => -1,
-        })
-    };
     connection.execute("CREATE TEMP TABLE probe_transaction (id int)", Vec::<P>::new()).await?;
-    let before = pid(&connection).await?;
+    let before = backend_pid(&connection).await?;
     connection.execute("BEGIN", Vec::<P>::new()).await?;
     connection.execute("INSERT INTO probe_transaction VALUES (1), (2)", Vec::<P>::new()).await?;
     let inside = count_rows(&connection).await?;
-    let during = pid(&connection).await?;
+    let during = backend_pid(&connection).await?;
     connection.execute("ROLLBACK", Vec::<P>::new()).await?;
     let after = count_rows(&connection).await?;
     Ok(json!({ "pids": [before, during], "rows_inside": inside, "rows_after_rollback": after }))
@@ -168,6 +165,76 @@ async fn stream(count: &str) -> Result<Value, Error> {
     }
     result.result().await?;
     Ok(json!({ "rows": rows, "sum": sum }))
+}
+
+/// Leaves one kind of session state behind on the pooled connection, and says which backend it
+/// was. A session reset must make none of it visible to the connection's next user.
+async fn leave_session_state(state: &str) -> Result<Value, Error> {
+    let statements: &[&str] = match state {
+        "settings" => &["SELECT set_config('probe.leak', 'leaked', false)", "SET application_name = 'leaked'"],
+        "temp-table" => &["CREATE TEMP TABLE probe_leak (x int)"],
+        "advisory-lock" => &["SELECT pg_advisory_lock(4242)"],
+        "listen" => &["LISTEN probe_leak"],
+        "cursor" => &["DECLARE probe_cursor CURSOR WITH HOLD FOR SELECT 1"],
+        "sequence" => &["CREATE SEQUENCE IF NOT EXISTS probe_leak_sequence", "SELECT nextval('probe_leak_sequence')"],
+        "transaction" => &["BEGIN", "SELECT pg_current_xact_id()"],
+        _ => return Err(Error::PgError(PgError::Other(format!("unknown session state {state:?}")))),
+    };
+    let connection = connect().await?;
+    for statement in statements {
+        connection.query(*statement, Vec::<P>::new()).await?.collect().await?;
+    }
+    Ok(json!({ "pid": backend_pid(&connection).await? }))
+}
+
+/// What the session shows of every kind of state `leave_session_state` can leave.
+async fn inspect_session() -> Result<Value, Error> {
+    let connection = connect().await?;
+    let statement = "SELECT coalesce(current_setting('probe.leak', true), '') AS custom_setting, \
+        current_setting('application_name') AS application_name, \
+        to_regclass('pg_temp.probe_leak') IS NOT NULL AS temp_table, \
+        (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS advisory_locks, \
+        (SELECT count(*) FROM pg_listening_channels()) AS listening_channels, \
+        (SELECT count(*) FROM pg_cursors WHERE name = 'probe_cursor') AS cursors, \
+        pg_current_xact_id_if_assigned() IS NOT NULL AS inside_writing_transaction";
+    let result = connection.query(statement, Vec::<P>::new()).await?;
+    let column_count = result.columns().len();
+    let rows = result.collect().await?;
+    let values: Vec<String> = (0..column_count).map(|index| describe(&rows[0][index])).collect();
+    let currval =
+        async { connection.query("SELECT currval('probe_leak_sequence')", Vec::<P>::new()).await?.collect().await };
+    let sequence = match currval.await {
+        Ok(rows) => describe(&rows[0][0]),
+        Err(error) => error_json(&error)["code"].as_str().unwrap_or("error").to_owned(),
+    };
+    Ok(json!({ "pid": backend_pid(&connection).await?, "values": values, "sequence_currval": sequence }))
+}
+
+async fn backend_pid(connection: &Connection) -> Result<i32, Error> {
+    let rows = connection.query("SELECT pg_backend_pid()", Vec::<P>::new()).await?.collect().await?;
+    Ok(match rows[0][0] {
+        DbValue::Int32(pid) => pid,
+        _ => -1,
+    })
+}
+
+/// `SELECT *` from a table the test alters between calls: the statement's result type changes
+/// under a cached prepared statement.
+async fn select_star() -> Result<Value, Error> {
+    let connection = connect().await?;
+    let result = connection.query("SELECT * FROM probe_altered", Vec::<P>::new()).await?;
+    let columns: Vec<String> = result.columns().iter().map(|column| column.name.clone()).collect();
+    let rows = result.collect().await?;
+    Ok(json!({ "columns": columns, "rows": rows.len(), "pid": backend_pid(&connection).await? }))
+}
+
+/// The guest deallocates every prepared statement of its session, then runs a statement the
+/// host may have cached.
+async fn deallocate_then_select() -> Result<Value, Error> {
+    let connection = connect().await?;
+    let pid = backend_pid(&connection).await?;
+    connection.execute("DEALLOCATE ALL", Vec::<P>::new()).await?;
+    Ok(json!({ "pid": pid, "pid_again": backend_pid(&connection).await? }))
 }
 
 fn error_json(error: &Error) -> Value {

@@ -1,0 +1,223 @@
+//! One physical Postgres connection and what the pool knows about its session: the statements it
+//! has prepared, and whether it must be reset before its next user runs anything.
+//!
+//! Isolation is Spin's: nothing a user did to the session (settings, temporary tables, advisory
+//! locks, LISTEN, cursors, sequence state, an open transaction) is seen by the next user. Spin's
+//! pool (deadpool-postgres, `RecyclingMethod::Clean`) resets a connection when it is next checked
+//! out, in a round trip of its own before the guest's first statement. Here the reset is sent
+//! in the same write as the next user's first statement, so it costs no round trip; a session
+//! whose user began a transaction block is cleaned at once instead (see `pool`), so a transaction
+//! left open never holds its locks while the connection sits idle.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Error, RowStream, Statement};
+
+use super::statement_cache::{STATEMENTS_PER_CONNECTION_MAX, StatementCache};
+
+/// What Spin's pool runs on a recycled connection: session settings, cursors, listeners, advisory
+/// locks and temporary objects are reset, while prepared statements and cached plans survive
+/// (unlike `DISCARD ALL`), so neither the statement cache nor SQL functions' plans are lost.
+const RESET_SESSION: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; \
+    SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES;";
+
+/// Parameters as the guest's values were converted.
+pub type Parameters = [Box<dyn ToSql + Send + Sync>];
+
+pub struct Session {
+    client: Client,
+    statements: Mutex<StatementCache>,
+    /// The previous user ran statements and the session has not been reset since.
+    reset_pending: AtomicBool,
+    /// The current user has run a statement.
+    used: AtomicBool,
+    /// The current user began a transaction block (which may still be open).
+    transaction_block_begun: AtomicBool,
+    /// "There is no transaction in progress" warnings the server has sent on this connection,
+    /// which tell a cleanup's ROLLBACK whether a transaction was open.
+    no_transaction_warnings: std::sync::Arc<AtomicU64>,
+}
+
+/// How one statement is run.
+enum Call {
+    Query,
+    Execute,
+}
+
+enum Outcome {
+    Rows(RowStream),
+    Count(u64),
+}
+
+impl Session {
+    pub fn new(client: Client, no_transaction_warnings: std::sync::Arc<AtomicU64>) -> Self {
+        Self {
+            client,
+            statements: Mutex::new(StatementCache::new(STATEMENTS_PER_CONNECTION_MAX)),
+            reset_pending: AtomicBool::new(false),
+            used: AtomicBool::new(false),
+            transaction_block_begun: AtomicBool::new(false),
+            no_transaction_warnings,
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    pub async fn query_raw(&self, text: &str, params: &Parameters) -> Result<RowStream, Error> {
+        match self.run(text, params, Call::Query).await? {
+            Outcome::Rows(rows) => Ok(rows),
+            Outcome::Count(_) => unreachable!("a query call returns rows"),
+        }
+    }
+
+    pub async fn execute(&self, text: &str, params: &Parameters) -> Result<u64, Error> {
+        match self.run(text, params, Call::Execute).await? {
+            Outcome::Count(count) => Ok(count),
+            Outcome::Rows(_) => unreachable!("an execute call returns a count"),
+        }
+    }
+
+    /// Called when the user gives the connection back. Returns whether it must be cleaned now
+    /// (its user began a transaction block); otherwise the reset waits for the next user.
+    pub fn release(&self) -> bool {
+        if self.used.swap(false, Ordering::SeqCst) {
+            self.reset_pending.store(true, Ordering::SeqCst);
+        }
+        self.transaction_block_begun.swap(false, Ordering::SeqCst)
+    }
+
+    /// Rolls back any open transaction and resets the session now. Returns whether a
+    /// transaction was open.
+    pub async fn clean(&self) -> Result<bool, Error> {
+        let warnings_before = self.no_transaction_warnings.load(Ordering::SeqCst);
+        self.reset().await?;
+        self.reset_pending.store(false, Ordering::SeqCst);
+        let warnings_after = self.no_transaction_warnings.load(Ordering::SeqCst);
+        Ok(warnings_after == warnings_before)
+    }
+
+    async fn run(&self, text: &str, params: &Parameters, call: Call) -> Result<Outcome, Error> {
+        self.used.store(true, Ordering::SeqCst);
+        if begins_transaction_block(text) {
+            self.transaction_block_begun.store(true, Ordering::SeqCst);
+        }
+        let first = self.after_pending_reset(self.prepare_and_call(text, params, &call)).await;
+        match first {
+            Err(error) if is_stale_statement(&error) => {
+                self.forget_stale(text, &error);
+                match self.prepare_and_call(text, params, &call).await {
+                    // Inside a transaction the stale statement's failure has already aborted it,
+                    // so the retry fails for that reason; the first error is the one to report.
+                    Err(retry_error) if retry_error.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION) => Err(error),
+                    retried => retried,
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn prepare_and_call(&self, text: &str, params: &Parameters, call: &Call) -> Result<Outcome, Error> {
+        let statement = self.prepared(text).await?;
+        let params = params.iter().map(|param| param.as_ref() as &(dyn ToSql + Sync));
+        match call {
+            Call::Query => self.client.query_raw(&statement, params).await.map(Outcome::Rows),
+            Call::Execute => self.client.execute_raw(&statement, params).await.map(Outcome::Count),
+        }
+    }
+
+    /// The statement from the cache, or prepared now and cached once the server accepted it.
+    async fn prepared(&self, text: &str) -> Result<Statement, Error> {
+        if let Some(statement) = self.statements.lock().expect("statement cache poisoned").get(text) {
+            return Ok(statement);
+        }
+        let statement = self.client.prepare(text).await?;
+        self.statements.lock().expect("statement cache poisoned").insert(text, statement.clone());
+        Ok(statement)
+    }
+
+    fn forget_stale(&self, text: &str, error: &Error) {
+        let mut statements = self.statements.lock().expect("statement cache poisoned");
+        if error.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) {
+            // The user deallocated the session's prepared statements (DEALLOCATE ALL, DISCARD
+            // ALL): none of the cached ones exists any more.
+            statements.clear();
+        } else {
+            statements.remove(text);
+        }
+    }
+
+    /// Runs `operation`, preceded in the same write by the reset a previous user left pending.
+    async fn after_pending_reset<T>(&self, operation: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        if !self.reset_pending.swap(false, Ordering::SeqCst) {
+            return operation.await;
+        }
+        // `join!` polls the reset first, so its messages are queued on the connection before the
+        // operation's; the server answers them in order.
+        let (reset, result) = futures::join!(self.reset(), operation);
+        reset?;
+        result
+    }
+
+    async fn reset(&self) -> Result<(), Error> {
+        let (rollback, reset) =
+            futures::join!(self.client.simple_query("ROLLBACK"), self.client.simple_query(RESET_SESSION));
+        rollback?;
+        reset?;
+        Ok(())
+    }
+}
+
+/// A statement was prepared before the schema changed under it (its result type changed:
+/// "cached plan must not change result type"), or the user deallocated it.
+fn is_stale_statement(error: &Error) -> bool {
+    match error.code() {
+        Some(code) if *code == SqlState::INVALID_SQL_STATEMENT_NAME => true,
+        Some(code) if *code == SqlState::FEATURE_NOT_SUPPORTED => {
+            error.as_db_error().is_some_and(|db_error| db_error.message().contains("cached plan must not change"))
+        }
+        _ => false,
+    }
+}
+
+/// Whether `text` starts a transaction block (`BEGIN`, `START TRANSACTION`), after any leading
+/// whitespace and comments. Only a client statement can leave a transaction open past its call:
+/// functions and procedures cannot.
+fn begins_transaction_block(text: &str) -> bool {
+    let keyword: String = skip_comments(text).chars().take_while(char::is_ascii_alphabetic).collect();
+    keyword.eq_ignore_ascii_case("begin") || keyword.eq_ignore_ascii_case("start")
+}
+
+fn skip_comments(mut text: &str) -> &str {
+    loop {
+        text = text.trim_start();
+        if let Some(rest) = text.strip_prefix("--") {
+            text = rest.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(rest) = text.strip_prefix("/*") {
+            text = rest.split_once("*/").map_or("", |(_, after)| after);
+        } else {
+            return text;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_statements_that_begin_a_transaction_block() {
+        for text in
+            ["BEGIN", "begin isolation level serializable", "  START TRANSACTION", "-- why\nBEGIN", "/* x */ Begin;"]
+        {
+            assert!(begins_transaction_block(text), "{text:?}");
+        }
+        for text in ["SELECT 1", "COMMIT", "DO $$ BEGIN PERFORM 1; END $$", "BEGINNING", "/* BEGIN */ SELECT 1", ""] {
+            assert!(!begins_transaction_block(text), "{text:?}");
+        }
+    }
+}
