@@ -65,7 +65,7 @@ start_server() {
     die "$name did not start"
 }
 
-start_server native "$target_dir/release/native-server" 127.0.0.1:0 "$body" "$content_type"
+start_server native "$target_dir/release/native-server" static 127.0.0.1:0 "$body" "$content_type"
 native_url=$server_url
 SPIN_VARIABLE_DATABASE_URL=$database_url SPIN_VARIABLE_REDIS_URL=$redis_url \
     start_server host "$host_bin" up \

@@ -146,6 +146,7 @@ fn http_trigger(
         max_request_body_bytes: options.max_request_body_bytes,
         request_timeout: options.request_timeout,
         app_info: app_info(manifest),
+        mimic_spin_sockets: options.mimic_spin_sockets,
     })))
 }
 

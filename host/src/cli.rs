@@ -36,6 +36,9 @@ Options of `up`:
                                         else $XDG_CACHE_HOME/sendinchat-host, else
                                         ~/.cache/sendinchat-host]
   -q, --quiet                           no per-request log lines (for benchmarks)
+      --mimic-spin-sockets              serve like Spin 4.1's HTTP trigger: no TCP_NODELAY on
+                                        accepted sockets, responses written in the pieces hyper
+                                        makes (reproduces Spin's ~40 ms keep-alive stall)
   -h, --help                            print this help
 
 Variables come from the environment as SPIN_VARIABLE_<NAME> (upper case), like Spin's
@@ -74,6 +77,7 @@ pub struct UpOptions {
     pub shutdown_timeout: Duration,
     pub cache_dir: Option<PathBuf>,
     pub quiet: bool,
+    pub mimic_spin_sockets: bool,
 }
 
 impl Default for UpOptions {
@@ -88,6 +92,7 @@ impl Default for UpOptions {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             cache_dir: None,
             quiet: false,
+            mimic_spin_sockets: false,
         }
     }
 }
@@ -118,6 +123,7 @@ fn parse_up(arguments: impl Iterator<Item = String>) -> anyhow::Result<UpOptions
             "--shutdown-timeout" => options.shutdown_timeout = parse_duration(&value()?)?,
             "--cache-dir" => options.cache_dir = Some(PathBuf::from(value()?)),
             "-q" | "--quiet" => options.quiet = true,
+            "--mimic-spin-sockets" => options.mimic_spin_sockets = true,
             other => bail!("unknown option {other:?} for `up`; see `sendinchat-host --help`"),
         }
         Ok(())
@@ -219,6 +225,7 @@ mod tests {
             "--cache-dir",
             "/tmp/cache",
             "--quiet",
+            "--mimic-spin-sockets",
         ])
         .unwrap();
         assert_eq!(options.manifest_path, PathBuf::from("app.toml"));
@@ -229,7 +236,7 @@ mod tests {
         assert_eq!(options.max_instance_concurrent_reuse_count, 2);
         assert_eq!(options.shutdown_timeout, Duration::from_secs(3));
         assert_eq!(options.cache_dir, Some(PathBuf::from("/tmp/cache")));
-        assert!(options.quiet);
+        assert!(options.quiet && options.mimic_spin_sockets);
     }
 
     #[test]

@@ -35,22 +35,30 @@ const MAX_HELD_BYTES: usize = 16 * 1024;
 
 /// Whether a connection is writing a component's response whose body has not ended; shared by
 /// the connection's [`CoalescingIo`] and the response's [`TrackedBody`].
-#[derive(Clone, Default)]
-pub struct ResponseInProgress(Arc<AtomicBool>);
+#[derive(Clone)]
+pub struct ResponseInProgress {
+    active: Arc<AtomicBool>,
+    /// Off, writes go out as hyper makes them, as Spin's HTTP trigger writes them.
+    coalesce: bool,
+}
 
 impl ResponseInProgress {
+    pub fn new(coalesce: bool) -> Self {
+        Self { active: Arc::new(AtomicBool::new(false)), coalesce }
+    }
+
     /// Marks `body` as the body of the response now being written, until it ends.
     pub fn track<B>(&self, body: B) -> TrackedBody<B> {
-        self.0.store(true, Ordering::Relaxed);
+        self.active.store(self.coalesce, Ordering::Relaxed);
         TrackedBody { body, in_progress: self.clone() }
     }
 
     fn is_active(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.active.load(Ordering::Relaxed)
     }
 
     fn finish(&self) {
-        self.0.store(false, Ordering::Relaxed);
+        self.active.store(false, Ordering::Relaxed);
     }
 }
 

@@ -40,6 +40,9 @@ pub struct HttpTrigger {
     pub request_timeout: Duration,
     /// The body of `/.well-known/spin/info`.
     pub app_info: Bytes,
+    /// Accepted sockets keep Nagle's algorithm and responses are written in the pieces hyper
+    /// makes, as Spin 4.1's HTTP trigger does (`--mimic-spin-sockets`).
+    pub mimic_spin_sockets: bool,
 }
 
 impl HttpTrigger {
@@ -140,14 +143,15 @@ impl ConnectionServer {
         release: impl Send + 'static,
         graceful: &GracefulShutdown,
     ) {
+        let like_spin = self.trigger.mimic_spin_sockets;
         // Nagle's algorithm meeting the client's delayed ACK adds ~40 ms to every small
         // response written in pieces on a kept-alive connection (measured under Spin, which
         // does not set this).
-        if let Err(error) = stream.set_nodelay(true) {
+        if !like_spin && let Err(error) = stream.set_nodelay(true) {
             logging::warn(format_args!("cannot set TCP_NODELAY: {error}"));
         }
         // Lets the socket hold a response's first pieces until its body ends (see coalescing_io).
-        let in_progress = ResponseInProgress::default();
+        let in_progress = ResponseInProgress::new(!like_spin);
         let server = self.clone();
         let tracker = in_progress.clone();
         let service = service_fn(move |request| {

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# `GET /users/me` (a token check and one SELECT) through the local host, next to a native Rust
+# server answering the same request in the same run (bench/native-server: hyper + tokio-postgres
+# with a prepared statement), against the same durable Postgres.
+#
+#   bench/users-me.sh            (BENCH_DURATION=15 seconds per run, BENCH_ROUNDS=2 by default)
+#
+# Brings the system up with the run command (its own data folder, release host without
+# per-request logging; $SENDINCHAT_HOST_BIN picks another host build), registers one user, then
+# alternates host and native runs of wrk at 16 and 64 connections and prints requests/s, p50 and
+# p99 for both and the host/native ratio of each round. Figures, not a pass/fail test.
+set -euo pipefail
+source "$(dirname "$0")/../scripts/lib/common.sh"
+source "$(dirname "$0")/../scripts/lib/services.sh"
+cd "$PROJECT_ROOT"
+apt_ensure wrk curl
+
+duration=${BENCH_DURATION:-15}
+rounds=${BENCH_ROUNDS:-2}
+data=.data/bench-users-me
+work=$(mktemp -d)
+app_port=$(free_port 18180)
+ws_port=$(free_port 18990)
+base=http://127.0.0.1:$app_port
+target_dir=${CARGO_TARGET_DIR:-$PROJECT_ROOT/target}
+
+log "building the native server (release)"
+cargo build --quiet --release --manifest-path bench/native-server/Cargo.toml --target-dir "$target_dir"
+
+rm -rf "$data"
+scripts/run.sh --quiet --data "$data" --port "$app_port" --ws-port "$ws_port" >"$work/run.log" 2>&1 &
+run_pid=$!
+native_pid=""
+stop_all() {
+    [ -z "$native_pid" ] || kill "$native_pid" 2>/dev/null || true
+    kill "$run_pid" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap stop_all EXIT
+for _ in $(seq 900); do grep -qx ready "$work/run.log" && break; sleep 1; done
+grep -qx ready "$work/run.log" || die "the system did not start; see $work/run.log"
+source "$data/secrets.env"
+
+credentials='{"username":"bench_me","password":"bench password for me"}'
+curl -sf -X POST "$base/users/register" -H 'content-type: application/json' -d "$credentials" >/dev/null
+token=$(curl -sf -X POST "$base/users/token" -H 'content-type: application/json' -d "$credentials" \
+    | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+
+database_url="postgres://postgres:$(cat "$data/postgres.password")@127.0.0.1:$(sed -n 4p "$data/postgres/postmaster.pid")/sendinchat"
+native_port=$(free_port 18280)
+"$target_dir/release/native-server" users-me "127.0.0.1:$native_port" "$database_url" "$JWT_SECRET" sendinchat \
+    >"$work/native.log" 2>&1 &
+native_pid=$!
+for _ in $(seq 100); do grep -q '^listening on' "$work/native.log" && break; sleep 0.1; done
+native=http://127.0.0.1:$native_port
+
+host_answer=$(curl -sf "$base/users/me" -H "authorization: Bearer $token")
+native_answer=$(curl -sf "$native/users/me" -H "authorization: Bearer $token")
+[ "$host_answer" = "$native_answer" ] || die "the answers differ: host $host_answer, native $native_answer"
+
+cat >"$work/me.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer $token"
+function done(summary, latency, requests)
+  io.write(string.format("RESULT %.1f %.2f %.2f %d\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+LUA
+measure() { wrk -t2 -c"$2" -d"${duration}s" --latency -s "$work/me.lua" "$1/users/me" | sed -n 's/^RESULT //p'; }
+
+printf '\n%5s %5s | %10s %7s %7s %6s | %10s %7s %7s %6s | %11s\n' round conns "host req/s" p50 p99 errors \
+    "native req/s" p50 p99 errors "host/native"
+for round in $(seq "$rounds"); do
+    for connections in 16 64; do
+        read -r host_rps host_p50 host_p99 host_errors <<<"$(measure "$base" "$connections")"
+        read -r native_rps native_p50 native_p99 native_errors <<<"$(measure "$native" "$connections")"
+        printf '%5s %5s | %10s %7s %7s %6s | %10s %7s %7s %6s | %11.2f\n' "$round" "$connections" "$host_rps" \
+            "$host_p50" "$host_p99" "$host_errors" "$native_rps" "$native_p50" "$native_p99" "$native_errors" \
+            "$(awk -v h="$host_rps" -v n="$native_rps" 'BEGIN { print h / n }')"
+    done
+done
+echo
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; ${duration}s per run; latencies in ms"
