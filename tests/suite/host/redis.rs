@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use sendinchat_tests::host::{HostProcess, RedisServer, TestServices};
+use sendinchat_tests::processes::{HostProcess, RedisServer, TestServices};
 use serde_json::{Value, json};
 
 use super::{Names, conformance_options_with, get_json, names, shared_app};

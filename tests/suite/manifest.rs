@@ -1,9 +1,9 @@
-//! The skeleton (issue 2): what each built component exports and imports, and the consistency of
-//! `spin.toml` with itself and with the variables the component code reads.
+//! `spin.toml`, where the components are described: each component's built interface (what it
+//! exports and imports) and the manifest's consistency with itself and with the component code.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use sendinchat_tests::host::build::{wasm_components, workspace_root};
+use sendinchat_tests::processes::build::{wasm_components, workspace_root};
 use wasmparser::{Parser, Payload};
 
 const APP_COMPONENTS: [&str; 6] = ["auth", "fintech", "chat", "chat-fanout", "health", "docs"];
