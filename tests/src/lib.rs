@@ -4,3 +4,4 @@ pub mod contract;
 pub mod ledger;
 pub mod processes;
 pub mod tokens;
+pub mod wait;
