@@ -25,7 +25,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 use crate::app::Response;
-use crate::host::build::workspace_root;
+use crate::processes::build::workspace_root;
 pub use schema::Schemas;
 
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];

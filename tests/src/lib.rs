@@ -1,3 +1,7 @@
+//! Everything the integration suite (`tests/suite`) uses that is not itself a test.
 pub mod app;
 pub mod contract;
-pub mod host;
+pub mod ledger;
+pub mod processes;
+pub mod tokens;
+pub mod wait;

@@ -1,10 +1,10 @@
 //! The `auth` component through the host: registration, login, tokens, throttling (issue 5).
 use std::time::{Duration, Instant};
 
-use sendinchat_tests::app::{AppOptions, TestApp};
+use sendinchat_tests::app::{AppOptions, TestApp, TestUser, app_with_private_redis, private_app};
+use sendinchat_tests::tokens::{forge_token, now_seconds};
+use sendinchat_tests::wait;
 use serde_json::json;
-
-use crate::support::{app_with_private_redis, forge_token, now_seconds, private_app};
 
 fn app() -> &'static TestApp {
     TestApp::shared()
@@ -28,16 +28,22 @@ fn register_login_and_read_users() {
     assert_eq!(session.body["token_type"], "bearer");
     assert_eq!(session.body["expires_in"], 900);
     assert_eq!(session.header("cache-control"), Some("no-store"));
-    let token = session.body["access_token"].as_str().expect("token").to_owned();
+    let user = TestUser {
+        id,
+        username: username.clone(),
+        password: "correct horse battery staple".to_owned(),
+        token: session.body["access_token"].as_str().expect("token").to_owned(),
+        refresh_token: session.body["refresh_token"].as_str().expect("refresh token").to_owned(),
+    };
 
-    let me = app().get("/users/me", Some(&token));
+    let me = app().me(&user);
     assert_eq!(me.status, 200, "{}", me.text);
     assert_eq!(me.body, registered.body);
-    assert_eq!(app().get(&format!("/users/{id}"), Some(&token)).body, registered.body);
-    let by_name = app().get(&format!("/users?username={}", username.to_uppercase()), Some(&token));
+    assert_eq!(app().user_by_id(&user, id).body, registered.body);
+    let by_name = app().user_by_name(&user, &username.to_uppercase());
     assert_eq!(by_name.body, registered.body);
-    assert_eq!(app().get("/users/999999999", Some(&token)).status, 404);
-    assert_eq!(app().get("/users?username=nobody_at_all", Some(&token)).status, 404);
+    assert_eq!(app().user_by_id(&user, 999_999_999).status, 404);
+    assert_eq!(app().user_by_name(&user, "nobody_at_all").status, 404);
     assert_eq!(app().get(&format!("/users/{id}"), None).status, 401);
 }
 
@@ -77,7 +83,8 @@ fn forged_expired_and_malformed_tokens_are_refused() {
         claims
     };
     let hs256 = json!({"alg": "HS256", "typ": "JWT"});
-    assert_eq!(app().get("/users/me", Some(&forge_token(&hs256, &claims(json!({})), secret))).status, 200);
+    let with_forged_token = TestUser { token: forge_token(&hs256, &claims(json!({})), secret), ..user.clone() };
+    assert_eq!(app().me(&with_forged_token).status, 200);
     let refused = [
         ("another key", forge_token(&hs256, &claims(json!({})), "not-the-secret-not-the-secret-00")),
         ("alg none", forge_token(&json!({"alg": "none"}), &claims(json!({})), secret)),
@@ -104,12 +111,13 @@ fn forged_expired_and_malformed_tokens_are_refused() {
 #[test]
 fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     let user = app().new_user();
-    let refresh = |token: &str| app().post("/users/refresh", None, &json!({"refresh_token": token}), &[]);
+    let refresh = |token: &str| app().refresh(token);
     let first = refresh(&user.refresh_token);
     assert_eq!(first.status, 200, "{}", first.text);
     let second_token = first.body["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(second_token, user.refresh_token);
-    assert_eq!(app().get("/users/me", Some(first.body["access_token"].as_str().unwrap())).status, 200);
+    let refreshed = TestUser { token: first.body["access_token"].as_str().unwrap().to_owned(), ..user.clone() };
+    assert_eq!(app().me(&refreshed).status, 200);
 
     // The rotated-out token is refused, and presenting it revokes its successor too.
     let reused = refresh(&user.refresh_token);
@@ -126,7 +134,7 @@ fn concurrent_use_of_one_refresh_token_succeeds_once() {
         let attempts: Vec<_> = (0..6)
             .map(|_| {
                 let token = user.refresh_token.clone();
-                scope.spawn(move || app().post("/users/refresh", None, &json!({"refresh_token": token}), &[]).status)
+                scope.spawn(move || app().refresh(&token).status)
             })
             .collect();
         attempts.into_iter().map(|attempt| attempt.join().unwrap()).collect()
@@ -137,12 +145,12 @@ fn concurrent_use_of_one_refresh_token_succeeds_once() {
 #[test]
 fn logout_revokes_the_refresh_token() {
     let user = app().new_user();
-    let logout = app().post("/users/logout", None, &json!({"refresh_token": user.refresh_token}), &[]);
+    let logout = app().logout(&user.refresh_token);
     assert_eq!(logout.status, 204, "{}", logout.text);
-    let refresh = app().post("/users/refresh", None, &json!({"refresh_token": user.refresh_token}), &[]);
-    assert_eq!(refresh.status, 401);
+    assert_eq!(app().refresh(&user.refresh_token).status, 401);
     // Idempotent: logging out twice, or with an unknown token, is still 204.
-    assert_eq!(app().post("/users/logout", None, &json!({"refresh_token": user.refresh_token}), &[]).status, 204);
+    assert_eq!(app().logout(&user.refresh_token).status, 204);
+    assert_eq!(app().logout("never-issued-token").status, 204);
 }
 
 #[test]
@@ -217,7 +225,7 @@ fn bad_input_gets_the_right_4xx_and_never_a_500() {
 fn passwords_and_tokens_never_reach_the_log() {
     let user = app().new_user();
     app().login(&user.username, "a wrong password indeed");
-    app().post("/users/refresh", None, &json!({"refresh_token": user.refresh_token}), &[]);
+    app().refresh(&user.refresh_token);
     let log = app().log();
     for secret in [&user.password, &user.token, &user.refresh_token, &"a wrong password indeed".to_owned()] {
         assert!(!log.contains(secret.as_str()), "a secret appeared in the log");
@@ -248,8 +256,14 @@ fn repeated_failures_are_throttled_then_the_window_passes() {
     let other = app.new_user();
     assert_eq!(app.login(&other.username, &other.password).status, 200);
 
-    std::thread::sleep(Duration::from_secs(retry_after + 1));
-    assert_eq!(app.login(&user.username, &user.password).status, 200, "the real user gets back in");
+    // Until the window ends (within `retry_after` seconds, rounded up) the real user is still
+    // refused, with 429 and no other answer; then gets back in.
+    let back_in = wait::until(Duration::from_secs(retry_after + 1), || {
+        let login = app.login(&user.username, &user.password);
+        assert!([200, 429].contains(&login.status), "{}", login.text);
+        (login.status == 200).then_some(())
+    });
+    assert!(back_in.is_some(), "the real user gets back in");
 }
 
 #[test]
@@ -281,7 +295,7 @@ fn login_fails_closed_with_503_while_redis_is_down_and_recovers() {
     assert!(login.header("retry-after").is_some());
     let registered = app.register(&format!("{}_2", user.username), "a fine password");
     assert_eq!(registered.status, 201, "registration does not need Redis: {}", registered.text);
-    assert_eq!(app.get("/users/me", Some(&user.token)).status, 200, "nor do token checks");
+    assert_eq!(app.me(&user).status, 200, "nor do token checks");
 
     redis.restart().expect("restart redis");
     assert_eq!(app.login(&user.username, &user.password).status, 200, "login works again");

@@ -2,31 +2,31 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use sendinchat_tests::app::{AppOptions, ChatSocket, Response, SocketEvent, TestApp, TestUser};
+use sendinchat_tests::app::{
+    AppOptions, ChatSocket, Response, SocketEvent, TestApp, TestUser, app_with_private_redis, private_app,
+};
+use sendinchat_tests::ledger::assert_ledger_invariants;
+use sendinchat_tests::tokens::{forge_token, now_seconds};
+use sendinchat_tests::wait;
 use serde_json::{Value, json};
 use tungstenite::Message;
-
-use crate::ledger_invariants::assert_ledger_invariants;
-use crate::support::{app_with_private_redis, private_app};
 
 fn app() -> &'static TestApp {
     TestApp::shared()
 }
 
 const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long to wait for something that must not arrive.
-const SILENCE: Duration = Duration::from_millis(700);
 
 /// A group room owned by `owner` with `members`.
 fn room_with(app: &TestApp, owner: &TestUser, members: &[&TestUser]) -> i64 {
     let ids: Vec<i64> = members.iter().map(|member| member.id).collect();
-    let created = app.post("/chat/create_room", Some(&owner.token), &json!({"name": "Trip", "member_ids": ids}), &[]);
+    let created = app.create_room(owner, &json!({"name": "Trip", "member_ids": ids}));
     assert_eq!(created.status, 201, "{}", created.text);
     created.body["id"].as_i64().unwrap()
 }
 
 fn send(app: &TestApp, user: &TestUser, room: i64, content: &str) -> Response {
-    app.post("/chat/send_message", Some(&user.token), &json!({"chat_id": room, "content": content}), &[])
+    app.send_message(user, &json!({"chat_id": room, "content": content}))
 }
 
 /// A socket of `user` in `room` whose subscription is live.
@@ -35,7 +35,7 @@ fn connect(app: &TestApp, room: i64, user: &TestUser) -> ChatSocket {
 }
 
 /// Reads message events until `count` arrived; fails on timeout.
-fn messages(socket: &mut ChatSocket, count: usize) -> Vec<Value> {
+fn next_messages(socket: &mut ChatSocket, count: usize) -> Vec<Value> {
     (0..count)
         .map(|index| {
             socket
@@ -56,10 +56,6 @@ fn next_close(socket: &mut ChatSocket) -> Option<u16> {
     }
 }
 
-fn history(app: &TestApp, user: &TestUser, room: i64, query: &str) -> Response {
-    app.get(&format!("/chat/messages/{room}?{query}"), Some(&user.token))
-}
-
 fn contents(items: &Value) -> Vec<String> {
     items.as_array().unwrap().iter().map(|item| item["content"].as_str().unwrap_or_default().to_owned()).collect()
 }
@@ -68,31 +64,22 @@ fn contents(items: &Value) -> Vec<String> {
 fn rooms_are_created_listed_joined_and_left() {
     let (owner, member, outsider) = (app().new_user(), app().new_user(), app().new_user());
     let room = room_with(app(), &owner, &[&member]);
-    let unknown =
-        app().post("/chat/create_room", Some(&owner.token), &json!({"name": "x", "member_ids": [999_999_999]}), &[]);
+    let unknown = app().create_room(&owner, &json!({"name": "x", "member_ids": [999_999_999]}));
     assert_eq!((unknown.status, unknown.code()), (404, "user_not_found"));
 
-    let by_member =
-        app().post(&format!("/chat/rooms/{room}/members"), Some(&member.token), &json!({"user_id": outsider.id}), &[]);
+    let by_member = app().add_member(&member, room, outsider.id);
     assert_eq!((by_member.status, by_member.code()), (403, "not_owner"));
-    let by_outsider = app().post(
-        &format!("/chat/rooms/{room}/members"),
-        Some(&outsider.token),
-        &json!({"user_id": outsider.id}),
-        &[],
-    );
+    let by_outsider = app().add_member(&outsider, room, outsider.id);
     assert_eq!((by_outsider.status, by_outsider.code()), (404, "room_not_found"), "non-members learn nothing");
-    let added =
-        app().post(&format!("/chat/rooms/{room}/members"), Some(&owner.token), &json!({"user_id": outsider.id}), &[]);
+    let added = app().add_member(&owner, room, outsider.id);
     assert_eq!(added.status, 201, "{}", added.text);
     assert_eq!(added.body["member_count"], 3);
-    let again =
-        app().post(&format!("/chat/rooms/{room}/members"), Some(&owner.token), &json!({"user_id": outsider.id}), &[]);
+    let again = app().add_member(&owner, room, outsider.id);
     assert_eq!(again.status, 200, "adding a member twice is harmless");
 
     assert_eq!(send(app(), &owner, room, "first").status, 201);
     assert_eq!(send(app(), &owner, room, "second").status, 201);
-    let listed = app().get("/chat/rooms", Some(&member.token));
+    let listed = app().rooms(&member, "");
     assert_eq!(listed.status, 200, "{}", listed.text);
     let summary = &listed.body["items"][0];
     assert_eq!(summary["id"], room, "newest activity first");
@@ -100,15 +87,14 @@ fn rooms_are_created_listed_joined_and_left() {
     assert_eq!(summary["unread_count"], 2);
 
     let last = summary["last_message"]["id"].as_i64().unwrap();
-    let read = app().post(&format!("/chat/rooms/{room}/read"), Some(&member.token), &json!({"up_to_id": last}), &[]);
+    let read = app().mark_read(&member, room, last);
     assert_eq!(read.status, 200, "{}", read.text);
-    assert_eq!(app().get("/chat/rooms", Some(&member.token)).body["items"][0]["unread_count"], 0);
+    assert_eq!(app().rooms(&member, "").body["items"][0]["unread_count"], 0);
 
-    assert_eq!(app().delete(&format!("/chat/rooms/{room}/members/me"), &owner.token).status, 204);
+    assert_eq!(app().leave_room(&owner, room).status, 204);
     assert_eq!(send(app(), &owner, room, "after leaving").status, 404);
-    assert_eq!(app().delete(&format!("/chat/rooms/{room}/members/me"), &owner.token).status, 404);
-    let handed_over =
-        app().post(&format!("/chat/rooms/{room}/members"), Some(&member.token), &json!({"user_id": owner.id}), &[]);
+    assert_eq!(app().leave_room(&owner, room).status, 404);
+    let handed_over = app().add_member(&member, room, owner.id);
     assert_eq!(handed_over.status, 201, "the earliest remaining member owns the room now: {}", handed_over.text);
 }
 
@@ -120,7 +106,7 @@ fn two_users_have_one_direct_room_even_when_opened_concurrently() {
             .map(|attempt| {
                 let (me, peer) = if attempt % 2 == 0 { (&alice, &bob) } else { (&bob, &alice) };
                 scope.spawn(move || {
-                    let opened = app().post("/chat/direct", Some(&me.token), &json!({"user_id": peer.id}), &[]);
+                    let opened = app().open_direct_room(me, peer.id);
                     assert!(opened.status == 201 || opened.status == 200, "{}", opened.text);
                     opened.body["id"].as_i64().unwrap()
                 })
@@ -129,7 +115,7 @@ fn two_users_have_one_direct_room_even_when_opened_concurrently() {
         openers.into_iter().map(|opener| opener.join().unwrap()).collect()
     });
     assert_eq!(ids.len(), 1, "{ids:?}");
-    let myself = app().post("/chat/direct", Some(&alice.token), &json!({"user_id": alice.id}), &[]);
+    let myself = app().open_direct_room(&alice, alice.id);
     assert_eq!((myself.status, myself.code()), (422, "self_room"));
 }
 
@@ -140,24 +126,24 @@ fn history_pages_backwards_and_fills_gaps_forwards() {
     let sent: Vec<i64> =
         (0..7).map(|index| send(app(), &alice, room, &format!("m{index}")).body["id"].as_i64().unwrap()).collect();
 
-    let latest = history(app(), &bob, room, "limit=3");
+    let latest = app().messages(&bob, room, "limit=3");
     assert_eq!(contents(&latest.body["items"]), ["m4", "m5", "m6"]);
     assert_eq!(latest.body["has_more"], true);
-    let older = history(app(), &bob, room, &format!("limit=3&before={}", sent[4]));
+    let older = app().messages(&bob, room, &format!("limit=3&before={}", sent[4]));
     assert_eq!(contents(&older.body["items"]), ["m1", "m2", "m3"]);
-    let oldest = history(app(), &bob, room, &format!("limit=3&before={}", sent[1]));
+    let oldest = app().messages(&bob, room, &format!("limit=3&before={}", sent[1]));
     assert_eq!(contents(&oldest.body["items"]), ["m0"]);
     assert_eq!(oldest.body["has_more"], false);
-    let after = history(app(), &bob, room, &format!("after={}&limit=4", sent[1]));
+    let after = app().messages(&bob, room, &format!("after={}&limit=4", sent[1]));
     assert_eq!(contents(&after.body["items"]), ["m2", "m3", "m4", "m5"]);
     assert_eq!(after.body["has_more"], true);
     let seqs: Vec<i64> =
         after.body["items"].as_array().unwrap().iter().map(|item| item["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, [3, 4, 5, 6], "seq numbers a room's messages without gaps");
 
-    assert_eq!(history(app(), &outsider, room, "").status, 404, "non-members cannot read history");
+    assert_eq!(app().messages(&outsider, room, "").status, 404, "non-members cannot read history");
     assert_eq!(send(app(), &outsider, room, "let me in").status, 404);
-    assert_eq!(history(app(), &bob, room, "after=abc").status, 400);
+    assert_eq!(app().messages(&bob, room, "after=abc").status, 400);
 }
 
 #[test]
@@ -165,19 +151,15 @@ fn a_retried_send_with_the_same_client_msg_id_is_stored_once() {
     let alice = app().new_user();
     let room = room_with(app(), &alice, &[]);
     let body = json!({"chat_id": room, "content": "only once", "client_msg_id": "c-1"});
-    let first = app().post("/chat/send_message", Some(&alice.token), &body, &[]);
-    let retry = app().post("/chat/send_message", Some(&alice.token), &body, &[]);
+    let first = app().send_message(&alice, &body);
+    let retry = app().send_message(&alice, &body);
     assert_eq!((first.status, retry.status), (201, 201));
     assert_eq!(first.body, retry.body);
     assert_eq!(retry.header("idempotent-replayed"), Some("true"));
-    let reused = app().post(
-        "/chat/send_message",
-        Some(&alice.token),
-        &json!({"chat_id": room, "content": "something else", "client_msg_id": "c-1"}),
-        &[],
-    );
+    let reused =
+        app().send_message(&alice, &json!({"chat_id": room, "content": "something else", "client_msg_id": "c-1"}));
     assert_eq!((reused.status, reused.code()), (409, "client_msg_id_reused"));
-    assert_eq!(contents(&history(app(), &alice, room, "").body["items"]), ["only once"]);
+    assert_eq!(contents(&app().messages(&alice, room, "").body["items"]), ["only once"]);
 }
 
 /// Messages sent over a WebSocket and over HTTP reach every other member exactly once, in order;
@@ -196,15 +178,20 @@ fn fan_out_to(member_count: usize) {
     owner_socket.send(&json!({"type": "typing"}));
 
     for socket in &mut sockets {
-        let received = messages(socket, 2);
+        let received = next_messages(socket, 2);
         assert_eq!(contents(&Value::from(received.clone())), ["over websocket", "over http"]);
         assert!(received[0]["seq"].as_i64() < received[1]["seq"].as_i64());
         let typing = socket.next_of_type("typing", EVENT_TIMEOUT).expect("typing notice");
         assert_eq!(typing["user_id"], owner.id);
-        assert_eq!(socket.next_of_type("message", SILENCE), None, "each message arrives once");
     }
-    let stored = history(app(), &owner, room, "").body["items"].clone();
-    assert_eq!(contents(&stored), ["over websocket", "over http"], "typing is not stored");
+    // Each message arrives once: events reach a socket in order, so a message sent now, after every
+    // socket has had the others, is the next one each socket gets, with no repeat before it.
+    assert_eq!(send(app(), &owner, room, "last").status, 201);
+    for socket in &mut sockets {
+        assert_eq!(next_messages(socket, 1)[0]["content"], "last", "each message arrives once");
+    }
+    let stored = app().messages(&owner, room, "").body["items"].clone();
+    assert_eq!(contents(&stored), ["over websocket", "over http", "last"], "typing is not stored");
 }
 
 #[test]
@@ -237,7 +224,7 @@ fn sockets_are_refused_with_distinct_close_codes() {
     let mut by_query = ChatSocket::connect_path(app(), &format!("/chat/ws/{room}?token={}", member.token)).unwrap();
     by_query.await_subscription(&member).expect("subscribed");
     assert_eq!(send(app(), &member, room, "via query token").status, 201);
-    assert_eq!(messages(&mut by_query, 1)[0]["content"], "via query token");
+    assert_eq!(next_messages(&mut by_query, 1)[0]["content"], "via query token");
 }
 
 #[test]
@@ -248,9 +235,9 @@ fn only_pushpin_may_speak_websocket_over_http() {
     for grip_sig in [
         None,
         Some("forged.grip.signature"),
-        Some(&*crate::support::forge_token(
+        Some(&*forge_token(
             &json!({"alg": "HS256"}),
-            &json!({"iss": "pushpin", "exp": crate::support::now_seconds() + 600}),
+            &json!({"iss": "pushpin", "exp": now_seconds() + 600}),
             "a-key-that-is-not-the-grip-key-0",
         )),
     ] {
@@ -274,7 +261,7 @@ fn a_reconnecting_client_fills_the_gap_without_duplicates() {
     let room = room_with(app(), &alice, &[&bob]);
     let mut socket = connect(app(), room, &bob);
     assert_eq!(send(app(), &alice, room, "before the drop").status, 201);
-    let last_seen = messages(&mut socket, 1)[0]["id"].as_i64().unwrap();
+    let last_seen = next_messages(&mut socket, 1)[0]["id"].as_i64().unwrap();
     socket.close();
 
     let missed: Vec<String> = (0..10).map(|index| format!("missed {index}")).collect();
@@ -282,10 +269,10 @@ fn a_reconnecting_client_fills_the_gap_without_duplicates() {
         assert_eq!(send(app(), &alice, room, content).status, 201);
     }
     let mut socket = connect(app(), room, &bob);
-    let gap = history(app(), &bob, room, &format!("after={last_seen}"));
+    let gap = app().messages(&bob, room, &format!("after={last_seen}"));
     assert_eq!(contents(&gap.body["items"]), missed);
     assert_eq!(send(app(), &alice, room, "after reconnecting").status, 201);
-    let live = messages(&mut socket, 1);
+    let live = next_messages(&mut socket, 1);
     assert_eq!(live[0]["content"], "after reconnecting", "only new messages arrive live");
 }
 
@@ -295,10 +282,10 @@ fn leaving_a_room_closes_the_members_sockets() {
     let room = room_with(app(), &alice, &[&bob]);
     let mut socket = connect(app(), room, &bob);
     let mut alice_socket = connect(app(), room, &alice);
-    assert_eq!(app().delete(&format!("/chat/rooms/{room}/members/me"), &bob.token).status, 204);
+    assert_eq!(app().leave_room(&bob, room).status, 204);
     assert_eq!(next_close(&mut socket), Some(4403));
     assert_eq!(send(app(), &alice, room, "still here").status, 201);
-    assert_eq!(messages(&mut alice_socket, 1)[0]["content"], "still here", "others stay connected");
+    assert_eq!(next_messages(&mut alice_socket, 1)[0]["content"], "still here", "others stay connected");
 }
 
 #[test]
@@ -307,26 +294,26 @@ fn read_markers_are_broadcast() {
     let room = room_with(app(), &alice, &[&bob]);
     let message = send(app(), &alice, room, "read me").body["id"].as_i64().unwrap();
     let mut socket = connect(app(), room, &alice);
-    let read = app().post(&format!("/chat/rooms/{room}/read"), Some(&bob.token), &json!({"up_to_id": message}), &[]);
+    let read = app().mark_read(&bob, room, message);
     assert_eq!(read.status, 200, "{}", read.text);
     let event = socket.next_of_type("read", EVENT_TIMEOUT).expect("read event");
     assert_eq!((event["user_id"].as_i64(), event["up_to_id"].as_i64()), (Some(bob.id), Some(message)));
-    let foreign = app().post(&format!("/chat/rooms/{room}/read"), Some(&bob.token), &json!({"up_to_id": 1}), &[]);
+    let foreign = app().mark_read(&bob, room, 1);
     assert_eq!(foreign.status, 422, "a message of another room: {}", foreign.text);
 }
 
 #[test]
 fn payments_in_chat_are_a_transfer_and_a_message_or_neither() {
     let (alice, bob) = (app().new_user(), app().new_user());
-    app().deposit(&alice, "50");
+    app().fund(&alice, "50");
     let room = room_with(app(), &alice, &[&bob]);
     let mut socket = connect(app(), room, &bob);
     let pay = |amount: &str, key: &str| {
-        app().post(
-            &format!("/chat/rooms/{room}/payments"),
-            Some(&alice.token),
+        app().pay_in_room_with_key(
+            &alice,
+            room,
             &json!({"receiver_id": bob.id, "amount": amount, "note": "dinner"}),
-            &[("idempotency-key", key)],
+            key,
         )
     };
     let paid = pay("20.25", "pay-1");
@@ -334,7 +321,7 @@ fn payments_in_chat_are_a_transfer_and_a_message_or_neither() {
     assert_eq!(paid.body["kind"], "payment");
     assert_eq!(paid.body["transfer"]["amount"], "20.25");
     assert_eq!(pay("20.25", "pay-1").body, paid.body, "a retry returns the same message");
-    let event = messages(&mut socket, 1);
+    let event = next_messages(&mut socket, 1);
     assert_eq!(event[0]["transfer"]["id"], paid.body["transfer"]["id"]);
 
     let too_much = pay("40", "pay-2");
@@ -342,16 +329,11 @@ fn payments_in_chat_are_a_transfer_and_a_message_or_neither() {
     assert_eq!(app().balance(&alice), "29.75");
     assert_eq!(app().balance(&bob), "20.25");
     let kinds: Vec<Value> =
-        history(app(), &bob, room, "").body["items"].as_array().unwrap().iter().map(|m| m["kind"].clone()).collect();
+        app().messages(&bob, room, "").body["items"].as_array().unwrap().iter().map(|m| m["kind"].clone()).collect();
     assert_eq!(kinds, [json!("payment")], "the failed payment left no message");
 
     let outsider = app().new_user();
-    let to_outsider = app().post(
-        &format!("/chat/rooms/{room}/payments"),
-        Some(&alice.token),
-        &json!({"receiver_id": outsider.id, "amount": "1"}),
-        &[],
-    );
+    let to_outsider = app().pay_in_room(&alice, room, &json!({"receiver_id": outsider.id, "amount": "1"}));
     assert_eq!((to_outsider.status, to_outsider.code()), (422, "receiver_not_member"));
     assert_ledger_invariants(&mut app().database());
 }
@@ -359,26 +341,20 @@ fn payments_in_chat_are_a_transfer_and_a_message_or_neither() {
 #[test]
 fn a_payment_request_resolves_exactly_once_under_concurrent_accepts() {
     let (requester, payer) = (app().new_user(), app().new_user());
-    app().deposit(&payer, "10");
+    app().fund(&payer, "10");
     let room = room_with(app(), &requester, &[&payer]);
-    let requested = app().post(
-        &format!("/chat/rooms/{room}/payment_requests"),
-        Some(&requester.token),
-        &json!({"payer_id": payer.id, "amount": "7.5", "note": "tickets"}),
-        &[],
-    );
+    let requested =
+        app().request_payment(&requester, room, &json!({"payer_id": payer.id, "amount": "7.5", "note": "tickets"}));
     assert_eq!(requested.status, 201, "{}", requested.text);
     assert_eq!(requested.body["kind"], "payment_request");
     assert_eq!(requested.body["payment_request"]["status"], "pending");
     let request_id = requested.body["payment_request"]["id"].as_i64().unwrap();
-    let accept_path = format!("/chat/rooms/{room}/payment_requests/{request_id}/accept");
 
-    let by_requester = app().post(&accept_path, Some(&requester.token), &json!({}), &[]);
+    let by_requester = app().accept_payment_request(&requester, room, request_id);
     assert_eq!((by_requester.status, by_requester.code()), (403, "not_payer"));
     let statuses: Vec<u16> = std::thread::scope(|scope| {
-        let accepts: Vec<_> = (0..6)
-            .map(|_| scope.spawn(|| app().post(&accept_path, Some(&payer.token), &json!({}), &[]).status))
-            .collect();
+        let accepts: Vec<_> =
+            (0..6).map(|_| scope.spawn(|| app().accept_payment_request(&payer, room, request_id).status)).collect();
         accepts.into_iter().map(|accept| accept.join().unwrap()).collect()
     });
     assert_eq!(statuses.iter().filter(|status| **status == 201).count(), 1, "{statuses:?}");
@@ -386,19 +362,9 @@ fn a_payment_request_resolves_exactly_once_under_concurrent_accepts() {
     assert_eq!(app().balance(&payer), "2.50", "exactly one transfer");
     assert_eq!(app().balance(&requester), "7.50");
 
-    let declined_request = app().post(
-        &format!("/chat/rooms/{room}/payment_requests"),
-        Some(&requester.token),
-        &json!({"payer_id": payer.id, "amount": "1"}),
-        &[],
-    );
+    let declined_request = app().request_payment(&requester, room, &json!({"payer_id": payer.id, "amount": "1"}));
     let declined_id = declined_request.body["payment_request"]["id"].as_i64().unwrap();
-    let declined = app().post(
-        &format!("/chat/rooms/{room}/payment_requests/{declined_id}/decline"),
-        Some(&payer.token),
-        &json!({}),
-        &[],
-    );
+    let declined = app().decline_payment_request(&payer, room, declined_id);
     assert_eq!(declined.status, 201, "{}", declined.text);
     assert_eq!(declined.body["kind"], "payment_declined");
     assert_eq!(declined.body["payment_request"]["status"], "declined");
@@ -411,22 +377,22 @@ fn payment_requests_expire() {
         return;
     };
     let (requester, payer) = (app.new_user(), app.new_user());
-    app.deposit(&payer, "5");
+    app.fund(&payer, "5");
     let room = room_with(&app, &requester, &[&payer]);
-    let requested = app.post(
-        &format!("/chat/rooms/{room}/payment_requests"),
-        Some(&requester.token),
-        &json!({"payer_id": payer.id, "amount": "1"}),
-        &[],
-    );
+    let requested = app.request_payment(&requester, room, &json!({"payer_id": payer.id, "amount": "1"}));
+    assert_eq!(requested.body["payment_request"]["status"], "pending", "{}", requested.text);
     let request_id = requested.body["payment_request"]["id"].as_i64().unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    let late = app.post(
-        &format!("/chat/rooms/{room}/payment_requests/{request_id}/accept"),
-        Some(&payer.token),
-        &json!({}),
-        &[],
-    );
+    // Expiry is the behaviour under test: wait (as long as the old fixed pause) until the room's
+    // history shows the request expired, then try to accept it.
+    let status = || {
+        let history = app.messages(&payer, room, "");
+        let items = history.body["items"].as_array().cloned().unwrap_or_default();
+        let request = items.iter().find(|item| item["payment_request"]["id"] == request_id).cloned();
+        request.map(|item| item["payment_request"]["status"].clone())
+    };
+    let expired = wait::until(Duration::from_millis(1500), || (status() == Some(json!("expired"))).then_some(()));
+    assert!(expired.is_some(), "the request expires within its 1-second lifetime; it is {:?}", status());
+    let late = app.accept_payment_request(&payer, room, request_id);
     assert_eq!((late.status, late.code()), (409, "request_expired"));
     assert_eq!(app.balance(&payer), "5.00");
 }
@@ -443,7 +409,7 @@ fn messages_are_stored_while_redis_is_down_and_realtime_resumes_after() {
     redis.stop().expect("stop redis");
     let during = send(&app, &alice, room, "while redis is down");
     assert_eq!(during.status, 201, "{}", during.text);
-    assert_eq!(contents(&history(&app, &bob, room, "").body["items"]), ["while redis is down"]);
+    assert_eq!(contents(&app.messages(&bob, room, "").body["items"]), ["while redis is down"]);
 
     redis.restart().expect("restart redis");
     // The trigger reconnects with backoff; keep sending until an event gets through.
@@ -466,7 +432,7 @@ fn direct_publish_mode_delivers_without_the_redis_trigger() {
     let room = room_with(&app, &alice, &[&bob]);
     let mut socket = connect(&app, room, &bob);
     assert_eq!(send(&app, &alice, room, "straight to pushpin").status, 201);
-    assert_eq!(messages(&mut socket, 1)[0]["content"], "straight to pushpin");
+    assert_eq!(next_messages(&mut socket, 1)[0]["content"], "straight to pushpin");
 }
 
 #[test]
@@ -499,7 +465,7 @@ fn bad_input_gets_a_4xx_or_an_error_event_never_a_500() {
         (json!({"chat_id": room, "content": "x", "client_msg_id": "has space"}), 422, "invalid_client_msg_id"),
     ];
     for (body, status, code) in cases {
-        let response = app().post("/chat/send_message", Some(&alice.token), &body, &[]);
+        let response = app().send_message(&alice, &body);
         assert_eq!((response.status, response.code()), (status, code), "{}", response.text);
     }
     let authorization = format!("Bearer {}", alice.token);
@@ -510,7 +476,7 @@ fn bad_input_gets_a_4xx_or_an_error_event_never_a_500() {
         Some(("application/json", b"{\"chat_id\":1,\"content\":\"\xff\"}".to_vec())),
     );
     assert_eq!((non_utf8.status, non_utf8.code()), (400, "invalid_encoding"));
-    let create = app().post("/chat/create_room", Some(&alice.token), &json!({"name": ""}), &[]);
+    let create = app().create_room(&alice, &json!({"name": ""}));
     assert_eq!((create.status, create.code()), (422, "invalid_room_name"));
 
     let mut socket = connect(app(), room, &alice);
@@ -527,5 +493,5 @@ fn bad_input_gets_a_4xx_or_an_error_event_never_a_500() {
     }
     socket.send_raw(Message::binary(vec![1, 2, 3]));
     assert_eq!(next_close(&mut socket), Some(1003));
-    assert!(contents(&history(app(), &alice, room, "").body["items"]).is_empty(), "nothing was stored");
+    assert!(contents(&app().messages(&alice, room, "").body["items"]).is_empty(), "nothing was stored");
 }

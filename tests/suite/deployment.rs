@@ -3,11 +3,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use sendinchat_tests::app::{AppOptions, ChatSocket, TestApp};
-use sendinchat_tests::host::build::workspace_root;
+use sendinchat_tests::app::{AppOptions, ChatSocket, TestApp, private_app};
+use sendinchat_tests::processes::build::workspace_root;
 use serde_json::{Value, json};
-
-use crate::support::private_app;
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(workspace_root().join(path)).unwrap_or_else(|error| panic!("{path}: {error}"))
@@ -165,11 +163,11 @@ fn the_http_only_manifest_runs_and_delivers_events_without_a_redis_trigger() {
         return;
     };
     let (alice, bob) = (app.new_user(), app.new_user());
-    let room = app.post("/chat/create_room", Some(&alice.token), &json!({"name": "edge", "member_ids": [bob.id]}), &[]);
+    let room = app.create_room(&alice, &json!({"name": "edge", "member_ids": [bob.id]}));
     assert_eq!(room.status, 201, "{}", room.text);
     let room = room.body["id"].as_i64().unwrap();
     let mut socket = ChatSocket::join(&app, room, &bob).unwrap_or_else(|error| panic!("{error}\n{}", app.log()));
-    let sent = app.post("/chat/send_message", Some(&alice.token), &json!({"chat_id": room, "content": "edge"}), &[]);
+    let sent = app.send_message(&alice, &json!({"chat_id": room, "content": "edge"}));
     assert_eq!(sent.status, 201);
     let event = socket.next_of_type("message", Duration::from_secs(10)).expect("delivered");
     assert_eq!(event["message"]["content"], "edge");

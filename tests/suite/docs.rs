@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use sendinchat_tests::app::{TestApp, unique_suffix};
 use sendinchat_tests::contract::Contract;
-use sendinchat_tests::host::build::workspace_root;
+use sendinchat_tests::processes::build::workspace_root;
 
 /// How long Chromium may take to load a page, run its scripts and fetch the spec. Virtual time
 /// runs ahead when the page is idle, so this is a bound, not a wait.
@@ -23,7 +23,7 @@ fn app() -> &'static TestApp {
 
 #[test]
 fn the_spec_is_served_byte_for_byte_and_revalidated_by_etag() {
-    let served = app().get("/openapi.yaml", None);
+    let served = app().openapi_yaml();
     assert_eq!(served.status, 200);
     let repository = std::fs::read_to_string(workspace_root().join("openapi.yaml")).expect("openapi.yaml");
     assert!(served.text == repository, "/openapi.yaml differs from the repository's openapi.yaml");
@@ -37,8 +37,7 @@ fn the_spec_is_served_byte_for_byte_and_revalidated_by_etag() {
 
 #[test]
 fn the_pages_and_their_files_come_from_the_app_with_cache_headers() {
-    for page in ["/docs", "/redoc"] {
-        let html = app().get(page, None);
+    for (page, html) in [("/docs", app().swagger_ui("")), ("/redoc", app().redoc(""))] {
         assert_eq!(html.status, 200, "{page}");
         assert_eq!(html.header("cache-control"), Some("no-cache"), "{page}");
         let policy = html.header("content-security-policy").unwrap_or_default();
@@ -48,15 +47,15 @@ fn the_pages_and_their_files_come_from_the_app_with_cache_headers() {
             "{page} loads nothing from elsewhere"
         );
     }
-    let bundle = app().get("/docs/swagger-ui-bundle.js", None);
+    let bundle = app().swagger_ui("/swagger-ui-bundle.js");
     assert_eq!(bundle.status, 200);
     assert_eq!(bundle.header("cache-control"), Some("public, max-age=86400"));
     assert!(bundle.text.len() > 100_000, "the whole Swagger UI bundle: {} bytes", bundle.text.len());
-    let redoc = app().get("/redoc/redoc.standalone.js", None);
+    let redoc = app().redoc("/redoc.standalone.js");
     assert_eq!(redoc.status, 200);
     assert!(redoc.text.len() > 100_000, "the whole ReDoc bundle: {} bytes", redoc.text.len());
 
-    let missing = app().get("/docs/not-a-file.js", None);
+    let missing = app().swagger_ui("/not-a-file.js");
     assert_eq!((missing.status, missing.code()), (404, "not_found"));
     let wrong_method = app().request("POST", "/docs", &[], None);
     assert_eq!((wrong_method.status, wrong_method.code()), (405, "method_not_allowed"));

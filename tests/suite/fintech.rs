@@ -2,22 +2,21 @@
 //! ledger's invariants under contention (issue 6).
 use std::collections::HashSet;
 
-use sendinchat_tests::app::{AppOptions, TestApp, TestUser};
+use sendinchat_tests::app::{AppOptions, Response, TestApp, TestUser, private_app};
+use sendinchat_tests::ledger::assert_ledger_invariants;
 use serde_json::{Value, json};
-
-use crate::ledger_invariants::assert_ledger_invariants;
 
 fn app() -> &'static TestApp {
     TestApp::shared()
 }
 
-fn transfer(from: &TestUser, body: Value) -> sendinchat_tests::app::Response {
-    app().post("/fintech/transfer", Some(&from.token), &body, &[])
+fn transfer(from: &TestUser, body: Value) -> Response {
+    app().transfer(from, &body)
 }
 
 fn funded_user(amount: &str) -> TestUser {
     let user = app().new_user();
-    app().deposit(&user, amount);
+    app().fund(&user, amount);
     user
 }
 
@@ -39,21 +38,20 @@ fn a_transfer_moves_exact_money_and_shows_in_both_histories() {
     assert_eq!(app().balance(&bob), "21.00");
 
     let id = sent.body["id"].as_i64().unwrap();
-    assert_eq!(app().get(&format!("/fintech/transactions/{id}"), Some(&bob.token)).body, sent.body);
-    assert_eq!(app().get(&format!("/fintech/transactions/{id}"), Some(&alice.token)).body, sent.body);
-    let hidden = app().get(&format!("/fintech/transactions/{id}"), Some(&carol.token));
+    assert_eq!(app().transaction(&bob, id).body, sent.body);
+    assert_eq!(app().transaction(&alice, id).body, sent.body);
+    let hidden = app().transaction(&carol, id);
     assert_eq!(hidden.status, 404, "a non-participant cannot tell it exists");
 
-    let kinds = |path: &str, user: &TestUser| -> Vec<String> {
-        let page = app().get(path, Some(&user.token));
+    let kinds = |page: Response| -> Vec<String> {
         assert_eq!(page.status, 200, "{}", page.text);
         page.body["items"].as_array().unwrap().iter().map(|item| item["kind"].as_str().unwrap().to_owned()).collect()
     };
-    assert_eq!(kinds("/fintech/transactions", &alice), ["payment", "payment", "deposit"]);
-    assert_eq!(kinds("/fintech/transactions/sent", &alice), ["payment", "payment"]);
-    assert_eq!(kinds("/fintech/transactions/received", &alice), ["deposit"]);
-    assert_eq!(kinds("/fintech/transactions/received", &bob), ["payment", "payment"]);
-    assert!(kinds("/fintech/transactions/sent", &bob).is_empty());
+    assert_eq!(kinds(app().transactions(&alice, "")), ["payment", "payment", "deposit"]);
+    assert_eq!(kinds(app().sent_transactions(&alice, "")), ["payment", "payment"]);
+    assert_eq!(kinds(app().received_transactions(&alice, "")), ["deposit"]);
+    assert_eq!(kinds(app().received_transactions(&bob, "")), ["payment", "payment"]);
+    assert!(kinds(app().sent_transactions(&bob, "")).is_empty());
 }
 
 #[test]
@@ -140,12 +138,7 @@ fn one_idempotency_key_makes_exactly_one_transfer_under_concurrent_retries() {
             .map(|_| {
                 let (alice, key) = (&alice, &key);
                 scope.spawn(move || {
-                    app().post(
-                        "/fintech/transfer",
-                        Some(&alice.token),
-                        &json!({"receiver_id": bob.id, "amount": "12.34"}),
-                        &[("idempotency-key", key)],
-                    )
+                    app().transfer_with_key(alice, &json!({"receiver_id": bob.id, "amount": "12.34"}), key)
                 })
             })
             .collect();
@@ -158,22 +151,12 @@ fn one_idempotency_key_makes_exactly_one_transfer_under_concurrent_retries() {
     assert_eq!(replays, 19, "all but the first are marked as replays");
     assert_eq!(app().balance(&alice), "87.66", "exactly one transfer happened");
 
-    let different = app().post(
-        "/fintech/transfer",
-        Some(&alice.token),
-        &json!({"receiver_id": bob.id, "amount": "99"}),
-        &[("idempotency-key", &key)],
-    );
+    let different = app().transfer_with_key(&alice, &json!({"receiver_id": bob.id, "amount": "99"}), &key);
     assert_eq!((different.status, different.code()), (422, "idempotency_key_reused"));
     // UTF-8 beyond ASCII reaches the component (as under Spin), which refuses it like any
     // other malformed key.
     for malformed_key in ["has spaces in it", "×ø"] {
-        let malformed = app().post(
-            "/fintech/transfer",
-            Some(&alice.token),
-            &json!({"receiver_id": bob.id, "amount": "1"}),
-            &[("idempotency-key", malformed_key)],
-        );
+        let malformed = app().transfer_with_key(&alice, &json!({"receiver_id": bob.id, "amount": "1"}), malformed_key);
         assert_eq!((malformed.status, malformed.code()), (400, "invalid_idempotency_key"), "{malformed_key:?}");
     }
 }
@@ -183,11 +166,10 @@ fn deposits_need_the_operator_credential() {
     let user = app().new_user();
     let body = json!({"user_id": user.id, "amount": "5"});
     for token in [None, Some("wrong"), Some(user.token.as_str())] {
-        let headers: Vec<(&str, &str)> = token.iter().map(|token| ("x-operator-token", *token)).collect();
-        let response = app().post("/fintech/deposits", None, &body, &headers);
+        let response = app().deposit(&body, token);
         assert_eq!((response.status, response.code()), (401, "invalid_operator_token"));
     }
-    app().deposit(&user, "5");
+    app().fund(&user, "5");
     assert_eq!(app().balance(&user), "5.00");
 }
 
@@ -198,22 +180,22 @@ fn history_pages_are_stable_while_new_transfers_arrive() {
         assert_eq!(transfer(&alice, json!({"receiver_id": bob.id, "amount": amount})).status, 201);
     }
     let mut seen = Vec::new();
-    let mut path = "/fintech/transactions/sent?limit=3".to_owned();
+    let mut query = "limit=3".to_owned();
     loop {
-        let page = app().get(&path, Some(&alice.token));
+        let page = app().sent_transactions(&alice, &query);
         assert_eq!(page.status, 200, "{}", page.text);
         seen.extend(page.body["items"].as_array().unwrap().iter().map(|item| item["id"].as_i64().unwrap()));
         // A transfer arriving mid-pagination lands before the cursor and never shifts later pages.
         transfer(&alice, json!({"receiver_id": bob.id, "amount": "0.01"}));
         match page.body["next_before"].as_i64() {
-            Some(cursor) => path = format!("/fintech/transactions/sent?limit=3&before={cursor}"),
+            Some(cursor) => query = format!("limit=3&before={cursor}"),
             None => break,
         }
     }
     assert_eq!(seen.len(), 7, "{seen:?}");
     assert!(seen.windows(2).all(|pair| pair[0] > pair[1]), "newest first, no duplicates: {seen:?}");
     for bad in ["limit=0", "limit=101", "limit=x", "before=-3", "before=abc"] {
-        let response = app().get(&format!("/fintech/transactions?{bad}"), Some(&alice.token));
+        let response = app().transactions(&alice, bad);
         assert_eq!(response.status, 400, "{bad}: {}", response.text);
     }
 }
@@ -247,7 +229,7 @@ fn a_storm_of_concurrent_transfers_keeps_every_invariant() {
     const TRANSFERS: usize = 5_000;
     let users: Vec<TestUser> = (0..ACCOUNTS).map(|_| app().new_user()).collect();
     for user in &users {
-        app().deposit(user, "100");
+        app().fund(user, "100");
     }
     let hot = &users[0];
     let outcomes: Vec<(u16, String)> = std::thread::scope(|scope| {
@@ -310,13 +292,13 @@ impl Lcg {
 
 #[test]
 fn the_page_size_limit_is_configurable() {
-    let Some(app) = crate::support::private_app(AppOptions::default().variable("max_page_size", "5")) else {
+    let Some(app) = private_app(AppOptions::default().variable("max_page_size", "5")) else {
         return;
     };
     let user = app.new_user();
-    let too_big = app.get("/fintech/transactions?limit=6", Some(&user.token));
+    let too_big = app.transactions(&user, "limit=6");
     assert_eq!((too_big.status, too_big.code()), (400, "invalid_limit"));
-    assert_eq!(app.get("/fintech/transactions?limit=5", Some(&user.token)).status, 200);
-    let rooms = app.get("/chat/rooms?limit=6", Some(&user.token));
+    assert_eq!(app.transactions(&user, "limit=5").status, 200);
+    let rooms = app.rooms(&user, "limit=6");
     assert_eq!((rooms.status, rooms.code()), (400, "invalid_limit"));
 }

@@ -1,12 +1,12 @@
-//! The integration test suite: one test binary, one module per area.
+//! The integration test suite: one test binary, one module per area. Helpers live in the
+//! `sendinchat_tests` library (tests/src); see tests/README.md.
 
 mod auth;
 mod chat;
 mod deployment;
 mod docs;
 mod fintech;
-mod foundation;
+mod health;
 mod host;
-mod ledger_invariants;
+mod manifest;
 mod operations;
-mod support;

@@ -5,7 +5,7 @@ use chrono::Duration;
 
 use crate::client_address::{AddressRange, parse_trusted_proxies};
 use shared::ApiError;
-use shared::config::{cached, parsed, secret, text};
+use shared::config::{SpinVariables, VariableSource, cached};
 use shared::token::TokenKeys;
 
 pub struct Settings {
@@ -34,28 +34,41 @@ const BCRYPT_COSTS: std::ops::RangeInclusive<u32> = 4..=31;
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
 
 pub async fn load() -> Result<&'static Settings, ApiError> {
-    cached(&SETTINGS, read).await
+    cached(&SETTINGS, || read(&SpinVariables)).await
 }
 
-async fn read() -> Result<Settings, ApiError> {
-    let bcrypt_cost: u32 = parsed("bcrypt_cost").await?;
+/// The settings from `variables`: the one place this component reads variables.
+async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
+    let bcrypt_cost: u32 = variables.parsed("bcrypt_cost").await?;
     if !BCRYPT_COSTS.contains(&bcrypt_cost) {
         return Err(ApiError::internal(format!("bcrypt_cost {bcrypt_cost} is outside 4..=31")));
     }
     Ok(Settings {
-        database_url: text("database_url").await?,
-        redis_url: text("redis_url").await?,
-        redis_key_prefix: text("redis_key_prefix").await?,
-        keys: TokenKeys::new(&secret("jwt_secret").await?, text("jwt_issuer").await?)?,
-        access_token_lifetime: Duration::seconds(parsed::<u32>("access_token_ttl_seconds").await?.into()),
-        refresh_token_ttl_seconds: parsed("refresh_token_ttl_seconds").await?,
+        database_url: variables.text("database_url").await?,
+        redis_url: variables.text("redis_url").await?,
+        redis_key_prefix: variables.text("redis_key_prefix").await?,
+        keys: TokenKeys::new(&variables.secret("jwt_secret").await?, variables.text("jwt_issuer").await?)?,
+        access_token_lifetime: Duration::seconds(variables.parsed::<u32>("access_token_ttl_seconds").await?.into()),
+        refresh_token_ttl_seconds: variables.parsed("refresh_token_ttl_seconds").await?,
         bcrypt_cost,
         throttle: ThrottleSettings {
-            failures_per_username_max: parsed("login_max_failures").await?,
-            failures_per_address_max: parsed("login_max_failures_per_address").await?,
-            window_seconds: parsed("login_failure_window_seconds").await?,
+            failures_per_username_max: variables.parsed("login_max_failures").await?,
+            failures_per_address_max: variables.parsed("login_max_failures_per_address").await?,
+            window_seconds: variables.parsed("login_failure_window_seconds").await?,
         },
-        trusted_proxies: parse_trusted_proxies(&text("trusted_proxies").await?)
+        trusted_proxies: parse_trusted_proxies(&variables.text("trusted_proxies").await?)
             .map_err(|error| ApiError::internal(format!("trusted_proxies: {error}")))?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::config::recording::{assert_reads_exactly_the_variables_given, run_now};
+
+    use super::read;
+
+    #[test]
+    fn reads_exactly_the_variables_spin_toml_gives_it() {
+        assert_reads_exactly_the_variables_given("auth", |variables| run_now(read(variables)));
+    }
 }

@@ -7,11 +7,11 @@
 use anyhow::Context;
 use shared::grip::Event;
 
+mod settings;
+
 #[spin_sdk::redis_subscriber]
 async fn on_message(message: bytes::Bytes) -> anyhow::Result<()> {
     let event: Event = serde_json::from_slice(&message).context("chat event is not valid JSON")?;
-    let origin = spin_sdk::variables::get("grip_origin").await.context("reading grip_origin")?;
-    shared::grip::publish(&format!("{}/publish/", origin.trim_end_matches('/')), &event)
-        .await
-        .map_err(anyhow::Error::msg)
+    let settings = settings::load().await.map_err(|_| anyhow::anyhow!("unusable settings (cause logged above)"))?;
+    shared::grip::publish(&settings.grip_publish_url, &event).await.map_err(anyhow::Error::msg)
 }

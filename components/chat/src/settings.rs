@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 use jwt_compact::alg::Hs256Key;
 use rust_decimal::Decimal;
 use shared::ApiError;
-use shared::config::{cached, parsed, secret, text};
+use shared::config::{SpinVariables, VariableSource, cached};
 use shared::money::Currency;
 use shared::token::{TokenKeys, hs256_key};
 
@@ -40,12 +40,13 @@ pub enum PublishMode {
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
 
 pub async fn load() -> Result<&'static Settings, ApiError> {
-    cached(&SETTINGS, read).await
+    cached(&SETTINGS, || read(&SpinVariables)).await
 }
 
-async fn read() -> Result<Settings, ApiError> {
-    let grip_sig_key = secret("grip_sig_key").await?;
-    let publish_mode = match text("chat_publish_mode").await?.as_str() {
+/// The settings from `variables`: the one place this component reads variables.
+async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
+    let grip_sig_key = variables.secret("grip_sig_key").await?;
+    let publish_mode = match variables.text("chat_publish_mode").await?.as_str() {
         "redis" => PublishMode::Redis,
         "direct" => PublishMode::Direct,
         other => {
@@ -53,20 +54,46 @@ async fn read() -> Result<Settings, ApiError> {
         }
     };
     Ok(Settings {
-        database_url: text("database_url").await?,
-        redis_url: text("redis_url").await?,
-        redis_key_prefix: text("redis_key_prefix").await?,
-        keys: TokenKeys::new(&secret("jwt_secret").await?, text("jwt_issuer").await?)?,
+        database_url: variables.text("database_url").await?,
+        redis_url: variables.text("redis_url").await?,
+        redis_key_prefix: variables.text("redis_key_prefix").await?,
+        keys: TokenKeys::new(&variables.secret("jwt_secret").await?, variables.text("jwt_issuer").await?)?,
         grip_key: hs256_key(&grip_sig_key),
         publish_mode,
-        grip_publish_url: format!("{}/publish/", text("grip_origin").await?.trim_end_matches('/')),
-        events_channel: text("chat_events_channel").await?,
-        message_bytes_max: parsed("chat_message_max_bytes").await?,
-        messages_per_minute: parsed("chat_messages_per_minute").await?,
-        room_members_max: parsed("room_max_members").await?,
-        payment_request_ttl_seconds: parsed("payment_request_ttl_seconds").await?,
-        default_currency: parsed("default_currency").await?,
-        max_transfer_amount: parsed("max_transfer_amount").await?,
-        max_page_size: shared::ids::checked_page_size(parsed("max_page_size").await?)?,
+        grip_publish_url: format!("{}/publish/", variables.text("grip_origin").await?.trim_end_matches('/')),
+        events_channel: variables.text("chat_events_channel").await?,
+        message_bytes_max: variables.parsed("chat_message_max_bytes").await?,
+        messages_per_minute: variables.parsed("chat_messages_per_minute").await?,
+        room_members_max: variables.parsed("room_max_members").await?,
+        payment_request_ttl_seconds: variables.parsed("payment_request_ttl_seconds").await?,
+        default_currency: variables.parsed("default_currency").await?,
+        max_transfer_amount: variables.parsed("max_transfer_amount").await?,
+        max_page_size: shared::ids::checked_page_size(variables.parsed("max_page_size").await?)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::config::recording::{RecordingVariables, assert_reads_exactly_the_variables_given, run_now};
+
+    use super::{PublishMode, read};
+
+    #[test]
+    fn reads_exactly_the_variables_spin_toml_gives_it() {
+        assert_reads_exactly_the_variables_given("chat", |variables| run_now(read(variables)));
+    }
+
+    #[test]
+    fn direct_publishing_reads_the_same_variables() {
+        let variables = RecordingVariables::for_component("chat").with("chat_publish_mode", "direct");
+        let settings = run_now(read(&variables)).expect("valid settings");
+        assert_eq!(settings.publish_mode, PublishMode::Direct);
+        assert_eq!(variables.names_read(), variables.names_given());
+    }
+
+    #[test]
+    fn an_unknown_publish_mode_is_refused() {
+        let variables = RecordingVariables::for_component("chat").with("chat_publish_mode", "carrier-pigeon");
+        assert!(run_now(read(&variables)).is_err());
+    }
 }

@@ -3,7 +3,7 @@ use std::sync::OnceLock;
 
 use rust_decimal::Decimal;
 use shared::ApiError;
-use shared::config::{cached, parsed, secret, text};
+use shared::config::{SpinVariables, VariableSource, cached};
 use shared::money::Currency;
 use shared::token::TokenKeys;
 
@@ -21,16 +21,29 @@ pub struct Settings {
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
 
 pub async fn load() -> Result<&'static Settings, ApiError> {
-    cached(&SETTINGS, read).await
+    cached(&SETTINGS, || read(&SpinVariables)).await
 }
 
-async fn read() -> Result<Settings, ApiError> {
+/// The settings from `variables`: the one place this component reads variables.
+async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
     Ok(Settings {
-        database_url: text("database_url").await?,
-        keys: TokenKeys::new(&secret("jwt_secret").await?, text("jwt_issuer").await?)?,
-        admin_token: secret("admin_token").await?,
-        default_currency: parsed("default_currency").await?,
-        max_transfer_amount: parsed("max_transfer_amount").await?,
-        max_page_size: shared::ids::checked_page_size(parsed("max_page_size").await?)?,
+        database_url: variables.text("database_url").await?,
+        keys: TokenKeys::new(&variables.secret("jwt_secret").await?, variables.text("jwt_issuer").await?)?,
+        admin_token: variables.secret("admin_token").await?,
+        default_currency: variables.parsed("default_currency").await?,
+        max_transfer_amount: variables.parsed("max_transfer_amount").await?,
+        max_page_size: shared::ids::checked_page_size(variables.parsed("max_page_size").await?)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::config::recording::{assert_reads_exactly_the_variables_given, run_now};
+
+    use super::read;
+
+    #[test]
+    fn reads_exactly_the_variables_spin_toml_gives_it() {
+        assert_reads_exactly_the_variables_given("fintech", |variables| run_now(read(variables)));
+    }
 }

@@ -11,6 +11,8 @@ use shared::response::json_reply;
 use shared::{ApiError, Reply};
 use spin_sdk::http::Request;
 
+mod settings;
+
 #[spin_sdk::http_service]
 async fn handle(request: Request) -> Reply {
     let is_get = request.method() == Method::GET;
@@ -23,34 +25,25 @@ async fn handle(request: Request) -> Reply {
 }
 
 async fn readiness() -> Reply {
-    if let Err(error) = secrets_acceptable().await {
-        return error.into_reply();
-    }
-    let (postgres, redis) = (postgres_ready().await, redis_ready().await);
+    let settings = match settings::load().await {
+        Ok(settings) => settings,
+        Err(error) => return error.into_reply(),
+    };
+    let (postgres, redis) = (postgres_ready(&settings.database_url).await, redis_ready(&settings.redis_url).await);
     match postgres.and(redis) {
         Ok(()) => json_reply(StatusCode::OK, &json!({"status": "ready", "postgres": "ok", "redis": "ok"})),
         Err(error) => error.into_reply(),
     }
 }
 
-/// The secrets the other components refuse to run with when too short.
-async fn secrets_acceptable() -> Result<(), ApiError> {
-    shared::config::secret("jwt_secret").await?;
-    shared::config::secret("admin_token").await?;
-    shared::config::secret("grip_sig_key").await?;
-    Ok(())
-}
-
-async fn postgres_ready() -> Result<(), ApiError> {
-    let url = shared::config::text("database_url").await?;
-    let database = shared::db::connect(&url).await?;
+async fn postgres_ready(url: &str) -> Result<(), ApiError> {
+    let database = shared::db::connect(url).await?;
     shared::db::optional_row(&database, "SELECT 1 AS ready", vec![]).await.map_err(shared::db::failure)?;
     Ok(())
 }
 
-async fn redis_ready() -> Result<(), ApiError> {
-    let url = shared::config::text("redis_url").await?;
-    let connection = shared::redis::connect(&url).await?;
+async fn redis_ready(url: &str) -> Result<(), ApiError> {
+    let connection = shared::redis::connect(url).await?;
     connection.execute("PING", []).await.map_err(shared::redis::failure)?;
     Ok(())
 }

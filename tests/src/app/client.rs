@@ -1,8 +1,8 @@
-//! Talking to the app's HTTP API, and the users tests act as.
-use std::sync::atomic::{AtomicUsize, Ordering};
+//! Talking to the app's HTTP API: any request (for malformed input), the response, and the users
+//! tests act as. One method per endpoint is in `endpoints`.
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::TestApp;
 
@@ -83,50 +83,5 @@ impl TestApp {
 
     pub fn delete(&self, path: &str, token: &str) -> Response {
         self.request("DELETE", path, &[("authorization", &format!("Bearer {token}"))], None)
-    }
-
-    pub fn register(&self, username: &str, password: &str) -> Response {
-        self.post("/users/register", None, &json!({"username": username, "password": password}), &[])
-    }
-
-    pub fn login(&self, username: &str, password: &str) -> Response {
-        self.post("/users/token", None, &json!({"username": username, "password": password}), &[])
-    }
-
-    /// Registers and logs in a new user with a unique name.
-    pub fn new_user(&self) -> TestUser {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let username = format!("u{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-        let password = format!("pw-{}", super::random_secret());
-        let registered = self.register(&username, &password);
-        assert_eq!(registered.status, 201, "register {username}: {}", registered.text);
-        let session = self.login(&username, &password);
-        assert_eq!(session.status, 200, "login {username}: {}", session.text);
-        TestUser {
-            id: registered.body["id"].as_i64().expect("user id"),
-            username,
-            password,
-            token: session.body["access_token"].as_str().expect("access token").to_owned(),
-            refresh_token: session.body["refresh_token"].as_str().expect("refresh token").to_owned(),
-        }
-    }
-
-    /// Deposits `amount` (default currency) for `user` as the operator.
-    pub fn deposit(&self, user: &TestUser, amount: &str) -> Response {
-        let response = self.post(
-            "/fintech/deposits",
-            None,
-            &json!({"user_id": user.id, "amount": amount}),
-            &[("x-operator-token", self.admin_token())],
-        );
-        assert_eq!(response.status, 201, "deposit: {}", response.text);
-        response
-    }
-
-    /// The user's balance in the default currency, as the API renders it.
-    pub fn balance(&self, user: &TestUser) -> String {
-        let response = self.get("/fintech/balance", Some(&user.token));
-        assert_eq!(response.status, 200, "balance: {}", response.text);
-        response.body["balances"][0]["balance"].as_str().expect("balance").to_owned()
     }
 }

@@ -13,6 +13,7 @@
 //! Tests that must reconfigure the app or stop its services start a private app and are
 //! skipped, with a note on stderr, against an external one.
 mod client;
+mod endpoints;
 mod pushpin;
 mod run_command;
 mod websocket;
@@ -27,8 +28,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
 
-use crate::host::build::workspace_root;
-use crate::host::{HostOptions, HostProcess, RedisServer, TestServices};
+use crate::processes::build::workspace_root;
+use crate::processes::{HostOptions, HostProcess, RedisServer, TestServices};
 
 /// Lower than production's 12 so registering hundreds of test users stays fast; the timing test
 /// starts its own app with a realistic cost.
@@ -70,7 +71,8 @@ pub struct TestApp {
     ws_base_url: String,
     admin_token: String,
     jwt_secret: String,
-    database_url: String,
+    /// `None` for an app whose database the tests were not told about (the run command's).
+    database_url: Option<String>,
     agent: ureq::Agent,
     /// The app's WebSocket gateway, kept for the app's lifetime.
     pushpin: Option<PushpinProcess>,
@@ -99,7 +101,7 @@ impl TestApp {
         let admin_token = random_secret();
         let jwt_secret = random_secret();
         let grip_sig_key = random_secret();
-        let publish_port = crate::host::free_port()?;
+        let publish_port = crate::processes::free_port()?;
         let manifest = options.manifest.clone().unwrap_or_else(|| workspace_root().join("spin.toml"));
         let mut host_options = HostOptions::new(manifest);
         let variables = [
@@ -132,10 +134,25 @@ impl TestApp {
             host: Some(host),
             admin_token,
             jwt_secret,
-            database_url,
-            agent: crate::host::http_client(client::REQUEST_TIMEOUT),
+            database_url: Some(database_url),
+            agent: crate::processes::http_client(client::REQUEST_TIMEOUT),
             pushpin: Some(pushpin),
         })
+    }
+
+    /// An app started by other means (e.g. the run command), reached at the given URLs with its
+    /// credentials; tests cannot read its database.
+    pub fn attach(base_url: &str, ws_base_url: &str, admin_token: &str, jwt_secret: &str) -> TestApp {
+        TestApp {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            host: None,
+            ws_base_url: ws_base_url.trim_end_matches('/').to_owned(),
+            admin_token: admin_token.to_owned(),
+            jwt_secret: jwt_secret.to_owned(),
+            database_url: None,
+            agent: crate::processes::http_client(client::REQUEST_TIMEOUT),
+            pushpin: None,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -157,7 +174,8 @@ impl TestApp {
 
     /// A direct connection to the app's database, to check invariants the API cannot show.
     pub fn database(&self) -> postgres::Client {
-        postgres::Client::connect(&self.database_url, postgres::NoTls).expect("connect to the app's database")
+        let url = self.database_url.as_deref().expect("the tests know this app's database");
+        postgres::Client::connect(url, postgres::NoTls).expect("connect to the app's database")
     }
 
     /// Pushpin's delivery settings, for benchmark reports.
@@ -179,16 +197,13 @@ fn external() -> Option<TestApp> {
     }
     let variable =
         |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} must be set with SENDINCHAT_BASE_URL"));
-    Some(TestApp {
-        base_url: variable("SENDINCHAT_BASE_URL").trim_end_matches('/').to_owned(),
-        host: None,
-        ws_base_url: variable("SENDINCHAT_WS_URL").trim_end_matches('/').to_owned(),
-        admin_token: variable("SENDINCHAT_ADMIN_TOKEN"),
-        jwt_secret: variable("SENDINCHAT_JWT_SECRET"),
-        database_url: variable("SENDINCHAT_DATABASE_URL"),
-        agent: crate::host::http_client(client::REQUEST_TIMEOUT),
-        pushpin: None,
-    })
+    let app = TestApp::attach(
+        &variable("SENDINCHAT_BASE_URL"),
+        &variable("SENDINCHAT_WS_URL"),
+        &variable("SENDINCHAT_ADMIN_TOKEN"),
+        &variable("SENDINCHAT_JWT_SECRET"),
+    );
+    Some(TestApp { database_url: Some(variable("SENDINCHAT_DATABASE_URL")), ..app })
 }
 
 /// `<pid>_<n>`: unique within this test process and across concurrent test processes.
@@ -228,7 +243,24 @@ fn drop_stale_databases(admin_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A private Redis server for a private app (tests that stop and restart Redis).
-pub fn private_redis() -> anyhow::Result<RedisServer> {
-    RedisServer::start()
+/// A private app with `options`, or `None` (with a note) when the suite targets an external app
+/// this process cannot reconfigure.
+pub fn private_app(options: AppOptions) -> Option<TestApp> {
+    if TestApp::is_external() {
+        eprintln!("skipped: needs a private app, and SENDINCHAT_BASE_URL points at an external one");
+        return None;
+    }
+    Some(TestApp::start(options).expect("private app starts"))
+}
+
+/// A private app on its own Redis server, for tests that stop and restart Redis; `None` (with a
+/// note) against an external app.
+pub fn app_with_private_redis(options: AppOptions) -> Option<(TestApp, RedisServer)> {
+    if TestApp::is_external() {
+        eprintln!("skipped: stops Redis, which only a private app allows");
+        return None;
+    }
+    let redis = RedisServer::start().expect("private redis");
+    let options = AppOptions { redis: Some(redis.url()), ..options };
+    Some((TestApp::start(options).expect("private app starts"), redis))
 }

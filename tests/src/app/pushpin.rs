@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::host::build::workspace_root;
-use crate::host::free_port;
-use crate::host::process::WatchedChild;
+use crate::processes::build::workspace_root;
+use crate::processes::free_port;
+use crate::processes::process::WatchedChild;
 
 /// Tests put whole rooms' worth of deliveries through one instance; Debian's default of 2500
 /// deliveries per second would throttle the 50-client test.
@@ -76,7 +76,7 @@ impl PushpinProcess {
     /// connections before its internal links (proxy to zurl) are up; a WebSocket opened in
     /// between would be refused with 502.
     fn wait_until_proxying(&self) -> anyhow::Result<()> {
-        let agent = crate::host::http_client(Duration::from_secs(2));
+        let agent = crate::processes::http_client(Duration::from_secs(2));
         let url = format!("http://127.0.0.1:{}/health", self.client_port);
         let deadline = Instant::now() + Duration::from_secs(30);
         while agent.get(&url).call().map(|response| response.status().as_u16()).ok() != Some(200) {

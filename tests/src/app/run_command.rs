@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
-use crate::host::build::{host_binary, workspace_root};
-use crate::host::process::WatchedChild;
+use crate::processes::build::{host_binary, workspace_root};
+use crate::processes::process::WatchedChild;
 
 pub struct RunCommand {
     process: WatchedChild,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sendinchat_tests::host::HostProcess;
+use sendinchat_tests::processes::HostProcess;
 
 use super::{conformance_options, get_json, own_host};
 

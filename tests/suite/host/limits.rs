@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use sendinchat_tests::host::{HostProcess, http_client};
+use sendinchat_tests::processes::{HostProcess, http_client};
 
 use super::{REQUEST_TIMEOUT, conformance_options, get_json};
 

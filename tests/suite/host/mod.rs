@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sendinchat_tests::host::{AppUnderTest, HostOptions, HostProcess, TestServices, build, http_client};
+use sendinchat_tests::processes::{AppUnderTest, HostOptions, HostProcess, TestServices, build, http_client};
 use serde_json::Value;
 
 /// Components the conformance manifest runs.

@@ -58,7 +58,7 @@ fn unmatched_paths_get_a_json_404() {
 
 #[test]
 fn the_well_known_health_route_answers() {
-    let mut response = sendinchat_tests::host::http_client(super::REQUEST_TIMEOUT)
+    let mut response = sendinchat_tests::processes::http_client(super::REQUEST_TIMEOUT)
         .get(&shared_app().url("/.well-known/spin/health"))
         .call()
         .expect("request");

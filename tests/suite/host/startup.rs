@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use sendinchat_tests::host::{HostOptions, HostProcess, RedisServer, StartOutcome, build};
+use sendinchat_tests::processes::{HostOptions, HostProcess, RedisServer, StartOutcome, build};
 
 use super::{conformance_options, manifest};
 

@@ -1,6 +1,6 @@
 //! `spin:variables`: defaults, templates, environment overrides and start-up checks.
 
-use sendinchat_tests::host::{HostProcess, StartOutcome};
+use sendinchat_tests::processes::{HostProcess, StartOutcome};
 
 use super::{conformance_options, get_json, shared_app};
 

@@ -2,6 +2,9 @@
 //! with JSON describing exactly what the component observed; any other path (the routing tests
 //! mount the probe on several routes) echoes the `spin-*` request headers.
 
+// A conformance component exercises the host's variables interface itself, not an app's settings.
+#![allow(clippy::disallowed_methods)]
+
 mod describe;
 mod postgres;
 mod redis;

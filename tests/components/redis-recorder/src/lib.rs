@@ -1,6 +1,9 @@
 //! Appends every message it receives to the Redis list named by the `record_key` variable, so a
 //! test can check exactly what arrived and in which order.
 
+// A conformance component exercises the host's variables interface itself, not an app's settings.
+#![allow(clippy::disallowed_methods)]
+
 use spin_sdk::redis::{Connection, RedisParameter};
 use spin_sdk::variables;
 

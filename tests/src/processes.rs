@@ -1,4 +1,5 @@
-//! Running the app (or any spin.toml) under the local host for integration tests.
+//! The processes tests run and the services they use: the local host running the app (or any
+//! spin.toml), a private Redis, and the builds they need.
 //!
 //! - [`HostProcess`]: starts `sendinchat-host up` on a free port, waits until it is ready, keeps
 //!   its log, and guarantees the host dies with the test process.

@@ -1,0 +1,44 @@
+//! The `health` component: liveness, and readiness as an orchestrator sees it while a dependency
+//! is down or a secret is unusable.
+use sendinchat_tests::app::{AppOptions, TestApp, app_with_private_redis, private_app};
+
+#[test]
+fn liveness_and_readiness_answer_when_everything_is_up() {
+    let live = TestApp::shared().health();
+    assert_eq!((live.status, live.body["status"].as_str()), (200, Some("ok")));
+    let ready = TestApp::shared().readiness();
+    assert_eq!(ready.status, 200, "{}", ready.text);
+    assert_eq!(ready.body["postgres"], "ok");
+    assert_eq!(ready.body["redis"], "ok");
+}
+
+#[test]
+fn readiness_is_503_while_redis_is_down() {
+    let Some((app, mut redis)) = app_with_private_redis(AppOptions::default()) else {
+        return;
+    };
+    redis.stop().expect("stop redis");
+    let ready = app.readiness();
+    assert_eq!((ready.status, ready.code()), (503, "unavailable"), "{}", ready.text);
+    assert!(ready.header("retry-after").is_some());
+    assert_eq!(app.health().status, 200, "liveness does not depend on Redis");
+    redis.restart().expect("restart redis");
+    assert_eq!(app.readiness().status, 200);
+}
+
+/// Spin cannot refuse to start an app whose secret is too short; readiness is where an
+/// orchestrator learns of it, and requests that need the secret fail without leaking it.
+#[test]
+fn readiness_fails_while_a_secret_is_too_short() {
+    let short_secret = "only-twenty-six-bytes-long";
+    let Some(app) = private_app(AppOptions::default().variable("jwt_secret", short_secret)) else {
+        return;
+    };
+    let ready = app.readiness();
+    assert_eq!((ready.status, ready.code()), (500, "internal"), "{}", ready.text);
+    assert_eq!(app.health().status, 200, "liveness does not read secrets");
+    let me = app.get("/users/me", Some("any-token"));
+    assert_eq!((me.status, me.code()), (500, "internal"), "{}", me.text);
+    assert!(!ready.text.contains(short_secret) && !me.text.contains(short_secret));
+    assert!(app.log().contains("variable jwt_secret is 26 bytes; at least 32 are required"), "{}", app.log());
+}
