@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use sendinchat_tests::host::{HostProcess, TestServices};
+use sendinchat_tests::processes::{HostProcess, TestServices};
 
 use super::{conformance_options, get_json, own_host, shared_app};
 
