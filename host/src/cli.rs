@@ -36,6 +36,8 @@ Options of `up`:
                                         else $XDG_CACHE_HOME/sendinchat-host, else
                                         ~/.cache/sendinchat-host]
   -q, --quiet                           no per-request log lines (for benchmarks)
+      --metrics-listen <ADDR>           serve Prometheus metrics (text format) on this address,
+                                        e.g. 127.0.0.1:9464 [default: off]
       --mimic-spin-sockets              serve like Spin 4.1's HTTP trigger: no TCP_NODELAY on
                                         accepted sockets, responses written in the pieces hyper
                                         makes (reproduces Spin's ~40 ms keep-alive stall)
@@ -77,6 +79,7 @@ pub struct UpOptions {
     pub shutdown_timeout: Duration,
     pub cache_dir: Option<PathBuf>,
     pub quiet: bool,
+    pub metrics_listen: Option<SocketAddr>,
     pub mimic_spin_sockets: bool,
 }
 
@@ -92,6 +95,7 @@ impl Default for UpOptions {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             cache_dir: None,
             quiet: false,
+            metrics_listen: None,
             mimic_spin_sockets: false,
         }
     }
@@ -123,6 +127,7 @@ fn parse_up(arguments: impl Iterator<Item = String>) -> anyhow::Result<UpOptions
             "--shutdown-timeout" => options.shutdown_timeout = parse_duration(&value()?)?,
             "--cache-dir" => options.cache_dir = Some(PathBuf::from(value()?)),
             "-q" | "--quiet" => options.quiet = true,
+            "--metrics-listen" => options.metrics_listen = Some(parse_listen_address(&value()?)?),
             "--mimic-spin-sockets" => options.mimic_spin_sockets = true,
             other => bail!("unknown option {other:?} for `up`; see `sendinchat-host --help`"),
         }
@@ -225,6 +230,7 @@ mod tests {
             "--cache-dir",
             "/tmp/cache",
             "--quiet",
+            "--metrics-listen=127.0.0.1:9464",
             "--mimic-spin-sockets",
         ])
         .unwrap();
@@ -237,6 +243,7 @@ mod tests {
         assert_eq!(options.shutdown_timeout, Duration::from_secs(3));
         assert_eq!(options.cache_dir, Some(PathBuf::from("/tmp/cache")));
         assert!(options.quiet && options.mimic_spin_sockets);
+        assert_eq!(options.metrics_listen, Some(SocketAddr::from(([127, 0, 0, 1], 9464))));
     }
 
     #[test]

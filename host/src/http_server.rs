@@ -23,6 +23,7 @@ use crate::error_response::{self, ResponseBody};
 use crate::http_threads::{AcceptedConnection, HttpThreads};
 use crate::instance_pool::{HttpComponentHandler, HttpInstances};
 use crate::logging;
+use crate::metrics::{self, RequestLabels, RouteLabels};
 use crate::routing::{RouteMatch, Router};
 use crate::shutdown::ShutdownSignal;
 use crate::spin_headers;
@@ -176,6 +177,7 @@ impl ConnectionServer {
 
     async fn handle(&self, request: Request<Incoming>, client: SocketAddr) -> Response<ResponseBody> {
         let started = Instant::now();
+        let _in_flight = InFlight::start();
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let trigger = &self.trigger;
@@ -186,7 +188,10 @@ impl ConnectionServer {
             None => error_response::not_found(format!("no route matches {path}")),
             Some(route) => self.run_component(request, route, client, started).await,
         };
-        logging::request(method.as_str(), &path, component, response.status().as_u16(), started.elapsed());
+        let status = response.status().as_u16();
+        logging::request(method.as_str(), &path, component, status, started.elapsed());
+        let route = route.as_ref().map_or("-", |route| route.raw_route.as_str());
+        record_request(component, route, method.as_str(), status, started.elapsed());
         response
     }
 
@@ -220,6 +225,31 @@ impl ConnectionServer {
             }
         }
     }
+}
+
+/// Counts a request in flight until dropped, also when the client goes away mid-request.
+struct InFlight;
+
+impl InFlight {
+    fn start() -> Self {
+        metrics::get().http_requests_in_flight.inc();
+        Self
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::get().http_requests_in_flight.dec();
+    }
+}
+
+fn record_request(component: &str, route: &str, method: &str, status: u16, duration: Duration) {
+    let metrics = metrics::get();
+    let labels =
+        RequestLabels { component: component.to_owned(), route: route.to_owned(), method: method.to_owned(), status };
+    metrics.http_requests.get_or_create(&labels).inc();
+    let route = RouteLabels { component: labels.component, route: labels.route };
+    metrics::observe(&metrics.http_request_duration.get_or_create(&route), duration);
 }
 
 /// Waits for a free connection slot, then for a client.

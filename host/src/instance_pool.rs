@@ -10,7 +10,8 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::GuestTaskId;
@@ -21,9 +22,12 @@ use wasmtime_wasi_http::handler::{
 use wasmtime_wasi_http::p3::WasiHttpView;
 use wasmtime_wasi_http::p3::bindings::ServicePre;
 
+use prometheus_client::metrics::counter::Counter;
+
 use crate::engine;
 use crate::host_state::{ComponentContext, InstanceState};
 use crate::logging;
+use crate::metrics::{self, ComponentLabels};
 
 /// An idle instance is kept this long for the next request, as in Spin and `wasmtime serve`.
 const IDLE_INSTANCE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -74,6 +78,9 @@ impl HandlerState for HttpInstances {
         let service = tokio::time::timeout(self.limits.request_timeout, self.pre.instantiate_async(&mut store))
             .await
             .map_err(|_| wasmtime::format_err!("instantiation timed out"))??;
+        let labels = ComponentLabels { component: self.component.id.clone() };
+        let metrics = metrics::get();
+        metrics.instances_created.get_or_create(&labels).inc();
         Ok(Instance {
             store,
             proxy: Proxy::P3(service),
@@ -81,8 +88,14 @@ impl HandlerState for HttpInstances {
             expiration: InstanceExpiration {
                 request_timeout: self.limits.request_timeout,
                 sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
+                killed_by_deadline: metrics.instances_killed_by_deadline.get_or_create_owned(&labels),
             },
-            state: InstanceWorker { limits: self.limits, component_id: self.component.id.clone() },
+            state: InstanceWorker {
+                limits: self.limits,
+                component_id: self.component.id.clone(),
+                requests_started: AtomicUsize::new(0),
+                reused: metrics.instances_reused.get_or_create_owned(&labels),
+            },
         })
     }
 }
@@ -92,6 +105,7 @@ impl HandlerState for HttpInstances {
 pub struct InstanceExpiration {
     request_timeout: Duration,
     sleep: Pin<Box<tokio::time::Sleep>>,
+    killed_by_deadline: Counter,
 }
 
 impl WorkerExpiration for InstanceExpiration {
@@ -107,13 +121,19 @@ impl WorkerExpiration for InstanceExpiration {
         if expiration.sleep.deadline() != deadline {
             expiration.sleep.as_mut().reset(deadline);
         }
-        expiration.sleep.as_mut().poll(cx)
+        ready!(expiration.sleep.as_mut().poll(cx));
+        if !matches!(status, WorkerStatus::Idle) {
+            expiration.killed_by_deadline.inc();
+        }
+        Poll::Ready(())
     }
 }
 
 pub struct InstanceWorker {
     limits: ReuseLimits,
     component_id: String,
+    requests_started: AtomicUsize,
+    reused: Counter,
 }
 
 impl WorkerState for InstanceWorker {
@@ -136,6 +156,9 @@ impl WorkerState for InstanceWorker {
         _: (),
         _: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
+        if self.requests_started.fetch_add(1, Ordering::Relaxed) > 0 {
+            self.reused.inc();
+        }
         Box::pin(tokio::time::sleep(self.limits.request_timeout))
     }
 

@@ -18,6 +18,7 @@ mod http_threads;
 mod instance_pool;
 mod logging;
 mod manifest;
+mod metrics;
 mod network_policy;
 mod outbound_http;
 mod postgres;
@@ -96,7 +97,15 @@ async fn run(mut app: LoadedApp, options: &UpOptions) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let metrics_listener = match options.metrics_listen {
+        Some(address) => Some(metrics::bind(address).await?),
+        None => None,
+    };
     let mut http_threads = app.http.as_ref().map(HttpThreads::start).transpose()?;
+    if let Some(listener) = metrics_listener {
+        println!("metrics on http://{}/metrics", listener.local_addr()?);
+        tokio::spawn(metrics::serve(listener, shutdown.clone()));
+    }
     announce(&app, listener.as_ref(), &subscribed)?;
     let http = async {
         if let (Some(trigger), Some(listener), Some(threads)) = (app.http, listener, http_threads.as_mut()) {

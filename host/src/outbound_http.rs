@@ -18,6 +18,7 @@ use wasmtime_wasi_http::p3::{RequestOptions, WasiHttpHooks};
 
 use crate::host_state::ComponentContext;
 use crate::logging;
+use crate::metrics::{self, ServerLabels};
 
 type OutboundBody = UnsyncBoxBody<Bytes, ErrorCode>;
 type GuestRequest = http::Request<OutboundBody>;
@@ -90,23 +91,37 @@ impl WasiHttpHooks for OutboundHttp {
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         let checked = self.check(&request);
         let client = self.component.services.http_client.client.clone();
+        let server = request.uri().authority().map_or_else(|| "-".to_owned(), ToString::to_string);
         Box::new(async move {
-            checked?;
-            let first_byte_timeout = options.and_then(|options| options.first_byte_timeout);
-            let response = match first_byte_timeout {
-                Some(timeout) => tokio::time::timeout(timeout, client.request(request))
-                    .await
-                    .map_err(|_| ErrorCode::ConnectionReadTimeout)?,
-                None => client.request(request).await,
-            };
-            let response = response.map_err(|error| {
-                logging::warn(format_args!("outbound HTTP request failed: {error:?}"));
-                if error.is_connect() { ErrorCode::ConnectionRefused } else { ErrorCode::HttpProtocolError }
-            })?;
-            let response = response
-                .map(|body| body.map_err(|error| ErrorCode::InternalError(Some(error.to_string()))).boxed_unsync());
-            let io_outcome: IoOutcome = Box::new(async { Ok(()) });
-            Ok((response, io_outcome))
+            let result = send(client, request, options, checked).await;
+            if result.is_err() {
+                metrics::get().outbound_http_errors.get_or_create(&ServerLabels { server }).inc();
+            }
+            result
         })
     }
+}
+
+async fn send(
+    client: Client<HttpConnector, OutboundBody>,
+    request: GuestRequest,
+    options: Option<RequestOptions>,
+    checked: Result<(), ErrorCode>,
+) -> SendResult {
+    checked?;
+    let first_byte_timeout = options.and_then(|options| options.first_byte_timeout);
+    let response = match first_byte_timeout {
+        Some(timeout) => tokio::time::timeout(timeout, client.request(request))
+            .await
+            .map_err(|_| ErrorCode::ConnectionReadTimeout)?,
+        None => client.request(request).await,
+    };
+    let response = response.map_err(|error| {
+        logging::warn(format_args!("outbound HTTP request failed: {error:?}"));
+        if error.is_connect() { ErrorCode::ConnectionRefused } else { ErrorCode::HttpProtocolError }
+    })?;
+    let response =
+        response.map(|body| body.map_err(|error| ErrorCode::InternalError(Some(error.to_string()))).boxed_unsync());
+    let io_outcome: IoOutcome = Box::new(async { Ok(()) });
+    Ok((response, io_outcome))
 }

@@ -22,6 +22,7 @@ use crate::bindings::redis_trigger::RedisTriggerPre;
 use crate::engine;
 use crate::host_state::{ComponentContext, InstanceState};
 use crate::logging;
+use crate::metrics::{self, ComponentLabels, RedisMessageLabels, ServerLabels};
 use crate::shutdown::ShutdownSignal;
 
 /// First wait before reconnecting; doubled after each failed attempt up to the cap.
@@ -148,6 +149,7 @@ async fn reconnect<'a>(
         match subscribe_all(client, channels.clone()).await {
             Ok(pubsub) => {
                 logging::info(format_args!("Redis trigger reconnected to {address} and subscribed again"));
+                metrics::get().redis_reconnects.get_or_create(&ServerLabels { server: address.to_owned() }).inc();
                 return pubsub;
             }
             Err(error) => {
@@ -184,6 +186,15 @@ async fn deliver(channel: &str, handler: &RedisHandler, payload: Vec<u8>) {
         Err(_) => "timeout".to_owned(),
     };
     logging::redis_message(channel, &handler.component.id, &outcome, started.elapsed());
+    record_message(channel, &handler.component.id, outcome, started.elapsed());
+}
+
+fn record_message(channel: &str, component: &str, outcome: String, duration: Duration) {
+    let metrics = metrics::get();
+    let labels = RedisMessageLabels { component: component.to_owned(), channel: channel.to_owned(), outcome };
+    metrics.redis_messages.get_or_create(&labels).inc();
+    let component = ComponentLabels { component: labels.component };
+    metrics::observe(&metrics.redis_message_duration.get_or_create(&component), duration);
 }
 
 /// Runs the component's `handle-message` in a fresh instance, dropped afterwards.

@@ -10,6 +10,7 @@
 
 mod convert;
 mod pool;
+mod pool_metrics;
 mod session;
 mod statement_cache;
 

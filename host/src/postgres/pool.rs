@@ -16,8 +16,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{AsyncMessage, Config, NoTls};
 
+use super::pool_metrics::PoolMetrics;
 use super::session::Session;
-use crate::logging;
+use crate::{logging, metrics};
 
 /// Most connections one connection string may have open, as in Spin.
 const CONNECTIONS_PER_POOL: usize = 64;
@@ -25,6 +26,10 @@ const CONNECTIONS_PER_POOL: usize = 64;
 /// Connecting gives up after this unless the connection string sets `connect_timeout`: an
 /// unreachable server must fail the guest's call, not hold it until the request deadline.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A component waiting longer than this for a pooled connection gets an error (which the app answers
+/// with a retryable 503) instead of waiting out its request deadline behind a saturated pool.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Cleaning a released connection gives up after this; the connection is then discarded, so a
 /// stuck server cannot hold the pool's capacity.
@@ -56,6 +61,7 @@ pub struct Pool {
     config: Config,
     idle: Mutex<Vec<Session>>,
     capacity: Arc<Semaphore>,
+    metrics: Arc<PoolMetrics>,
 }
 
 impl Pool {
@@ -70,17 +76,29 @@ impl Pool {
                  server with sslmode=disable (Spin itself supports TLS)"
             );
         }
-        Ok(Self { config, idle: Mutex::new(Vec::new()), capacity: Arc::new(Semaphore::new(CONNECTIONS_PER_POOL)) })
+        let metrics = Arc::new(PoolMetrics::new(&config));
+        Ok(Self {
+            config,
+            idle: Mutex::new(Vec::new()),
+            capacity: Arc::new(Semaphore::new(CONNECTIONS_PER_POOL)),
+            metrics,
+        })
     }
 
     /// Takes an idle connection or opens one, waiting while the pool is at capacity.
     pub async fn checkout(self: &Arc<Self>, component_id: &str) -> anyhow::Result<PooledConnection> {
-        let permit = self.capacity.clone().acquire_owned().await?;
-        let idle = self.idle.lock().expect("idle list poisoned").pop();
-        let session = match idle {
+        let started = std::time::Instant::now();
+        let Ok(permit) = tokio::time::timeout(ACQUIRE_TIMEOUT, self.capacity.clone().acquire_owned()).await else {
+            self.metrics.acquire_timeouts.inc();
+            bail!("no pooled Postgres connection became free within {ACQUIRE_TIMEOUT:?}");
+        };
+        let permit = permit?;
+        let session = match self.take_idle() {
             Some(session) if !session.is_closed() => session,
             _ => self.connect().await?,
         };
+        metrics::observe(&self.metrics.acquire_duration, started.elapsed());
+        self.metrics.in_use.inc();
         Ok(PooledConnection {
             session: Some(session),
             pool: self.clone(),
@@ -107,7 +125,20 @@ impl Pool {
                 }
             }
         });
-        Ok(Session::new(client, no_transaction_warnings))
+        Ok(Session::new(client, no_transaction_warnings, self.metrics.clone()))
+    }
+
+    fn take_idle(&self) -> Option<Session> {
+        let mut idle = self.idle.lock().expect("idle list poisoned");
+        let session = idle.pop();
+        self.metrics.idle.set(idle.len() as i64);
+        session
+    }
+
+    fn put_idle(&self, session: Session) {
+        let mut idle = self.idle.lock().expect("idle list poisoned");
+        idle.push(session);
+        self.metrics.idle.set(idle.len() as i64);
     }
 
     /// Puts the connection back. Its session is reset when its next user runs a statement (in
@@ -116,11 +147,12 @@ impl Pool {
     /// capacity permit is released only once the connection is idle, so connections being cleaned
     /// still count against the pool's limit.
     fn give_back(self: Arc<Self>, session: Session, permit: OwnedSemaphorePermit, component_id: String) {
+        self.metrics.in_use.dec();
         if session.is_closed() {
             return;
         }
         if !session.release() {
-            self.idle.lock().expect("idle list poisoned").push(session);
+            self.put_idle(session);
             return;
         }
         tokio::spawn(async move {
@@ -133,7 +165,7 @@ impl Pool {
                              for the next user of the connection)"
                         ));
                     }
-                    self.idle.lock().expect("idle list poisoned").push(session);
+                    self.put_idle(session);
                 }
                 // A connection that cannot be cleaned is dropped, and closes.
                 Ok(Err(error)) => logging::warn(format_args!("discarding a Postgres connection: {error}")),

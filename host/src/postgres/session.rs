@@ -16,6 +16,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Error, RowStream, Statement};
 
+use super::pool_metrics::PoolMetrics;
 use super::statement_cache::{STATEMENTS_PER_CONNECTION_MAX, StatementCache};
 
 /// What Spin's pool runs on a recycled connection: session settings, cursors, listeners, advisory
@@ -39,6 +40,7 @@ pub struct Session {
     /// "There is no transaction in progress" warnings the server has sent on this connection,
     /// which tell a cleanup's ROLLBACK whether a transaction was open.
     no_transaction_warnings: std::sync::Arc<AtomicU64>,
+    metrics: std::sync::Arc<PoolMetrics>,
 }
 
 /// How one statement is run.
@@ -53,7 +55,12 @@ enum Outcome {
 }
 
 impl Session {
-    pub fn new(client: Client, no_transaction_warnings: std::sync::Arc<AtomicU64>) -> Self {
+    pub fn new(
+        client: Client,
+        no_transaction_warnings: std::sync::Arc<AtomicU64>,
+        metrics: std::sync::Arc<PoolMetrics>,
+    ) -> Self {
+        metrics.open.inc();
         Self {
             client,
             statements: Mutex::new(StatementCache::new(STATEMENTS_PER_CONNECTION_MAX)),
@@ -61,6 +68,7 @@ impl Session {
             used: AtomicBool::new(false),
             transaction_block_begun: AtomicBool::new(false),
             no_transaction_warnings,
+            metrics,
         }
     }
 
@@ -133,8 +141,10 @@ impl Session {
     /// The statement from the cache, or prepared now and cached once the server accepted it.
     async fn prepared(&self, text: &str) -> Result<Statement, Error> {
         if let Some(statement) = self.statements.lock().expect("statement cache poisoned").get(text) {
+            self.metrics.statement_cache_hits.inc();
             return Ok(statement);
         }
+        self.metrics.statement_cache_misses.inc();
         let statement = self.client.prepare(text).await?;
         self.statements.lock().expect("statement cache poisoned").insert(text, statement.clone());
         Ok(statement)
@@ -169,6 +179,12 @@ impl Session {
         rollback?;
         reset?;
         Ok(())
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.metrics.open.dec();
     }
 }
 

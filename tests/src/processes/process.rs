@@ -185,6 +185,7 @@ impl HostOptions {
 pub struct HostProcess {
     process: WatchedChild,
     base_url: Option<String>,
+    metrics_url: Option<String>,
 }
 
 /// How a start attempt ended: ready to serve, or exited before that.
@@ -220,7 +221,7 @@ impl HostProcess {
         build::compiled_components(&options.manifest)?;
         let (process, lines) =
             WatchedChild::spawn(&binary.display().to_string(), &args, &options.env, &options.removed_env)?;
-        let mut host = Self { process, base_url: None };
+        let mut host = Self { process, base_url: None, metrics_url: None };
         let deadline = Instant::now() + options.startup_timeout;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -229,6 +230,9 @@ impl HostProcess {
                 Ok(line) => {
                     if let Some(url) = line.strip_prefix("listening on ") {
                         host.base_url = Some(url.to_owned());
+                    }
+                    if let Some(url) = line.strip_prefix("metrics on ") {
+                        host.metrics_url = Some(url.to_owned());
                     }
                 }
                 // Stdout closed: the host exited.
@@ -246,6 +250,11 @@ impl HostProcess {
     /// `http://127.0.0.1:PORT`; fails if the manifest has no HTTP trigger.
     pub fn base_url(&self) -> &str {
         self.base_url.as_deref().expect("the host serves HTTP (the manifest has [[trigger.http]])")
+    }
+
+    /// The host's metrics endpoint; fails unless it was started with `--metrics-listen`.
+    pub fn metrics_url(&self) -> &str {
+        self.metrics_url.as_deref().expect("the host serves metrics (started with --metrics-listen)")
     }
 
     /// Everything the host wrote to stdout and stderr so far.

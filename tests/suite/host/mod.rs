@@ -8,6 +8,7 @@
 
 mod lifecycle;
 mod limits;
+mod metrics;
 mod outbound_http;
 mod postgres;
 mod redis;

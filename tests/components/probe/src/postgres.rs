@@ -19,6 +19,7 @@ pub async fn handle(path: &[&str]) -> Reply {
         ["undeclared"] => undeclared().await,
         ["echo", number] => echo(number).await,
         ["stream", count] => stream(count).await,
+        ["hold", milliseconds] => hold_connection(milliseconds).await,
         ["session", "leave", state] => leave_session_state(state).await,
         ["session", "inspect"] => inspect_session().await,
         ["statement", "select-star"] => select_star().await,
@@ -165,6 +166,16 @@ async fn stream(count: &str) -> Result<Value, Error> {
     }
     result.result().await?;
     Ok(json!({ "rows": rows, "sum": sum }))
+}
+
+/// Keeps a pooled connection for `milliseconds`, so that many at once exhaust the pool.
+async fn hold_connection(milliseconds: &str) -> Result<Value, Error> {
+    let milliseconds: u64 = milliseconds.parse().unwrap_or(0);
+    let connection = connect().await?;
+    let pid = backend_pid(&connection).await?;
+    spin_sdk::wasip3::clocks::monotonic_clock::wait_for(milliseconds.saturating_mul(1_000_000) as _).await;
+    drop(connection);
+    Ok(json!({ "pid": pid }))
 }
 
 /// Leaves one kind of session state behind on the pooled connection, and says which backend it

@@ -1,0 +1,95 @@
+//! `up --metrics-listen`: the host's Prometheus metrics move as requests, pool waits and deadline
+//! kills happen.
+
+use std::time::Duration;
+
+use sendinchat_tests::processes::{HostProcess, http_client};
+
+use super::{REQUEST_TIMEOUT, conformance_options, get_json};
+
+/// A host of its own (counts start at zero) with metrics on a free port and `request_timeout`.
+fn host_with_metrics(request_timeout: &str) -> HostProcess {
+    let options = conformance_options(None)
+        .unwrap()
+        .arg("--metrics-listen")
+        .arg("127.0.0.1:0")
+        .arg("--request-timeout")
+        .arg(request_timeout);
+    HostProcess::start(&options).unwrap()
+}
+
+fn scrape(host: &HostProcess) -> String {
+    let mut response = http_client(REQUEST_TIMEOUT).get(host.metrics_url()).call().expect("metrics");
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    response.body_mut().read_to_string().unwrap()
+}
+
+/// The value of the sample `name{...}` whose labels include every one of `labels`, or 0.
+fn sample(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
+        .filter(|line| labels.iter().all(|label| line.contains(label)))
+        .map(|line| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
+
+#[test]
+fn requests_instances_and_statements_are_counted() {
+    let host = host_with_metrics("30s");
+    for _ in 0..3 {
+        let (status, _) = get_json(&format!("{}/probe/variable/greeting", host.base_url()));
+        assert_eq!(status, 200);
+    }
+    let (status, _) = get_json(&format!("{}/nowhere", host.base_url()));
+    assert_eq!(status, 404);
+    for number in 0..2 {
+        let (status, _) = get_json(&format!("{}/probe/pg/echo/{number}", host.base_url()));
+        assert_eq!(status, 200);
+    }
+    let text = scrape(&host);
+    let probe_ok = ["component=\"probe\"", "route=\"/probe/...\"", "method=\"GET\"", "status=\"200\""];
+    assert_eq!(sample(&text, "sendinchat_host_http_requests_total", &probe_ok), 5.0, "{text}");
+    assert_eq!(sample(&text, "sendinchat_host_http_requests_total", &["status=\"404\""]), 1.0, "{text}");
+    let route = ["component=\"probe\"", "route=\"/probe/...\""];
+    assert_eq!(sample(&text, "sendinchat_host_http_request_duration_seconds_count", &route), 5.0, "{text}");
+    let created = sample(&text, "sendinchat_host_instances_created_total", &["component=\"probe\""]);
+    let reused = sample(&text, "sendinchat_host_instances_reused_total", &["component=\"probe\""]);
+    assert!(created >= 1.0 && created + reused == 5.0, "created {created}, reused {reused}: {text}");
+    // `echo` runs one statement per request on a reused connection: prepared once, then cached.
+    assert!(sample(&text, "sendinchat_host_postgres_statement_cache_hits_total", &[]) >= 1.0, "{text}");
+    assert_eq!(sample(&text, "sendinchat_host_http_requests_in_flight", &[]), 1.0 - 1.0, "{text}");
+}
+
+#[test]
+fn a_pool_wait_under_load_shows() {
+    let host = host_with_metrics("30s");
+    // 70 requests holding a connection each for 400 ms against a pool of 64: some must wait.
+    let base_url = host.base_url().to_owned();
+    let requests: Vec<_> = (0..70)
+        .map(|_| {
+            let url = format!("{base_url}/probe/pg/hold/400");
+            std::thread::spawn(move || get_json(&url).0)
+        })
+        .collect();
+    for request in requests {
+        assert_eq!(request.join().unwrap(), 200);
+    }
+    let text = scrape(&host);
+    assert_eq!(sample(&text, "sendinchat_host_postgres_acquire_duration_seconds_count", &[]), 70.0, "{text}");
+    let waited = sample(&text, "sendinchat_host_postgres_acquire_duration_seconds_sum", &[]);
+    assert!(waited >= 6.0 * Duration::from_millis(300).as_secs_f64(), "waited {waited} s in all: {text}");
+    assert_eq!(sample(&text, "sendinchat_host_postgres_connections_in_use", &[]), 0.0, "{text}");
+    assert_eq!(sample(&text, "sendinchat_host_postgres_connections_open", &[]), 64.0, "{text}");
+}
+
+#[test]
+fn a_deadline_kill_shows() {
+    let host = host_with_metrics("1s");
+    let (status, _) = get_json(&format!("{}/probe/loop", host.base_url()));
+    assert_eq!(status, 504);
+    let text = scrape(&host);
+    let killed = sample(&text, "sendinchat_host_instances_killed_by_deadline_total", &["component=\"probe\""]);
+    assert_eq!(killed, 1.0, "{text}");
+}
