@@ -10,3 +10,4 @@ mod host;
 mod ledger_invariants;
 mod operations;
 mod support;
+mod web;

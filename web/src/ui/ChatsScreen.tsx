@@ -1,0 +1,183 @@
+// The room list (with ways to start a chat) beside the open room. On a narrow screen one of the
+// two is shown at a time.
+import { useState } from 'preact/hooks';
+import type { Chat } from '../chat';
+import { describe } from '../http';
+import { formatMoney } from '../money';
+import { useObserved } from '../observable';
+import { href, navigate } from '../router';
+import type { Id, Message, RoomSummary } from '../types';
+import type { Services } from './App';
+import { ErrorText, Time } from './common';
+import { RoomView } from './RoomView';
+
+export function ChatsScreen({ services, roomId }: { services: Services; roomId: Id | null }) {
+  return (
+    <div class={roomId === null ? 'chats' : 'chats with-room'}>
+      <RoomList services={services} openRoomId={roomId} />
+      {roomId === null ? (
+        <main class="room-pane placeholder" id="main">
+          <p>Choose a chat, or start one.</p>
+        </main>
+      ) : (
+        <RoomView key={roomId} services={services} roomId={roomId} />
+      )}
+    </div>
+  );
+}
+
+function RoomList({ services, openRoomId }: { services: Services; openRoomId: Id | null }) {
+  const chat = useObserved(services.chat);
+  useObserved(services.users);
+  return (
+    <nav class="room-list" aria-labelledby="rooms-heading">
+      <h2 id="rooms-heading">Chats</h2>
+      <StartChat chat={chat} />
+      <ErrorText error={chat.roomsError} />
+      {chat.roomsLoaded && chat.rooms.length === 0 ? <p class="hint">No chats yet.</p> : null}
+      <ul class="rooms">
+        {chat.rooms.map((room) => (
+          <li key={room.id}>
+            <a
+              class="room-link"
+              href={href({ screen: 'room', roomId: room.id })}
+              aria-current={room.id === openRoomId ? 'page' : undefined}
+            >
+              <span class="room-title">{chat.title(room)}</span>
+              {room.unread_count > 0 ? (
+                <span class="badge" aria-label={`${room.unread_count} unread`}>
+                  {room.unread_count}
+                </span>
+              ) : null}
+              <span class="room-preview">{preview(room, services)}</span>
+              <Time at={room.last_activity_at} withDate />
+            </a>
+          </li>
+        ))}
+      </ul>
+    </nav>
+  );
+}
+
+/** The last message in a few words, as text. */
+function preview(room: RoomSummary, services: Services): string {
+  const message: Message | null = room.last_message;
+  if (message === null) return 'No messages yet';
+  const sender = message.sender_id === services.me.id ? 'You' : services.users.name(message.sender_id);
+  switch (message.kind) {
+    case 'text':
+      return `${sender}: ${message.content ?? ''}`;
+    case 'payment':
+      return message.transfer === null ? `${sender} paid` : `${sender} paid ${formatMoney(message.transfer.amount, message.transfer.currency)}`;
+    case 'payment_request':
+      return message.payment_request === null
+        ? `${sender} asked for money`
+        : `${sender} asked for ${formatMoney(message.payment_request.amount, message.payment_request.currency)}`;
+    case 'payment_declined':
+      return `${sender} declined a request`;
+  }
+}
+
+/** Opening a direct chat by username, or creating a group room. */
+function StartChat({ chat }: { chat: Chat }) {
+  return (
+    <details class="start-chat">
+      <summary>New chat</summary>
+      <UsernameForm
+        label="Chat with (username)"
+        action="Open chat"
+        onSubmit={async (username) => navigate({ screen: 'room', roomId: await chat.directRoom(username) })}
+      />
+      <CreateRoomForm chat={chat} />
+    </details>
+  );
+}
+
+/** One username and a button: open a direct chat, add a member. */
+export function UsernameForm({
+  label,
+  action,
+  onSubmit,
+}: {
+  label: string;
+  action: string;
+  onSubmit: (username: string) => Promise<void>;
+}) {
+  const [username, setUsername] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await onSubmit(username);
+      setUsername('');
+    } catch (failure) {
+      setError(describe(failure));
+    }
+    setBusy(false);
+  };
+  return (
+    <form class="inline-form" onSubmit={submit} aria-label={action}>
+      <label>
+        {label}
+        <input
+          autocapitalize="none"
+          spellcheck={false}
+          required
+          maxLength={32}
+          value={username}
+          onInput={(event) => setUsername(event.currentTarget.value)}
+        />
+      </label>
+      <button type="submit" disabled={busy}>
+        {action}
+      </button>
+      <ErrorText error={error} />
+    </form>
+  );
+}
+
+function CreateRoomForm({ chat }: { chat: Chat }) {
+  const [name, setName] = useState('');
+  const [members, setMembers] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const usernames = members.split(/[\s,]+/).filter((username) => username !== '');
+      const roomId = await chat.createRoom(name.trim(), usernames);
+      setName('');
+      setMembers('');
+      navigate({ screen: 'room', roomId });
+    } catch (failure) {
+      setError(describe(failure));
+    }
+    setBusy(false);
+  };
+  return (
+    <form class="inline-form" onSubmit={submit} aria-label="Create a group room">
+      <label>
+        Room name
+        <input required maxLength={100} value={name} onInput={(event) => setName(event.currentTarget.value)} />
+      </label>
+      <label>
+        Members (usernames, separated by commas)
+        <input
+          autocapitalize="none"
+          spellcheck={false}
+          value={members}
+          onInput={(event) => setMembers(event.currentTarget.value)}
+        />
+      </label>
+      <button type="submit" disabled={busy}>
+        Create room
+      </button>
+      <ErrorText error={error} />
+    </form>
+  );
+}
