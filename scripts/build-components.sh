@@ -32,6 +32,10 @@ wasm_packages() {
     done
 }
 
+# The test command lints its native build through clippy-driver; the wasm build is not linted
+# (the same crates are, natively) and must run plain rustc, whose standard library it builds.
+unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
+
 if [ $# -gt 0 ]; then packages=("$@"); else mapfile -t packages < <(wasm_packages); fi
 package_flags=()
 for package in "${packages[@]}"; do package_flags+=(-p "$package"); done
