@@ -19,5 +19,5 @@ await build({
   external: ['node:*'],
   logLevel: 'warning',
 });
-const run = spawnSync(process.execPath, ['--test', ...tests.map((name) => join(outdir, name))], { stdio: 'inherit' });
+const run = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...tests.map((name) => join(outdir, name))], { stdio: 'inherit' });
 process.exit(run.status ?? 1);

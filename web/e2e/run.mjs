@@ -25,7 +25,7 @@ const FIRST_RENDER_SAMPLES = 5;
 const BUNDLE_BUDGET_BYTES = 150 * 1024;
 const WAIT_MS = 20_000;
 
-const suffix = `${Date.now().toString(36)}${process.pid.toString(36)}`;
+const suffix = Math.random().toString(36).slice(2, 7);
 const ALICE = `alice_${suffix}`;
 const BOB = `bob_${suffix}`;
 
@@ -194,6 +194,7 @@ async function run() {
   await step('group rooms: created, listed live with unread counts, a member added, one leaving', async () => {
     const carol = `carol_${suffix}`;
     await api('POST', '/users/register', { body: { username: carol, password: PASSWORD } });
+    await alice.getByText('New chat').click();
     await alice.getByLabel('Room name').fill('Weekend trip');
     await alice.getByLabel('Members (usernames, separated by commas)').fill(BOB);
     await alice.getByRole('button', { name: 'Create room' }).click();
@@ -267,10 +268,19 @@ async function run() {
     await bob.getByRole('button', { name: 'Create account' }).waitFor();
   });
 
-  await step('a reload keeps alice logged in; logging out forgets everything', async () => {
+  await step('a reload keeps alice logged in; older messages come on scrolling up; logging out forgets everything', async () => {
+    const roomId = Number(new URL(roomUrl).hash.split('/').pop());
+    for (let index = 1; index <= 55; index += 1) {
+      await aliceApi.post('/chat/send_message', { chat_id: roomId, content: `catching up ${index}` });
+    }
     await alice.goto(roomUrl);
     await alice.reload();
-    await messageText(alice, 'gap three').waitFor();
+    await messageText(alice, 'catching up 55').waitFor();
+    check((await messageText(alice, 'Hi bob! Lunch later?').count()) === 0, 'the first message is not on the latest page');
+    await alice.getByRole('button', { name: 'Show older messages' }).waitFor();
+    await alice.locator('.messages').evaluate((list) => list.scrollTo(0, 0));
+    await messageText(alice, 'Hi bob! Lunch later?').waitFor();
+    await alice.getByRole('button', { name: 'Show older messages' }).waitFor({ state: 'detached' });
     await alice.getByRole('button', { name: 'Log out' }).click();
     await alice.getByRole('button', { name: 'Create account' }).waitFor();
     check((await alice.evaluate(() => sessionStorage.length)) === 0, 'sessionStorage is not empty after logging out');
@@ -425,7 +435,8 @@ async function apiSession(username) {
   const tokens = await api('POST', '/users/token', { body: { username, password: PASSWORD } });
   const headers = { authorization: `Bearer ${tokens.access_token}` };
   const get = (path) => api('GET', path, { headers });
-  return { user: await get('/users/me'), get };
+  const post = (path, body) => api('POST', path, { headers, body });
+  return { user: await get('/users/me'), get, post };
 }
 
 async function deposit(userId, amount) {

@@ -1,8 +1,7 @@
 // Log in or create an account.
-import { useState } from 'preact/hooks';
-import { describe } from '../http';
+import { useEffect, useState } from 'preact/hooks';
 import type { Session } from '../session';
-import { ErrorText } from './common';
+import { ErrorText, UsernameField, useSubmission } from './common';
 
 type Mode = 'login' | 'register';
 
@@ -10,20 +9,14 @@ export function AuthScreen({ session, notice }: { session: Session; notice: stri
   const [mode, setMode] = useState<Mode>('login');
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(notice);
+  const { busy, error, setError, submit } = useSubmission();
+  useEffect(() => setError(notice), [notice]);
 
-  const submit = async (event: Event) => {
+  const logIn = (event: Event) => {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      if (mode === 'login') await session.login(username.trim(), password);
-      else await session.register(username.trim(), password);
-    } catch (failure) {
-      setError(describe(failure));
-      setBusy(false);
-    }
+    void submit(() =>
+      mode === 'login' ? session.login(username.trim(), password) : session.register(username.trim(), password),
+    );
   };
   const choose = (next: Mode) => {
     setMode(next);
@@ -42,20 +35,8 @@ export function AuthScreen({ session, notice }: { session: Session; notice: stri
           Create account
         </button>
       </div>
-      <form class="stack" onSubmit={submit} aria-label={mode === 'login' ? 'Log in' : 'Create account'}>
-        <label>
-          Username
-          <input
-            name="username"
-            autocomplete="username"
-            autocapitalize="none"
-            spellcheck={false}
-            required
-            maxLength={32}
-            value={username}
-            onInput={(event) => setUsername(event.currentTarget.value)}
-          />
-        </label>
+      <form class="stack" onSubmit={logIn} aria-label={mode === 'login' ? 'Log in' : 'Create account'}>
+        <UsernameField label="Username" value={username} onInput={setUsername} autocomplete="username" />
         <label>
           Password
           <input

@@ -1,14 +1,13 @@
 // The room list (with ways to start a chat) beside the open room. On a narrow screen one of the
 // two is shown at a time.
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import type { Chat } from '../chat';
-import { describe } from '../http';
 import { formatMoney } from '../money';
 import { useObserved } from '../observable';
 import { href, navigate } from '../router';
 import type { Id, Message, RoomSummary } from '../types';
 import type { Services } from './App';
-import { ErrorText, Time } from './common';
+import { ErrorText, Time, UsernameField, useSubmission } from './common';
 import { RoomView } from './RoomView';
 
 export function ChatsScreen({ services, roomId }: { services: Services; roomId: Id | null }) {
@@ -80,15 +79,21 @@ function preview(room: RoomSummary, services: Services): string {
 
 /** Opening a direct chat by username, or creating a group room. */
 function StartChat({ chat }: { chat: Chat }) {
+  const details = useRef<HTMLDetailsElement>(null);
+  // The chat that was started opens, and the forms fold away.
+  const show = (roomId: Id) => {
+    if (details.current !== null) details.current.open = false;
+    navigate({ screen: 'room', roomId });
+  };
   return (
-    <details class="start-chat">
+    <details class="start-chat" ref={details}>
       <summary>New chat</summary>
       <UsernameForm
         label="Chat with (username)"
         action="Open chat"
-        onSubmit={async (username) => navigate({ screen: 'room', roomId: await chat.directRoom(username) })}
+        onSubmit={async (username) => show(await chat.directRoom(username))}
       />
-      <CreateRoomForm chat={chat} />
+      <CreateRoomForm chat={chat} onCreated={show} />
     </details>
   );
 }
@@ -104,33 +109,17 @@ export function UsernameForm({
   onSubmit: (username: string) => Promise<void>;
 }) {
   const [username, setUsername] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const submit = async (event: Event) => {
+  const { busy, error, submit } = useSubmission();
+  const add = (event: Event) => {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+    void submit(async () => {
       await onSubmit(username);
       setUsername('');
-    } catch (failure) {
-      setError(describe(failure));
-    }
-    setBusy(false);
+    });
   };
   return (
-    <form class="inline-form" onSubmit={submit} aria-label={action}>
-      <label>
-        {label}
-        <input
-          autocapitalize="none"
-          spellcheck={false}
-          required
-          maxLength={32}
-          value={username}
-          onInput={(event) => setUsername(event.currentTarget.value)}
-        />
-      </label>
+    <form class="inline-form" onSubmit={add} aria-label={action}>
+      <UsernameField label={label} value={username} onInput={setUsername} />
       <button type="submit" disabled={busy}>
         {action}
       </button>
@@ -139,28 +128,22 @@ export function UsernameForm({
   );
 }
 
-function CreateRoomForm({ chat }: { chat: Chat }) {
+function CreateRoomForm({ chat, onCreated }: { chat: Chat; onCreated: (roomId: Id) => void }) {
   const [name, setName] = useState('');
   const [members, setMembers] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const submit = async (event: Event) => {
+  const { busy, error, submit } = useSubmission();
+  const create = (event: Event) => {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+    void submit(async () => {
       const usernames = members.split(/[\s,]+/).filter((username) => username !== '');
       const roomId = await chat.createRoom(name.trim(), usernames);
       setName('');
       setMembers('');
-      navigate({ screen: 'room', roomId });
-    } catch (failure) {
-      setError(describe(failure));
-    }
-    setBusy(false);
+      onCreated(roomId);
+    });
   };
   return (
-    <form class="inline-form" onSubmit={submit} aria-label="Create a group room">
+    <form class="inline-form" onSubmit={create} aria-label="Create a group room">
       <label>
         Room name
         <input required maxLength={100} value={name} onInput={(event) => setName(event.currentTarget.value)} />

@@ -1,12 +1,11 @@
 // One message: text, a payment, a payment request (with accept / decline for the payer), or a
 // declined request. Every user-supplied text is a JSX text child: rendered as text, never HTML.
-import { useRef, useState } from 'preact/hooks';
-import { describe } from '../http';
+import { useRef } from 'preact/hooks';
 import { formatMoney, PaymentIntent } from '../money';
 import { requestState } from '../timeline';
 import type { Id, Message, PaymentRequest } from '../types';
 import type { Services } from './App';
-import { ErrorText, Time, timeUntil, useNow } from './common';
+import { ErrorText, Time, timeUntil, useNow, useSubmission } from './common';
 
 export function MessageItem({ services, message, seenBy }: { services: Services; message: Message; seenBy: Id[] }) {
   const mine = message.sender_id === services.me.id;
@@ -66,27 +65,24 @@ const STATE_LABELS = { pending: 'Waiting', accepted: 'Paid', declined: 'Declined
 
 function RequestCard({ services, request, note }: { services: Services; request: PaymentRequest; note: string | null }) {
   const now = useNow(30_000);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, submit } = useSubmission();
   const intent = useRef(new PaymentIntent());
   const state = requestState(request, now);
   const amount = formatMoney(request.amount, request.currency);
   const requester = request.requester_id === services.me.id ? 'You' : services.users.name(request.requester_id);
   const payer = request.payer_id === services.me.id ? 'you' : services.users.name(request.payer_id);
 
-  const answer = async (choice: 'accept' | 'decline') => {
-    setBusy(true);
-    setError(null);
-    const key = intent.current.keyFor({ request: request.id, choice });
-    try {
-      await services.chat.resolve(request.room_id, request.id, choice, key);
-      intent.current.settle(null);
-    } catch (failure) {
-      intent.current.settle(failure);
-      setError(describe(failure));
-    }
-    setBusy(false);
-  };
+  const answer = (choice: 'accept' | 'decline') =>
+    submit(async () => {
+      const key = intent.current.keyFor({ request: request.id, choice });
+      try {
+        await services.chat.resolve(request.room_id, request.id, choice, key);
+        intent.current.settle(null);
+      } catch (failure) {
+        intent.current.settle(failure);
+        throw failure;
+      }
+    });
 
   return (
     <div class={`card request state-${state}`}>

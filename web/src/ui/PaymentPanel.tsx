@@ -1,12 +1,10 @@
 // Paying someone in the room, or asking them for money. In a direct chat that is the other
 // person; in a group room, a member named by username.
-import { useRef, useState } from 'preact/hooks';
-import { describe } from '../http';
-import { noteOrNull, parseAmount, PaymentIntent } from '../money';
+import { useState } from 'preact/hooks';
 import type { RoomSummary } from '../types';
 import type { Services } from './App';
-import { ErrorText } from './common';
-import { MoneyFields, type MoneyInput } from './MoneyFields';
+import { ErrorText, UsernameField } from './common';
+import { MoneyFields, usePaymentForm } from './MoneyFields';
 
 export function PaymentPanel({
   services,
@@ -20,40 +18,18 @@ export function PaymentPanel({
   onDone: () => void;
 }) {
   const [username, setUsername] = useState('');
-  const [money, setMoney] = useState<MoneyInput>({ amount: '', currency: services.wallet.currencies()[0] ?? 'USD', note: '' });
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const intent = useRef(new PaymentIntent());
+  const form = usePaymentForm(services.wallet.currencies()[0] ?? 'USD');
   const verb = kind === 'pay' ? 'Pay' : 'Request';
   const peer = room.kind === 'direct' ? room.peer_id : null;
 
-  const submit = async (event: Event) => {
+  const submit = (event: Event) => {
     event.preventDefault();
-    if (busy) return;
-    const amount = parseAmount(money.amount);
-    if (amount === null) {
-      setError('Enter an amount like 5 or 12.50.');
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    const payment = { amount, currency: money.currency, note: noteOrNull(money.note) };
-    try {
+    void form.pay({ room: room.id, kind, counterpart: peer ?? username.trim() }, async (payment, key) => {
       const counterpart = peer ?? (await services.users.find(username)).id;
-      const key = intent.current.keyFor({ room: room.id, kind, counterpart, ...payment });
-      try {
-        if (kind === 'pay') await services.chat.pay(room.id, counterpart, payment, key);
-        else await services.chat.requestPayment(room.id, counterpart, payment, key);
-        intent.current.settle(null);
-      } catch (failure) {
-        intent.current.settle(failure);
-        throw failure;
-      }
+      if (kind === 'pay') await services.chat.pay(room.id, counterpart, payment, key);
+      else await services.chat.requestPayment(room.id, counterpart, payment, key);
       onDone();
-    } catch (failure) {
-      setError(describe(failure));
-      setBusy(false);
-    }
+    });
   };
 
   const heading = kind === 'pay' ? 'Send money' : 'Ask for money';
@@ -61,26 +37,16 @@ export function PaymentPanel({
     <form class="payment-panel stack" onSubmit={submit} aria-label={heading}>
       <h3>{heading}</h3>
       {peer === null ? (
-        <label>
-          {kind === 'pay' ? 'To (username)' : 'From (username)'}
-          <input
-            autocapitalize="none"
-            spellcheck={false}
-            required
-            maxLength={32}
-            value={username}
-            onInput={(event) => setUsername(event.currentTarget.value)}
-          />
-        </label>
+        <UsernameField label={kind === 'pay' ? 'To (username)' : 'From (username)'} value={username} onInput={setUsername} />
       ) : (
         <p class="hint">
           {kind === 'pay' ? 'To' : 'From'} {services.users.name(peer)}
         </p>
       )}
-      <MoneyFields value={money} currencies={services.wallet.currencies()} onChange={setMoney} />
-      <ErrorText error={error} />
+      <MoneyFields value={form.money} currencies={services.wallet.currencies()} onChange={form.setMoney} />
+      <ErrorText error={form.error} />
       <div class="row">
-        <button type="submit" class="primary" disabled={busy}>
+        <button type="submit" class="primary" disabled={form.busy}>
           {verb}
         </button>
         <button type="button" onClick={onDone}>

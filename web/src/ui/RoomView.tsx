@@ -2,13 +2,12 @@
 // composer and payments.
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { Timeline } from '../chat';
-import { describe } from '../http';
 import { useObserved } from '../observable';
 import { href, navigate } from '../router';
 import type { Id, RoomSummary } from '../types';
 import type { Services } from './App';
 import { UsernameForm } from './ChatsScreen';
-import { ErrorText } from './common';
+import { ErrorText, useSubmission } from './common';
 import { MessageItem } from './MessageItem';
 import { PaymentPanel } from './PaymentPanel';
 
@@ -46,15 +45,12 @@ export function RoomView({ services, roomId }: { services: Services; roomId: Id 
 
 function RoomHeader({ services, room, roomId, title }: { services: Services; room: RoomSummary | undefined; roomId: Id; title: string }) {
   const [confirmingLeave, setConfirmingLeave] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const leave = async () => {
-    try {
+  const { error, submit } = useSubmission();
+  const leave = () =>
+    submit(async () => {
       await services.chat.leave(roomId);
       navigate({ screen: 'chats' });
-    } catch (failure) {
-      setError(describe(failure));
-    }
-  };
+    });
   const isOwner = room?.kind === 'group' && room.owner_id === services.me.id;
   return (
     <header class="room-header">

@@ -1,13 +1,13 @@
 // Balances, sending money to a username, the history ("load more"), and one transfer's details.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { describe } from '../http';
-import { formatMoney, noteOrNull, parseAmount, PaymentIntent } from '../money';
+import { formatMoney } from '../money';
 import { useObserved } from '../observable';
 import { href } from '../router';
 import type { Id, Transfer } from '../types';
 import type { Services } from './App';
-import { ErrorText, Time } from './common';
-import { MoneyFields, type MoneyInput } from './MoneyFields';
+import { ErrorText, Time, UsernameField } from './common';
+import { MoneyFields, usePaymentForm } from './MoneyFields';
 
 export function WalletScreen({ services }: { services: Services }) {
   const wallet = useObserved(services.wallet);
@@ -81,64 +81,35 @@ function TransferLine({ services, transfer }: { services: Services; transfer: Tr
 function SendMoney({ services }: { services: Services }) {
   const wallet = services.wallet;
   const [receiver, setReceiver] = useState('');
-  const [money, setMoney] = useState<MoneyInput>({ amount: '', currency: wallet.currencies()[0] ?? 'USD', note: '' });
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
   const [done, setDone] = useState<string | null>(null);
-  const intent = useRef(new PaymentIntent());
+  const form = usePaymentForm(wallet.currencies()[0] ?? 'USD');
 
-  const submit = async (event: Event) => {
+  const submit = (event: Event) => {
     event.preventDefault();
-    if (busy) return;
     setDone(null);
-    const amount = parseAmount(money.amount);
-    if (amount === null) {
-      setError('Enter an amount like 5 or 12.50.');
-      return;
-    }
-    const payment = { amount, currency: money.currency, note: noteOrNull(money.note) };
     const username = receiver.trim();
-    const key = intent.current.keyFor({ username, ...payment });
-    setBusy(true);
-    setError(null);
-    try {
+    void form.pay(username, async (payment, key) => {
       await wallet.send(username, payment, key);
-      intent.current.settle(null);
-      setDone(`Sent ${formatMoney(amount, money.currency)} to ${username}.`);
+      setDone(`Sent ${formatMoney(payment.amount, payment.currency)} to ${username}.`);
       setReceiver('');
-      setMoney({ ...money, amount: '', note: '' });
-    } catch (failure) {
-      intent.current.settle(failure);
-      setError(describe(failure));
-    }
-    setBusy(false);
+      form.setMoney({ ...form.money, amount: '', note: '' });
+    });
   };
 
   return (
     <section aria-labelledby="send-heading">
       <h3 id="send-heading">Send money</h3>
       <form class="stack send-money" onSubmit={submit} aria-labelledby="send-heading">
-        <label>
-          To (username)
-          <input
-            name="receiver"
-            autocapitalize="none"
-            spellcheck={false}
-            required
-            maxLength={32}
-            value={receiver}
-            onInput={(event) => setReceiver(event.currentTarget.value)}
-          />
-        </label>
-        <MoneyFields value={money} currencies={wallet.currencies()} onChange={setMoney} />
-        <ErrorText error={error} />
+        <UsernameField label="To (username)" value={receiver} onInput={setReceiver} />
+        <MoneyFields value={form.money} currencies={wallet.currencies()} onChange={form.setMoney} />
+        <ErrorText error={form.error} />
         {done === null ? null : (
           <p class="success" role="status">
             {done}
           </p>
         )}
-        <button type="submit" class="primary" disabled={busy}>
-          {busy ? 'Sending…' : 'Send'}
+        <button type="submit" class="primary" disabled={form.busy}>
+          {form.busy ? 'Sending…' : 'Send'}
         </button>
       </form>
     </section>

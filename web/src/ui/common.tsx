@@ -1,5 +1,8 @@
 // Small pieces every screen uses.
 import { useEffect, useState } from 'preact/hooks';
+import { describe } from '../http';
+
+const USERNAME_MAX_CHARS = 32;
 
 /** An error for the person, announced by screen readers as it appears. */
 export function ErrorText({ error }: { error: string | null }) {
@@ -33,4 +36,50 @@ export function timeUntil(at: string, nowMs: number): string {
   const minutes = Math.max(0, Math.round((Date.parse(at) - nowMs) / 60_000));
   if (minutes >= 120) return `in ${Math.round(minutes / 60)} h`;
   return minutes <= 1 ? 'in a minute' : `in ${minutes} min`;
+}
+
+/** A form's submission: `busy` while it runs, and the error it ended with, as a sentence. */
+export function useSubmission() {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const submit = async (action: () => Promise<void>): Promise<void> => {
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+    } catch (failure) {
+      setError(describe(failure));
+    }
+    setBusy(false);
+  };
+  return { busy, error, setError, submit };
+}
+
+/** A labelled username input: typed as is, no autocorrection, the API's length limit. */
+export function UsernameField({
+  label,
+  value,
+  onInput,
+  autocomplete = 'off',
+}: {
+  label: string;
+  value: string;
+  onInput: (value: string) => void;
+  autocomplete?: string;
+}) {
+  return (
+    <label>
+      {label}
+      <input
+        name="username"
+        autocomplete={autocomplete}
+        autocapitalize="none"
+        spellcheck={false}
+        required
+        maxLength={USERNAME_MAX_CHARS}
+        value={value}
+        onInput={(event) => onInput(event.currentTarget.value)}
+      />
+    </label>
+  );
 }
