@@ -165,6 +165,19 @@ async function run() {
     await balance(alice, '93.00 USD');
   });
 
+  await step('bob asks for 1.00 more; alice declines; both see it declined', async () => {
+    await bob.getByRole('button', { name: 'Request money' }).click();
+    const form = bob.getByRole('form', { name: 'Ask for money' });
+    await form.getByLabel('Amount').fill('1');
+    await form.getByRole('button', { name: 'Request' }).click();
+    await alice.getByRole('button', { name: 'Pay 1.00 USD' }).waitFor();
+    await alice.getByRole('button', { name: 'Decline' }).click();
+    await alice.getByText('You declined the request for 1.00 USD').waitFor();
+    await bob.getByText(`${ALICE} declined the request for 1.00 USD`).waitFor();
+    await bob.locator('.card.request .state-label').getByText('Declined').waitFor();
+    await balance(alice, '93.00 USD');
+  });
+
   await step("bob's connection drops; alice sends three; bob reconnects and shows all three in order, once", async () => {
     await bobLink.drop();
     await bob.getByText('Reconnecting…').waitFor();
