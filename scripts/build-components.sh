@@ -8,7 +8,7 @@
 #     wasi-libc and lld. See docs in README.md ("Building").
 # Running it twice does no work the second time: package checks are dpkg queries and cargo's
 # own fingerprints skip unchanged crates. `--install-only` installs the toolchain and fetches the
-# npm assets, and builds nothing.
+# npm packages (docs assets, the web client's), and builds nothing.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 cd "$PROJECT_ROOT"
@@ -20,6 +20,7 @@ rustup_has_wasm_target() {
 if [ "${1:-}" = --install-only ]; then
     rustup_has_wasm_target || apt_ensure rustc-web cargo-web rust-web-src wasi-libc lld-16
     scripts/fetch-docs-assets.sh
+    scripts/build-web-client.sh --install-only
     exit 0
 fi
 
@@ -38,8 +39,10 @@ unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 if [ $# -gt 0 ]; then packages=("$@"); else mapfile -t packages < <(wasm_packages); fi
 package_flags=()
 for package in "${packages[@]}"; do package_flags+=(-p "$package"); done
-# The docs component embeds npm packages (Swagger UI, ReDoc), unpacked before it compiles.
+# The docs component embeds npm packages (Swagger UI, ReDoc), unpacked before it compiles; the
+# web component embeds the web client, built from web/ before it compiles.
 if [[ " ${packages[*]} " == *" docs "* ]]; then scripts/fetch-docs-assets.sh; fi
+if [[ " ${packages[*]} " == *" web "* ]]; then scripts/build-web-client.sh; fi
 
 if rustup_has_wasm_target; then
     cargo build --quiet --release --target wasm32-wasip2 "${package_flags[@]}"

@@ -73,7 +73,7 @@ done
 
 apt_ensure curl
 log "building components"
-scripts/build-components.sh auth fintech chat chat-fanout health docs
+scripts/build-components.sh auth fintech chat chat-fanout health docs web
 
 if [ -z "${DATABASE_URL:-}" ]; then
     start_postgres "$data" "$(free_port 15432)" yes
@@ -101,6 +101,8 @@ export SPIN_VARIABLE_JWT_SECRET=$JWT_SECRET
 export SPIN_VARIABLE_ADMIN_TOKEN=$ADMIN_TOKEN
 export SPIN_VARIABLE_GRIP_SIG_KEY=$GRIP_SIG_KEY
 export SPIN_VARIABLE_GRIP_ORIGIN=http://127.0.0.1:$publish_port
+# The web client at http://127.0.0.1:$app_port/ opens its WebSockets on Pushpin's port.
+export SPIN_VARIABLE_WEB_SOCKET_ORIGIN=${SPIN_VARIABLE_WEB_SOCKET_ORIGIN:-ws://127.0.0.1:$ws_port}
 # Pushpin runs on this machine and writes the client's address into X-Forwarded-For.
 export SPIN_VARIABLE_TRUSTED_PROXIES=${SPIN_VARIABLE_TRUSTED_PROXIES:-127.0.0.1}
 
@@ -133,6 +135,7 @@ if [ "$seed" = yes ]; then
 fi
 cat <<READY
 
+  Web app     http://127.0.0.1:$app_port/
   HTTP API    http://127.0.0.1:$app_port   (e.g. curl http://127.0.0.1:$app_port/health/ready)
   WebSockets  ws://127.0.0.1:$ws_port/chat/ws/{room_id}
   Operator token and secrets: $secrets

@@ -54,8 +54,9 @@ stop_started_services() {
 trap stop_started_services EXIT
 
 phase "installs (Debian packages, npm assets, schemathesis)"
-# The integration suite runs its own Pushpin instances in front of the app, and renders /docs in a
-# headless Chromium; the wasm toolchain is installed by build-components.sh.
+# The integration suite runs its own Pushpin instances in front of the app, and renders /docs and
+# drives the web client (Node.js, playwright-core) in a headless Chromium; the wasm toolchain and
+# the npm packages are installed by build-components.sh.
 apt_ensure pushpin chromium fonts-liberation postgresql-client
 scripts/build-components.sh --install-only
 scripts/fuzz.sh --install-only

@@ -104,12 +104,12 @@ fn attribute_values<'a>(dom: &'a str, prefix: &'a str) -> impl Iterator<Item = &
 }
 
 /// Debian's Chromium, installed by scripts/ensure-chromium.sh on first use.
-struct Chromium {
-    binary: PathBuf,
+pub(crate) struct Chromium {
+    pub(crate) binary: PathBuf,
 }
 
 impl Chromium {
-    fn get() -> &'static Chromium {
+    pub(crate) fn get() -> &'static Chromium {
         static CHROMIUM: OnceLock<Chromium> = OnceLock::new();
         CHROMIUM.get_or_init(|| {
             let output = Command::new(workspace_root().join("scripts/ensure-chromium.sh"))
@@ -190,7 +190,7 @@ impl Chromium {
 }
 
 /// Where cargo builds: screenshots stay there for a person to look at.
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
         Some(dir) if dir.is_absolute() => dir,
         Some(dir) => workspace_root().join(dir),

@@ -10,3 +10,4 @@ mod health;
 mod host;
 mod manifest;
 mod operations;
+mod web;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use sendinchat_tests::processes::build::{wasm_components, workspace_root};
 use wasmparser::{Parser, Payload};
 
-const APP_COMPONENTS: [&str; 6] = ["auth", "fintech", "chat", "chat-fanout", "health", "docs"];
+const APP_COMPONENTS: [&str; 7] = ["auth", "fintech", "chat", "chat-fanout", "health", "docs", "web"];
 
 /// The names a component exports and imports at its top level (not those of nested modules).
 fn interface_of(wasm: &[u8]) -> (BTreeSet<String>, BTreeSet<String>) {

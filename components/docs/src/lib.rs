@@ -11,10 +11,10 @@
 //! Pages and the spec are revalidated on every use; vendor files are cached for a day.
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{HeaderMap, Method, StatusCode};
-use spin_sdk::http::{FullBody, Request};
-
-type Reply = http::Response<FullBody<Bytes>>;
+use http::{Method, StatusCode};
+use shared::static_files::{StaticFile, file_reply};
+use shared::{ApiError, Reply};
+use spin_sdk::http::Request;
 
 /// A file served at `route`.
 struct File {
@@ -39,65 +39,27 @@ const PAGE_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style
 async fn handle(request: Request) -> Reply {
     let path = request.uri().path().trim_end_matches('/');
     let Some(file) = FILES.iter().find(|file| file.route == path) else {
-        return error(StatusCode::NOT_FOUND, "not_found", "no such file");
+        return ApiError::not_found("no such file").into_reply();
     };
     if request.method() != Method::GET {
-        let mut reply = error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route allows GET");
-        // RFC 9110 §15.5.6: a 405 names the methods the resource supports.
-        reply.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET"));
-        return reply;
+        return ApiError::method_not_allowed("GET").into_reply();
     }
-    serve(file, request.headers())
-}
-
-fn serve(file: &File, request_headers: &HeaderMap) -> Reply {
-    let fresh = request_headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|tags| etag_matches(tags, file.etag));
-    let (status, body) = if fresh { (StatusCode::NOT_MODIFIED, &[][..]) } else { (StatusCode::OK, file.body) };
-    let mut reply = http::Response::new(FullBody::new(Bytes::from_static(body)));
-    *reply.status_mut() = status;
-    let headers = reply.headers_mut();
-    headers.insert(header::ETAG, HeaderValue::from_static(file.etag));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(file.cache_control));
-    if !fresh {
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(file.media_type));
-        headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-        if file.media_type.starts_with("text/html") {
-            headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_SECURITY_POLICY));
-        }
+    let static_file = StaticFile {
+        body: Bytes::from_static(file.body),
+        media_type: file.media_type,
+        cache_control: file.cache_control,
+        etag: file.etag,
+    };
+    let mut reply = file_reply(static_file, request.headers());
+    if reply.status() == StatusCode::OK && file.media_type.starts_with("text/html") {
+        reply.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_SECURITY_POLICY));
     }
-    reply
-}
-
-/// Whether an `If-None-Match` value (`*` or a list of possibly weak tags) names `etag`.
-fn etag_matches(if_none_match: &str, etag: &str) -> bool {
-    if_none_match.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
-}
-
-/// The API's error envelope, as every other component answers.
-fn error(status: StatusCode, code: &str, message: &str) -> Reply {
-    let body = format!(r#"{{"error":{{"code":"{code}","message":"{message}"}}}}"#);
-    let mut reply = http::Response::new(FullBody::new(Bytes::from(body)));
-    *reply.status_mut() = status;
-    reply.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     reply
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn if_none_match_accepts_lists_weak_tags_and_star() {
-        let etag = "\"00112233aabbccdd\"";
-        assert!(etag_matches(etag, etag));
-        assert!(etag_matches("\"other\", W/\"00112233aabbccdd\"", etag));
-        assert!(etag_matches("*", etag));
-        assert!(!etag_matches("\"other\"", etag));
-        assert!(!etag_matches("", etag));
-    }
 
     #[test]
     fn every_route_is_distinct_and_what_the_pages_load_is_served() {

@@ -102,6 +102,8 @@ impl TestApp {
         let jwt_secret = random_secret();
         let grip_sig_key = random_secret();
         let publish_port = crate::processes::free_port()?;
+        // Chosen before the app starts: the web client's page names it (`web_socket_origin`).
+        let pushpin_port = crate::processes::free_port()?;
         let manifest = options.manifest.clone().unwrap_or_else(|| workspace_root().join("spin.toml"));
         let mut host_options = HostOptions::new(manifest);
         let variables = [
@@ -113,6 +115,7 @@ impl TestApp {
             ("admin_token", admin_token.clone()),
             ("grip_sig_key", grip_sig_key.clone()),
             ("grip_origin", format!("http://127.0.0.1:{publish_port}")),
+            ("web_socket_origin", format!("ws://127.0.0.1:{pushpin_port}")),
             ("bcrypt_cost", TEST_BCRYPT_COST.to_owned()),
             ("chat_events_channel", format!("sendinchat.test-events.{}", unique_suffix())),
             // Each app gets its own Redis keys: counters must not leak between apps or runs.
@@ -127,7 +130,7 @@ impl TestApp {
         }
         let host = HostProcess::start(&host_options)?;
         let app_port = host.base_url().rsplit(':').next().context("base URL has a port")?.parse()?;
-        let pushpin = PushpinProcess::start(app_port, publish_port, &grip_sig_key)?;
+        let pushpin = PushpinProcess::start(app_port, pushpin_port, publish_port, &grip_sig_key)?;
         Ok(TestApp {
             ws_base_url: pushpin.ws_base_url(),
             base_url: host.base_url().to_owned(),

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::processes::build::workspace_root;
-use crate::processes::free_port;
 use crate::processes::process::WatchedChild;
 
 /// Tests put whole rooms' worth of deliveries through one instance; Debian's default of 2500
@@ -20,10 +19,9 @@ pub struct PushpinProcess {
 }
 
 impl PushpinProcess {
-    /// Starts Pushpin routing every path to the app on `app_port`, with its publish endpoint on
-    /// `publish_port` and `sig_key` for Grip-Sig; returns once both ports answer.
-    pub fn start(app_port: u16, publish_port: u16, sig_key: &str) -> anyhow::Result<Self> {
-        let client_port = free_port()?;
+    /// Starts Pushpin on `client_port` routing every path to the app on `app_port`, with its
+    /// publish endpoint on `publish_port` and `sig_key` for Grip-Sig; returns once both ports answer.
+    pub fn start(app_port: u16, client_port: u16, publish_port: u16, sig_key: &str) -> anyhow::Result<Self> {
         let folder = std::env::temp_dir().join(format!("sendinchat-pushpin-{}", super::unique_suffix()));
         let (run_dir, log_dir) = (folder.join("run"), folder.join("log"));
         std::fs::create_dir_all(&run_dir)?;

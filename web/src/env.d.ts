@@ -1,0 +1,2 @@
+// Styles are imported for their side effect: esbuild bundles them into the page's stylesheet.
+declare module '*.css';

@@ -1,0 +1,129 @@
+// Who is logged in, and their tokens.
+//
+// - The access token lives only in this object's memory: no script outside the app's bundle
+//   runs on the page (the Content-Security-Policy allows none), and it dies with the page.
+// - The refresh token is kept in sessionStorage, so a reload stays logged in (it is exchanged
+//   for a new pair at start; the used one stops working). sessionStorage belongs to this one
+//   tab and is gone when the tab closes; unlike localStorage it is not shared between tabs, so
+//   two tabs never race to rotate the same token (presenting a used token revokes the whole
+//   session family). The API offers no HttpOnly-cookie session, which would keep the token out
+//   of scripts' reach altogether.
+// - Logging out revokes the token family on the server and clears sessionStorage and memory.
+import { ApiError, call, type CallOptions } from './http';
+import { humanMessage } from './errors';
+import { Observable } from './observable';
+import type { Tokens, User } from './types';
+
+const REFRESH_TOKEN_KEY = 'sendinchat.refresh_token';
+/** Refresh a little before expiry, so a request never leaves with a token about to lapse. */
+const EARLY_REFRESH_MS = 30_000;
+
+export type SessionState =
+  | { status: 'starting' }
+  | { status: 'signed_out'; notice: string | null }
+  | { status: 'signed_in'; user: User };
+
+export class Session extends Observable {
+  /** Without a stored refresh token there is nothing to resume: the log-in screen comes at once. */
+  state: SessionState =
+    sessionStorage.getItem(REFRESH_TOKEN_KEY) === null ? { status: 'signed_out', notice: null } : { status: 'starting' };
+  private access: { token: string; expiresAt: number } | null = null;
+  private refreshing: Promise<string> | null = null;
+
+  /** At page load: resume the tab's session if it has one. */
+  async restore(): Promise<void> {
+    if (this.state.status !== 'starting') return;
+    try {
+      await this.refresh();
+      await this.enter();
+    } catch (error) {
+      // The token stays when the server could not be reached, so a later reload can resume.
+      this.set({ status: 'signed_out', notice: error instanceof ApiError ? error.message : null });
+    }
+  }
+
+  async login(username: string, password: string): Promise<void> {
+    const tokens = await call<Tokens>('/users/token', { method: 'POST', body: { username, password } });
+    this.keep(tokens);
+    await this.enter();
+  }
+
+  async register(username: string, password: string): Promise<void> {
+    await call<User>('/users/register', { method: 'POST', body: { username, password } });
+    await this.login(username, password);
+  }
+
+  /** Ends the session here at once; the server is told in the background. */
+  logout(): void {
+    const refreshToken = sessionStorage.getItem(REFRESH_TOKEN_KEY);
+    this.end(null);
+    if (refreshToken !== null) {
+      call<void>('/users/logout', { method: 'POST', body: { refresh_token: refreshToken } }).catch(() => {});
+    }
+  }
+
+  /** A request to the API as the logged-in user, refreshing the access token when needed. */
+  async request<T>(path: string, options: CallOptions = {}): Promise<T> {
+    const token = await this.accessToken(false);
+    try {
+      return await call<T>(path, { ...options, token });
+    } catch (error) {
+      // Expired in flight (or revoked): one refresh, one retry. A 401 is answered before any
+      // work is done, so retrying a payment here cannot pay twice.
+      if (!(error instanceof ApiError) || error.code !== 'unauthorized') throw error;
+      return call<T>(path, { ...options, token: await this.accessToken(true) });
+    }
+  }
+
+  /** A valid access token, e.g. for opening a WebSocket. */
+  async accessToken(forceRefresh: boolean): Promise<string> {
+    if (!forceRefresh && this.access !== null && this.access.expiresAt - Date.now() > EARLY_REFRESH_MS) {
+      return this.access.token;
+    }
+    return this.refresh();
+  }
+
+  private async enter(): Promise<void> {
+    const user = await this.request<User>('/users/me');
+    this.set({ status: 'signed_in', user });
+  }
+
+  /** One refresh at a time: concurrent callers share it (a second would present a used token). */
+  private refresh(): Promise<string> {
+    this.refreshing ??= this.rotate().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  private async rotate(): Promise<string> {
+    const refreshToken = sessionStorage.getItem(REFRESH_TOKEN_KEY);
+    if (refreshToken === null) throw new ApiError('unauthorized', 401);
+    try {
+      const tokens = await call<Tokens>('/users/refresh', { method: 'POST', body: { refresh_token: refreshToken } });
+      return this.keep(tokens);
+    } catch (error) {
+      if (error instanceof ApiError && (error.code === 'invalid_refresh_token' || error.code === 'unauthorized')) {
+        this.end(humanMessage('invalid_refresh_token'));
+      }
+      throw error;
+    }
+  }
+
+  private keep(tokens: Tokens): string {
+    sessionStorage.setItem(REFRESH_TOKEN_KEY, tokens.refresh_token);
+    this.access = { token: tokens.access_token, expiresAt: Date.now() + tokens.expires_in * 1000 };
+    return tokens.access_token;
+  }
+
+  private end(notice: string | null): void {
+    sessionStorage.clear();
+    this.access = null;
+    this.set({ status: 'signed_out', notice });
+  }
+
+  private set(state: SessionState): void {
+    this.state = state;
+    this.changed();
+  }
+}
