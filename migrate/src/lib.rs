@@ -1,4 +1,11 @@
-//! Applies `sql/NNNN_name.sql` migrations in order, each exactly once.
+//! Applies `sql/NNNN_name.sql` migrations in order, each exactly once, then replaces every SQL
+//! function with the definitions in `sql/functions/*.sql`.
+//!
+//! Migrations hold what has history (tables, constraints, data), so they are append-only. Functions
+//! have no history: the files in `sql/functions/` are their current source, re-applied on every run
+//! in one transaction that first drops the previous set, so a changed signature or a removed
+//! function leaves nothing stale behind. Trigger functions belong to their tables and stay in the
+//! migrations.
 //!
 //! Every applied version is recorded in `schema_migrations` together with a checksum of its file,
 //! so an edited migration is reported instead of silently diverging from the database. A session
@@ -35,7 +42,23 @@ pub struct Migration {
 pub struct Outcome {
     pub applied: Vec<String>,
     pub already_applied: usize,
+    pub function_files: usize,
 }
+
+/// The function definitions, re-applied in file-name order (`10_users.sql` before `20_ledger.sql`,
+/// so a later file may use an earlier file's functions).
+const FUNCTIONS_DIR: &str = "functions";
+
+/// Every routine the application owns: non-trigger routines in `public` not installed by an
+/// extension. Rendered as one `DROP ROUTINE` list, so routines depending on each other go together
+/// and anything else still depending on one (a view, a default) makes the run fail loudly.
+const APPLICATION_ROUTINES: &str = "
+    SELECT string_agg(p.oid::regprocedure::text, ', ')
+    FROM pg_proc p
+    JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname = 'public'
+      AND p.prorettype <> 'trigger'::regtype
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')";
 
 /// Reads the migrations in `dir`, ordered by version. Fails on a malformed file name or on two
 /// files with the same version, before touching any database.
@@ -48,6 +71,7 @@ pub fn load_migrations(dir: &Path) -> Result<Vec<Migration>> {
         }
     }
     migrations.sort_by_key(|migration| migration.version);
+    ensure!(!migrations.is_empty(), "no migrations in {}", dir.display());
     for pair in migrations.windows(2) {
         ensure!(
             pair[0].version != pair[1].version,
@@ -72,23 +96,58 @@ fn load_migration(path: &PathBuf) -> Result<Migration> {
     Ok(Migration { version, name: name.to_owned(), sql, checksum })
 }
 
-/// Connects to `database_url` and applies every pending migration from `dir`.
+/// Reads `dir/functions/*.sql` in file-name order.
+pub fn load_function_files(dir: &Path) -> Result<Vec<(String, String)>> {
+    let functions_dir = dir.join(FUNCTIONS_DIR);
+    let mut files = Vec::new();
+    let entries = std::fs::read_dir(&functions_dir).with_context(|| format!("reading {}", functions_dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|extension| extension == "sql") {
+            let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            let sql = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            files.push((name, sql));
+        }
+    }
+    files.sort();
+    ensure!(!files.is_empty(), "no function files in {}", functions_dir.display());
+    Ok(files)
+}
+
+/// Connects to `database_url`, applies every pending migration from `dir` and replaces the
+/// functions with `dir/functions/`.
 pub async fn migrate(database_url: &str, dir: &Path) -> Result<Outcome> {
     let migrations = load_migrations(dir)?;
+    let function_files = load_function_files(dir)?;
     let (mut client, connection) =
         tokio_postgres::connect(database_url, NoTls).await.context("connecting to Postgres")?;
     let connection_task = tokio::spawn(connection);
-    let outcome = apply_locked(&mut client, &migrations).await;
+    let outcome = apply_locked(&mut client, &migrations, &function_files).await;
     drop(client);
     connection_task.await.ok();
     outcome
 }
 
-async fn apply_locked(client: &mut Client, migrations: &[Migration]) -> Result<Outcome> {
+async fn apply_locked(
+    client: &mut Client,
+    migrations: &[Migration],
+    function_files: &[(String, String)],
+) -> Result<Outcome> {
     client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY]).await?;
-    let outcome = apply_pending(client, migrations).await;
+    let outcome = apply_all(client, migrations, function_files).await;
     client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY]).await?;
     outcome
+}
+
+async fn apply_all(
+    client: &mut Client,
+    migrations: &[Migration],
+    function_files: &[(String, String)],
+) -> Result<Outcome> {
+    let mut outcome = apply_pending(client, migrations).await?;
+    replace_functions(client, function_files).await?;
+    outcome.function_files = function_files.len();
+    Ok(outcome)
 }
 
 async fn apply_pending(client: &mut Client, migrations: &[Migration]) -> Result<Outcome> {
@@ -116,6 +175,24 @@ async fn apply_pending(client: &mut Client, migrations: &[Migration]) -> Result<
         }
     }
     Ok(outcome)
+}
+
+/// Drops the application's routines and creates them from `function_files`, in one transaction:
+/// other sessions see the old set until commit, then the new one.
+async fn replace_functions(client: &mut Client, function_files: &[(String, String)]) -> Result<()> {
+    let transaction = client.transaction().await?;
+    let routines: Option<String> = transaction.query_one(APPLICATION_ROUTINES, &[]).await?.get(0);
+    if let Some(routines) = routines {
+        transaction
+            .batch_execute(&format!("DROP ROUTINE {routines}"))
+            .await
+            .context("dropping the previous functions")?;
+    }
+    for (name, sql) in function_files {
+        transaction.batch_execute(sql).await.with_context(|| format!("applying functions/{name}"))?;
+    }
+    transaction.commit().await?;
+    Ok(())
 }
 
 /// Runs one migration and records it in the same transaction: either both happen or neither.

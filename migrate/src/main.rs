@@ -37,6 +37,11 @@ async fn main() -> Result<()> {
     for name in &outcome.applied {
         println!("applied {name}");
     }
-    println!("migrations: {} applied now, {} already applied", outcome.applied.len(), outcome.already_applied);
+    println!(
+        "migrations: {} applied now, {} already applied; functions: {} files re-applied",
+        outcome.applied.len(),
+        outcome.already_applied,
+        outcome.function_files
+    );
     Ok(())
 }

@@ -84,7 +84,8 @@ async fn concurrent_runs_apply_each_migration_once_and_a_rerun_is_a_no_op() {
 async fn an_edited_migration_is_reported_and_a_failing_one_leaves_no_trace() {
     let database = ScratchDatabase::create("edited").await;
     let dir = std::env::temp_dir().join(format!("sendinchat-migrations-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(dir.join("functions")).unwrap();
+    std::fs::write(dir.join("functions/10_none.sql"), "-- no functions").unwrap();
     std::fs::write(dir.join("0001_first.sql"), "CREATE TABLE first (id int);").unwrap();
     migrate(&database.url, &dir).await.unwrap();
 
@@ -100,6 +101,67 @@ async fn an_edited_migration_is_reported_and_a_failing_one_leaves_no_trace() {
     tokio::spawn(connection);
     let second_exists: bool = client.query_one("SELECT to_regclass('second') IS NOT NULL", &[]).await.unwrap().get(0);
     assert!(!second_exists, "the failed migration's statements were rolled back");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Names and argument types of the routines in `public`, sorted.
+async fn routine_signatures(url: &str) -> Vec<String> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let rows = client
+        .query(
+            "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+             WHERE n.nspname = 'public' ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    rows.iter().map(|row| row.get(0)).collect()
+}
+
+#[tokio::test]
+async fn functions_are_replaced_on_every_run_leaving_nothing_stale() {
+    let database = ScratchDatabase::create("functions").await;
+    let dir = std::env::temp_dir().join(format!("sendinchat-functions-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("functions")).unwrap();
+    std::fs::write(
+        dir.join("0001_table.sql"),
+        "CREATE TABLE items (id int);
+         CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE 'no'; END $$;
+         CREATE TRIGGER items_refuse BEFORE DELETE ON items FOR EACH ROW EXECUTE FUNCTION refuse();",
+    )
+    .unwrap();
+    std::fs::write(dir.join("functions/10_base.sql"), "CREATE FUNCTION base(a int) RETURNS int LANGUAGE sql RETURN a;")
+        .unwrap();
+    std::fs::write(
+        dir.join("functions/20_uses_base.sql"),
+        "CREATE FUNCTION twice(a int) RETURNS int LANGUAGE sql RETURN base(a) * 2;",
+    )
+    .unwrap();
+    let first = migrate(&database.url, &dir).await.unwrap();
+    assert_eq!(first.function_files, 2);
+    assert_eq!(routine_signatures(&database.url).await, ["base(integer)", "refuse()", "twice(integer)"]);
+
+    // A changed signature replaces the old one (no stale overload); a deleted file's function is
+    // gone; the trigger function, owned by its migration, stays.
+    std::fs::write(
+        dir.join("functions/10_base.sql"),
+        "CREATE FUNCTION base(a bigint) RETURNS bigint LANGUAGE sql RETURN a;",
+    )
+    .unwrap();
+    std::fs::remove_file(dir.join("functions/20_uses_base.sql")).unwrap();
+    let second = migrate(&database.url, &dir).await.unwrap();
+    assert!(second.applied.is_empty());
+    assert_eq!(routine_signatures(&database.url).await, ["base(bigint)", "refuse()"]);
+
+    // A broken file rolls the whole replacement back: the previous functions stay callable.
+    std::fs::write(
+        dir.join("functions/30_broken.sql"),
+        "CREATE FUNCTION broken() RETURNS int LANGUAGE sql RETURN nope;",
+    )
+    .unwrap();
+    assert!(migrate(&database.url, &dir).await.is_err());
+    assert_eq!(routine_signatures(&database.url).await, ["base(bigint)", "refuse()"]);
     std::fs::remove_dir_all(&dir).ok();
 }
 

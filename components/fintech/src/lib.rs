@@ -8,7 +8,7 @@
 //! | `GET  /fintech/transactions[/sent\|/received]` | [`history::list`] |
 //! | `GET  /fintech/transactions/{id}`       | [`history::one`]         |
 //!
-//! The ledger's rules live in SQL (sql/0002, sql/0003); this component parses requests, checks
+//! The ledger's rules live in SQL (sql/0002_ledger.sql, sql/functions/20_ledger.sql); this component parses requests, checks
 //! who is asking, and makes one database call per request.
 mod deposit;
 mod error;

@@ -1,4 +1,4 @@
-//! Results of the ledger's SQL functions (sql/0003), turned into HTTP answers. Used by `fintech`
+//! Results of the ledger's SQL functions (sql/functions/20_ledger.sql), turned into HTTP answers. Used by `fintech`
 //! and by payments in `chat`, which run the same SQL and so fail in the same ways.
 use http::{HeaderValue, StatusCode};
 use spin_sdk::pg::Row;

@@ -3,7 +3,7 @@
 //! An amount arrives as a JSON number (`100.50`, as in the seed's examples) or a string
 //! (`"100.50"`). serde_json's `arbitrary_precision` keeps a number's digits as written, so both
 //! forms are parsed from their text, exactly. Whether the amount has more decimal places than its
-//! currency allows is the ledger's rule (see sql/0003), checked where the currency table lives.
+//! currency allows is the ledger's rule (see sql/functions/20_ledger.sql), checked where the currency table lives.
 use std::fmt;
 use std::str::FromStr;
 

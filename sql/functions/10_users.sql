@@ -1,0 +1,75 @@
+-- Users: how they are rendered, and refresh-token rotation.
+-- Re-applied by sendinchat-migrate on every run, after the migrations (see migrate/src/lib.rs).
+
+-- Renders a timestamp the way every API response shows one: RFC 3339 in UTC with microseconds.
+-- (Spin's Postgres interface cannot read timestamptz columns, so responses carry text.)
+CREATE FUNCTION api_timestamp(moment timestamptz) RETURNS text
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+RETURN to_char(moment AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+
+-- The public representation of a user: what /users/me and the user look-ups return.
+CREATE FUNCTION user_json(account users) RETURNS json
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN json_build_object(
+    'id', account.id,
+    'username', account.username,
+    'created_at', api_timestamp(account.created_at)
+);
+
+-- Issues the first refresh token of a new family (at login). Returns nothing; the caller already
+-- holds the token.
+CREATE FUNCTION auth_issue_refresh_token(p_user_id bigint, p_token text, p_ttl_seconds integer)
+RETURNS void
+LANGUAGE sql
+BEGIN ATOMIC
+    INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
+    VALUES (p_user_id, nextval('refresh_token_families'), sha256(convert_to(p_token, 'UTF8')),
+            now() + make_interval(secs => p_ttl_seconds));
+END;
+
+-- Exchanges a refresh token for its successor, in one statement so that two concurrent uses of
+-- one token cannot both succeed (the row lock makes the second see used_at set).
+-- outcome: 'rotated' (user_id set), 'invalid' (unknown, expired or revoked), or 'reused'
+-- (already used: the family is now revoked).
+CREATE FUNCTION auth_rotate_refresh_token(p_presented text, p_successor text, p_ttl_seconds integer)
+RETURNS TABLE (outcome text, user_id bigint)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    presented refresh_tokens;
+BEGIN
+    SELECT * INTO presented FROM refresh_tokens
+    WHERE token_hash = sha256(convert_to(p_presented, 'UTF8'))
+    FOR UPDATE;
+
+    IF NOT FOUND OR presented.revoked_at IS NOT NULL OR presented.expires_at <= now() THEN
+        RETURN QUERY SELECT 'invalid', NULL::bigint;
+    ELSIF presented.used_at IS NOT NULL THEN
+        UPDATE refresh_tokens SET revoked_at = now()
+        WHERE family_id = presented.family_id AND revoked_at IS NULL;
+        RETURN QUERY SELECT 'reused', NULL::bigint;
+    ELSE
+        UPDATE refresh_tokens SET used_at = now() WHERE id = presented.id;
+        INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
+        VALUES (presented.user_id, presented.family_id, sha256(convert_to(p_successor, 'UTF8')),
+                now() + make_interval(secs => p_ttl_seconds));
+        RETURN QUERY SELECT 'rotated', presented.user_id;
+    END IF;
+END;
+$$;
+
+-- Logout: revokes the presented token's whole family, so no successor minted from it survives.
+-- Returns whether the token was known.
+CREATE FUNCTION auth_revoke_refresh_token(p_presented text) RETURNS boolean
+LANGUAGE sql
+BEGIN ATOMIC
+    WITH presented AS (
+        SELECT family_id FROM refresh_tokens
+        WHERE token_hash = sha256(convert_to(p_presented, 'UTF8'))
+    ), revoked AS (
+        UPDATE refresh_tokens SET revoked_at = now()
+        WHERE family_id IN (SELECT family_id FROM presented) AND revoked_at IS NULL
+        RETURNING 1
+    )
+    SELECT EXISTS (SELECT 1 FROM presented);
+END;
