@@ -113,7 +113,8 @@ export SPIN_VARIABLE_CHAT_EVENTS_CHANNEL=sendinchat.fuzz-events.$$
 export SPIN_VARIABLE_JWT_SECRET=$jwt_secret
 export SPIN_VARIABLE_ADMIN_TOKEN=$admin_token
 export SPIN_VARIABLE_GRIP_SIG_KEY=$grip_sig_key
-export SPIN_VARIABLE_GRIP_ORIGIN=http://127.0.0.1:$publish_port
+export SPIN_VARIABLE_GRIP_PUBLISH_URLS=http://127.0.0.1:$publish_port
+export SPIN_VARIABLE_GRIP_PUBLISH_HOSTS=http://127.0.0.1:$publish_port
 # Cheap hashing, and limits high enough that generated cases reach the handlers behind them
 # (the limits themselves are covered by the integration suite).
 export SPIN_VARIABLE_BCRYPT_COST=4

@@ -100,7 +100,8 @@ export SPIN_VARIABLE_REDIS_HOST=$(host_and_port "$REDIS_URL")
 export SPIN_VARIABLE_JWT_SECRET=$JWT_SECRET
 export SPIN_VARIABLE_ADMIN_TOKEN=$ADMIN_TOKEN
 export SPIN_VARIABLE_GRIP_SIG_KEY=$GRIP_SIG_KEY
-export SPIN_VARIABLE_GRIP_ORIGIN=http://127.0.0.1:$publish_port
+export SPIN_VARIABLE_GRIP_PUBLISH_URLS=http://127.0.0.1:$publish_port
+export SPIN_VARIABLE_GRIP_PUBLISH_HOSTS=http://127.0.0.1:$publish_port
 # The web client at http://127.0.0.1:$app_port/ opens its WebSockets on Pushpin's port.
 export SPIN_VARIABLE_WEB_SOCKET_ORIGIN=${SPIN_VARIABLE_WEB_SOCKET_ORIGIN:-ws://127.0.0.1:$ws_port}
 # Pushpin runs on this machine and writes the client's address into X-Forwarded-For.

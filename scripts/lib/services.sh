@@ -101,15 +101,17 @@ stop_redis() {
     rm -f "$pid_file"
 }
 
-# start_pushpin <data folder> <client port> <publish port> <app port> <sig key> <message rate>
-# Renders deploy/pushpin/*.in into <data>/pushpin and starts Pushpin in the background.
+# start_pushpin <data folder> <client port> <publish port> <app ports> <sig key> <message rate>
+# Renders deploy/pushpin/*.in into <data>/pushpin and starts Pushpin in the background, routing
+# to every app instance (<app ports> space-separated).
 start_pushpin() {
-    local data=$1 client_port=$2 publish_port=$3 app_port=$4 sig_key=$5 message_rate=$6
+    local data=$1 client_port=$2 publish_port=$3 app_ports=$4 sig_key=$5 message_rate=$6
     apt_ensure pushpin
-    local folder
+    local folder port targets=""
     folder="$(realpath -m "$data")/pushpin"
     mkdir -p "$folder/run" "$folder/log"
-    sed "s#@APP_PORT@#$app_port#" "$PROJECT_ROOT/deploy/pushpin/routes.in" >"$folder/routes"
+    for port in $app_ports; do targets="$targets 127.0.0.1:$port,over_http"; done
+    sed "s#@APP_TARGETS@#${targets# }#" "$PROJECT_ROOT/deploy/pushpin/routes.in" >"$folder/routes"
     sed -e "s#@RUN_DIR@#$folder/run#" -e "s#@LOG_DIR@#$folder/log#" -e "s#@BIND_ADDRESS@#127.0.0.1#" \
         -e "s#@HTTP_PORT@#$client_port#" \
         -e "s#@PUBLISH_PORT@#$publish_port#" -e "s#@SIG_KEY@#$sig_key#" -e "s#@ROUTES_FILE@#$folder/routes#" \

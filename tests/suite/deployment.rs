@@ -101,6 +101,32 @@ fn kubernetes_manifests_are_well_formed_and_supply_every_required_variable() {
     let publish =
         of_kind(&pushpin, "Service").into_iter().find(|service| service["metadata"]["name"] == "pushpin-publish");
     assert_eq!(publish.expect("a publish service")["spec"]["type"], "ClusterIP", "publishing stays inside the cluster");
+    assert_every_pushpin_node_gets_every_publish(spin_app, &pushpin);
+}
+
+/// The app publishes to each Pushpin node by its stable name, and its outbound policy allows
+/// every one of them (issue 16).
+fn assert_every_pushpin_node_gets_every_publish(spin_app: &Value, pushpin: &[Value]) {
+    let nodes = of_kind(pushpin, "StatefulSet")[0];
+    let service = nodes["spec"]["serviceName"].as_str().expect("a governing Service");
+    let replicas = nodes["spec"]["replicas"].as_u64().unwrap();
+    assert!(replicas >= 2, "more than one Pushpin node");
+    let variable = |name: &str| -> String {
+        let found = spin_app["spec"]["variables"].as_array().unwrap().iter().find(|variable| variable["name"] == name);
+        found.and_then(|variable| variable["value"].as_str()).unwrap_or_else(|| panic!("{name} is set")).to_owned()
+    };
+    let urls = variable("grip_publish_urls");
+    let urls: Vec<&str> = urls.split(',').collect();
+    let statefulset = nodes["metadata"]["name"].as_str().unwrap();
+    let expected: Vec<String> = (0..replicas)
+        .map(|ordinal| format!("http://{statefulset}-{ordinal}.{service}.sendinchat.svc.cluster.local:5561"))
+        .collect();
+    assert_eq!(urls, expected, "grip_publish_urls names every node of the StatefulSet");
+    let hosts = variable("grip_publish_hosts");
+    let domain = hosts.strip_prefix("http://*.").and_then(|rest| rest.strip_suffix(":5561")).expect("a wildcard");
+    assert!(urls.iter().all(|url| url.contains(&format!(".{domain}:5561"))), "{hosts} allows every node");
+    let headless = of_kind(pushpin, "Service").into_iter().find(|candidate| candidate["metadata"]["name"] == service);
+    assert_eq!(headless.expect("the governing Service")["spec"]["clusterIP"], "None", "one DNS name per node");
 }
 
 #[test]

@@ -3,10 +3,11 @@ use std::sync::OnceLock;
 
 use shared::ApiError;
 use shared::config::{SpinVariables, VariableSource, cached};
+use shared::grip::PublishEndpoints;
 
 pub struct Settings {
-    /// Pushpin's publish endpoint.
-    pub grip_publish_url: String,
+    /// Every Pushpin node's publish endpoint.
+    pub publish_endpoints: PublishEndpoints,
 }
 
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
@@ -17,8 +18,9 @@ pub async fn load() -> Result<&'static Settings, ApiError> {
 
 /// The settings from `variables`: the one place this component reads variables.
 async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
-    let origin = variables.text("grip_origin").await?;
-    Ok(Settings { grip_publish_url: format!("{}/publish/", origin.trim_end_matches('/')) })
+    let publish_endpoints =
+        PublishEndpoints::parse(&variables.text("grip_publish_urls").await?).map_err(ApiError::internal)?;
+    Ok(Settings { publish_endpoints })
 }
 
 #[cfg(test)]

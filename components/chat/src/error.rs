@@ -13,6 +13,8 @@ pub enum ChatError {
     },
     /// A WebSocket handshake sent to the app directly instead of through Pushpin.
     WebSocketWithoutGateway,
+    /// An event stream asked of the app directly: only the gateway can hold it open.
+    StreamWithoutGateway,
     /// A WebSocket-over-HTTP request without a valid `Grip-Sig`: not from our Pushpin.
     NotFromGateway,
     /// Boxed: Postgres errors carry every field of the server's report.
@@ -29,6 +31,11 @@ impl From<ChatError> for ApiError {
                 StatusCode::UPGRADE_REQUIRED,
                 "use_realtime_gateway",
                 "open WebSockets through the realtime gateway (Pushpin), not the API directly",
+            ),
+            ChatError::StreamWithoutGateway => ApiError::new(
+                StatusCode::UPGRADE_REQUIRED,
+                "use_realtime_gateway",
+                "open event streams through the realtime gateway (Pushpin), not the API directly",
             ),
             ChatError::NotFromGateway => {
                 ApiError::unauthorized("WebSocket-over-HTTP requests must carry a valid Grip-Sig")

@@ -15,7 +15,9 @@
 //! | `POST   /chat/rooms/{id}/payment_requests/{rid}/accept`      | [`payments::resolve`]          |
 //! | `POST   /chat/rooms/{id}/payment_requests/{rid}/decline`     | [`payments::resolve`]          |
 //! | `POST   /chat/ws/{room}` (WebSocket-over-HTTP, from Pushpin) | [`websocket::handle`]          |
+//! | `GET    /chat/rooms/{id}/events` (SSE, held by Pushpin)      | [`events::stream`]             |
 mod error;
+mod events;
 mod input;
 mod messages;
 mod outcome;
@@ -72,6 +74,7 @@ async fn room_route(
     rest: &[&str],
 ) -> Result<Reply, ChatError> {
     match (method, rest) {
+        (Method::GET, ["events"]) => events::stream(settings, request, room).await,
         (Method::POST, ["members"]) => rooms::add_member(settings, request, room).await,
         (Method::DELETE, ["members", "me"]) => rooms::leave(settings, request, room).await,
         (Method::POST, ["read"]) => messages::mark_read(settings, request, room).await,
@@ -86,6 +89,7 @@ async fn room_route(
         (_, ["members"] | ["read"] | ["payments"] | ["payment_requests"])
         | (_, ["payment_requests", _, "accept" | "decline"]) => Err(ApiError::method_not_allowed("POST").into()),
         (_, ["members", "me"]) => Err(ApiError::method_not_allowed("DELETE").into()),
+        (_, ["events"]) => Err(ApiError::method_not_allowed("GET").into()),
         _ => Err(ApiError::not_found("no such route").into()),
     }
 }

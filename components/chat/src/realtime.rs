@@ -29,6 +29,7 @@ pub fn message_event(room: RoomId, message_json: &str) -> Event {
     Event {
         channel: room_channel(room),
         id: message["id"].as_i64().map(|id| format!("message-{id}")),
+        stream_id: message["id"].as_i64(),
         body: EventBody::Text { content: json!({"type": "message", "message": message}).to_string() },
     }
 }
@@ -38,19 +39,25 @@ pub fn read_event(room: RoomId, marker_json: &str) -> Event {
     let mut marker: Value = serde_json::from_str(marker_json).unwrap_or_else(|_| json!({}));
     let id = format!("read-{room}-{}-{}", marker["user_id"], marker["up_to_id"]);
     marker["type"] = json!("read");
-    Event { channel: room_channel(room), id: Some(id), body: EventBody::Text { content: marker.to_string() } }
+    Event {
+        channel: room_channel(room),
+        id: Some(id),
+        stream_id: None,
+        body: EventBody::Text { content: marker.to_string() },
+    }
 }
 
 /// `{"type":"typing","room_id":..,"user_id":..}`: ephemeral, never stored.
 pub fn typing_event(room: RoomId, user: UserId) -> Event {
     let content = json!({"type": "typing", "room_id": room.get(), "user_id": user.get()}).to_string();
-    Event { channel: room_channel(room), id: None, body: EventBody::Text { content } }
+    Event { channel: room_channel(room), id: None, stream_id: None, body: EventBody::Text { content } }
 }
 
 pub fn left_room_event(room: RoomId, user: UserId) -> Event {
     Event {
         channel: member_channel(room, user),
         id: None,
+        stream_id: None,
         body: EventBody::Close { code: CLOSE_LEFT_ROOM, reason: "left the room".into() },
     }
 }
@@ -59,7 +66,7 @@ pub fn left_room_event(room: RoomId, user: UserId) -> Event {
 pub async fn publish(settings: &Settings, event: Event) {
     let outcome = match settings.publish_mode {
         PublishMode::Redis => publish_to_redis(settings, &event).await,
-        PublishMode::Direct => shared::grip::publish(&settings.grip_publish_url, &event).await,
+        PublishMode::Direct => settings.publish_endpoints.publish(&event).await,
     };
     if let Err(error) = outcome {
         eprintln!("[realtime] event for {} not published: {error}", event.channel);

@@ -5,6 +5,7 @@ use jwt_compact::alg::Hs256Key;
 use rust_decimal::Decimal;
 use shared::ApiError;
 use shared::config::{SpinVariables, VariableSource, cached};
+use shared::grip::PublishEndpoints;
 use shared::money::Currency;
 use shared::token::{TokenKeys, hs256_key};
 
@@ -16,7 +17,8 @@ pub struct Settings {
     /// Verifies `Grip-Sig`: only Pushpin, which shares this key, may speak WebSocket-over-HTTP.
     pub grip_key: Hs256Key,
     pub publish_mode: PublishMode,
-    pub grip_publish_url: String,
+    /// Every Pushpin node, for `direct` publishing.
+    pub publish_endpoints: PublishEndpoints,
     pub events_channel: String,
     pub message_bytes_max: usize,
     pub messages_per_minute: i64,
@@ -60,7 +62,8 @@ async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
         keys: TokenKeys::new(&variables.secret("jwt_secret").await?, variables.text("jwt_issuer").await?)?,
         grip_key: hs256_key(&grip_sig_key),
         publish_mode,
-        grip_publish_url: format!("{}/publish/", variables.text("grip_origin").await?.trim_end_matches('/')),
+        publish_endpoints: PublishEndpoints::parse(&variables.text("grip_publish_urls").await?)
+            .map_err(ApiError::internal)?,
         events_channel: variables.text("chat_events_channel").await?,
         message_bytes_max: variables.parsed("chat_message_max_bytes").await?,
         messages_per_minute: variables.parsed("chat_messages_per_minute").await?,

@@ -1,5 +1,9 @@
 //! Realtime delivery through a GRIP proxy (Pushpin): the event envelope that travels over Redis
 //! from `chat` to `chat-fanout`, and the publish call both of them can make.
+//!
+//! Each Pushpin node delivers a publish only to the clients connected to it, so every event is
+//! published to every node ([`PublishEndpoints`]), each independently: a node that is down or slow
+//! costs its own clients their live events (they catch up with `?after=`), never the others'.
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -11,6 +15,10 @@ pub struct Event {
     pub channel: String,
     /// Pushpin's item id: an event published twice with the same id is delivered once.
     pub id: Option<String>,
+    /// For message events, the message id: the SSE `id:` an `EventSource` sends back as
+    /// `Last-Event-ID` when it reconnects, so it resumes right after this message.
+    #[serde(default)]
+    pub stream_id: Option<i64>,
     /// What the clients receive: a JSON text frame, or a close with this code.
     pub body: EventBody,
 }
@@ -23,15 +31,19 @@ pub enum EventBody {
 }
 
 impl Event {
-    /// The body of a publish request to Pushpin's `/publish/` endpoint.
+    /// The body of a publish request to Pushpin's `/publish/` endpoint: one item in two formats,
+    /// for WebSockets (`ws-message`) and for Server-Sent Events streams (`http-stream`).
     pub fn publish_body(&self) -> String {
-        let ws_message = match &self.body {
-            EventBody::Text { content } => json!({ "content": content }),
+        let (ws_message, http_stream) = match &self.body {
+            EventBody::Text { content } => {
+                (json!({ "content": content }), json!({ "content": sse_event(self.stream_id, content) }))
+            }
             EventBody::Close { code, reason } => {
-                json!({ "action": "close", "code": code, "reason": reason })
+                (json!({ "action": "close", "code": code, "reason": reason }), json!({ "action": "close" }))
             }
         };
-        let mut item = json!({ "channel": self.channel, "formats": { "ws-message": ws_message } });
+        let formats = json!({ "ws-message": ws_message, "http-stream": http_stream });
+        let mut item = json!({ "channel": self.channel, "formats": formats });
         if let Some(id) = &self.id {
             item["id"] = json!(id);
         }
@@ -39,8 +51,52 @@ impl Event {
     }
 }
 
+/// One Server-Sent Event carrying `content` (one line of JSON), with an `id:` when it has one.
+pub fn sse_event(stream_id: Option<i64>, content: &str) -> String {
+    match stream_id {
+        Some(id) => format!("id: {id}\ndata: {content}\n\n"),
+        None => format!("data: {content}\n\n"),
+    }
+}
+
+/// The publish endpoint of every Pushpin node (`grip_publish_urls`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishEndpoints(Vec<String>);
+
+impl PublishEndpoints {
+    /// Parses comma-separated base URLs of the nodes' publish ports
+    /// (`http://pushpin-0:5561,http://pushpin-1:5561`).
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let endpoints: Vec<String> = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|origin| !origin.is_empty())
+            .map(|origin| format!("{}/publish/", origin.trim_end_matches('/')))
+            .collect();
+        if endpoints.is_empty() {
+            return Err("grip_publish_urls names no Pushpin publish endpoint".into());
+        }
+        if let Some(bad) = endpoints.iter().find(|url| !url.starts_with("http://") && !url.starts_with("https://")) {
+            return Err(format!("grip_publish_urls entry {bad:?} is not an http(s) URL"));
+        }
+        Ok(Self(endpoints))
+    }
+
+    pub fn urls(&self) -> &[String] {
+        &self.0
+    }
+
+    /// Publishes `event` to every node at once; reports every node that failed. A failure on one
+    /// node neither stops nor delays the others.
+    pub async fn publish(&self, event: &Event) -> Result<(), String> {
+        let outcomes = futures::future::join_all(self.0.iter().map(|url| publish(url, event))).await;
+        let failures: Vec<String> = outcomes.into_iter().filter_map(Result::err).collect();
+        if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
+    }
+}
+
 /// Publishes one event to the GRIP publish endpoint at `publish_url`.
-pub async fn publish(publish_url: &str, event: &Event) -> Result<(), String> {
+async fn publish(publish_url: &str, event: &Event) -> Result<(), String> {
     let body = event.publish_body();
     // Pushpin's publish endpoint refuses chunked bodies (411): state the length.
     let request = http::Request::post(publish_url)
@@ -66,28 +122,48 @@ mod tests {
         let text = Event {
             channel: "room:7".into(),
             id: Some("message-42".into()),
+            stream_id: Some(42),
             body: EventBody::Text { content: "{\"type\":\"message\"}".into() },
         };
         let body: serde_json::Value = serde_json::from_str(&text.publish_body()).unwrap();
         assert_eq!(body["items"][0]["channel"], "room:7");
         assert_eq!(body["items"][0]["id"], "message-42");
         assert_eq!(body["items"][0]["formats"]["ws-message"]["content"], "{\"type\":\"message\"}");
+        assert_eq!(body["items"][0]["formats"]["http-stream"]["content"], "id: 42\ndata: {\"type\":\"message\"}\n\n");
 
         let close = Event {
             channel: "room:7:user:3".into(),
             id: None,
+            stream_id: None,
             body: EventBody::Close { code: 4403, reason: "left the room".into() },
         };
         let body: serde_json::Value = serde_json::from_str(&close.publish_body()).unwrap();
         assert_eq!(body["items"][0]["formats"]["ws-message"]["action"], "close");
         assert_eq!(body["items"][0]["formats"]["ws-message"]["code"], 4403);
+        assert_eq!(body["items"][0]["formats"]["http-stream"]["action"], "close");
         assert!(body["items"][0].get("id").is_none());
     }
 
     #[test]
+    fn publish_endpoints_are_every_listed_node() {
+        let endpoints = PublishEndpoints::parse(" http://a:5561/ , http://b:5561").unwrap();
+        assert_eq!(endpoints.urls(), ["http://a:5561/publish/", "http://b:5561/publish/"]);
+        assert!(PublishEndpoints::parse(" , ").is_err());
+        assert!(PublishEndpoints::parse("http://a:5561,b:5561").is_err());
+    }
+
+    #[test]
     fn events_survive_the_trip_through_redis() {
-        let event = Event { channel: "room:1".into(), id: None, body: EventBody::Text { content: "x".into() } };
+        let event = Event {
+            channel: "room:1".into(),
+            id: None,
+            stream_id: Some(3),
+            body: EventBody::Text { content: "x".into() },
+        };
         let wire = serde_json::to_vec(&event).unwrap();
         assert_eq!(serde_json::from_slice::<Event>(&wire).unwrap(), event);
+        // Published by a replica that predates `stream_id`, during a rolling update.
+        let older = br#"{"channel":"room:1","id":null,"body":{"kind":"text","content":"x"}}"#;
+        assert_eq!(serde_json::from_slice::<Event>(older).unwrap().stream_id, None);
     }
 }

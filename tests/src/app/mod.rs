@@ -14,13 +14,19 @@
 //! skipped, with a note on stderr, against an external one.
 mod client;
 mod endpoints;
+mod event_stream;
 mod pushpin;
+mod room_follower;
 mod run_command;
+mod topology;
 mod websocket;
 
 pub use client::{Response, TestUser};
+pub use event_stream::{EventStream, StreamItem};
 pub use pushpin::PushpinProcess;
+pub use room_follower::RoomFollower;
 pub use run_command::{RunCommand, scratch_data_folder};
+pub use topology::Topology;
 pub use websocket::{ChatSocket, SocketEvent};
 
 use std::sync::OnceLock;
@@ -95,42 +101,14 @@ impl TestApp {
 
     /// A private app with its own database, for tests that change configuration or services.
     pub fn start(options: AppOptions) -> anyhow::Result<TestApp> {
-        let services = TestServices::from_env();
-        let database_url = fresh_database(&services)?;
-        let redis_url = options.redis.clone().unwrap_or_else(|| services.redis_url.clone());
-        let admin_token = random_secret();
-        let jwt_secret = random_secret();
-        let grip_sig_key = random_secret();
+        let shared = SharedState::new(&options)?;
         let publish_port = crate::processes::free_port()?;
         // Chosen before the app starts: the web client's page names it (`web_socket_origin`).
         let pushpin_port = crate::processes::free_port()?;
-        let manifest = options.manifest.clone().unwrap_or_else(|| workspace_root().join("spin.toml"));
-        let mut host_options = HostOptions::new(manifest);
-        let variables = [
-            ("database_url", database_url.clone()),
-            ("database_host", TestServices::host_and_port(&database_url)),
-            ("redis_url", redis_url.clone()),
-            ("redis_host", TestServices::host_and_port(&redis_url)),
-            ("jwt_secret", jwt_secret.clone()),
-            ("admin_token", admin_token.clone()),
-            ("grip_sig_key", grip_sig_key.clone()),
-            ("grip_origin", format!("http://127.0.0.1:{publish_port}")),
-            ("web_socket_origin", format!("ws://127.0.0.1:{pushpin_port}")),
-            ("bcrypt_cost", TEST_BCRYPT_COST.to_owned()),
-            ("chat_events_channel", format!("sendinchat.test-events.{}", unique_suffix())),
-            // Each app gets its own Redis keys: counters must not leak between apps or runs.
-            ("redis_key_prefix", format!("sendinchat-test-{}", unique_suffix())),
-        ];
-        let overrides = options.variables.iter().map(|(name, value)| (name.as_str(), value.clone()));
-        for (name, value) in variables.iter().map(|(name, value)| (*name, value.clone())).chain(overrides) {
-            host_options = host_options.env(format!("SPIN_VARIABLE_{}", name.to_uppercase()), value);
-        }
-        for argument in &options.host_args {
-            host_options = host_options.arg(argument);
-        }
-        let host = HostProcess::start(&host_options)?;
-        let app_port = host.base_url().rsplit(':').next().context("base URL has a port")?.parse()?;
-        let pushpin = PushpinProcess::start(app_port, pushpin_port, publish_port, &grip_sig_key)?;
+        let host = HostProcess::start(&shared.host_options(&options, &[publish_port], pushpin_port))?;
+        let app_port = port_of(host.base_url())?;
+        let pushpin = PushpinProcess::start(&[app_port], pushpin_port, publish_port, &shared.grip_sig_key)?;
+        let SharedState { admin_token, jwt_secret, database_url, .. } = shared;
         Ok(TestApp {
             ws_base_url: pushpin.ws_base_url(),
             base_url: host.base_url().to_owned(),
@@ -162,8 +140,28 @@ impl TestApp {
         format!("{}{path}", self.base_url)
     }
 
+    /// The same app at the same URLs, without owning its processes.
+    pub fn view(&self) -> TestApp {
+        TestApp {
+            base_url: self.base_url.clone(),
+            host: None,
+            ws_base_url: self.ws_base_url.clone(),
+            admin_token: self.admin_token.clone(),
+            jwt_secret: self.jwt_secret.clone(),
+            database_url: self.database_url.clone(),
+            agent: self.agent.clone(),
+            pushpin: None,
+        }
+    }
+
     pub fn ws_url(&self, path: &str) -> String {
         format!("{}{path}", self.ws_base_url)
+    }
+
+    /// `path` on the gateway's HTTP port (Pushpin proxies plain HTTP too): where event streams
+    /// are opened.
+    pub fn gateway_http_url(&self, path: &str) -> String {
+        format!("{}{path}", self.ws_base_url.replacen("ws", "http", 1))
     }
 
     pub fn admin_token(&self) -> &str {
@@ -207,6 +205,82 @@ fn external() -> Option<TestApp> {
         &variable("SENDINCHAT_JWT_SECRET"),
     );
     Some(TestApp { database_url: Some(variable("SENDINCHAT_DATABASE_URL")), ..app })
+}
+
+/// What every instance of one app shares: its database, Redis, secrets, and names in Redis.
+pub(crate) struct SharedState {
+    pub(crate) database_url: String,
+    pub(crate) redis_url: String,
+    pub(crate) admin_token: String,
+    pub(crate) jwt_secret: String,
+    pub(crate) grip_sig_key: String,
+    events_channel: String,
+    redis_key_prefix: String,
+}
+
+impl SharedState {
+    /// A fresh database, new secrets, and the Redis `options` names (the shared one otherwise).
+    pub(crate) fn new(options: &AppOptions) -> anyhow::Result<Self> {
+        let services = TestServices::from_env();
+        Ok(Self {
+            database_url: fresh_database(&services)?,
+            redis_url: options.redis.clone().unwrap_or_else(|| services.redis_url.clone()),
+            admin_token: random_secret(),
+            jwt_secret: random_secret(),
+            grip_sig_key: random_secret(),
+            events_channel: format!("sendinchat.test-events.{}", unique_suffix()),
+            // Each app gets its own Redis keys: counters must not leak between apps or runs.
+            redis_key_prefix: format!("sendinchat-test-{}", unique_suffix()),
+        })
+    }
+
+    /// How to start one instance: publishing to the Pushpin nodes on `publish_ports`, its web
+    /// client opening WebSockets on `web_socket_port`.
+    pub(crate) fn host_options(
+        &self,
+        options: &AppOptions,
+        publish_ports: &[u16],
+        web_socket_port: u16,
+    ) -> HostOptions {
+        let manifest = options.manifest.clone().unwrap_or_else(|| workspace_root().join("spin.toml"));
+        let publish_urls: Vec<String> = publish_ports.iter().map(|port| format!("http://127.0.0.1:{port}")).collect();
+        let (lowest, highest) = (publish_ports.iter().min(), publish_ports.iter().max());
+        let publish_hosts = match (lowest, highest) {
+            (Some(lowest), Some(highest)) if lowest != highest => {
+                format!("http://127.0.0.1:{lowest}..{}", highest.saturating_add(1))
+            }
+            _ => publish_urls.join(","),
+        };
+        let variables = [
+            ("database_url", self.database_url.clone()),
+            ("database_host", TestServices::host_and_port(&self.database_url)),
+            ("redis_url", self.redis_url.clone()),
+            ("redis_host", TestServices::host_and_port(&self.redis_url)),
+            ("jwt_secret", self.jwt_secret.clone()),
+            ("admin_token", self.admin_token.clone()),
+            ("grip_sig_key", self.grip_sig_key.clone()),
+            ("grip_publish_urls", publish_urls.join(",")),
+            ("grip_publish_hosts", publish_hosts),
+            ("web_socket_origin", format!("ws://127.0.0.1:{web_socket_port}")),
+            ("bcrypt_cost", TEST_BCRYPT_COST.to_owned()),
+            ("chat_events_channel", self.events_channel.clone()),
+            ("redis_key_prefix", self.redis_key_prefix.clone()),
+        ];
+        let overrides = options.variables.iter().map(|(name, value)| (name.as_str(), value.clone()));
+        let mut host_options = HostOptions::new(manifest);
+        for (name, value) in variables.iter().map(|(name, value)| (*name, value.clone())).chain(overrides) {
+            host_options = host_options.env(format!("SPIN_VARIABLE_{}", name.to_uppercase()), value);
+        }
+        for argument in &options.host_args {
+            host_options = host_options.arg(argument);
+        }
+        host_options
+    }
+}
+
+/// The port of `http://127.0.0.1:PORT`.
+pub(crate) fn port_of(base_url: &str) -> anyhow::Result<u16> {
+    Ok(base_url.rsplit(':').next().context("base URL has a port")?.parse()?)
 }
 
 /// `<pid>_<n>`: unique within this test process and across concurrent test processes.

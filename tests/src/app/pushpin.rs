@@ -15,20 +15,23 @@ const TEST_MESSAGE_RATE: &str = "100000";
 pub struct PushpinProcess {
     process: WatchedChild,
     client_port: u16,
+    publish_port: u16,
     folder: PathBuf,
 }
 
 impl PushpinProcess {
-    /// Starts Pushpin on `client_port` routing every path to the app on `app_port`, with its
-    /// publish endpoint on `publish_port` and `sig_key` for Grip-Sig; returns once both ports answer.
-    pub fn start(app_port: u16, client_port: u16, publish_port: u16, sig_key: &str) -> anyhow::Result<Self> {
+    /// Starts Pushpin on `client_port` routing every path to the app instances on `app_ports`,
+    /// with its publish endpoint on `publish_port` and `sig_key` for Grip-Sig; returns once it
+    /// proxies to the app.
+    pub fn start(app_ports: &[u16], client_port: u16, publish_port: u16, sig_key: &str) -> anyhow::Result<Self> {
         let folder = std::env::temp_dir().join(format!("sendinchat-pushpin-{}", super::unique_suffix()));
         let (run_dir, log_dir) = (folder.join("run"), folder.join("log"));
         std::fs::create_dir_all(&run_dir)?;
         std::fs::create_dir_all(&log_dir)?;
         let template = |name: &str| std::fs::read_to_string(workspace_root().join("deploy/pushpin").join(name));
         let routes_file = folder.join("routes");
-        std::fs::write(&routes_file, template("routes.in")?.replace("@APP_PORT@", &app_port.to_string()))?;
+        let targets: Vec<String> = app_ports.iter().map(|port| format!("127.0.0.1:{port},over_http")).collect();
+        std::fs::write(&routes_file, template("routes.in")?.replace("@APP_TARGETS@", &targets.join(" ")))?;
         let config = template("pushpin.conf.in")?
             .replace("@RUN_DIR@", &run_dir.display().to_string())
             .replace("@LOG_DIR@", &log_dir.display().to_string())
@@ -43,7 +46,7 @@ impl PushpinProcess {
         let (process, _lines) =
             WatchedChild::spawn("pushpin", &[format!("--config={}", config_file.display())], &[], &[])
                 .context("starting pushpin (Debian package pushpin)")?;
-        let pushpin = Self { process, client_port, folder };
+        let pushpin = Self { process, client_port, publish_port, folder };
         pushpin.wait_for_port(publish_port)?;
         pushpin.wait_until_proxying()?;
         Ok(pushpin)
@@ -68,6 +71,16 @@ impl PushpinProcess {
 
     pub fn ws_base_url(&self) -> String {
         format!("ws://127.0.0.1:{}", self.client_port)
+    }
+
+    /// Where clients send plain HTTP: Pushpin proxies it to the app.
+    pub fn http_base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client_port)
+    }
+
+    /// The publish endpoint's base URL, as `grip_publish_urls` lists it.
+    pub fn publish_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.publish_port)
     }
 
     /// Waits until a request goes through to the app (`GET /health`). Pushpin's ports accept

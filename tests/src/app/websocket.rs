@@ -104,6 +104,22 @@ impl ChatSocket {
                 Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
                     return Some(SocketEvent::Closed(1006));
                 }
+                // The gateway went away without a close frame (killed or restarted): 1006, as
+                // browsers report it.
+                Err(tungstenite::Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake)) => {
+                    return Some(SocketEvent::Closed(1006));
+                }
+                Err(tungstenite::Error::Io(error))
+                    if matches!(
+                        error.kind(),
+                        std::io::ErrorKind::ConnectionReset
+                            | std::io::ErrorKind::ConnectionAborted
+                            | std::io::ErrorKind::BrokenPipe
+                            | std::io::ErrorKind::UnexpectedEof
+                    ) =>
+                {
+                    return Some(SocketEvent::Closed(1006));
+                }
                 Err(error) => panic!("websocket read: {error}"),
             }
         }

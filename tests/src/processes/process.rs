@@ -87,6 +87,20 @@ impl WatchedChild {
         self.wait(timeout)
     }
 
+    /// Kills the program itself (not the watchdog around it) with SIGKILL, as a crash would: no
+    /// chance to finish requests or close connections. Returns once it has exited.
+    pub(crate) fn kill_program(&mut self, timeout: Duration) -> anyhow::Result<ExitStatus> {
+        let watchdog = self.child.id();
+        for program in child_pids(watchdog)? {
+            // The watchdog's own subshell is also a child; only the program is not a shell.
+            let command = std::fs::read_to_string(format!("/proc/{program}/comm")).unwrap_or_default();
+            if command.trim() != "sh" {
+                Command::new("kill").args(["-KILL", &program.to_string()]).status().context("cannot run kill")?;
+            }
+        }
+        self.wait(timeout)
+    }
+
     /// Waits for the child to exit by itself.
     pub(crate) fn wait(&mut self, timeout: Duration) -> anyhow::Result<ExitStatus> {
         let deadline = Instant::now() + timeout;
@@ -115,6 +129,21 @@ impl Drop for WatchedChild {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The processes whose parent is `parent`, from /proc.
+fn child_pids(parent: u32) -> anyhow::Result<Vec<u32>> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let Some(pid) = entry?.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // `pid (comm) state ppid ...`: comm may contain spaces, so split after its last ')'.
+        let parent_of = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+        if parent_of == Some(parent) {
+            children.push(pid);
+        }
+    }
+    Ok(children)
 }
 
 fn collect_lines(
@@ -272,6 +301,12 @@ impl HostProcess {
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(())
+    }
+
+    /// Kills the host with SIGKILL (`kill -9`), as a crash would.
+    pub fn kill_hard(mut self, timeout: Duration) -> anyhow::Result<String> {
+        self.process.kill_program(timeout)?;
+        Ok(self.log())
     }
 
     /// Sends SIGTERM and waits for the host to exit.

@@ -19,6 +19,9 @@ use crate::error::ChatError;
 use crate::settings::Settings;
 use protocol::{Incoming, Outgoing};
 
+/// Event streams (SSE) come through the same gateway.
+pub use handshake::verify_gateway;
+
 const CONTENT_TYPE: &str = "application/websocket-events";
 /// Pushpin may batch several client frames into one request.
 const EVENTS_BYTES_MAX: usize = 256 * 1024;

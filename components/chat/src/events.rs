@@ -1,0 +1,112 @@
+//! `GET /chat/rooms/{id}/events`: the room's events as Server-Sent Events, for clients that
+//! cannot open WebSockets. Pushpin holds the stream (GRIP `Grip-Hold: stream`) and appends every
+//! event published to the room's channels, in the `http-stream` format of the same publish that
+//! reaches WebSockets. The app only answers the opening request, then forgets the stream.
+//!
+//! Resuming: each message event carries `id: <message id>`, so a reconnecting `EventSource` sends
+//! `Last-Event-ID`, which is read as `?after=`: the answer starts with the messages missed since,
+//! then the stream is held. When more are missed than one page holds, the answer is that page
+//! alone and the stream ends; the client reconnects with the page's last id for the next one.
+use chrono::Utc;
+use http::{HeaderValue, StatusCode, header};
+use serde_json::Value;
+use shared::ids::{MessageId, PageLimit, RoomId, UserId};
+use shared::request::{query_pairs, query_value};
+use shared::token::bearer_token;
+use shared::{ApiError, Reply};
+use spin_sdk::http::{FullBody, Request};
+
+use crate::error::ChatError;
+use crate::realtime::{member_channel, message_event, room_channel};
+use crate::settings::Settings;
+use crate::websocket::verify_gateway;
+
+/// An SSE comment Pushpin sends on idle streams, so proxies and clients keep them open.
+const KEEP_ALIVE: &str = ":\\n\\n; format=cstring; timeout=20";
+
+/// The messages a stream starts with.
+struct Backlog {
+    events: String,
+    /// Whether more were missed than one page holds.
+    has_more: bool,
+}
+
+pub async fn stream(settings: &Settings, request: Request, room: RoomId) -> Result<Reply, ChatError> {
+    // Only Pushpin can hold the stream open; straight from the API it would end at once.
+    verify_gateway(settings, request.headers()).map_err(|_| ChatError::StreamWithoutGateway)?;
+    let query = query_pairs(request.uri())?;
+    let user = authenticate(settings, request.headers(), &query)?;
+    let after = resume_after(request.headers(), &query)?;
+    let backlog = backlog(settings, room, user, after).await?;
+    let mut reply = http::Response::new(FullBody::new(backlog.events.into()));
+    let headers = reply.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if !backlog.has_more {
+        let channels = format!("{}, {}", room_channel(room), member_channel(room, user));
+        headers.insert("grip-hold", HeaderValue::from_static("stream"));
+        headers.insert("grip-channel", HeaderValue::try_from(channels).map_err(ApiError::internal)?);
+        headers.insert("grip-keep-alive", HeaderValue::from_static(KEEP_ALIVE));
+    }
+    *reply.status_mut() = StatusCode::OK;
+    Ok(reply)
+}
+
+/// The caller, by `Authorization: Bearer` or, for `EventSource` (which cannot set headers), the
+/// `token` query parameter.
+fn authenticate(
+    settings: &Settings,
+    headers: &http::HeaderMap,
+    query: &[(String, String)],
+) -> Result<UserId, ChatError> {
+    if bearer_token(headers).is_some() {
+        return Ok(settings.keys.authenticate(headers)?);
+    }
+    let token = query_value(query, "token").ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
+    Ok(settings.keys.verify(token, Utc::now()).map_err(|_| ApiError::unauthorized("the access token is invalid"))?)
+}
+
+/// `Last-Event-ID` (sent by a reconnecting `EventSource`), else `?after=`: a message id.
+fn resume_after(headers: &http::HeaderMap, query: &[(String, String)]) -> Result<Option<MessageId>, ChatError> {
+    let raw = match headers.get("last-event-id") {
+        Some(value) => Some(value.to_str().unwrap_or_default()),
+        None => query_value(query, "after"),
+    };
+    match raw {
+        None => Ok(None),
+        Some(raw) => MessageId::parse(raw).map(Some).ok_or_else(|| {
+            ApiError::bad_request("invalid_cursor", "Last-Event-ID and after must be a message id").into()
+        }),
+    }
+}
+
+/// The messages after `after` as SSE events (none without a cursor); a non-member gets 404.
+async fn backlog(
+    settings: &Settings,
+    room: RoomId,
+    user: UserId,
+    after: Option<MessageId>,
+) -> Result<Backlog, ChatError> {
+    let database = shared::db::connect(&settings.database_url).await?;
+    // Without a cursor the page asked for is past the newest message: empty, but it still says
+    // whether the caller is a member, in the same one query.
+    let after = after.map_or(i64::MAX, MessageId::get);
+    let limit = PageLimit::parse(None, settings.max_page_size)?;
+    let page: Option<String> = shared::db::optional_row(
+        &database,
+        "SELECT chat_history($1::int8, $2::int8, NULL, $3::int8, $4::int4) AS resource",
+        vec![room.get().into(), user.get().into(), after.into(), limit.get().into()],
+    )
+    .await?
+    .and_then(|row| row.get("resource"));
+    let page: Value = serde_json::from_str(&page.ok_or_else(|| ChatError::Outcome("room_not_found".into()))?)
+        .map_err(ApiError::internal)?;
+    let mut events = String::new();
+    for message in page["items"].as_array().into_iter().flatten() {
+        let event = message_event(room, &message.to_string());
+        if let shared::grip::EventBody::Text { content } = &event.body {
+            events.push_str(&shared::grip::sse_event(event.stream_id, content));
+        }
+    }
+    Ok(Backlog { events, has_more: page["has_more"].as_bool().unwrap_or(false) })
+}

@@ -1,0 +1,121 @@
+//! The topology of a production deployment on one machine: two app instances (two
+//! `sendinchat-host up` processes) sharing one database and one Redis, behind two Pushpin nodes
+//! that each route to both instances and each receive every publish (`grip_publish_urls` lists
+//! both). Clients reach each node through its own [`TestApp`] view (HTTP and WebSockets through
+//! that node), and the tests break one piece at a time.
+use std::time::Duration;
+
+use super::{AppOptions, PushpinProcess, SharedState, TestApp, client, port_of};
+use crate::processes::{HostProcess, RedisServer, free_port};
+
+pub struct Topology {
+    shared: SharedState,
+    instances: Vec<Option<HostProcess>>,
+    app_ports: Vec<u16>,
+    /// `None` while a node is down.
+    pushpins: Vec<Option<PushpinProcess>>,
+    /// Each node's client and publish ports, kept across restarts.
+    pushpin_ports: Vec<(u16, u16)>,
+    nodes: Vec<TestApp>,
+    redis: Option<RedisServer>,
+}
+
+/// How many app instances and Pushpin nodes.
+const INSTANCES: usize = 2;
+const NODES: usize = 2;
+
+impl Topology {
+    /// Starts the topology on the shared Redis, or on a private one with `private_redis` (for
+    /// tests that stop it); `None`, with a note, when the suite targets an external app (this
+    /// process cannot start, kill or restart its processes).
+    pub fn start(private_redis: bool) -> Option<Self> {
+        if TestApp::is_external() {
+            eprintln!(
+                "skipped: starts its own app instances and Pushpin nodes, not possible against SENDINCHAT_BASE_URL"
+            );
+            return None;
+        }
+        Some(Self::try_start(private_redis).expect("the topology starts"))
+    }
+
+    fn try_start(private_redis: bool) -> anyhow::Result<Self> {
+        let redis = if private_redis { Some(RedisServer::start()?) } else { None };
+        let options = AppOptions { redis: redis.as_ref().map(RedisServer::url), ..AppOptions::default() };
+        let shared = SharedState::new(&options)?;
+        let pushpin_ports = (0..NODES).map(|_| Ok((free_port()?, free_port()?))).collect::<anyhow::Result<Vec<_>>>()?;
+        let publish_ports: Vec<u16> = pushpin_ports.iter().map(|(_, publish)| *publish).collect();
+        let host_options = shared.host_options(&options, &publish_ports, pushpin_ports[0].0);
+        // One after the other: compiling components on a loaded 2-core machine twice at once
+        // only makes both slower.
+        let instances =
+            (0..INSTANCES).map(|_| HostProcess::start(&host_options)).collect::<anyhow::Result<Vec<_>>>()?;
+        let app_ports = instances.iter().map(|host| port_of(host.base_url())).collect::<anyhow::Result<Vec<_>>>()?;
+        let mut pushpins = Vec::new();
+        let mut nodes = Vec::new();
+        for (client_port, publish_port) in &pushpin_ports {
+            let pushpin = PushpinProcess::start(&app_ports, *client_port, *publish_port, &shared.grip_sig_key)?;
+            nodes.push(TestApp {
+                base_url: pushpin.http_base_url(),
+                host: None,
+                ws_base_url: pushpin.ws_base_url(),
+                admin_token: shared.admin_token.clone(),
+                jwt_secret: shared.jwt_secret.clone(),
+                database_url: Some(shared.database_url.clone()),
+                agent: crate::processes::http_client(client::REQUEST_TIMEOUT),
+                pushpin: None,
+            });
+            pushpins.push(Some(pushpin));
+        }
+        Ok(Self {
+            shared,
+            instances: instances.into_iter().map(Some).collect(),
+            app_ports,
+            pushpins,
+            pushpin_ports,
+            nodes,
+            redis,
+        })
+    }
+
+    /// The app as seen through Pushpin node `index`: its HTTP and WebSocket URLs are that node's.
+    /// An owned view, so clients can keep it while the test stops and starts processes.
+    pub fn node(&self, index: usize) -> TestApp {
+        self.nodes[index].view()
+    }
+
+    /// The app's database, to compare what clients saw with what is stored.
+    pub fn database(&self) -> postgres::Client {
+        postgres::Client::connect(&self.shared.database_url, postgres::NoTls).expect("connect to the app's database")
+    }
+
+    /// `kill -9` of app instance `index`: in-flight requests are cut off, nothing is cleaned up.
+    pub fn kill_instance(&mut self, index: usize) {
+        let host = self.instances[index].take().expect("the instance is running");
+        host.kill_hard(Duration::from_secs(30)).expect("the instance dies");
+    }
+
+    /// Stops Pushpin node `index` (its clients' connections drop).
+    pub fn stop_pushpin(&mut self, index: usize) {
+        self.pushpins[index] = None;
+    }
+
+    /// Starts Pushpin node `index` again on the same ports.
+    pub fn start_pushpin(&mut self, index: usize) {
+        let (client_port, publish_port) = self.pushpin_ports[index];
+        let pushpin = PushpinProcess::start(&self.app_ports, client_port, publish_port, &self.shared.grip_sig_key)
+            .expect("pushpin restarts");
+        self.pushpins[index] = Some(pushpin);
+    }
+
+    /// The private Redis (started with `private_redis`).
+    pub fn redis(&mut self) -> &mut RedisServer {
+        self.redis.as_mut().expect("the topology was started with a private Redis")
+    }
+
+    /// Every instance's and node's log, for a failed test's message.
+    pub fn log(&self) -> String {
+        let instances = self.instances.iter().flatten().map(HostProcess::log);
+        let nodes = self.pushpins.iter().flatten().map(PushpinProcess::log);
+        instances.chain(nodes).collect::<Vec<_>>().join("\n-----\n")
+    }
+}
