@@ -6,6 +6,7 @@
 //! - [`AppUnderTest`]: that, or an app already running elsewhere (e.g. real `spin up`) named by
 //!   an environment variable, so the same tests can run against Spin.
 //! - [`RedisServer`]: a private `redis-server` on its own port, for tests that stop Redis.
+//! - [`TcpProxy`]: a forwarder to the shared Postgres that a test can cut, for database outages.
 //! - [`TestServices`]: where the shared Postgres and Redis are, from the environment.
 //! - [`build`]: building the host binary and wasm components once per test run.
 
@@ -13,10 +14,12 @@ pub mod build;
 pub(crate) mod process;
 mod redis_server;
 mod services;
+mod tcp_proxy;
 
 pub use process::{AppUnderTest, HostOptions, HostProcess, StartOutcome};
 pub use redis_server::{RedisServer, free_port};
 pub use services::TestServices;
+pub use tcp_proxy::TcpProxy;
 
 use std::time::Duration;
 

@@ -6,7 +6,9 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use sendinchat_tests::app::{ChatSocket, EventStream, RoomFollower, StreamItem, TestApp, TestUser, Topology};
+use sendinchat_tests::app::{
+    ChatSocket, EventStream, RoomFollower, StreamItem, TestApp, TestUser, Topology, TopologyOptions,
+};
 use serde_json::{Value, json};
 
 /// Generous: two hosts, two Pushpins and the test share a loaded 2-core machine.
@@ -66,7 +68,7 @@ fn stream_seqs(stream: &EventStream, count: usize, topology: &Topology) -> Vec<(
 
 #[test]
 fn clients_on_different_pushpin_nodes_each_get_every_message_once_in_order() {
-    let Some(topology) = Topology::start(false) else { return };
+    let Some(topology) = Topology::start(TopologyOptions::default()) else { return };
     let (first, second) = (topology.node(0), topology.node(1));
     let (alice, bob, carol) = (first.new_user(), first.new_user(), first.new_user());
     let room = room_with(&first, &alice, &[&bob, &carol]);
@@ -92,7 +94,7 @@ fn clients_on_different_pushpin_nodes_each_get_every_message_once_in_order() {
 
 #[test]
 fn an_event_stream_resumes_after_last_event_id_and_follows_the_socket_rules() {
-    let Some(topology) = Topology::start(false) else { return };
+    let Some(topology) = Topology::start(TopologyOptions::default()) else { return };
     let node = topology.node(0);
     let (alice, bob, stranger) = (node.new_user(), node.new_user(), node.new_user());
     let room = room_with(&node, &alice, &[&bob]);
@@ -149,7 +151,10 @@ fn assert_follower_saw_everything(follower: &RoomFollower, topology: &Topology, 
 
 #[test]
 fn with_redis_stopped_messages_are_stored_and_a_following_client_ends_with_all_exactly_once() {
-    let Some(mut topology) = Topology::start(true) else { return };
+    let Some(mut topology) = Topology::start(TopologyOptions { private_redis: true, ..TopologyOptions::default() })
+    else {
+        return;
+    };
     let (first, second) = (topology.node(0), topology.node(1));
     let (alice, bob) = (first.new_user(), first.new_user());
     let room = room_with(&first, &alice, &[&bob]);
@@ -184,7 +189,7 @@ fn with_redis_stopped_messages_are_stored_and_a_following_client_ends_with_all_e
 
 #[test]
 fn a_restarted_pushpin_node_loses_nothing_and_the_other_node_is_not_interrupted() {
-    let Some(mut topology) = Topology::start(false) else { return };
+    let Some(mut topology) = Topology::start(TopologyOptions::default()) else { return };
     let (first, second) = (topology.node(0), topology.node(1));
     let (alice, bob, carol) = (first.new_user(), first.new_user(), first.new_user());
     let room = room_with(&first, &alice, &[&bob, &carol]);
@@ -207,4 +212,134 @@ fn a_restarted_pushpin_node_loses_nothing_and_the_other_node_is_not_interrupted(
     assert!(bob_follower.reconnects >= 1, "node 0's client had to reconnect");
     bob_follower.listen(QUIET_PERIOD);
     assert_follower_saw_everything(&bob_follower, &topology, room);
+}
+
+/// How a client retries a request the platform failed: same request, same `Idempotency-Key`,
+/// while the answer is retryable (no answer, the gateway's 502/503, the app's 503).
+fn post_until_answered(node: &TestApp, user: &TestUser, path: &str, body: &Value, key: &str) -> (Value, usize) {
+    let deadline = Instant::now() + DELIVERY_TIMEOUT;
+    let mut retries = 0;
+    loop {
+        match node.try_post(path, Some(&user.token), body, &[("idempotency-key", key)]) {
+            Ok(answer) if answer.status == 503 => {
+                assert!(answer.header("retry-after").is_some(), "a 503 says when to retry: {}", answer.text);
+            }
+            Ok(answer) => {
+                assert_eq!(answer.status, 201, "{path} with key {key}: {}", answer.text);
+                return (answer.body, retries);
+            }
+            Err(_) => {}
+        }
+        retries += 1;
+        assert!(Instant::now() < deadline, "{path} with key {key} never completed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn killing_an_app_instance_mid_storm_loses_and_duplicates_no_transfer() {
+    let Some(mut topology) = Topology::start(TopologyOptions::default()) else { return };
+    let nodes = [topology.node(0), topology.node(1)];
+    let users: Vec<TestUser> = (0..4).map(|_| nodes[0].new_user()).collect();
+    for user in &users {
+        nodes[0].fund(user, "100.00");
+    }
+    const PER_SENDER: usize = 15;
+    let completed = std::sync::atomic::AtomicUsize::new(0);
+    let run = sendinchat_tests::app::unique_suffix();
+    let outcomes: Vec<(String, i64, usize)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..users.len())
+            .map(|sender| {
+                let (nodes, users, completed, run) = (&nodes, &users, &completed, &run);
+                scope.spawn(move || {
+                    let receiver = &users[(sender + 1) % users.len()];
+                    (0..PER_SENDER)
+                        .map(|index| {
+                            let key = format!("storm-{run}-{sender}-{index}");
+                            let body = json!({"receiver_id": receiver.id, "amount": "1.00"});
+                            let node = &nodes[index % nodes.len()];
+                            let (transfer, retries) =
+                                post_until_answered(node, &users[sender], "/fintech/transfer", &body, &key);
+                            completed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            (key, transfer["id"].as_i64().unwrap(), retries)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let quarter = users.len() * PER_SENDER / 4;
+        let started = sendinchat_tests::wait::until(DELIVERY_TIMEOUT, || {
+            (completed.load(std::sync::atomic::Ordering::SeqCst) >= quarter).then_some(())
+        });
+        assert!(started.is_some(), "the storm did not get going");
+        topology.kill_instance(0);
+        workers.into_iter().flat_map(|worker| worker.join().expect("worker")).collect()
+    });
+
+    // Every intended transfer happened once: one row per key, and no other.
+    let mut database = topology.database();
+    let stored: i64 = database.query_one("SELECT count(*) FROM transfers WHERE kind = 'payment'", &[]).unwrap().get(0);
+    assert_eq!(stored as usize, users.len() * PER_SENDER, "transfers stored");
+    for (key, id, _) in &outcomes {
+        let row = database.query_one("SELECT id FROM transfers WHERE idempotency_key = $1", &[key]).unwrap();
+        assert_eq!(row.get::<_, i64>(0), *id, "the answer names the one stored transfer for {key}");
+    }
+    // Each sent and received the same amount.
+    for user in &users {
+        assert_eq!(nodes[1].balance(user), "100.00", "balance of {}", user.username);
+    }
+    sendinchat_tests::ledger::assert_ledger_invariants(&mut database);
+    eprintln!(
+        "storm: {} transfers, {} retries after the kill",
+        outcomes.len(),
+        outcomes.iter().map(|(_, _, retries)| retries).sum::<usize>()
+    );
+
+    // Both nodes keep routing to the live instance, for HTTP and for sockets.
+    let room = room_with(&nodes[0], &users[0], &[&users[1]]);
+    let mut sockets: Vec<ChatSocket> =
+        nodes.iter().map(|node| ChatSocket::join(node, room, &users[1]).expect("a socket through each node")).collect();
+    send(&nodes[1], &users[0], room, "after the kill");
+    for socket in &mut sockets {
+        let event = socket.next_of_type("message", DELIVERY_TIMEOUT).expect("delivered after the kill");
+        assert_eq!(event["message"]["content"], "after the kill");
+    }
+}
+
+#[test]
+fn with_postgres_unreachable_requests_get_503_with_retry_after_then_everything_recovers() {
+    let Some(topology) = Topology::start(TopologyOptions { database_proxy: true, ..TopologyOptions::default() }) else {
+        return;
+    };
+    let node = topology.node(0);
+    let (alice, bob) = (node.new_user(), node.new_user());
+    node.fund(&alice, "10.00");
+    let room = room_with(&node, &alice, &[&bob]);
+    send(&node, &alice, room, "before the outage");
+
+    topology.database_proxy().cut();
+    let transfer = json!({"receiver_id": bob.id, "amount": "2.50"});
+    for attempt in 0..3 {
+        let node = topology.node(attempt % 2);
+        let chat = node.send_message(&alice, &json!({"chat_id": room, "content": "during the outage"}));
+        let money = node.transfer_with_key(&alice, &transfer, "outage-transfer");
+        for answer in [&chat, &money] {
+            assert_eq!(answer.status, 503, "unreachable database: {}", answer.text);
+            assert_eq!(answer.code(), "unavailable");
+            assert!(answer.header("retry-after").is_some(), "says when to retry");
+        }
+    }
+
+    topology.database_proxy().restore();
+    // The same payment retried with its key, as a client would, completes once.
+    let (paid, _) = post_until_answered(&node, &alice, "/fintech/transfer", &transfer, "outage-transfer");
+    let (again, _) = post_until_answered(&node, &alice, "/fintech/transfer", &transfer, "outage-transfer");
+    assert_eq!(paid["id"], again["id"], "a retry after success replays it");
+    assert_eq!(node.balance(&alice), "7.50");
+    send(&node, &alice, room, "after the outage");
+    let history = node.messages(&bob, room, "");
+    let contents: Vec<&str> =
+        history.body["items"].as_array().unwrap().iter().map(|item| item["content"].as_str().unwrap()).collect();
+    assert_eq!(contents, ["before the outage", "after the outage"], "nothing half-written during the outage");
+    sendinchat_tests::ledger::assert_ledger_invariants(&mut topology.database());
 }

@@ -26,7 +26,7 @@ pub use event_stream::{EventStream, StreamItem};
 pub use pushpin::PushpinProcess;
 pub use room_follower::RoomFollower;
 pub use run_command::{RunCommand, scratch_data_folder};
-pub use topology::Topology;
+pub use topology::{Topology, TopologyOptions};
 pub use websocket::{ChatSocket, SocketEvent};
 
 use std::sync::OnceLock;
@@ -210,6 +210,9 @@ fn external() -> Option<TestApp> {
 /// What every instance of one app shares: its database, Redis, secrets, and names in Redis.
 pub(crate) struct SharedState {
     pub(crate) database_url: String,
+    /// Where the instances reach the database: `database_url`, or a [`crate::processes::TcpProxy`]
+    /// in front of it.
+    pub(crate) app_database_url: String,
     pub(crate) redis_url: String,
     pub(crate) admin_token: String,
     pub(crate) jwt_secret: String,
@@ -222,8 +225,10 @@ impl SharedState {
     /// A fresh database, new secrets, and the Redis `options` names (the shared one otherwise).
     pub(crate) fn new(options: &AppOptions) -> anyhow::Result<Self> {
         let services = TestServices::from_env();
+        let database_url = fresh_database(&services)?;
         Ok(Self {
-            database_url: fresh_database(&services)?,
+            app_database_url: database_url.clone(),
+            database_url,
             redis_url: options.redis.clone().unwrap_or_else(|| services.redis_url.clone()),
             admin_token: random_secret(),
             jwt_secret: random_secret(),
@@ -252,8 +257,8 @@ impl SharedState {
             _ => publish_urls.join(","),
         };
         let variables = [
-            ("database_url", self.database_url.clone()),
-            ("database_host", TestServices::host_and_port(&self.database_url)),
+            ("database_url", self.app_database_url.clone()),
+            ("database_host", TestServices::host_and_port(&self.app_database_url)),
             ("redis_url", self.redis_url.clone()),
             ("redis_host", TestServices::host_and_port(&self.redis_url)),
             ("jwt_secret", self.jwt_secret.clone()),

@@ -6,7 +6,16 @@
 use std::time::Duration;
 
 use super::{AppOptions, PushpinProcess, SharedState, TestApp, client, port_of};
-use crate::processes::{HostProcess, RedisServer, free_port};
+use crate::processes::{HostProcess, RedisServer, TcpProxy, TestServices, free_port};
+
+/// Which shared services a test needs to break.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TopologyOptions {
+    /// A private Redis, for tests that stop it.
+    pub private_redis: bool,
+    /// Instances reach the database through a [`TcpProxy`], for tests that cut it.
+    pub database_proxy: bool,
+}
 
 pub struct Topology {
     shared: SharedState,
@@ -18,6 +27,7 @@ pub struct Topology {
     pushpin_ports: Vec<(u16, u16)>,
     nodes: Vec<TestApp>,
     redis: Option<RedisServer>,
+    database_proxy: Option<TcpProxy>,
 }
 
 /// How many app instances and Pushpin nodes.
@@ -25,23 +35,32 @@ const INSTANCES: usize = 2;
 const NODES: usize = 2;
 
 impl Topology {
-    /// Starts the topology on the shared Redis, or on a private one with `private_redis` (for
-    /// tests that stop it); `None`, with a note, when the suite targets an external app (this
-    /// process cannot start, kill or restart its processes).
-    pub fn start(private_redis: bool) -> Option<Self> {
+    /// Starts the topology on the shared services, or the stand-ins `options` asks for; `None`,
+    /// with a note, when the suite targets an external app (this process cannot start, kill or
+    /// restart its processes).
+    pub fn start(options: TopologyOptions) -> Option<Self> {
         if TestApp::is_external() {
             eprintln!(
                 "skipped: starts its own app instances and Pushpin nodes, not possible against SENDINCHAT_BASE_URL"
             );
             return None;
         }
-        Some(Self::try_start(private_redis).expect("the topology starts"))
+        Some(Self::try_start(options).expect("the topology starts"))
     }
 
-    fn try_start(private_redis: bool) -> anyhow::Result<Self> {
-        let redis = if private_redis { Some(RedisServer::start()?) } else { None };
+    fn try_start(topology_options: TopologyOptions) -> anyhow::Result<Self> {
+        let redis = if topology_options.private_redis { Some(RedisServer::start()?) } else { None };
         let options = AppOptions { redis: redis.as_ref().map(RedisServer::url), ..AppOptions::default() };
-        let shared = SharedState::new(&options)?;
+        let mut shared = SharedState::new(&options)?;
+        let database_proxy = if topology_options.database_proxy {
+            let database = TestServices::host_and_port(&shared.database_url);
+            let proxy = TcpProxy::start(&database)?;
+            shared.app_database_url =
+                shared.database_url.replacen(&database, &format!("127.0.0.1:{}", proxy.port()), 1);
+            Some(proxy)
+        } else {
+            None
+        };
         let pushpin_ports = (0..NODES).map(|_| Ok((free_port()?, free_port()?))).collect::<anyhow::Result<Vec<_>>>()?;
         let publish_ports: Vec<u16> = pushpin_ports.iter().map(|(_, publish)| *publish).collect();
         let host_options = shared.host_options(&options, &publish_ports, pushpin_ports[0].0);
@@ -74,6 +93,7 @@ impl Topology {
             pushpin_ports,
             nodes,
             redis,
+            database_proxy,
         })
     }
 
@@ -110,6 +130,11 @@ impl Topology {
     /// The private Redis (started with `private_redis`).
     pub fn redis(&mut self) -> &mut RedisServer {
         self.redis.as_mut().expect("the topology was started with a private Redis")
+    }
+
+    /// The forwarder between the instances and the database (started with `database_proxy`).
+    pub fn database_proxy(&self) -> &TcpProxy {
+        self.database_proxy.as_ref().expect("the topology was started with a database proxy")
     }
 
     /// Every instance's and node's log, for a failed test's message.
