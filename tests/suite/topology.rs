@@ -343,3 +343,112 @@ fn with_postgres_unreachable_requests_get_503_with_retry_after_then_everything_r
     assert_eq!(contents, ["before the outage", "after the outage"], "nothing half-written during the outage");
     sendinchat_tests::ledger::assert_ledger_invariants(&mut topology.database());
 }
+
+/// A small deterministic generator (xorshift64*), so a failing run can be replayed from its seed.
+struct Random(u64);
+
+impl Random {
+    fn below(&mut self, bound: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % bound
+    }
+}
+
+/// The faults of the tests above, applied at random points of a run.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    RedisStopped,
+    PushpinRestarted(usize),
+    PostgresUnreachable,
+    InstanceKilled,
+}
+
+#[test]
+fn under_random_faults_every_members_history_equals_the_database() {
+    let options = TopologyOptions { private_redis: true, database_proxy: true };
+    let Some(mut topology) = Topology::start(options) else { return };
+    let seed = std::env::var("SENDINCHAT_PROPERTY_SEED").ok().and_then(|seed| seed.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
+    });
+    eprintln!("property run seed {seed} (replay with SENDINCHAT_PROPERTY_SEED={seed})");
+    let mut random = Random(seed);
+    let nodes = [topology.node(0), topology.node(1)];
+    let users: Vec<TestUser> = (0..3).map(|_| nodes[0].new_user()).collect();
+    const ROOMS: usize = 3;
+    const MESSAGES: usize = 60;
+    let rooms: Vec<i64> = (0..ROOMS).map(|_| room_with(&nodes[0], &users[0], &[&users[1], &users[2]])).collect();
+    // Every member follows every room, starting on alternating nodes.
+    let mut followers: Vec<(i64, RoomFollower)> = Vec::new();
+    for (index, user) in users.iter().enumerate() {
+        for &room in &rooms {
+            let preferred = (index + room as usize) % 2;
+            let order = vec![nodes[preferred].view(), nodes[1 - preferred].view()];
+            followers.push((room, RoomFollower::join(order, room, user)));
+        }
+    }
+
+    let mut killed = false;
+    let mut faults = Vec::new();
+    let mut active = None;
+    for step in 0..MESSAGES {
+        if step % 10 == 5 {
+            let fault = match random.below(4) {
+                0 => Fault::RedisStopped,
+                2 => Fault::PostgresUnreachable,
+                3 if !killed => Fault::InstanceKilled,
+                _ => Fault::PushpinRestarted(random.below(2)),
+            };
+            match fault {
+                Fault::RedisStopped => topology.redis().stop().expect("stop redis"),
+                Fault::PushpinRestarted(node) => topology.stop_pushpin(node),
+                Fault::PostgresUnreachable => topology.database_proxy().cut(),
+                Fault::InstanceKilled => {
+                    topology.kill_instance(random.below(2));
+                    killed = true;
+                }
+            }
+            faults.push(fault);
+            active = Some(fault);
+        }
+        let room = rooms[random.below(ROOMS)];
+        let sender = &users[random.below(users.len())];
+        // Through a node that is up; a retry after a failure reuses the client_msg_id.
+        let up: Vec<usize> = (0..2).filter(|node| topology.is_pushpin_up(*node)).collect();
+        let node = &nodes[up[random.below(up.len())]];
+        let body = json!({"chat_id": room, "content": format!("step {step}"), "client_msg_id": format!("step-{step}")});
+        if matches!(active, Some(Fault::PostgresUnreachable)) {
+            active = None;
+            let refused = node.try_post("/chat/send_message", Some(&sender.token), &body, &[]).expect("an answer");
+            assert_eq!(refused.status, 503, "seed {seed}: {}", refused.text);
+            topology.database_proxy().restore();
+        }
+        post_until_answered(node, sender, "/chat/send_message", &body, &format!("step-{step}"));
+        if step % 10 == 8 {
+            match active.take() {
+                Some(Fault::RedisStopped) => topology.redis().restart().expect("restart redis"),
+                Some(Fault::PushpinRestarted(node)) => topology.start_pushpin(node),
+                _ => {}
+            }
+        }
+    }
+    eprintln!("faults: {faults:?}");
+
+    let mut database = topology.database();
+    for (room, follower) in &mut followers {
+        let stored: i64 =
+            database.query_one("SELECT count(*) FROM messages WHERE room_id = $1", &[&*room]).unwrap().get(0);
+        assert!(
+            follower.wait_for(stored as usize, DELIVERY_TIMEOUT),
+            "seed {seed}: a member of room {room} caught up; log:\n{}",
+            topology.log()
+        );
+    }
+    let total: i64 = database.query_one("SELECT count(*) FROM messages", &[]).unwrap().get(0);
+    assert_eq!(total as usize, MESSAGES, "seed {seed}: every message stored once");
+    for (room, follower) in &mut followers {
+        follower.listen(Duration::from_millis(200));
+        assert_follower_saw_everything(follower, &topology, *room);
+    }
+}

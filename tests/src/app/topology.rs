@@ -119,6 +119,10 @@ impl Topology {
         self.pushpins[index] = None;
     }
 
+    pub fn is_pushpin_up(&self, index: usize) -> bool {
+        self.pushpins[index].is_some()
+    }
+
     /// Starts Pushpin node `index` again on the same ports.
     pub fn start_pushpin(&mut self, index: usize) {
         let (client_port, publish_port) = self.pushpin_ports[index];
