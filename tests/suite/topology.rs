@@ -121,7 +121,7 @@ fn an_event_stream_resumes_after_last_event_id_and_follows_the_socket_rules() {
     let bad_cursor = EventStream::open_path(&node, &by_query.replace(&format!("after={last_seen}"), "after=x"), &[])
         .expect("answer");
     assert_eq!((bad_cursor.head.status, bad_cursor.head.code()), (400, "invalid_cursor"));
-    let direct = TestApp::shared().get(&format!("/chat/rooms/{room}/events"), Some(&bob.token));
+    let direct = topology.instance(0).get(&format!("/chat/rooms/{room}/events"), Some(&bob.token));
     assert_eq!((direct.status, direct.code()), (426, "use_realtime_gateway"), "only the gateway can hold a stream");
 
     // Leaving the room ends the member's stream.

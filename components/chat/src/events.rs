@@ -32,11 +32,12 @@ struct Backlog {
 }
 
 pub async fn stream(settings: &Settings, request: Request, room: RoomId) -> Result<Reply, ChatError> {
-    // Only Pushpin can hold the stream open; straight from the API it would end at once.
-    verify_gateway(settings, request.headers()).map_err(|_| ChatError::StreamWithoutGateway)?;
     let query = query_pairs(request.uri())?;
     let user = authenticate(settings, request.headers(), &query)?;
     let after = resume_after(request.headers(), &query)?;
+    // Only Pushpin can hold the stream open; straight from the API it would end at once. Checked
+    // after the request's own faults, which a client must hear about wherever it sent it.
+    verify_gateway(settings, request.headers()).map_err(|_| ChatError::StreamWithoutGateway)?;
     let backlog = backlog(settings, room, user, after).await?;
     let mut reply = http::Response::new(FullBody::new(backlog.events.into()));
     let headers = reply.headers_mut();

@@ -50,7 +50,11 @@ pub fn read_event(room: RoomId, marker_json: &str) -> Event {
 /// `{"type":"typing","room_id":..,"user_id":..}`: ephemeral, never stored.
 pub fn typing_event(room: RoomId, user: UserId) -> Event {
     let content = json!({"type": "typing", "room_id": room.get(), "user_id": user.get()}).to_string();
-    Event { channel: room_channel(room), id: None, stream_id: None, body: EventBody::Text { content } }
+    // An id of its own, though nothing else names the notice: every app replica forwards every
+    // event, and Pushpin delivers repeats of one item id only once.
+    let sent_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let id = format!("typing-{room}-{user}-{}", sent_at.as_micros());
+    Event { channel: room_channel(room), id: Some(id), stream_id: None, body: EventBody::Text { content } }
 }
 
 pub fn left_room_event(room: RoomId, user: UserId) -> Event {

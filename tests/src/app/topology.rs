@@ -103,6 +103,13 @@ impl Topology {
         self.nodes[index].view()
     }
 
+    /// App instance `index` reached directly, not through Pushpin (as nothing but the gateways
+    /// should reach it).
+    pub fn instance(&self, index: usize) -> TestApp {
+        let host = self.instances[index].as_ref().expect("the instance is running");
+        TestApp { base_url: host.base_url().to_owned(), ..self.nodes[0].view() }
+    }
+
     /// The app's database, to compare what clients saw with what is stored.
     pub fn database(&self) -> postgres::Client {
         postgres::Client::connect(&self.shared.database_url, postgres::NoTls).expect("connect to the app's database")
