@@ -55,8 +55,17 @@ impl RoomFollower {
     /// Reads live events until `count` messages are shown or `timeout` passes; reconnects when
     /// the socket closes. Returns whether `count` was reached.
     pub fn wait_for(&mut self, count: usize, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while self.shown.len() < count {
+        self.read_until(Instant::now() + timeout, |follower| follower.shown.len() >= count)
+    }
+
+    /// Reads live events for `duration` (to see whether anything more arrives).
+    pub fn listen(&mut self, duration: Duration) {
+        self.read_until(Instant::now() + duration, |_| false);
+    }
+
+    /// Reads live events until `done` or the deadline; whether `done` held.
+    fn read_until(&mut self, deadline: Instant, done: impl Fn(&Self) -> bool) -> bool {
+        while !done(self) {
             let Some(remaining) = deadline.checked_duration_since(Instant::now()) else { return false };
             let Some(socket) = self.socket.as_mut() else {
                 self.reconnect(remaining);
@@ -69,12 +78,6 @@ impl RoomFollower {
             }
         }
         true
-    }
-
-    /// Reads live events for `duration` (to see whether anything more arrives).
-    pub fn listen(&mut self, duration: Duration) {
-        let target = usize::MAX;
-        self.wait_for(target, duration);
     }
 
     fn on_message(&mut self, message: &Value) {
