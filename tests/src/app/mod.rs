@@ -179,6 +179,13 @@ impl TestApp {
         postgres::Client::connect(url, postgres::NoTls).expect("connect to the app's database")
     }
 
+    /// The resident memory of the host's and Pushpin's processes in KiB, for benchmark reports
+    /// (empty for an external app).
+    pub fn memory_kib(&self) -> Vec<(String, u64)> {
+        let host = self.host.iter().flat_map(HostProcess::memory_kib);
+        host.chain(self.pushpin.iter().flat_map(PushpinProcess::memory_kib)).collect()
+    }
+
     /// Pushpin's delivery settings, for benchmark reports.
     pub fn pushpin_settings(&self) -> String {
         self.pushpin.as_ref().map(PushpinProcess::delivery_settings).unwrap_or_else(|| "external".to_owned())

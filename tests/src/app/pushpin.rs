@@ -69,6 +69,11 @@ impl PushpinProcess {
             .join(" ")
     }
 
+    /// The resident memory of Pushpin's processes (runner, condure, zurl, proxy, handler) in KiB.
+    pub fn memory_kib(&self) -> Vec<(String, u64)> {
+        self.process.memory_kib()
+    }
+
     pub fn ws_base_url(&self) -> String {
         format!("ws://127.0.0.1:{}", self.client_port)
     }

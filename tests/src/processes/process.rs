@@ -101,6 +101,27 @@ impl WatchedChild {
         self.wait(timeout)
     }
 
+    /// The resident memory of the program and everything it started (e.g. Pushpin's runner and
+    /// its services), by command name, in KiB; the watchdog's shells are left out.
+    pub(crate) fn memory_kib(&self) -> Vec<(String, u64)> {
+        let mut found = Vec::new();
+        let mut pending = child_pids(self.child.id()).unwrap_or_default();
+        while let Some(pid) = pending.pop() {
+            pending.extend(child_pids(pid).unwrap_or_default());
+            let command = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_owned();
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let resident = status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|value| value.split_whitespace().next()?.parse().ok());
+            if let (false, Some(resident)) = (command == "sh", resident) {
+                found.push((command, resident));
+            }
+        }
+        found.sort();
+        found
+    }
+
     /// Waits for the child to exit by itself.
     pub(crate) fn wait(&mut self, timeout: Duration) -> anyhow::Result<ExitStatus> {
         let deadline = Instant::now() + timeout;
@@ -301,6 +322,11 @@ impl HostProcess {
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(())
+    }
+
+    /// The host's resident memory in KiB.
+    pub fn memory_kib(&self) -> Vec<(String, u64)> {
+        self.process.memory_kib()
     }
 
     /// Kills the host with SIGKILL (`kill -9`), as a crash would.

@@ -6,23 +6,14 @@
 //! Run with `bench/fanout-nodes.sh`.
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use sendinchat_bench::{SEND_INTERVAL, now_micros, summary};
 use sendinchat_tests::app::{ChatSocket, SocketEvent, Topology, TopologyOptions};
 use serde_json::json;
 
 const MEMBERS: usize = 100;
 const MESSAGES: usize = 40;
-const SEND_INTERVAL: Duration = Duration::from_millis(50);
-
-fn now_micros() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros()
-}
-
-fn percentile(sorted: &[u128], fraction: f64) -> f64 {
-    let index = ((sorted.len() as f64 * fraction).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index] as f64 / 1000.0
-}
 
 fn main() {
     let topology = Topology::start(TopologyOptions::default()).expect("not against an external app");
@@ -75,24 +66,13 @@ fn main() {
     println!("{MEMBERS} members, half on each of 2 Pushpin nodes; {MESSAGES} messages sent through node 0");
     println!("{:>8} | {:>9} {:>9} {:>9} | {:>10}", "node", "p50 ms", "p99 ms", "max ms", "delivered");
     for (label, node) in [("0", Some(0)), ("1", Some(1)), ("both", None)] {
-        let mut latencies: Vec<u128> = samples
+        let latencies: Vec<u128> = samples
             .iter()
             .filter(|(delivered_on, _)| node.is_none_or(|node| node == *delivered_on))
             .map(|(_, latency)| *latency)
             .collect();
-        latencies.sort_unstable();
         let expected = MESSAGES * if node.is_some() { MEMBERS / 2 } else { MEMBERS };
-        if latencies.is_empty() {
-            println!("{label:>8} | nothing delivered (of {expected})");
-            continue;
-        }
-        println!(
-            "{label:>8} | {:>9.2} {:>9.2} {:>9.2} | {:>5}/{expected}",
-            percentile(&latencies, 0.50),
-            percentile(&latencies, 0.99),
-            percentile(&latencies, 1.0),
-            latencies.len()
-        );
+        println!("{label:>8} | {}", summary(latencies, expected));
     }
     println!("load average: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
 }
