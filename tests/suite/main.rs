@@ -9,5 +9,6 @@ mod fintech;
 mod health;
 mod host;
 mod manifest;
+mod observability;
 mod operations;
 mod web;

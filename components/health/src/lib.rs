@@ -15,6 +15,10 @@ mod settings;
 
 #[spin_sdk::http_service]
 async fn handle(request: Request) -> Reply {
+    shared::request_log::serve("health", request, route).await
+}
+
+async fn route(request: Request) -> Reply {
     let is_get = request.method() == Method::GET;
     match request.uri().path().trim_end_matches('/') {
         "/health" | "/health/ready" if !is_get => ApiError::method_not_allowed("GET").into_reply(),

@@ -2,13 +2,14 @@
 //! `{"error": {"code": "insufficient_funds", "message": "..."}}`.
 //!
 //! `code` is stable and machine-readable; `message` is for humans and may change. Internal
-//! failures are logged with their cause and answered with a generic message, so nothing about
+//! failures are logged with their cause (on the request's log line, see `request_log`) and answered with a generic message, so nothing about
 //! the database, a token or a password leaks to the client.
 use std::borrow::Cow;
 use std::fmt::Display;
 
 use http::StatusCode;
 
+use crate::request_log::{self, ErrorCode};
 use crate::response::{Reply, json_reply};
 
 /// Seconds a client should wait before retrying after a 503.
@@ -62,7 +63,7 @@ impl ApiError {
 
     /// A dependency (Postgres, Redis) is unreachable: the client may retry shortly.
     pub fn unavailable(dependency: &str, cause: impl Display) -> Self {
-        eprintln!("[unavailable] {dependency}: {cause}");
+        request_log::note_cause(format_args!("{dependency} unavailable: {cause}"));
         Self {
             retry_after_seconds: Some(UNAVAILABLE_RETRY_AFTER_SECONDS),
             ..Self::new(
@@ -75,7 +76,7 @@ impl ApiError {
 
     /// A bug or misconfiguration: logged with its cause, answered without it.
     pub fn internal(cause: impl Display) -> Self {
-        eprintln!("[internal] {cause}");
+        request_log::note_cause(cause);
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
     }
 
@@ -89,6 +90,7 @@ impl ApiError {
     pub fn into_reply(self) -> Reply {
         let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
         let mut reply = json_reply(self.status, &body);
+        reply.extensions_mut().insert(ErrorCode(self.code));
         let headers = reply.headers_mut();
         if let Some(seconds) = self.retry_after_seconds {
             headers.insert(http::header::RETRY_AFTER, seconds.into());

@@ -20,7 +20,7 @@ mod websocket;
 
 pub use client::{Response, TestUser};
 pub use pushpin::PushpinProcess;
-pub use run_command::{RunCommand, scratch_data_folder};
+pub use run_command::{RunCommand, RunPorts, scratch_data_folder};
 pub use websocket::{ChatSocket, SocketEvent};
 
 use std::sync::OnceLock;
