@@ -23,11 +23,14 @@ pub struct ApiError {
     pub retry_after_seconds: Option<u32>,
     /// The methods a route allows, sent as `Allow` with a 405 (RFC 9110 requires it).
     pub allowed_methods: Option<&'static str>,
+    /// A field sent next to `error` (e.g. readiness's `dependencies`), for the few answers whose
+    /// contract gives their error more than a code and a message.
+    pub detail: Option<(&'static str, serde_json::Value)>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        Self { status, code, message: message.into(), retry_after_seconds: None, allowed_methods: None }
+        Self { status, code, message: message.into(), retry_after_seconds: None, allowed_methods: None, detail: None }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
@@ -87,8 +90,15 @@ impl ApiError {
         }
     }
 
+    pub fn with_detail(self, name: &'static str, value: serde_json::Value) -> Self {
+        Self { detail: Some((name, value)), ..self }
+    }
+
     pub fn into_reply(self) -> Reply {
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        let mut body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        if let Some((name, value)) = self.detail {
+            body[name] = value;
+        }
         let mut reply = json_reply(self.status, &body);
         reply.extensions_mut().insert(ErrorCode(self.code));
         let headers = reply.headers_mut();
