@@ -186,6 +186,11 @@ impl TestApp {
         self.pushpin.as_ref().map(PushpinProcess::delivery_settings).unwrap_or_else(|| "external".to_owned())
     }
 
+    /// The local host's metrics endpoint, when it was started with `--metrics-listen`.
+    pub fn metrics_url(&self) -> Option<&str> {
+        self.host.as_ref().map(HostProcess::metrics_url)
+    }
+
     /// The local host's log and Pushpin's (empty for an external app).
     pub fn log(&self) -> String {
         let host = self.host.as_ref().map(HostProcess::log).unwrap_or_default();
