@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole system on this machine: Postgres, Redis, Pushpin and the app.
 #
-#   scripts/run.sh [--seed] [--quiet] [--replicas 1] [--port 3000] [--ws-port 7999] [--data .data/dev]
+#   scripts/run.sh [--seed] [--quiet] [--no-metrics] [--replicas 1] [--port 3000] [--ws-port 7999]
+#                  [--metrics-port 9464] [--data .data/dev]
 #
 # - Postgres: $DATABASE_URL when set, otherwise a cluster under .data/dev/postgres.
 # - Redis: $REDIS_URL when set, otherwise a server under .data/dev/redis (append-only file on).
@@ -11,10 +12,12 @@
 # - The app runs under the real Spin CLI when `spin` 4.1+ is on PATH, else under the local host
 #   ($SENDINCHAT_HOST_BIN when set, otherwise built in release mode).
 # - --seed creates demo users with balances and a room (see README).
-# - --quiet turns off the local host's per-request log lines (for benchmarks).
-# - --replicas N runs the production topology: N app instances (ports --port, --port+1, ...)
-#   sharing Postgres and Redis, behind N Pushpin nodes (ports --ws-port, --ws-port+1, ...) that
-#   each route to every instance and each receive every publish.
+# - The local host serves Prometheus metrics on --metrics-port, unless --no-metrics (under
+#   `spin up`, see the README's Observability section for Spin's OpenTelemetry export instead).
+# - --quiet turns off the per-request log lines of the host and the components (for benchmarks).
+# - --replicas N runs the production topology: N app instances (ports --port, --port+1, ...;
+#   metrics on --metrics-port, +1, ...) sharing Postgres and Redis, behind N Pushpin nodes (ports
+#   --ws-port, --ws-port+1, ...) that each route to every instance and each receive every publish.
 # Ctrl-C stops exactly what this script started.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
@@ -23,6 +26,8 @@ cd "$PROJECT_ROOT"
 
 app_port=3000
 ws_port=7999
+metrics_port=9464
+metrics=yes
 seed=no
 replicas=1
 host_flags=()
@@ -30,12 +35,14 @@ data=.data/dev
 while [ $# -gt 0 ]; do
     case $1 in
         --seed) seed=yes ;;
-        --quiet) host_flags+=(--quiet) ;;
+        --quiet) host_flags+=(--quiet); export SPIN_VARIABLE_LOG_LEVEL=warn ;;
         --replicas) replicas=$2; shift ;;
         --port) app_port=$2; shift ;;
         --ws-port) ws_port=$2; shift ;;
+        --metrics-port) metrics_port=$2; shift ;;
+        --no-metrics) metrics=no ;;
         --data) data=$2; shift ;;
-        -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
         *) die "unknown argument $1 (try --help)" ;;
     esac
     shift
@@ -135,9 +142,17 @@ for ((index = 0; index < replicas; index++)); do
     started+=("pushpin:$node_data")
 done
 
+if [ "$metrics" = yes ]; then
+    metrics_line="  Metrics     http://127.0.0.1:$metrics_port/metrics   (Prometheus text format)"
+else
+    metrics_line="  Metrics     off (--no-metrics)"
+fi
+local_host=yes
 spin_version() { spin --version 2>/dev/null | sed -n 's/^spin \([0-9]*\)\.\([0-9]*\).*/\1 \2/p'; }
 if command -v spin >/dev/null && read -r major minor < <(spin_version) && { [ "$major" -gt 4 ] || { [ "$major" -eq 4 ] && [ "$minor" -ge 1 ]; }; }; then
     runtime=(spin up --from spin.toml)
+    local_host=no
+    metrics_line="  Metrics     under spin up: set OTEL_EXPORTER_OTLP_ENDPOINT (see the README's Observability)"
 elif [ -n "${SENDINCHAT_HOST_BIN:-}" ]; then
     runtime=("$SENDINCHAT_HOST_BIN" up --from spin.toml "${host_flags[@]}")
 else
@@ -148,8 +163,12 @@ fi
 
 # The local host prints its own machine-readable `ready` line; this script prints the one a
 # person reads, after seeding, so exactly one appears.
-for port in "${app_ports[@]}"; do
-    "${runtime[@]}" --listen "127.0.0.1:$port" > >(grep --line-buffered -vx ready) &
+for ((index = 0; index < replicas; index++)); do
+    instance_flags=(--listen "127.0.0.1:${app_ports[index]}")
+    if [ "$metrics" = yes ] && [ "$local_host" = yes ]; then
+        instance_flags+=(--metrics-listen "127.0.0.1:$((metrics_port + index))")
+    fi
+    "${runtime[@]}" "${instance_flags[@]}" > >(grep --line-buffered -vx ready) &
     app_pids+=($!)
 done
 for port in "${app_ports[@]}"; do wait_for_port "$port" "the app" "its output above"; done
@@ -169,6 +188,7 @@ if [ "$replicas" -eq 1 ]; then
   Web app     http://127.0.0.1:$app_port/
   HTTP API    http://127.0.0.1:$app_port   (e.g. curl http://127.0.0.1:$app_port/health/ready)
   WebSockets  ws://127.0.0.1:$ws_port/chat/ws/{room_id}
+$metrics_line
   Operator token and secrets: $secrets
   Data: $data (Postgres and Redis keep their data across runs)
 
@@ -177,7 +197,11 @@ READY
 else
     echo
     for ((index = 0; index < replicas; index++)); do
-        echo "  App instance $index   http://127.0.0.1:${app_ports[index]}/"
+        metrics_url=""
+        if [ "$metrics" = yes ] && [ "$local_host" = yes ]; then
+            metrics_url="  metrics http://127.0.0.1:$((metrics_port + index))/metrics"
+        fi
+        echo "  App instance $index   http://127.0.0.1:${app_ports[index]}/$metrics_url"
     done
     for ((index = 0; index < replicas; index++)); do
         echo "  Pushpin node $index   http://127.0.0.1:${ws_ports[index]} (HTTP API, to every instance)" \

@@ -278,6 +278,60 @@ fn a_storm_of_concurrent_transfers_keeps_every_invariant() {
         .get(0);
     assert_eq!(rows as usize, created, "every 201 is a transfer row and every row got a 201");
     assert_ledger_invariants(&mut database);
+    let audit = app().audit(Some(app().admin_token()));
+    assert_eq!(audit.status, 200, "{}", audit.text);
+    assert_eq!(audit.body["clean"], true, "the operator's audit agrees: {}", audit.text);
+}
+
+#[test]
+fn the_audit_needs_the_operator_and_reports_a_planted_inconsistency() {
+    assert_eq!(app().audit(None).code(), "invalid_operator_token");
+    assert_eq!(app().audit(Some("not-the-operator-token-but-long-enough-0123")).status, 401);
+    // Corrupting the books needs a database of its own.
+    let Some(app) = private_app(AppOptions::default()) else {
+        return;
+    };
+    let (alice, bob) = (app.new_user(), app.new_user());
+    app.fund(&alice, "10");
+    let sent = app.transfer(&alice, &json!({"receiver_id": bob.id, "amount": "4.00"}));
+    assert_eq!(sent.status, 201, "{}", sent.text);
+    let clean = app.audit(Some(app.admin_token()));
+    assert_eq!((clean.status, &clean.body["clean"]), (200, &json!(true)), "{}", clean.text);
+    assert_eq!(clean.body["currencies"][0]["entries_sum"], "0.00");
+    assert_eq!(clean.body["currencies"][0]["user_money"], "10.00");
+
+    // Plant what the guards refuse: with triggers off for this session (replica role), a third
+    // entry on the transfer (on the funding account, whose balance then disagrees with it), and a
+    // balance of bob's that no longer matches his entries.
+    let mut database = app.database();
+    let transfer_id = sent.body["id"].as_i64().unwrap();
+    let mut account_where = |condition: &str| -> i64 {
+        database.query_one(&format!("SELECT id FROM accounts WHERE {condition}"), &[]).unwrap().get(0)
+    };
+    let bob_account = account_where(&format!("owner_user_id = {}", bob.id));
+    let funding_account = account_where("kind = 'funding' AND currency = 'USD'");
+    database
+        .batch_execute(&format!(
+            "SET session_replication_role = replica;
+             INSERT INTO ledger_entries (transfer_id, account_id, amount) VALUES ({transfer_id}, {funding_account}, 1);
+             UPDATE accounts SET balance = balance + 2 WHERE id = {bob_account};"
+        ))
+        .unwrap();
+
+    let dirty = app.audit(Some(app.admin_token()));
+    assert_eq!(dirty.status, 200, "{}", dirty.text);
+    assert_eq!(dirty.body["clean"], false, "{}", dirty.text);
+    assert_eq!(dirty.body["malformed_transfers"], json!([transfer_id]), "{}", dirty.text);
+    assert_eq!(dirty.body["currencies"][0]["entries_sum"], "1.00", "{}", dirty.text);
+    let mismatches = dirty.body["balance_mismatches"].as_array().unwrap();
+    let mismatch_of = |account: i64| {
+        let mismatch = mismatches.iter().find(|mismatch| mismatch["account_id"] == account).expect("listed");
+        (mismatch["balance"].as_str().unwrap(), mismatch["entries_sum"].as_str().unwrap())
+    };
+    assert_eq!(mismatches.len(), 2, "{}", dirty.text);
+    assert_eq!(mismatch_of(bob_account), ("6.00", "4.00"));
+    assert_eq!(mismatch_of(funding_account), ("-10.00", "-9.00"));
+    assert!(app.log().contains("ledger audit found inconsistencies"), "logged at error level:\n{}", app.log());
 }
 
 /// A small deterministic generator: the storm is the same on every run.

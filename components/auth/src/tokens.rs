@@ -24,12 +24,12 @@ pub fn new_refresh_token() -> Result<String, AuthError> {
 /// Starts a new session (a new refresh-token family) for `user` after a successful login.
 pub async fn start_session(settings: &Settings, database: &Connection, user: UserId) -> Result<Reply, AuthError> {
     let refresh_token = new_refresh_token()?;
-    database
-        .execute(
-            "SELECT auth_issue_refresh_token($1::int8, $2::text, $3::int4)",
-            [user.get().into(), refresh_token.clone().into(), settings.refresh_token_ttl_seconds.into()],
-        )
-        .await?;
+    shared::db::execute(
+        database,
+        "SELECT auth_issue_refresh_token($1::int8, $2::text, $3::int4)",
+        vec![user.get().into(), refresh_token.clone().into(), settings.refresh_token_ttl_seconds.into()],
+    )
+    .await?;
     Ok(session_reply(settings, user, &refresh_token))
 }
 

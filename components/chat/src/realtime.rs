@@ -26,11 +26,12 @@ pub fn member_channel(room: RoomId, user: UserId) -> String {
 /// `{"type":"message","message":{...}}` for a stored message (its JSON as rendered by SQL).
 pub fn message_event(room: RoomId, message_json: &str) -> Event {
     let message: Value = serde_json::from_str(message_json).unwrap_or(Value::Null);
+    let content = json!({"type": "message", "message": message}).to_string();
     Event {
-        channel: room_channel(room),
-        id: message["id"].as_i64().map(|id| format!("message-{id}")),
         stream_id: message["id"].as_i64(),
-        body: EventBody::Text { content: json!({"type": "message", "message": message}).to_string() },
+        ..Event::new(room_channel(room), message["id"].as_i64().map(|id| format!("message-{id}")), EventBody::Text {
+            content,
+        })
     }
 }
 
@@ -39,12 +40,7 @@ pub fn read_event(room: RoomId, marker_json: &str) -> Event {
     let mut marker: Value = serde_json::from_str(marker_json).unwrap_or_else(|_| json!({}));
     let id = format!("read-{room}-{}-{}", marker["user_id"], marker["up_to_id"]);
     marker["type"] = json!("read");
-    Event {
-        channel: room_channel(room),
-        id: Some(id),
-        stream_id: None,
-        body: EventBody::Text { content: marker.to_string() },
-    }
+    Event::new(room_channel(room), Some(id), EventBody::Text { content: marker.to_string() })
 }
 
 /// `{"type":"typing","room_id":..,"user_id":..}`: ephemeral, never stored.
@@ -54,26 +50,26 @@ pub fn typing_event(room: RoomId, user: UserId) -> Event {
     // event, and Pushpin delivers repeats of one item id only once.
     let sent_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let id = format!("typing-{room}-{user}-{}", sent_at.as_micros());
-    Event { channel: room_channel(room), id: Some(id), stream_id: None, body: EventBody::Text { content } }
+    Event::new(room_channel(room), Some(id), EventBody::Text { content })
 }
 
 pub fn left_room_event(room: RoomId, user: UserId) -> Event {
-    Event {
-        channel: member_channel(room, user),
-        id: None,
-        stream_id: None,
-        body: EventBody::Close { code: CLOSE_LEFT_ROOM, reason: "left the room".into() },
-    }
+    Event::new(
+        member_channel(room, user),
+        None,
+        EventBody::Close { code: CLOSE_LEFT_ROOM, reason: "left the room".into() },
+    )
 }
 
 /// Sends `event` towards Pushpin: through Redis (and `chat-fanout`) or directly.
-pub async fn publish(settings: &Settings, event: Event) {
+pub async fn publish(settings: &Settings, mut event: Event) {
+    event.request_id = shared::request_log::current_request_id();
     let outcome = match settings.publish_mode {
         PublishMode::Redis => publish_to_redis(settings, &event).await,
         PublishMode::Direct => settings.publish_endpoints.publish(&event).await,
     };
     if let Err(error) = outcome {
-        eprintln!("[realtime] event for {} not published: {error}", event.channel);
+        shared::request_log::warn(format_args!("event for {} not published: {error}", event.channel));
     }
 }
 

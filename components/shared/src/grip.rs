@@ -17,10 +17,14 @@ pub struct Event {
     pub id: Option<String>,
     /// For message events, the message id: the SSE `id:` an `EventSource` sends back as
     /// `Last-Event-ID` when it reconnects, so it resumes right after this message.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_id: Option<i64>,
     /// What the clients receive: a JSON text frame, or a close with this code.
     pub body: EventBody,
+    /// The request that caused the event, so `chat-fanout` can log it: one message can be followed
+    /// from `send_message` to its publish. Set when the event is sent towards Pushpin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +35,10 @@ pub enum EventBody {
 }
 
 impl Event {
+    pub fn new(channel: String, id: Option<String>, body: EventBody) -> Self {
+        Self { channel, id, stream_id: None, body, request_id: None }
+    }
+
     /// The body of a publish request to Pushpin's `/publish/` endpoint: one item in two formats,
     /// for WebSockets (`ws-message`) and for Server-Sent Events streams (`http-stream`).
     pub fn publish_body(&self) -> String {
@@ -124,6 +132,7 @@ mod tests {
             id: Some("message-42".into()),
             stream_id: Some(42),
             body: EventBody::Text { content: "{\"type\":\"message\"}".into() },
+            request_id: None,
         };
         let body: serde_json::Value = serde_json::from_str(&text.publish_body()).unwrap();
         assert_eq!(body["items"][0]["channel"], "room:7");
@@ -136,6 +145,7 @@ mod tests {
             id: None,
             stream_id: None,
             body: EventBody::Close { code: 4403, reason: "left the room".into() },
+            request_id: None,
         };
         let body: serde_json::Value = serde_json::from_str(&close.publish_body()).unwrap();
         assert_eq!(body["items"][0]["formats"]["ws-message"]["action"], "close");
@@ -159,6 +169,7 @@ mod tests {
             id: None,
             stream_id: Some(3),
             body: EventBody::Text { content: "x".into() },
+            request_id: Some("0123abcd".into()),
         };
         let wire = serde_json::to_vec(&event).unwrap();
         assert_eq!(serde_json::from_slice::<Event>(&wire).unwrap(), event);

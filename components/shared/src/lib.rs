@@ -1,6 +1,6 @@
 //! What every SendInChat component needs, in one small library: configuration from Spin
 //! variables, bearer tokens, the JSON error envelope, request parsing with limits, database and
-//! Redis helpers, static files with ETags, and the domain types built from raw input (parse, don't validate).
+//! Redis helpers, the request log with request ids, static files with ETags, and the domain types built from raw input (parse, don't validate).
 pub mod config;
 pub mod db;
 pub mod error;
@@ -10,6 +10,7 @@ pub mod ledger;
 pub mod money;
 pub mod redis;
 pub mod request;
+pub mod request_log;
 pub mod response;
 pub mod static_files;
 pub mod token;

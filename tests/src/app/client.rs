@@ -60,6 +60,7 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<Response, String> {
+        crate::secrets_seen::note_request(headers, body.as_ref().map(|(_, bytes)| bytes.as_slice()));
         let mut request = http::Request::builder().method(method).uri(self.url(path));
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -75,6 +76,7 @@ impl TestApp {
         let headers = response.headers().clone();
         let text = response.body_mut().read_to_string().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        crate::secrets_seen::note_response(&body);
         let response = Response { status, headers, body, text };
         if matches!(status, 502 | 503) && !is_json(&response.headers) {
             return Err(format!("{method} {path}: the gateway answered {status}: {}", response.text.trim()));
