@@ -51,8 +51,18 @@ ALTER TABLE transfers
 -- its amount). With the UNIQUE (transfer_id, account_id) constraint and append-only history, no
 -- later statement can add a third entry, so each transfer's entries sum to zero. One check per
 -- statement over its new rows replaces a deferred trigger that re-summed per row at commit.
+--
+-- The same check proves each entry's transfer exists and that its account is one the transfer
+-- references (and so exists, by the transfer's keys); transfers are never deleted and an account
+-- a transfer references cannot be. So the entries' own foreign keys, four row lookups per
+-- transfer, go. Their index by account goes too: no query reads entries by account (a user's
+-- history is the transfers' sender and receiver indexes).
 DROP TRIGGER ledger_entries_balanced ON ledger_entries;
 DROP FUNCTION ledger_check_transfer_balanced();
+ALTER TABLE ledger_entries
+    DROP CONSTRAINT ledger_entries_transfer_id_fkey,
+    DROP CONSTRAINT ledger_entries_account_id_fkey;
+DROP INDEX ledger_entries_account_idx;
 
 CREATE FUNCTION ledger_check_entries_balanced() RETURNS trigger
 LANGUAGE plpgsql AS $$

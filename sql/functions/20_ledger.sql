@@ -27,8 +27,10 @@ RETURN json_build_object(
 
 -- The fingerprint of a request: operation name and normalised parameters, so "10.5" and "10.50"
 -- or reordered JSON fields are the same request.
+-- STABLE, as array_to_string and convert_to are: a function declared more constant than its body
+-- is never inlined, and runs through the SQL-function executor on every call.
 CREATE FUNCTION request_fingerprint(VARIADIC parts text[]) RETURNS bytea
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 RETURN sha256(convert_to(array_to_string(parts, E'\x1f', E'\x1e'), 'UTF8'));
 
 -- The stored answer to an earlier request with this Idempotency-Key, if there was one: the outcome
@@ -136,8 +138,8 @@ BEGIN
         ON CONFLICT (idempotency_scope, idempotency_key) WHERE idempotency_scope IS NOT NULL DO NOTHING
         RETURNING * INTO posted;
         IF FOUND THEN
-            UPDATE accounts SET balance = balance + CASE id WHEN p_sender_account THEN -p_amount ELSE p_amount END
-            WHERE id IN (p_sender_account, p_receiver_account);
+            UPDATE accounts SET balance = balance - p_amount WHERE id = p_sender_account;
+            UPDATE accounts SET balance = balance + p_amount WHERE id = p_receiver_account;
             INSERT INTO ledger_entries (transfer_id, account_id, amount)
             VALUES (posted.id, p_sender_account, -p_amount), (posted.id, p_receiver_account, p_amount);
             outcome := 'completed';
@@ -224,13 +226,13 @@ $$;
 
 -- POST /fintech/transfer. The receiver is given by id or by username (exactly one non-NULL).
 -- Returns the outcome, the transfer's JSON when one exists, and whether this is a replay of an
--- earlier request with the same Idempotency-Key. A transfer carries its key on its own row; only
--- a refused request stores its outcome in idempotency_keys.
+-- earlier request with the same Idempotency-Key: one row, as OUT parameters rather than a set, so
+-- no tuplestore is built for it. A transfer carries its key on its own row; only a refused
+-- request stores its outcome in idempotency_keys.
 CREATE FUNCTION fintech_transfer(
     p_sender_user_id bigint, p_receiver_user_id bigint, p_receiver_username text,
     p_amount numeric, p_currency char(3), p_note text, p_default_currency char(3),
-    p_idempotency_key text)
-RETURNS TABLE (outcome text, resource text, replayed boolean)
+    p_idempotency_key text, OUT outcome text, OUT resource text, OUT replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     scope text;
@@ -238,12 +240,14 @@ DECLARE
     receiver_id bigint := p_receiver_user_id;
     result record;
 BEGIN
+    replayed := true;
     IF p_idempotency_key IS NOT NULL THEN
         scope := 'user:' || p_sender_user_id;
         fingerprint := request_fingerprint('fintech_transfer', p_receiver_user_id::text,
             p_receiver_username, trim_scale(p_amount)::text, p_currency, p_note);
         -- Before the rules: a retry after the money moved on still gets the first answer.
-        RETURN QUERY SELECT r.outcome, r.resource, true FROM idempotency_replay(scope, p_idempotency_key, fingerprint) r;
+        SELECT r.outcome, r.resource INTO outcome, resource
+        FROM idempotency_replay(scope, p_idempotency_key, fingerprint) r;
         IF FOUND THEN
             RETURN;
         END IF;
@@ -262,7 +266,6 @@ BEGIN
         VALUES (scope, p_idempotency_key, fingerprint, outcome)
         ON CONFLICT DO NOTHING;
     END IF;
-    RETURN NEXT;
 END;
 $$;
 

@@ -38,7 +38,9 @@ pub fn assert_ledger_invariants(database: &mut postgres::Client) {
     let drifted_balances: i64 = database
         .query_one(
             "SELECT count(*) FROM accounts a
-             WHERE a.balance <> (SELECT coalesce(sum(e.amount), 0) FROM ledger_entries e WHERE e.account_id = a.id)",
+             LEFT JOIN (SELECT account_id, sum(amount) AS total FROM ledger_entries GROUP BY account_id) e
+                 ON e.account_id = a.id
+             WHERE a.balance <> coalesce(e.total, 0)",
             &[],
         )
         .unwrap()
@@ -49,21 +51,19 @@ pub fn assert_ledger_invariants(database: &mut postgres::Client) {
 /// Asserts that Postgres itself refuses each way of breaking the ledger, tried as direct SQL
 /// (not through the API), each refused by the guard meant for it (a constraint name, or the
 /// SQLSTATE where the guard is a trigger without one). `keyed_transfer_id` is a payment made
-/// under an Idempotency-Key. Nothing is left behind: each attempt is one implicit transaction.
+/// under an Idempotency-Key. Nothing is left behind: each attempt is one statement.
 pub fn assert_postgres_refuses_ledger_violations(database: &mut postgres::Client, keyed_transfer_id: i64) {
-    // A copy of the keyed transfer without its key, then entries for it: two statements in one
-    // implicit transaction, so the copy goes when the entries are refused.
-    let copy = format!(
-        "INSERT INTO transfers (kind, sender_account_id, receiver_account_id, sender_user_id, receiver_user_id,
-                                amount, currency)
-         SELECT kind, sender_account_id, receiver_account_id, sender_user_id, receiver_user_id, amount, currency
-         FROM transfers WHERE id = {keyed_transfer_id};"
-    );
+    // A copy of the keyed transfer without its key, with the given entries, in one statement.
     let with_entries = |entries: &str| {
         format!(
-            "{copy} INSERT INTO ledger_entries (transfer_id, account_id, amount)
-             SELECT t.id, e.account_id, e.amount FROM transfers t, LATERAL ({entries}) e (account_id, amount)
-             WHERE t.id = (SELECT max(id) FROM transfers)"
+            "WITH t AS (
+                INSERT INTO transfers (kind, sender_account_id, receiver_account_id, sender_user_id,
+                                       receiver_user_id, amount, currency)
+                SELECT kind, sender_account_id, receiver_account_id, sender_user_id, receiver_user_id, amount, currency
+                FROM transfers WHERE id = {keyed_transfer_id}
+                RETURNING *)
+             INSERT INTO ledger_entries (transfer_id, account_id, amount)
+             SELECT t.id, e.account_id, e.amount FROM t, LATERAL ({entries}) e (account_id, amount)"
         )
     };
     let refusals = [
