@@ -10,4 +10,5 @@ mod health;
 mod host;
 mod manifest;
 mod operations;
+mod security;
 mod web;

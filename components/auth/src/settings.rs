@@ -3,8 +3,8 @@ use std::sync::OnceLock;
 
 use chrono::Duration;
 
-use crate::client_address::{AddressRange, parse_trusted_proxies};
 use shared::ApiError;
+use shared::client_address::{AddressRange, parse_trusted_proxies};
 use shared::config::{SpinVariables, VariableSource, cached};
 use shared::token::TokenKeys;
 

@@ -1,9 +1,13 @@
 //! Throttling of failed logins, in Redis.
 //!
 //! Failures are counted per username and per client address in fixed windows that start at the
-//! first failure. Once a counter reaches its maximum, logins for that username (or from that
+//! first failure. Once a counter passes its maximum, logins for that username (or from that
 //! address) get 429 with `Retry-After` until the window ends: the real user is delayed, never
 //! locked out for good, and a success clears the username's counter.
+//!
+//! Every attempt is counted as a failure before its password is checked, in one atomic Redis
+//! call per counter, and a success takes its count back. Checking first and counting after the
+//! (slow) password check would let N parallel guesses all pass the check.
 //!
 //! When Redis is unreachable, login answers 503 (fail closed): without the counters, guessing
 //! would be unthrottled. Everything else in `auth` keeps working without Redis.
@@ -39,27 +43,28 @@ impl LoginThrottle {
         })
     }
 
-    /// Refuses the attempt while either counter is at its maximum.
-    pub async fn check(&self, limits: &ThrottleSettings) -> Result<(), AuthError> {
+    /// Counts the attempt as a failure, and refuses it when either counter is past its maximum.
+    pub async fn count_attempt(&self, limits: &ThrottleSettings) -> Result<(), AuthError> {
+        let mut retry_after_seconds = None;
         for (key, maximum) in self.counters(limits) {
-            let window = shared::redis::peek_window(&self.connection, key).await?;
-            if window.count >= maximum {
-                let retry_after_seconds = u32::try_from(window.seconds_left).unwrap_or(limits.window_seconds);
-                return Err(AuthError::Throttled { retry_after_seconds });
+            let window = shared::redis::count_in_window(&self.connection, key, limits.window_seconds).await?;
+            if window.count > maximum {
+                let seconds = u32::try_from(window.seconds_left).unwrap_or(limits.window_seconds);
+                retry_after_seconds = retry_after_seconds.max(Some(seconds));
             }
         }
-        Ok(())
-    }
-
-    pub async fn record_failure(&self, limits: &ThrottleSettings) -> Result<(), AuthError> {
-        for (key, _) in self.counters(limits) {
-            shared::redis::count_in_window(&self.connection, key, limits.window_seconds).await?;
+        match retry_after_seconds {
+            Some(retry_after_seconds) => Err(AuthError::Throttled { retry_after_seconds }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
+    /// The password was right: the username starts afresh, and the address gets its count back.
     pub async fn record_success(&self) -> Result<(), AuthError> {
         self.connection.del(&[self.username_key.as_str()]).await?;
+        if let Some(address_key) = &self.address_key {
+            shared::redis::uncount(&self.connection, address_key).await?;
+        }
         Ok(())
     }
 
