@@ -27,8 +27,19 @@ BEGIN ATOMIC
             now() + make_interval(secs => p_ttl_seconds));
 END;
 
--- Exchanges a refresh token for its successor, in one statement so that two concurrent uses of
--- one token cannot both succeed (the row lock makes the second see used_at set).
+-- Serialises every change to one token family for the rest of the transaction. Without it, a
+-- revoking UPDATE cannot see a successor that a concurrent rotation inserted after the UPDATE's
+-- snapshot was taken, so a thief rotating in a loop could keep a live token past reuse detection
+-- or logout. (A hash collision with another family only makes two families wait for each other.)
+CREATE FUNCTION auth_lock_token_family(p_family_id bigint) RETURNS void
+LANGUAGE sql
+BEGIN ATOMIC
+    SELECT pg_advisory_xact_lock(hashtextextended('refresh_token_family', p_family_id));
+END;
+
+-- Exchanges a refresh token for its successor. The family is locked first and the token read
+-- again after, so rotation, reuse detection and logout of one family happen one at a time, each
+-- seeing everything the previous one wrote.
 -- outcome: 'rotated' (user_id set), 'invalid' (unknown, expired or revoked), or 'reused'
 -- (already used: the family is now revoked).
 CREATE FUNCTION auth_rotate_refresh_token(p_presented text, p_successor text, p_ttl_seconds integer)
@@ -36,11 +47,12 @@ RETURNS TABLE (outcome text, user_id bigint)
 LANGUAGE plpgsql
 AS $$
 DECLARE
+    presented_hash bytea := sha256(convert_to(p_presented, 'UTF8'));
     presented refresh_tokens;
 BEGIN
-    SELECT * INTO presented FROM refresh_tokens
-    WHERE token_hash = sha256(convert_to(p_presented, 'UTF8'))
-    FOR UPDATE;
+    PERFORM auth_lock_token_family(family_id) FROM refresh_tokens WHERE token_hash = presented_hash;
+    -- A fresh snapshot, taken after the lock: everything the family's previous holder committed.
+    SELECT * INTO presented FROM refresh_tokens WHERE token_hash = presented_hash;
 
     IF NOT FOUND OR presented.revoked_at IS NOT NULL OR presented.expires_at <= now() THEN
         RETURN QUERY SELECT 'invalid', NULL::bigint;
@@ -58,18 +70,20 @@ BEGIN
 END;
 $$;
 
--- Logout: revokes the presented token's whole family, so no successor minted from it survives.
--- Returns whether the token was known.
+-- Logout: revokes the presented token's whole family, under the family's lock, so no successor
+-- minted from it survives. Returns whether the token was known.
 CREATE FUNCTION auth_revoke_refresh_token(p_presented text) RETURNS boolean
-LANGUAGE sql
-BEGIN ATOMIC
-    WITH presented AS (
-        SELECT family_id FROM refresh_tokens
-        WHERE token_hash = sha256(convert_to(p_presented, 'UTF8'))
-    ), revoked AS (
-        UPDATE refresh_tokens SET revoked_at = now()
-        WHERE family_id IN (SELECT family_id FROM presented) AND revoked_at IS NULL
-        RETURNING 1
-    )
-    SELECT EXISTS (SELECT 1 FROM presented);
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    family bigint;
+BEGIN
+    SELECT family_id INTO family FROM refresh_tokens WHERE token_hash = sha256(convert_to(p_presented, 'UTF8'));
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM auth_lock_token_family(family);
+    UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = family AND revoked_at IS NULL;
+    RETURN true;
 END;
+$$;

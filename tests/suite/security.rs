@@ -1,7 +1,7 @@
 //! Hostile clients (issue 14): each hole a security review found, shown closed through the
 //! public interfaces. Throttling and token basics live in `auth.rs`; these tests act as an
 //! attacker would.
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use sendinchat_tests::app::{AppOptions, Response, TestApp, private_app};
 use serde_json::json;
@@ -96,4 +96,56 @@ fn parallel_guesses_are_counted_before_the_password_check() {
     let throttled = statuses.iter().filter(|status| **status == 429).count();
     assert_eq!(checked + throttled, statuses.len(), "only 401 or 429: {statuses:?}");
     assert_eq!(checked, limit, "exactly the limit of guesses is checked: {statuses:?}");
+}
+
+/// A thief holding a copy of a refresh token rotates it in a loop while the real user presents
+/// the used original (reuse detection) or logs out with it. Whichever wins each race, once the
+/// user's request has returned no token of the family may still work.
+#[test]
+fn no_token_survives_reuse_detection_or_logout_racing_a_rotation() {
+    let app = TestApp::shared();
+    let trials = 24;
+    let survivors: Vec<String> = std::thread::scope(|scope| {
+        let trials: Vec<_> = (0..trials)
+            .map(|trial| scope.spawn(move || race_rotation_against_revocation(app, trial % 2 == 0)))
+            .collect();
+        trials.into_iter().filter_map(|trial| trial.join().expect("trial")).collect()
+    });
+    assert!(survivors.is_empty(), "{} of {trials} families kept a live token: {survivors:?}", survivors.len());
+}
+
+/// One race in a fresh family; the description of a token that survived, if one did.
+fn race_rotation_against_revocation(app: &TestApp, by_reuse: bool) -> Option<String> {
+    const ROTATIONS_MAX: usize = 40;
+    let original = app.new_user().refresh_token;
+    let first = app.refresh(&original);
+    assert_eq!(first.status, 200, "{}", first.text);
+    let stolen = first.body["refresh_token"].as_str().expect("refresh token").to_owned();
+    let rotations = AtomicUsize::new(0);
+    let issued = std::thread::scope(|scope| {
+        let thief = scope.spawn(|| {
+            let mut issued = vec![stolen];
+            while issued.len() <= ROTATIONS_MAX {
+                let rotated = app.refresh(issued.last().expect("a token"));
+                let Some(successor) = rotated.body["refresh_token"].as_str() else { break };
+                issued.push(successor.to_owned());
+                rotations.fetch_add(1, Ordering::Release);
+            }
+            issued
+        });
+        while rotations.load(Ordering::Acquire) < 2 && !thief.is_finished() {
+            std::hint::spin_loop();
+        }
+        let revocation = if by_reuse { app.refresh(&original) } else { app.logout(&original) };
+        assert_eq!(revocation.status, if by_reuse { 401 } else { 204 }, "{}", revocation.text);
+        thief.join().expect("thief")
+    });
+    // Newest first: presenting an older (used) token would itself revoke a surviving family.
+    issued.iter().rev().enumerate().find_map(|(age, token)| {
+        let refreshed = app.refresh(token);
+        (refreshed.status != 401).then(|| {
+            let how = if by_reuse { "reuse" } else { "logout" };
+            format!("after {how}, token {age} from the newest of {} answered {}", issued.len(), refreshed.status)
+        })
+    })
 }
