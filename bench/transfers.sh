@@ -26,6 +26,7 @@ base=http://127.0.0.1:$app_port
 
 rm -rf "$data"
 SPIN_VARIABLE_BCRYPT_COST=4 SPIN_VARIABLE_LOGIN_MAX_FAILURES_PER_ADDRESS=100000 \
+    SPIN_VARIABLE_REGISTRATIONS_PER_ADDRESS_MAX=100000 SPIN_VARIABLE_REGISTRATIONS_MAX=100000 \
     scripts/run.sh --quiet --data "$data" --port "$app_port" --ws-port "$ws_port" >"$work/run.log" 2>&1 &
 run_pid=$!
 stop_system() { kill "$run_pid" 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true; rm -rf "$work"; }

@@ -149,3 +149,43 @@ fn race_rotation_against_revocation(app: &TestApp, by_reuse: bool) -> Option<Str
         })
     })
 }
+
+/// Registration runs bcrypt and answers 409 for a taken name: it is throttled per client address
+/// and in total, counted before either.
+#[test]
+fn registrations_are_throttled_per_address_and_in_total() {
+    let Some(app) = private_app(
+        AppOptions::default()
+            .variable("registrations_per_address_max", "3")
+            .variable("registrations_max", "1000")
+            .variable("registration_window_seconds", "60"),
+    ) else {
+        return;
+    };
+    let register = |name: &str| app.register(&format!("{name}_{}", std::process::id()), "a fine password");
+    let statuses: Vec<u16> = ["a1", "a2", "a1", "a3", "a4"].iter().map(|name| register(name).status).collect();
+    assert_eq!(statuses, [201, 201, 409, 429, 429], "a taken name counts too");
+    let throttled = register("a5");
+    assert_eq!(throttled.code(), "rate_limited");
+    let retry_after: u32 = throttled.header("retry-after").expect("Retry-After").parse().expect("seconds");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+
+    // Many addresses together: behind a trusted proxy each forwarded client has its own address
+    // counter, and the total still stops them.
+    let Some(app) = private_app(
+        AppOptions::default()
+            .variable("registrations_per_address_max", "3")
+            .variable("registrations_max", "4")
+            .variable("trusted_proxies", "127.0.0.1"),
+    ) else {
+        return;
+    };
+    let statuses: Vec<u16> = (0..6)
+        .map(|client| {
+            let body = json!({"username": format!("b{client}_{}", std::process::id()), "password": "a fine password"});
+            let forwarded = format!("203.0.113.{client}");
+            app.post("/users/register", None, &body, &[("x-forwarded-for", forwarded.as_str())]).status
+        })
+        .collect();
+    assert_eq!(statuses, [201, 201, 201, 201, 429, 429], "the total limit: {statuses:?}");
+}
