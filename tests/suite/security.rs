@@ -2,8 +2,11 @@
 //! public interfaces. Throttling and token basics live in `auth.rs`; these tests act as an
 //! attacker would.
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
-use sendinchat_tests::app::{AppOptions, Response, TestApp, private_app};
+use sendinchat_tests::app::{AppOptions, ChatSocket, Response, SocketEvent, TestApp, TestUser, private_app};
+use sendinchat_tests::tokens::{forge_token, now_seconds};
+use sendinchat_tests::wait;
 use serde_json::json;
 
 /// A login for a made-up username, with the given extra headers.
@@ -188,4 +191,57 @@ fn registrations_are_throttled_per_address_and_in_total() {
         })
         .collect();
     assert_eq!(statuses, [201, 201, 201, 201, 429, 429], "the total limit: {statuses:?}");
+}
+
+/// Sends typing notices (frames that are never stored, so only the re-check can stop them) until
+/// the socket closes; the close code, or `None` within `timeout`.
+fn typing_until_closed(socket: &mut ChatSocket, timeout: Duration) -> Option<u16> {
+    wait::until(timeout, || {
+        socket.send(&json!({"type": "typing"}));
+        match socket.next_event(Duration::from_millis(300))? {
+            SocketEvent::Closed(code) => Some(code),
+            SocketEvent::Text(_) => None,
+        }
+    })
+}
+
+fn room_of(app: &TestApp, owner: &TestUser, member: &TestUser) -> i64 {
+    let created = app.create_room(owner, &json!({"name": "Security", "member_ids": [member.id]}));
+    assert_eq!(created.status, 201, "{}", created.text);
+    created.body["id"].as_i64().expect("room id")
+}
+
+/// A socket lives no longer than the access token that opened it: once the token has expired
+/// (beyond the tolerated clock skew), the socket's next frame closes it with 4401.
+#[test]
+fn a_socket_closes_once_its_access_token_expires() {
+    const CLOCK_SKEW_SECONDS: i64 = 30;
+    let app = TestApp::shared();
+    let (alice, bob) = (app.new_user(), app.new_user());
+    let room = room_of(app, &alice, &bob);
+    let expires_at = now_seconds() - CLOCK_SKEW_SECONDS + 3;
+    let claims = json!({"sub": bob.id.to_string(), "iss": "sendinchat", "iat": now_seconds() - 60, "exp": expires_at});
+    let token = forge_token(&json!({"alg": "HS256", "typ": "JWT"}), &claims, app.jwt_secret());
+    let mut socket = ChatSocket::connect(app, room, &token).expect("connect");
+    let closed = typing_until_closed(&mut socket, Duration::from_secs(20));
+    assert_eq!(closed, Some(4401), "an expired token's socket is closed");
+    assert!(now_seconds() > expires_at + CLOCK_SKEW_SECONDS - 1, "not before the token expired");
+}
+
+/// Leaving a room closes the member's sockets with a published close; when that publish is lost
+/// (here: the publish endpoint is unreachable), the socket's next frame, typing included, finds
+/// the membership gone and closes it with 4403.
+#[test]
+fn a_socket_closes_after_its_user_left_even_when_the_close_publish_is_lost() {
+    let Some(app) = private_app(
+        AppOptions::default().variable("chat_publish_mode", "direct").variable("grip_origin", "http://127.0.0.1:9"),
+    ) else {
+        return;
+    };
+    let (alice, bob) = (app.new_user(), app.new_user());
+    let room = room_of(&app, &alice, &bob);
+    let mut socket = ChatSocket::connect(&app, room, &bob.token).expect("connect");
+    assert_eq!(typing_until_closed(&mut socket, Duration::from_secs(1)), None, "a member's socket stays open");
+    assert_eq!(app.leave_room(&bob, room).status, 204);
+    assert_eq!(typing_until_closed(&mut socket, Duration::from_secs(10)), Some(4403));
 }

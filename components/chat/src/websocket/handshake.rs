@@ -1,5 +1,7 @@
 //! Who may open a socket: only Pushpin speaks this protocol (`Grip-Sig`), and only a member of
-//! the room with a valid access token gets subscribed.
+//! the room with a valid access token gets subscribed. The same holds for as long as the socket
+//! speaks: every later request is checked again ([`recheck`]), so a socket does not outlive its
+//! token or its user's membership.
 //!
 //! The token travels in `Sec-WebSocket-Protocol` (`sendinchat.v1, bearer.<token>`) or in the
 //! `token` query parameter. Browsers cannot set an `Authorization` header on a WebSocket, and a
@@ -13,7 +15,7 @@ use shared::ids::{RoomId, UserId};
 use shared::request::{query_pairs, query_value};
 use shared::token::verify_hs256;
 
-use super::{CLOSE_NO_SUCH_ROOM, CLOSE_NOT_MEMBER, CLOSE_UNAUTHORIZED, Exchange};
+use super::{CLOSE_NO_SUCH_ROOM, CLOSE_NOT_MEMBER, CLOSE_UNAUTHORIZED, Exchange, Session};
 use crate::error::ChatError;
 use crate::realtime::{member_channel, room_channel};
 use crate::settings::Settings;
@@ -51,11 +53,7 @@ pub async fn open(
     if offered.iter().any(|protocol| protocol == SUBPROTOCOL) {
         exchange.headers.push(("sec-websocket-protocol", SUBPROTOCOL.into()));
     }
-    let token = offered
-        .iter()
-        .find_map(|protocol| protocol.strip_prefix(TOKEN_SUBPROTOCOL_PREFIX).map(str::to_owned))
-        .or_else(|| query_pairs(&request.uri).ok().and_then(|query| query_value(&query, "token").map(str::to_owned)));
-    let Some(user) = token.and_then(|token| settings.keys.verify(&token, Utc::now()).ok()) else {
+    let Some(user) = presented_user(settings, request, &offered) else {
         exchange.close(CLOSE_UNAUTHORIZED, "invalid or missing access token");
         return Ok(());
     };
@@ -72,6 +70,33 @@ pub async fn open(
     exchange.headers.push(("set-meta-user", user.to_string()));
     exchange.headers.push(("set-meta-room", room.to_string()));
     Ok(())
+}
+
+/// Checks a request of an open socket as OPEN was checked: Pushpin sends the handshake's URI and
+/// headers, token included, with every request. Closes the socket with 4401 when the token has
+/// expired or names another user, and with 4403 when the user is no longer a member.
+pub async fn recheck(
+    settings: &Settings,
+    request: &http::request::Parts,
+    session: Session,
+    exchange: &mut Exchange,
+) -> Result<(), ChatError> {
+    let offered = offered_subprotocols(&request.headers);
+    if presented_user(settings, request, &offered) != Some(session.user) {
+        exchange.close(CLOSE_UNAUTHORIZED, "the access token has expired or is invalid");
+    } else if !is_member(settings, session.room, session.user).await? {
+        exchange.close(CLOSE_NOT_MEMBER, "not a member of this room");
+    }
+    Ok(())
+}
+
+/// The user whose valid access token the request presents, in a subprotocol or in `?token=`.
+fn presented_user(settings: &Settings, request: &http::request::Parts, offered: &[String]) -> Option<UserId> {
+    let token = offered
+        .iter()
+        .find_map(|protocol| protocol.strip_prefix(TOKEN_SUBPROTOCOL_PREFIX).map(str::to_owned))
+        .or_else(|| query_pairs(&request.uri).ok().and_then(|query| query_value(&query, "token").map(str::to_owned)));
+    settings.keys.verify(&token?, Utc::now()).ok()
 }
 
 fn offered_subprotocols(headers: &http::HeaderMap) -> Vec<String> {
