@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sendinchat_tests::app::{AppOptions, ChatSocket, Response, SocketEvent, TestApp, TestUser, private_app};
-use sendinchat_tests::tokens::{forge_token, now_seconds};
+use sendinchat_tests::tokens::{claims_of, forge_token, now_seconds};
 use sendinchat_tests::wait;
 use serde_json::json;
 
@@ -220,7 +220,8 @@ fn a_socket_closes_once_its_access_token_expires() {
     let (alice, bob) = (app.new_user(), app.new_user());
     let room = room_of(app, &alice, &bob);
     let expires_at = now_seconds() - CLOCK_SKEW_SECONDS + 3;
-    let claims = json!({"sub": bob.id.to_string(), "iss": "sendinchat", "iat": now_seconds() - 60, "exp": expires_at});
+    let session = claims_of(&bob.token)["sid"].clone();
+    let claims = json!({"sub": bob.id.to_string(), "iss": "sendinchat", "sid": session, "iat": now_seconds() - 60, "exp": expires_at});
     let token = forge_token(&json!({"alg": "HS256", "typ": "JWT"}), &claims, app.jwt_secret());
     let mut socket = ChatSocket::connect(app, room, &token).expect("connect");
     let closed = typing_until_closed(&mut socket, Duration::from_secs(20));
@@ -244,4 +245,27 @@ fn a_socket_closes_after_its_user_left_even_when_the_close_publish_is_lost() {
     assert_eq!(typing_until_closed(&mut socket, Duration::from_secs(1)), None, "a member's socket stays open");
     assert_eq!(app.leave_room(&bob, room).status, 204);
     assert_eq!(typing_until_closed(&mut socket, Duration::from_secs(10)), Some(4403));
+}
+
+/// Logging out (or reuse detection) ends the session the socket's token belongs to: the socket's
+/// next frame closes it with 4401, though the access token itself has not expired. A token that
+/// names no session cannot open a socket at all.
+#[test]
+fn a_socket_closes_once_its_session_is_logged_out() {
+    let app = TestApp::shared();
+    let (alice, bob) = (app.new_user(), app.new_user());
+    let room = room_of(app, &alice, &bob);
+    let mut socket = ChatSocket::connect(app, room, &bob.token).expect("connect");
+    let mut alice_socket = ChatSocket::connect(app, room, &alice.token).expect("connect");
+    assert_eq!(typing_until_closed(&mut socket, Duration::from_secs(1)), None, "open while logged in");
+    assert_eq!(app.logout(&bob.refresh_token).status, 204);
+    assert_eq!(app.me(&bob).status, 200, "the access token itself is still valid");
+    assert_eq!(typing_until_closed(&mut socket, Duration::from_secs(10)), Some(4401));
+    assert_eq!(typing_until_closed(&mut alice_socket, Duration::from_secs(1)), None, "other sessions stay open");
+
+    let mut claims = claims_of(&alice.token);
+    claims.as_object_mut().expect("claims").remove("sid");
+    let sessionless = forge_token(&json!({"alg": "HS256", "typ": "JWT"}), &claims, app.jwt_secret());
+    let mut socket = ChatSocket::connect(app, room, &sessionless).expect("connect");
+    assert_eq!(typing_until_closed(&mut socket, Duration::from_secs(10)), Some(4401));
 }
