@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sendinchat_tests::app::{AppOptions, ChatSocket, Response, SocketEvent, TestApp, TestUser, private_app};
+use sendinchat_tests::processes::build::workspace_root;
 use sendinchat_tests::tokens::{claims_of, forge_token, now_seconds};
 use sendinchat_tests::wait;
 use serde_json::json;
@@ -268,4 +269,70 @@ fn a_socket_closes_once_its_session_is_logged_out() {
     let sessionless = forge_token(&json!({"alg": "HS256", "typ": "JWT"}), &claims, app.jwt_secret());
     let mut socket = ChatSocket::connect(app, room, &sessionless).expect("connect");
     assert_eq!(typing_until_closed(&mut socket, Duration::from_secs(10)), Some(4401));
+}
+
+/// Every error code the code can emit (components and the host's own errors) is documented in
+/// openapi.yaml (in an operation's responses, or as a rule for all of them), so a client (or a fuzzer) never meets a code outside the contract. Codes are
+/// collected from the source: the literal after a status (`ApiError::new(StatusCode::X, "code"`,
+/// outcome tables, the host's envelopes) or as the first argument of the code-taking
+/// constructors.
+#[test]
+fn every_error_code_in_the_code_is_in_the_spec() {
+    let root = workspace_root();
+    let after_status = regex_lite::Regex::new(r#"(?:StatusCode|Status)::[A-Z_]+,\s*"([a-z][a-z_]*)""#).expect("regex");
+    let constructor =
+        regex_lite::Regex::new(r#"\b(?:bad_request|unprocessable|forbidden|conflict)\(\s*"([a-z][a-z_]*)""#)
+            .expect("regex");
+    let mut sources = rust_files(&root.join("components"));
+    sources.push(root.join("host/src/error_response.rs"));
+    let mut emitted = std::collections::BTreeMap::new();
+    for source in &sources {
+        let text = std::fs::read_to_string(source).expect("source file");
+        for found in after_status.captures_iter(&text).chain(constructor.captures_iter(&text)) {
+            emitted.entry(found[1].to_owned()).or_insert_with(|| source.display().to_string());
+        }
+    }
+    assert!(emitted.len() > 40, "the patterns still find the codes: {emitted:?}");
+    let spec: serde_json::Value =
+        serde_norway::from_str(&std::fs::read_to_string(root.join("openapi.yaml")).expect("openapi.yaml"))
+            .expect("YAML");
+    let mut documented = std::collections::BTreeSet::new();
+    collect_code_enums(&spec, &mut documented);
+    // Rules that hold for every operation (wrong method, deadline) are written once, in the
+    // description, as `405 method_not_allowed`.
+    let general_rule = regex_lite::Regex::new(r"`\d{3} ([a-z][a-z_]*)`").expect("regex");
+    let description = spec["info"]["description"].as_str().unwrap_or_default();
+    documented.extend(general_rule.captures_iter(description).map(|found| found[1].to_owned()));
+    let undocumented: Vec<String> = emitted
+        .iter()
+        .filter(|(code, _)| !documented.contains(*code))
+        .map(|(code, source)| format!("{code} ({source})"))
+        .collect();
+    assert!(undocumented.is_empty(), "error codes missing from openapi.yaml: {undocumented:?}");
+}
+
+fn rust_files(folder: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(folder).expect("folder").map(|entry| entry.expect("entry").path()) {
+        if entry.is_dir() && entry.file_name().is_some_and(|name| name != "target") {
+            files.extend(rust_files(&entry));
+        } else if entry.extension().is_some_and(|extension| extension == "rs") {
+            files.push(entry);
+        }
+    }
+    files
+}
+
+/// The values of every `enum` under a property named `code`, anywhere in the spec.
+fn collect_code_enums(node: &serde_json::Value, codes: &mut std::collections::BTreeSet<String>) {
+    match node {
+        serde_json::Value::Object(object) => {
+            if let Some(values) = object.get("code").and_then(|code| code["enum"].as_array()) {
+                codes.extend(values.iter().filter_map(|value| value.as_str().map(str::to_owned)));
+            }
+            object.values().for_each(|child| collect_code_enums(child, codes));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|item| collect_code_enums(item, codes)),
+        _ => {}
+    }
 }
