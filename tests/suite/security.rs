@@ -336,3 +336,29 @@ fn collect_code_enums(node: &serde_json::Value, codes: &mut std::collections::BT
         _ => {}
     }
 }
+
+/// The example Secret's placeholders are long enough to pass the length rule; readiness refuses
+/// them, and one value used for two secrets, naming the variables and never the values.
+#[test]
+fn readiness_refuses_placeholder_and_shared_secrets() {
+    let placeholder = "CHANGE-ME-to-64-random-hex-characters";
+    let shared_value = "one-value-for-two-secrets-0123456789abcdef";
+    for (options, logged) in [
+        (
+            AppOptions::default().variable("admin_token", placeholder),
+            "variable admin_token is still an example's placeholder",
+        ),
+        (
+            AppOptions::default().variable("admin_token", shared_value).variable("grip_sig_key", shared_value),
+            "variables admin_token and grip_sig_key hold the same value",
+        ),
+    ] {
+        let Some(app) = private_app(options) else {
+            return;
+        };
+        let ready = app.readiness();
+        assert_eq!((ready.status, ready.code()), (500, "internal"), "{}", ready.text);
+        assert!(!ready.text.contains(placeholder) && !ready.text.contains(shared_value));
+        assert!(app.log().contains(logged), "{}", app.log());
+    }
+}

@@ -3,8 +3,9 @@
 //! - `GET /health`: liveness; the component runs (no dependency is touched).
 //! - `GET /health/ready`: readiness; Postgres answers a query and Redis a PING. 503 (with
 //!   `Retry-After`) names what is unreachable, so traffic is held back until it recovers.
-//!   A secret shorter than the components accept is a logged 500: Spin has no start-up hook
-//!   to refuse it, so readiness is where an orchestrator learns of it before sending traffic.
+//!   A secret shorter than the components accept, an example's placeholder (`CHANGE-ME`), or one
+//!   value used for two secrets is a logged 500: Spin has no start-up hook to refuse it, so
+//!   readiness is where an orchestrator learns of it before sending traffic.
 use http::{Method, StatusCode};
 use serde_json::json;
 use shared::response::json_reply;
