@@ -362,3 +362,19 @@ fn readiness_refuses_placeholder_and_shared_secrets() {
         assert!(app.log().contains(logged), "{}", app.log());
     }
 }
+
+/// A load balancer that rewrites client addresses would put every client behind one address
+/// counter: the public Service in front of Pushpin keeps them.
+#[test]
+fn the_public_kubernetes_service_preserves_client_addresses() {
+    let text = std::fs::read_to_string(workspace_root().join("deploy/kubernetes/pushpin.yaml")).expect("manifest");
+    let public: Vec<serde_json::Value> = text
+        .split("\n---")
+        .map(|document| serde_norway::from_str::<serde_json::Value>(document).expect("YAML"))
+        .filter(|document| document["kind"] == "Service" && document["spec"]["type"] == "LoadBalancer")
+        .collect();
+    assert!(!public.is_empty(), "a public Service");
+    for service in public {
+        assert_eq!(service["spec"]["externalTrafficPolicy"], "Local", "{service}");
+    }
+}
