@@ -11,4 +11,5 @@ mod host;
 mod manifest;
 mod observability;
 mod operations;
+mod security;
 mod web;

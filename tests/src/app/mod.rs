@@ -117,6 +117,10 @@ impl TestApp {
             ("grip_origin", format!("http://127.0.0.1:{publish_port}")),
             ("web_socket_origin", format!("ws://127.0.0.1:{pushpin_port}")),
             ("bcrypt_cost", TEST_BCRYPT_COST.to_owned()),
+            // Every test signs its users up from one address; the tests of registration throttling
+            // set their own limits.
+            ("registrations_per_address_max", "1000000".to_owned()),
+            ("registrations_max", "1000000".to_owned()),
             ("chat_events_channel", format!("sendinchat.test-events.{}", unique_suffix())),
             // Each app gets its own Redis keys: counters must not leak between apps or runs.
             ("redis_key_prefix", format!("sendinchat-test-{}", unique_suffix())),
