@@ -3,10 +3,6 @@ from urllib.parse import quote
 
 import schemathesis
 
-# POST /chat/ws/{room_id} takes Pushpin's WebSocket-over-HTTP events (application/websocket-events),
-# which are text: generated bodies go on the wire as text, like text/plain.
-schemathesis.serializer.alias("application/websocket-events", "text/plain")
-
 # Every visible ASCII character but `%`, which starts an escape.
 _KEPT = "".join(chr(code) for code in range(0x20, 0x7F) if chr(code) != "%")
 

@@ -62,6 +62,19 @@ if [ ! -f "$secrets" ]; then
 fi
 # shellcheck disable=SC1090
 source "$secrets"
+# The file may have been edited: refuse short, placeholder (CHANGE-ME) and shared values, as the
+# app's readiness check does.
+check_secrets() {
+    local name value seen=""
+    for name in JWT_SECRET ADMIN_TOKEN GRIP_SIG_KEY; do
+        value=${!name:-}
+        [ "${#value}" -ge 32 ] || die "$name in $secrets is shorter than 32 bytes"
+        case ${value,,} in *change*) die "$name in $secrets is still a placeholder" ;; esac
+        case $seen in *"|$value|"*) die "$name in $secrets has the value of another secret" ;; esac
+        seen="$seen|$value|"
+    done
+}
+check_secrets
 
 [[ "$replicas" =~ ^[1-9]$ ]] || die "--replicas takes 1 to 9"
 # Instance i listens on app_ports[i]; Pushpin node i on ws_ports[i].

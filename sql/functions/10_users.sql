@@ -16,60 +16,84 @@ RETURN json_build_object(
     'created_at', api_timestamp(account.created_at)
 );
 
--- Issues the first refresh token of a new family (at login). Returns nothing; the caller already
--- holds the token.
+-- Issues the first refresh token of a new family (at login). Returns the family's id: the
+-- session that access tokens name (`sid`).
 CREATE FUNCTION auth_issue_refresh_token(p_user_id bigint, p_token text, p_ttl_seconds integer)
-RETURNS void
+RETURNS bigint
 LANGUAGE sql
 BEGIN ATOMIC
     INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
     VALUES (p_user_id, nextval('refresh_token_families'), sha256(convert_to(p_token, 'UTF8')),
-            now() + make_interval(secs => p_ttl_seconds));
+            now() + make_interval(secs => p_ttl_seconds))
+    RETURNING family_id;
 END;
 
--- Exchanges a refresh token for its successor, in one statement so that two concurrent uses of
--- one token cannot both succeed (the row lock makes the second see used_at set).
--- outcome: 'rotated' (user_id set), 'invalid' (unknown, expired or revoked), or 'reused'
--- (already used: the family is now revoked).
+-- Whether a session (a token family) is live: it still holds a token that is neither revoked
+-- (logout, reuse detection) nor expired. WebSockets check it on every request.
+CREATE FUNCTION auth_session_is_live(p_family_id bigint) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN EXISTS (
+    SELECT 1 FROM refresh_tokens
+    WHERE family_id = p_family_id AND revoked_at IS NULL AND expires_at > now()
+);
+
+-- Serialises every change to one token family for the rest of the transaction. Without it, a
+-- revoking UPDATE cannot see a successor that a concurrent rotation inserted after the UPDATE's
+-- snapshot was taken, so a thief rotating in a loop could keep a live token past reuse detection
+-- or logout. (A hash collision with another family only makes two families wait for each other.)
+CREATE FUNCTION auth_lock_token_family(p_family_id bigint) RETURNS void
+LANGUAGE sql
+BEGIN ATOMIC
+    SELECT pg_advisory_xact_lock(hashtextextended('refresh_token_family', p_family_id));
+END;
+
+-- Exchanges a refresh token for its successor. The family is locked first and the token read
+-- again after, so rotation, reuse detection and logout of one family happen one at a time, each
+-- seeing everything the previous one wrote.
+-- outcome: 'rotated' (user_id and session_id set), 'invalid' (unknown, expired or revoked), or
+-- 'reused' (already used: the family is now revoked).
 CREATE FUNCTION auth_rotate_refresh_token(p_presented text, p_successor text, p_ttl_seconds integer)
-RETURNS TABLE (outcome text, user_id bigint)
+RETURNS TABLE (outcome text, user_id bigint, session_id bigint)
 LANGUAGE plpgsql
 AS $$
 DECLARE
+    presented_hash bytea := sha256(convert_to(p_presented, 'UTF8'));
     presented refresh_tokens;
 BEGIN
-    SELECT * INTO presented FROM refresh_tokens
-    WHERE token_hash = sha256(convert_to(p_presented, 'UTF8'))
-    FOR UPDATE;
+    PERFORM auth_lock_token_family(family_id) FROM refresh_tokens WHERE token_hash = presented_hash;
+    -- A fresh snapshot, taken after the lock: everything the family's previous holder committed.
+    SELECT * INTO presented FROM refresh_tokens WHERE token_hash = presented_hash;
 
     IF NOT FOUND OR presented.revoked_at IS NOT NULL OR presented.expires_at <= now() THEN
-        RETURN QUERY SELECT 'invalid', NULL::bigint;
+        RETURN QUERY SELECT 'invalid', NULL::bigint, NULL::bigint;
     ELSIF presented.used_at IS NOT NULL THEN
         UPDATE refresh_tokens SET revoked_at = now()
         WHERE family_id = presented.family_id AND revoked_at IS NULL;
-        RETURN QUERY SELECT 'reused', NULL::bigint;
+        RETURN QUERY SELECT 'reused', NULL::bigint, NULL::bigint;
     ELSE
         UPDATE refresh_tokens SET used_at = now() WHERE id = presented.id;
         INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
         VALUES (presented.user_id, presented.family_id, sha256(convert_to(p_successor, 'UTF8')),
                 now() + make_interval(secs => p_ttl_seconds));
-        RETURN QUERY SELECT 'rotated', presented.user_id;
+        RETURN QUERY SELECT 'rotated', presented.user_id, presented.family_id;
     END IF;
 END;
 $$;
 
--- Logout: revokes the presented token's whole family, so no successor minted from it survives.
--- Returns whether the token was known.
+-- Logout: revokes the presented token's whole family, under the family's lock, so no successor
+-- minted from it survives. Returns whether the token was known.
 CREATE FUNCTION auth_revoke_refresh_token(p_presented text) RETURNS boolean
-LANGUAGE sql
-BEGIN ATOMIC
-    WITH presented AS (
-        SELECT family_id FROM refresh_tokens
-        WHERE token_hash = sha256(convert_to(p_presented, 'UTF8'))
-    ), revoked AS (
-        UPDATE refresh_tokens SET revoked_at = now()
-        WHERE family_id IN (SELECT family_id FROM presented) AND revoked_at IS NULL
-        RETURNING 1
-    )
-    SELECT EXISTS (SELECT 1 FROM presented);
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    family bigint;
+BEGIN
+    SELECT family_id INTO family FROM refresh_tokens WHERE token_hash = sha256(convert_to(p_presented, 'UTF8'));
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM auth_lock_token_family(family);
+    UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = family AND revoked_at IS NULL;
+    RETURN true;
 END;
+$$;

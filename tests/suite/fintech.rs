@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use sendinchat_tests::app::{AppOptions, Response, TestApp, TestUser, private_app};
-use sendinchat_tests::ledger::assert_ledger_invariants;
+use sendinchat_tests::ledger::{assert_ledger_invariants, assert_postgres_refuses_ledger_violations};
 use serde_json::{Value, json};
 
 fn app() -> &'static TestApp {
@@ -203,21 +203,62 @@ fn history_pages_are_stable_while_new_transfers_arrive() {
 #[test]
 fn postgres_itself_refuses_to_break_the_ledger() {
     let (alice, bob) = (funded_user("3"), app().new_user());
-    assert_eq!(transfer(&alice, json!({"receiver_id": bob.id, "amount": "1"})).status, 201);
+    let key = format!("guard-{}", sendinchat_tests::app::unique_suffix());
+    let sent = app().transfer_with_key(&alice, &json!({"receiver_id": bob.id, "amount": "1"}), &key);
+    assert_eq!(sent.status, 201, "{}", sent.text);
     let mut database = app().database();
-    let refusals = [
-        ("rewrite history", "UPDATE transfers SET amount = amount + 1"),
-        ("delete history", "DELETE FROM ledger_entries"),
-        ("overdraw", "UPDATE accounts SET balance = -1 WHERE kind = 'user'"),
-        (
-            "unbalanced entry",
-            "INSERT INTO ledger_entries (transfer_id, account_id, amount)
-             SELECT id, sender_account_id, 5 FROM transfers WHERE kind = 'payment' LIMIT 1",
-        ),
-    ];
-    for (what, statement) in refusals {
-        assert!(database.batch_execute(statement).is_err(), "{what} was allowed");
-    }
+    assert_postgres_refuses_ledger_violations(&mut database, sent.body["id"].as_i64().unwrap());
+    assert_ledger_invariants(&mut database);
+}
+
+#[test]
+fn a_refused_transfer_stays_refused_under_its_key() {
+    let (alice, bob) = (funded_user("1"), app().new_user());
+    let key = format!("refused-{}", sendinchat_tests::app::unique_suffix());
+    let body = json!({"receiver_id": bob.id, "amount": "5"});
+    let first = app().transfer_with_key(&alice, &body, &key);
+    assert_eq!((first.status, first.code()), (422, "insufficient_funds"));
+    app().fund(&alice, "10");
+    let retry = app().transfer_with_key(&alice, &body, &key);
+    assert_eq!(
+        (retry.status, retry.code(), retry.header("idempotent-replayed")),
+        (422, "insufficient_funds", Some("true"))
+    );
+    let different = app().transfer_with_key(&alice, &json!({"receiver_id": bob.id, "amount": "6"}), &key);
+    assert_eq!((different.status, different.code()), (422, "idempotency_key_reused"));
+    assert_eq!(app().balance(&alice), "11.00", "nothing moved under the refused key");
+}
+
+/// Two new users paying each other at the same moment both open both accounts: never a deadlock.
+#[test]
+fn simultaneous_first_transfers_between_new_users_never_deadlock() {
+    const PAIRS: usize = 16;
+    let pairs: Vec<(TestUser, TestUser)> = (0..PAIRS).map(|_| (app().new_user(), app().new_user())).collect();
+    let start = std::sync::Barrier::new(2 * PAIRS);
+    let outcomes: Vec<(u16, String)> = std::thread::scope(|scope| {
+        let payers: Vec<_> = pairs
+            .iter()
+            .flat_map(|(a, b)| [(a, b), (b, a)])
+            .map(|(sender, receiver)| {
+                let start = &start;
+                scope.spawn(move || {
+                    start.wait();
+                    let response = transfer(sender, json!({"receiver_id": receiver.id, "amount": "1"}));
+                    (response.status, response.code().to_owned())
+                })
+            })
+            .collect();
+        payers.into_iter().map(|payer| payer.join().unwrap()).collect()
+    });
+    assert!(
+        outcomes.iter().all(|(status, code)| (*status, code.as_str()) == (422, "insufficient_funds")),
+        "unfunded first transfers are refused, never a deadlock or a 5xx: {outcomes:?}"
+    );
+    let mut database = app().database();
+    let ids: Vec<i64> = pairs.iter().flat_map(|(a, b)| [a.id, b.id]).collect();
+    let accounts: i64 =
+        database.query_one("SELECT count(*) FROM accounts WHERE owner_user_id = ANY($1)", &[&ids]).unwrap().get(0);
+    assert_eq!(accounts as usize, ids.len(), "each user opened exactly one account");
     assert_ledger_invariants(&mut database);
 }
 

@@ -11,5 +11,6 @@ mod host;
 mod manifest;
 mod observability;
 mod operations;
+mod security;
 mod topology;
 mod web;

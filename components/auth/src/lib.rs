@@ -9,7 +9,6 @@
 //! | `GET  /users/me`        | [`lookup::me`]             |
 //! | `GET  /users/{id}`      | [`lookup::by_id`]          |
 //! | `GET  /users?username=` | [`lookup::by_username`]    |
-mod client_address;
 mod credentials;
 mod error;
 mod login;

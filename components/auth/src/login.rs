@@ -1,12 +1,12 @@
 //! `POST /users/token`: the OAuth2 password grant, as a form (like the seed) or as JSON.
 use shared::Reply;
+use shared::client_address::client_address;
 use shared::db::{column, optional_row};
 use shared::ids::UserId;
 use shared::request::{BODY_BYTES_MAX, JsonObject, is_form, read_body};
 use spin_sdk::http::Request;
 use spin_sdk::pg::Connection;
 
-use crate::client_address::client_address;
 use crate::credentials::{Username, verify_password};
 use crate::error::AuthError;
 use crate::settings::Settings;
@@ -19,7 +19,7 @@ struct Account {
 }
 
 pub async fn login(settings: &Settings, request: Request) -> Result<Reply, AuthError> {
-    let address = client_address(request.headers(), &settings.trusted_proxies);
+    let address = client_address(request.headers(), &settings.trusted_proxies)?;
     let (parts, body) = read_body(request, BODY_BYTES_MAX).await?;
     let mut fields = if is_form(&parts.headers) {
         JsonObject::from_form_body(&body)?
@@ -38,7 +38,7 @@ pub async fn login(settings: &Settings, request: Request) -> Result<Reply, AuthE
     fields.finish()?;
 
     let throttle = LoginThrottle::open(settings, &login_name, address).await?;
-    throttle.check(&settings.throttle).await?;
+    throttle.count_attempt(&settings.throttle).await?;
     let database = shared::db::connect(&settings.database_url).await?;
     let account = match Username::parse(&login_name) {
         Ok(username) => find_account(&database, &username).await?,
@@ -51,10 +51,7 @@ pub async fn login(settings: &Settings, request: Request) -> Result<Reply, AuthE
             throttle.record_success().await?;
             start_session(settings, &database, account.id).await
         }
-        None => {
-            throttle.record_failure(&settings.throttle).await?;
-            Err(AuthError::InvalidCredentials)
-        }
+        None => Err(AuthError::InvalidCredentials),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `POST /users/register`.
 use http::StatusCode;
 use shared::Reply;
+use shared::client_address::client_address;
 use shared::db::{UNIQUE_VIOLATION, column, sqlstate};
 use shared::request::{BODY_BYTES_MAX, JsonObject, read_body};
 use shared::response::raw_json_reply;
@@ -9,13 +10,16 @@ use spin_sdk::http::Request;
 use crate::credentials::{NewPassword, Username};
 use crate::error::AuthError;
 use crate::settings::Settings;
+use crate::throttle::count_registration;
 
 pub async fn register(settings: &Settings, request: Request) -> Result<Reply, AuthError> {
+    let address = client_address(request.headers(), &settings.trusted_proxies)?;
     let (parts, body) = read_body(request, BODY_BYTES_MAX).await?;
     let mut fields = JsonObject::from_json_body(&parts.headers, &body)?;
     let username = Username::parse(&fields.require_string("username")?)?;
     let password = NewPassword::parse(fields.require_string("password")?)?;
     fields.finish()?;
+    count_registration(settings, address).await?;
 
     let password_hash = password.hash(settings.bcrypt_cost)?;
     let database = shared::db::connect(&settings.database_url).await?;

@@ -1,7 +1,6 @@
 //! `POST /users/refresh` (rotation with reuse detection) and `POST /users/logout`.
 use shared::Reply;
 use shared::db::{column, optional_row};
-use shared::ids::UserId;
 use shared::request::{BODY_BYTES_MAX, JsonObject, is_form, read_body};
 use shared::response::no_content;
 use spin_sdk::http::Request;
@@ -39,13 +38,13 @@ pub async fn refresh(settings: &Settings, request: Request) -> Result<Reply, Aut
     let database = shared::db::connect(&settings.database_url).await?;
     let row = optional_row(
         &database,
-        "SELECT outcome, user_id FROM auth_rotate_refresh_token($1::text, $2::text, $3::int4)",
+        "SELECT outcome, user_id, session_id FROM auth_rotate_refresh_token($1::text, $2::text, $3::int4)",
         vec![presented.into(), successor.clone().into(), settings.refresh_token_ttl_seconds.into()],
     )
     .await?
     .ok_or_else(|| shared::ApiError::internal("auth_rotate_refresh_token returned no row"))?;
     match column::<String>(&row, "outcome")?.as_str() {
-        "rotated" => Ok(session_reply(settings, column::<UserId>(&row, "user_id")?, &successor)),
+        "rotated" => Ok(session_reply(settings, column(&row, "user_id")?, column(&row, "session_id")?, &successor)),
         _ => Err(AuthError::InvalidRefreshToken),
     }
 }

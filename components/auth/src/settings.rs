@@ -3,8 +3,8 @@ use std::sync::OnceLock;
 
 use chrono::Duration;
 
-use crate::client_address::{AddressRange, parse_trusted_proxies};
 use shared::ApiError;
+use shared::client_address::{AddressRange, parse_trusted_proxies};
 use shared::config::{SpinVariables, VariableSource, cached};
 use shared::token::TokenKeys;
 
@@ -17,6 +17,7 @@ pub struct Settings {
     pub refresh_token_ttl_seconds: i32,
     pub bcrypt_cost: u32,
     pub throttle: ThrottleSettings,
+    pub registration_limits: RegistrationLimits,
     /// Proxies whose `X-Forwarded-For` names the client (see `client_address`).
     pub trusted_proxies: Vec<AddressRange>,
 }
@@ -25,6 +26,13 @@ pub struct Settings {
 pub struct ThrottleSettings {
     pub failures_per_username_max: i64,
     pub failures_per_address_max: i64,
+    pub window_seconds: u32,
+}
+
+/// How many registrations are accepted per client address and in total within a window.
+pub struct RegistrationLimits {
+    pub per_address_max: i64,
+    pub total_max: i64,
     pub window_seconds: u32,
 }
 
@@ -55,6 +63,11 @@ async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
             failures_per_username_max: variables.parsed("login_max_failures").await?,
             failures_per_address_max: variables.parsed("login_max_failures_per_address").await?,
             window_seconds: variables.parsed("login_failure_window_seconds").await?,
+        },
+        registration_limits: RegistrationLimits {
+            per_address_max: variables.parsed("registrations_per_address_max").await?,
+            total_max: variables.parsed("registrations_max").await?,
+            window_seconds: variables.parsed("registration_window_seconds").await?,
         },
         trusted_proxies: parse_trusted_proxies(&variables.text("trusted_proxies").await?)
             .map_err(|error| ApiError::internal(format!("trusted_proxies: {error}")))?,

@@ -1,18 +1,29 @@
-//! Throttling of failed logins, in Redis.
+//! Throttling of failed logins and of registrations, in Redis.
 //!
 //! Failures are counted per username and per client address in fixed windows that start at the
-//! first failure. Once a counter reaches its maximum, logins for that username (or from that
+//! first failure. Once a counter passes its maximum, logins for that username (or from that
 //! address) get 429 with `Retry-After` until the window ends: the real user is delayed, never
 //! locked out for good, and a success clears the username's counter.
 //!
+//! Every attempt is counted as a failure before its password is checked, in one atomic Redis
+//! call per counter, and a success takes its count back. Checking first and counting after the
+//! (slow) password check would let N parallel guesses all pass the check.
+//!
+//! Registrations are counted per client address and in total, before the password is hashed and
+//! before the database says whether the name is taken: each costs a bcrypt hash, and the 409 for a
+//! taken name answers "does this user exist?". The total bounds what many addresses can do
+//! together (at the price that they can use up everyone's budget for a window).
+//!
 //! When Redis is unreachable, login answers 503 (fail closed): without the counters, guessing
-//! would be unthrottled. Everything else in `auth` keeps working without Redis.
+//! would be unthrottled. Registration goes on unthrottled (fail open, logged): a Redis outage
+//! must not stop sign-ups, and bcrypt still bounds each request's cost. Everything else in
+//! `auth` keeps working without Redis.
 use std::net::IpAddr;
 
 use spin_sdk::redis::Connection;
 
 use crate::error::AuthError;
-use crate::settings::{Settings, ThrottleSettings};
+use crate::settings::{RegistrationLimits, Settings, ThrottleSettings};
 
 /// Longest part of a login name that goes into a Redis key; the body limit bounds the rest.
 const KEY_NAME_CHARS_MAX: usize = 64;
@@ -39,27 +50,17 @@ impl LoginThrottle {
         })
     }
 
-    /// Refuses the attempt while either counter is at its maximum.
-    pub async fn check(&self, limits: &ThrottleSettings) -> Result<(), AuthError> {
-        for (key, maximum) in self.counters(limits) {
-            let window = shared::redis::peek_window(&self.connection, key).await?;
-            if window.count >= maximum {
-                let retry_after_seconds = u32::try_from(window.seconds_left).unwrap_or(limits.window_seconds);
-                return Err(AuthError::Throttled { retry_after_seconds });
-            }
-        }
-        Ok(())
+    /// Counts the attempt as a failure, and refuses it when either counter is past its maximum.
+    pub async fn count_attempt(&self, limits: &ThrottleSettings) -> Result<(), AuthError> {
+        count_all(&self.connection, self.counters(limits), limits.window_seconds).await
     }
 
-    pub async fn record_failure(&self, limits: &ThrottleSettings) -> Result<(), AuthError> {
-        for (key, _) in self.counters(limits) {
-            shared::redis::count_in_window(&self.connection, key, limits.window_seconds).await?;
-        }
-        Ok(())
-    }
-
+    /// The password was right: the username starts afresh, and the address gets its count back.
     pub async fn record_success(&self) -> Result<(), AuthError> {
         self.connection.del(&[self.username_key.as_str()]).await?;
+        if let Some(address_key) = &self.address_key {
+            shared::redis::uncount(&self.connection, address_key).await?;
+        }
         Ok(())
     }
 
@@ -67,5 +68,44 @@ impl LoginThrottle {
         let username = (self.username_key.as_str(), limits.failures_per_username_max);
         let address = self.address_key.as_deref().map(|key| (key, limits.failures_per_address_max));
         std::iter::once(username).chain(address)
+    }
+}
+
+/// Counts a registration per client address and in total; 429 past either maximum.
+pub async fn count_registration(settings: &Settings, client_address: Option<IpAddr>) -> Result<(), AuthError> {
+    let RegistrationLimits { per_address_max, total_max, window_seconds } = settings.registration_limits;
+    let prefix = &settings.redis_key_prefix;
+    let total = (format!("{prefix}:registrations:total"), total_max);
+    let address = client_address.map(|address| (format!("{prefix}:registrations:address:{address}"), per_address_max));
+    let counters: Vec<(String, i64)> = std::iter::once(total).chain(address).collect();
+    // A failed connection is logged (as unavailable) where it is made.
+    let Ok(connection) = shared::redis::connect(&settings.redis_url).await else { return Ok(()) };
+    let counters = counters.iter().map(|(key, maximum)| (key.as_str(), *maximum));
+    match count_all(&connection, counters, window_seconds).await {
+        Err(AuthError::Redis(error)) => {
+            eprintln!("[registration-throttle] not enforced: {error:?}");
+            Ok(())
+        }
+        counted => counted,
+    }
+}
+
+/// Counts one hit on each `(key, maximum)`; 429 with the longest wait when any is past its maximum.
+async fn count_all<'a>(
+    connection: &Connection,
+    counters: impl Iterator<Item = (&'a str, i64)>,
+    window_seconds: u32,
+) -> Result<(), AuthError> {
+    let mut retry_after_seconds = None;
+    for (key, maximum) in counters {
+        let window = shared::redis::count_in_window(connection, key, window_seconds).await?;
+        if window.count > maximum {
+            let seconds = u32::try_from(window.seconds_left).unwrap_or(window_seconds);
+            retry_after_seconds = retry_after_seconds.max(Some(seconds));
+        }
+    }
+    match retry_after_seconds {
+        Some(retry_after_seconds) => Err(AuthError::Throttled { retry_after_seconds }),
+        None => Ok(()),
     }
 }

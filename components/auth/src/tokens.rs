@@ -4,7 +4,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use http::StatusCode;
 use serde_json::json;
-use shared::ids::UserId;
+use shared::db::{column, optional_row};
+use shared::ids::{SessionId, UserId};
 use shared::response::json_reply;
 use shared::{ApiError, Reply};
 use spin_sdk::pg::Connection;
@@ -24,18 +25,19 @@ pub fn new_refresh_token() -> Result<String, AuthError> {
 /// Starts a new session (a new refresh-token family) for `user` after a successful login.
 pub async fn start_session(settings: &Settings, database: &Connection, user: UserId) -> Result<Reply, AuthError> {
     let refresh_token = new_refresh_token()?;
-    shared::db::execute(
+    let row = optional_row(
         database,
-        "SELECT auth_issue_refresh_token($1::int8, $2::text, $3::int4)",
+        "SELECT auth_issue_refresh_token($1::int8, $2::text, $3::int4) AS session_id",
         vec![user.get().into(), refresh_token.clone().into(), settings.refresh_token_ttl_seconds.into()],
     )
-    .await?;
-    Ok(session_reply(settings, user, &refresh_token))
+    .await?
+    .ok_or_else(|| ApiError::internal("auth_issue_refresh_token returned no row"))?;
+    Ok(session_reply(settings, user, column(&row, "session_id")?, &refresh_token))
 }
 
 /// The OAuth2 token response.
-pub fn session_reply(settings: &Settings, user: UserId, refresh_token: &str) -> Reply {
-    let access_token = settings.keys.issue(user, settings.access_token_lifetime, Utc::now());
+pub fn session_reply(settings: &Settings, user: UserId, session: SessionId, refresh_token: &str) -> Reply {
+    let access_token = settings.keys.issue(user, session, settings.access_token_lifetime, Utc::now());
     let mut reply = json_reply(
         StatusCode::OK,
         &json!({

@@ -29,9 +29,11 @@ pub fn message_event(room: RoomId, message_json: &str) -> Event {
     let content = json!({"type": "message", "message": message}).to_string();
     Event {
         stream_id: message["id"].as_i64(),
-        ..Event::new(room_channel(room), message["id"].as_i64().map(|id| format!("message-{id}")), EventBody::Text {
-            content,
-        })
+        ..Event::new(
+            room_channel(room),
+            message["id"].as_i64().map(|id| format!("message-{id}")),
+            EventBody::Text { content },
+        )
     }
 }
 

@@ -4,8 +4,9 @@
 //! - `GET /health/ready`: readiness; Postgres answers a query and Redis a PING, each reported
 //!   with its state and round-trip time. 503 (with `Retry-After`) names what is unreachable, so
 //!   traffic is held back until it recovers.
-//!   A secret shorter than the components accept is a logged 500: Spin has no start-up hook
-//!   to refuse it, so readiness is where an orchestrator learns of it before sending traffic.
+//!   A secret shorter than the components accept, an example's placeholder (`CHANGE-ME`), or one
+//!   value used for two secrets is a logged 500: Spin has no start-up hook to refuse it, so
+//!   readiness is where an orchestrator learns of it before sending traffic.
 use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};

@@ -31,8 +31,9 @@ pub trait VariableSource {
         self.get(name).await
     }
 
-    /// Reads the secret variable `name`, refusing one shorter than [`SECRET_BYTES_MIN`]: a short
-    /// key or operator token is guessable, and better no service than a forgeable one.
+    /// Reads the secret variable `name`, refusing one shorter than [`SECRET_BYTES_MIN`] or one
+    /// that is an example's placeholder ([`is_placeholder`]): a short key or operator token is
+    /// guessable, a placeholder is public, and better no service than a forgeable one.
     async fn secret(&self, name: &str) -> Result<String, ApiError> {
         let value = self.get(name).await?;
         if value.len() < SECRET_BYTES_MIN {
@@ -40,6 +41,9 @@ pub trait VariableSource {
                 "variable {name} is {} bytes; at least {SECRET_BYTES_MIN} are required",
                 value.len()
             )));
+        }
+        if is_placeholder(&value) {
+            return Err(ApiError::internal(format!("variable {name} is still an example's placeholder (CHANGE-ME)")));
         }
         Ok(value)
     }
@@ -53,6 +57,12 @@ pub trait VariableSource {
         let raw = self.get(name).await?;
         raw.trim().parse().map_err(|error| ApiError::internal(format!("variable {name} ({raw:?}) is invalid: {error}")))
     }
+}
+
+/// Whether `value` is a placeholder from an example file (`CHANGE-ME-to-...`): it contains
+/// "change" in any letter case, which 32 random bytes in hex or base64 practically never do.
+pub fn is_placeholder(value: &str) -> bool {
+    value.to_ascii_lowercase().contains("change")
 }
 
 /// The variables Spin gives the running component.

@@ -1,6 +1,7 @@
 //! What every SendInChat component needs, in one small library: configuration from Spin
 //! variables, bearer tokens, the JSON error envelope, request parsing with limits, database and
-//! Redis helpers, the request log with request ids, static files with ETags, and the domain types built from raw input (parse, don't validate).
+//! Redis helpers, the client's address, the request log with request ids, static files with ETags, and the domain types built from raw input (parse, don't validate).
+pub mod client_address;
 pub mod config;
 pub mod db;
 pub mod error;

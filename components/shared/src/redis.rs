@@ -11,9 +11,9 @@ const COUNT_IN_WINDOW: &str = "local n = redis.call('INCR', KEYS[1]) \
     if ttl < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) ttl = tonumber(ARGV[1]) end \
     return {n, ttl}";
 
-/// Returns the current count of `KEYS[1]` and its seconds left, without counting.
-const PEEK_WINDOW: &str = "local n = tonumber(redis.call('GET', KEYS[1]) or '0') \
-    return {n, redis.call('TTL', KEYS[1])}";
+/// Takes one hit back from `KEYS[1]` if its window is still open. Never creates the key: a
+/// `DECR` on a key that just expired would leave a counter without a lifetime.
+const UNCOUNT: &str = "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECR', KEYS[1]) end return 0";
 
 /// A counter's state: how many hits in the current window, and when the window ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,30 +33,28 @@ pub fn failure(error: Error) -> ApiError {
 
 /// Counts one hit on `key` in a window of `window_seconds` that starts at the first hit.
 pub async fn count_in_window(connection: &Connection, key: &str, window_seconds: u32) -> Result<Window, Error> {
-    run_window_script(connection, COUNT_IN_WINDOW, key, Some(window_seconds)).await
-}
-
-/// The current state of `key`'s window, without counting a hit.
-pub async fn peek_window(connection: &Connection, key: &str) -> Result<Window, Error> {
-    run_window_script(connection, PEEK_WINDOW, key, None).await
-}
-
-async fn run_window_script(
-    connection: &Connection,
-    script: &str,
-    key: &str,
-    window_seconds: Option<u32>,
-) -> Result<Window, Error> {
-    let mut arguments = vec![
-        RedisParameter::Binary(script.as_bytes().to_vec()),
-        RedisParameter::Int64(1),
-        RedisParameter::Binary(key.as_bytes().to_vec()),
-    ];
-    arguments.extend(window_seconds.map(|seconds| RedisParameter::Int64(seconds.into())));
+    let arguments = script_arguments(COUNT_IN_WINDOW, key, Some(window_seconds.into()));
     match connection.execute("EVAL", arguments).await?.as_slice() {
         [RedisResult::Int64(count), RedisResult::Int64(seconds_left)] => {
             Ok(Window { count: *count, seconds_left: *seconds_left })
         }
         other => Err(Error::Other(format!("unexpected reply to window script: {other:?}"))),
     }
+}
+
+/// Takes back one hit counted on `key` (one that turned out not to matter, like a login that
+/// succeeded), unless its window has ended.
+pub async fn uncount(connection: &Connection, key: &str) -> Result<(), Error> {
+    connection.execute("EVAL", script_arguments(UNCOUNT, key, None)).await?;
+    Ok(())
+}
+
+fn script_arguments(script: &str, key: &str, argument: Option<i64>) -> Vec<RedisParameter> {
+    let mut arguments = vec![
+        RedisParameter::Binary(script.as_bytes().to_vec()),
+        RedisParameter::Int64(1),
+        RedisParameter::Binary(key.as_bytes().to_vec()),
+    ];
+    arguments.extend(argument.map(RedisParameter::Int64));
+    arguments
 }

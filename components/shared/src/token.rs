@@ -4,6 +4,10 @@
 //! Only HS256 is accepted. A token is refused when its algorithm differs (including `none`), its
 //! signature is wrong, it has expired, it is not yet valid (`nbf`, or `iat` in the future), or a
 //! required claim (`sub`, `iat`, `exp`, `iss`) is missing or wrong.
+//!
+//! A token also names its session (`sid`, the refresh-token family its login began). Ordinary
+//! requests do not look it up: a token stays good until it expires, even after logout. Only a
+//! WebSocket, which can outlive many tokens, checks that its session is still live.
 use chrono::{DateTime, Duration, Utc};
 use http::HeaderMap;
 use jwt_compact::alg::{Hs256, Hs256Key};
@@ -11,7 +15,7 @@ use jwt_compact::{AlgorithmExt, Claims, Header, TimeOptions, UntrustedToken};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::ApiError;
-use crate::ids::UserId;
+use crate::ids::{SessionId, UserId};
 
 /// The shortest acceptable HMAC key: HS256 keys shorter than the hash output weaken it.
 pub const SECRET_BYTES_MIN: usize = 32;
@@ -23,6 +27,15 @@ const CLOCK_SKEW_SECONDS: i64 = 30;
 struct AccessClaims {
     sub: String,
     iss: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
+}
+
+/// What a valid access token says: whose it is, and (when it names one) its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bearer {
+    pub user: UserId,
+    pub session: Option<SessionId>,
 }
 
 /// The key and issuer with which access tokens are made and checked.
@@ -54,9 +67,13 @@ impl TokenKeys {
         Ok(Self { key: Hs256Key::new(secret.as_bytes()), issuer })
     }
 
-    /// Issues an access token for `user`, valid for `lifetime` from `now`.
-    pub fn issue(&self, user: UserId, lifetime: Duration, now: DateTime<Utc>) -> String {
-        let mut claims = Claims::new(AccessClaims { sub: user.to_string(), iss: self.issuer.clone() });
+    /// Issues an access token for `user` in `session`, valid for `lifetime` from `now`.
+    pub fn issue(&self, user: UserId, session: SessionId, lifetime: Duration, now: DateTime<Utc>) -> String {
+        let mut claims = Claims::new(AccessClaims {
+            sub: user.to_string(),
+            iss: self.issuer.clone(),
+            sid: Some(session.to_string()),
+        });
         claims.issued_at = Some(now);
         claims.expiration = Some(now + lifetime);
         Hs256
@@ -66,6 +83,11 @@ impl TokenKeys {
 
     /// Checks a token and returns the user it was issued to.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<UserId, Rejection> {
+        self.verify_bearer(token, now).map(|bearer| bearer.user)
+    }
+
+    /// Checks a token and returns its user and session.
+    pub fn verify_bearer(&self, token: &str, now: DateTime<Utc>) -> Result<Bearer, Rejection> {
         let claims: Claims<AccessClaims> = verify_hs256(&self.key, token, now)?;
         if claims.issued_at.is_none() {
             return Err(Rejection::MissingClaim);
@@ -73,7 +95,9 @@ impl TokenKeys {
         if claims.custom.iss != self.issuer {
             return Err(Rejection::WrongIssuer);
         }
-        UserId::parse(&claims.custom.sub).ok_or(Rejection::MissingClaim)
+        let user = UserId::parse(&claims.custom.sub).ok_or(Rejection::MissingClaim)?;
+        let session = claims.custom.sid.map(|sid| SessionId::parse(&sid).ok_or(Rejection::MissingClaim)).transpose()?;
+        Ok(Bearer { user, session })
     }
 
     /// The user behind the request's `Authorization: Bearer <token>` header, or a 401.
@@ -150,8 +174,10 @@ mod tests {
     #[test]
     fn issued_tokens_verify_to_their_user() {
         let now = Utc::now();
-        let token = keys().issue(UserId::parse("42").unwrap(), Duration::minutes(15), now);
+        let (user, session) = (UserId::parse("42").unwrap(), SessionId::parse("7").unwrap());
+        let token = keys().issue(user, session, Duration::minutes(15), now);
         assert_eq!(keys().verify(&token, now).map(UserId::get), Ok(42));
+        assert_eq!(keys().verify_bearer(&token, now), Ok(Bearer { user, session: Some(session) }));
         assert_eq!(keys().verify(&token, now + Duration::minutes(16)), Err(Rejection::Expired));
     }
 

@@ -280,6 +280,10 @@ impl SharedState {
             ("grip_publish_hosts", publish_hosts),
             ("web_socket_origin", format!("ws://127.0.0.1:{web_socket_port}")),
             ("bcrypt_cost", TEST_BCRYPT_COST.to_owned()),
+            // Every test signs its users up from one address; the tests of registration throttling
+            // set their own limits.
+            ("registrations_per_address_max", "1000000".to_owned()),
+            ("registrations_max", "1000000".to_owned()),
             ("chat_events_channel", self.events_channel.clone()),
             ("redis_key_prefix", self.redis_key_prefix.clone()),
         ];

@@ -1,5 +1,7 @@
 //! Who may open a socket: only Pushpin speaks this protocol (`Grip-Sig`), and only a member of
-//! the room with a valid access token gets subscribed.
+//! the room with a valid access token gets subscribed. The same holds for as long as the socket
+//! speaks: every later request is checked again ([`recheck`]), so a socket does not outlive its
+//! token or its user's membership.
 //!
 //! The token travels in `Sec-WebSocket-Protocol` (`sendinchat.v1, bearer.<token>`) or in the
 //! `token` query parameter. Browsers cannot set an `Authorization` header on a WebSocket, and a
@@ -9,11 +11,11 @@
 use chrono::Utc;
 use jwt_compact::Claims;
 use serde::Deserialize;
-use shared::ids::{RoomId, UserId};
+use shared::ids::RoomId;
 use shared::request::{query_pairs, query_value};
-use shared::token::verify_hs256;
+use shared::token::{Bearer, verify_hs256};
 
-use super::{CLOSE_NO_SUCH_ROOM, CLOSE_NOT_MEMBER, CLOSE_UNAUTHORIZED, Exchange};
+use super::{CLOSE_NO_SUCH_ROOM, CLOSE_NOT_MEMBER, CLOSE_UNAUTHORIZED, Exchange, Session};
 use crate::error::ChatError;
 use crate::realtime::{member_channel, room_channel};
 use crate::settings::Settings;
@@ -38,7 +40,7 @@ pub fn verify_gateway(settings: &Settings, headers: &http::HeaderMap) -> Result<
 }
 
 /// Answers OPEN: accept the socket, then either subscribe it to the room or close it with a code
-/// that says why (bad token 4401, not a member 4403, no such room 4404).
+/// that says why (bad token or ended session 4401, not a member 4403, no such room 4404).
 pub async fn open(
     settings: &Settings,
     request: &http::request::Parts,
@@ -51,11 +53,7 @@ pub async fn open(
     if offered.iter().any(|protocol| protocol == SUBPROTOCOL) {
         exchange.headers.push(("sec-websocket-protocol", SUBPROTOCOL.into()));
     }
-    let token = offered
-        .iter()
-        .find_map(|protocol| protocol.strip_prefix(TOKEN_SUBPROTOCOL_PREFIX).map(str::to_owned))
-        .or_else(|| query_pairs(&request.uri).ok().and_then(|query| query_value(&query, "token").map(str::to_owned)));
-    let Some(user) = token.and_then(|token| settings.keys.verify(&token, Utc::now()).ok()) else {
+    let Some(bearer) = presented_bearer(settings, request, &offered) else {
         exchange.close(CLOSE_UNAUTHORIZED, "invalid or missing access token");
         return Ok(());
     };
@@ -63,15 +61,42 @@ pub async fn open(
         exchange.close(CLOSE_NO_SUCH_ROOM, "no such room");
         return Ok(());
     };
-    if !is_member(settings, room, user).await? {
-        exchange.close(CLOSE_NOT_MEMBER, "not a member of this room");
-        return Ok(());
+    if check_authority(settings, room, bearer, exchange).await? {
+        exchange.subscribe(&room_channel(room));
+        exchange.subscribe(&member_channel(room, bearer.user));
+        exchange.headers.push(("set-meta-user", bearer.user.to_string()));
+        exchange.headers.push(("set-meta-room", room.to_string()));
     }
-    exchange.subscribe(&room_channel(room));
-    exchange.subscribe(&member_channel(room, user));
-    exchange.headers.push(("set-meta-user", user.to_string()));
-    exchange.headers.push(("set-meta-room", room.to_string()));
     Ok(())
+}
+
+/// Checks a request of an open socket as OPEN was checked: Pushpin sends the handshake's URI and
+/// headers, token included, with every request. Closes the socket with 4401 when the token has
+/// expired, names another user or belongs to a session that ended (logout, reuse detection), and
+/// with 4403 when the user is no longer a member.
+pub async fn recheck(
+    settings: &Settings,
+    request: &http::request::Parts,
+    session: Session,
+    exchange: &mut Exchange,
+) -> Result<(), ChatError> {
+    let offered = offered_subprotocols(&request.headers);
+    match presented_bearer(settings, request, &offered) {
+        Some(bearer) if bearer.user == session.user => {
+            check_authority(settings, session.room, bearer, exchange).await?;
+        }
+        _ => exchange.close(CLOSE_UNAUTHORIZED, "the access token has expired or is invalid"),
+    }
+    Ok(())
+}
+
+/// The valid access token the request presents, in a subprotocol or in `?token=`.
+fn presented_bearer(settings: &Settings, request: &http::request::Parts, offered: &[String]) -> Option<Bearer> {
+    let token = offered
+        .iter()
+        .find_map(|protocol| protocol.strip_prefix(TOKEN_SUBPROTOCOL_PREFIX).map(str::to_owned))
+        .or_else(|| query_pairs(&request.uri).ok().and_then(|query| query_value(&query, "token").map(str::to_owned)));
+    settings.keys.verify_bearer(&token?, Utc::now()).ok()
 }
 
 fn offered_subprotocols(headers: &http::HeaderMap) -> Vec<String> {
@@ -85,13 +110,31 @@ fn offered_subprotocols(headers: &http::HeaderMap) -> Vec<String> {
         .collect()
 }
 
-async fn is_member(settings: &Settings, room: RoomId, user: UserId) -> Result<bool, ChatError> {
+/// Whether the token's session is live and its user a member of `room`, in one query; closes the
+/// socket (4401, 4403) when not. A token that names no session cannot be checked, so it opens no
+/// socket.
+async fn check_authority(
+    settings: &Settings,
+    room: RoomId,
+    bearer: Bearer,
+    exchange: &mut Exchange,
+) -> Result<bool, ChatError> {
+    let Some(session) = bearer.session else {
+        exchange.close(CLOSE_UNAUTHORIZED, "the access token names no session");
+        return Ok(false);
+    };
     let database = shared::db::connect(&settings.database_url).await?;
     let row = shared::db::optional_row(
         &database,
-        "SELECT chat_is_member($1::int8, $2::int8) AS member",
-        vec![room.get().into(), user.get().into()],
+        "SELECT auth_session_is_live($1::int8) AS live, chat_is_member($2::int8, $3::int8) AS member",
+        vec![session.get().into(), room.get().into(), bearer.user.get().into()],
     )
     .await?;
-    Ok(row.and_then(|row| row.get("member")).unwrap_or(false))
+    let flag = |name: &str| row.as_ref().and_then(|row| row.get(name)).unwrap_or(false);
+    if !flag("live") {
+        exchange.close(CLOSE_UNAUTHORIZED, "the session has ended");
+    } else if !flag("member") {
+        exchange.close(CLOSE_NOT_MEMBER, "not a member of this room");
+    }
+    Ok(!exchange.closed)
 }

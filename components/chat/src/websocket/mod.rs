@@ -4,7 +4,9 @@
 //!
 //! The connection's user and room are kept by Pushpin as `Meta-*` headers, set on OPEN. Pushpin
 //! strips `Meta-*` headers from clients, and `Grip-Sig` proves a request came from Pushpin, so
-//! after OPEN the meta values are trusted.
+//! after OPEN the meta values are trusted. What authorised them is not: every request that
+//! carries something from the client re-checks the token and the membership
+//! (`handshake::recheck`) before any frame is handled.
 mod frames;
 mod handshake;
 mod protocol;
@@ -106,6 +108,10 @@ pub async fn handle(settings: &Settings, request: Request, raw_room: &str) -> Re
         .ok_or_else(|| ApiError::bad_request("malformed_events", "body is not WebSocket-over-HTTP events"))?;
 
     let mut exchange = Exchange::default();
+    let client_speaks = events.iter().any(|event| matches!(event, Incoming::Text(_) | Incoming::Ping(_)));
+    if let Some(session) = session.filter(|_| client_speaks) {
+        handshake::recheck(settings, &parts, session, &mut exchange).await?;
+    }
     for event in events {
         if exchange.closed {
             break;

@@ -39,7 +39,9 @@ pub fn parse(mut body: &[u8]) -> Option<Vec<Incoming>> {
             None => (line, Vec::new()),
             Some((kind, hex_length)) => {
                 let length = usize::from_str_radix(hex_length, 16).ok()?;
-                if body.len() < length + 2 || &body[length..length + 2] != b"\r\n" {
+                // Checked: a length near usize::MAX must not wrap around (or panic).
+                let content_end = length.checked_add(2)?;
+                if body.len() < content_end || &body[length..content_end] != b"\r\n" {
                     return None;
                 }
                 let content = body[..length].to_vec();
@@ -105,6 +107,44 @@ mod tests {
         for body in [&b"OPEN"[..], b"TEXT 9\r\nhello\r\n", b"TEXT zz\r\nhello\r\n", b"SHOUT\r\n", b"TEXT 5\r\nhelloXX"]
         {
             assert_eq!(parse(body), None, "{:?}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn lengths_near_the_top_of_usize_are_refused_not_wrapped() {
+        for body in [&b"TEXT ffffffff\r\nhi\r\n"[..], b"TEXT ffffffffffffffff\r\nhi\r\n", b"TEXT fffffffffffffffff\r\n"]
+        {
+            assert_eq!(parse(body), None, "{:?}", String::from_utf8_lossy(body));
+        }
+    }
+
+    /// A small mutation fuzzer (xorshift, fixed seed): bytes of a valid batch flipped, dropped,
+    /// duplicated and replaced by hex digits; the parser answers Some or None, never panics.
+    #[test]
+    fn mutated_bodies_never_panic() {
+        let valid = b"OPEN\r\nTEXT 5\r\nhello\r\nPING 0\r\n\r\nCLOSE 2\r\n\x03\xe8\r\nDISCONNECT\r\n";
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..200_000 {
+            let mut body = valid.to_vec();
+            for _ in 0..=next() % 4 {
+                let at = usize::try_from(next() % body.len() as u64).expect("small");
+                match next() % 4 {
+                    0 => body[at] = next().to_le_bytes()[0],
+                    1 => drop(body.remove(at)),
+                    2 => body.insert(at, body[at]),
+                    _ => body[at] = b"0123456789abcdef "[usize::try_from(next() % 17).expect("small")],
+                }
+                if body.is_empty() {
+                    break;
+                }
+            }
+            let _ = parse(&body);
         }
     }
 

@@ -17,8 +17,9 @@ use std::task::{Context, Poll, Waker};
 use super::VariableSource;
 use crate::ApiError;
 
-/// The answer for a variable that has no default (required ones, all secrets or connection
-/// strings): long enough to be accepted as a secret.
+/// The start of the answer for a variable that has no default (required ones, all secrets or
+/// connection strings), which ends with the variable's name: long enough to be accepted as a
+/// secret, and different for each secret.
 const REQUIRED_VALUE: &str = "required-value-of-sixty-four-characters-0123456789abcdef01234567";
 
 pub struct RecordingVariables {
@@ -111,14 +112,14 @@ fn manifest() -> toml::Table {
     text.parse().unwrap_or_else(|error| panic!("{path}: {error}"))
 }
 
-/// Each application variable's default; [`REQUIRED_VALUE`] for those without one.
+/// Each application variable's default; [`REQUIRED_VALUE`] and the name for those without one.
 fn application_defaults(manifest: &toml::Table) -> BTreeMap<String, String> {
     let variables = manifest["variables"].as_table().expect("spin.toml has [variables]");
     variables
         .iter()
         .map(|(name, spec)| {
-            let default = spec.get("default").and_then(toml::Value::as_str).unwrap_or(REQUIRED_VALUE);
-            (name.clone(), default.to_owned())
+            let default = spec.get("default").and_then(toml::Value::as_str).map(str::to_owned);
+            (name.clone(), default.unwrap_or_else(|| format!("{REQUIRED_VALUE}-{name}")))
         })
         .collect()
 }

@@ -1,12 +1,21 @@
-//! Which client a login attempt comes from, for per-address throttling.
+//! Which client a request comes from: the one place every per-address throttle asks.
+//!
+//! The direct peer is `spin-client-addr`, which Spin (and the local host) append after the
+//! client's own headers. A client can send that header too, so a request carrying more than one
+//! value is refused (400): only one of them is the platform's, and a client that forges it is
+//! trying to dodge a counter or fill someone else's.
 //!
 //! Behind a proxy (Pushpin, a load balancer) every request arrives from the proxy's address, and
-//! counting failures per that address would let anyone lock everyone out. So when the direct
-//! peer (`spin-client-addr`) is a trusted proxy (`trusted_proxies`), the client is the nearest
-//! address in `X-Forwarded-For` that is not itself a trusted proxy. Headers from untrusted peers
-//! are ignored: a client could write anything there.
+//! counting per that address would let anyone lock everyone out. So when the direct peer is a
+//! trusted proxy (`trusted_proxies`), the client is the nearest address in `X-Forwarded-For`
+//! that is not itself a trusted proxy. Headers from untrusted peers are ignored: a client could
+//! write anything there.
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
+
+use crate::ApiError;
+
+const PEER_HEADER: &str = "spin-client-addr";
 
 /// An address or a CIDR block (`10.0.0.0/8`, `fd00::/8`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,12 +65,13 @@ pub fn parse_trusted_proxies(text: &str) -> Result<Vec<AddressRange>, String> {
     text.split(',').map(str::trim).filter(|part| !part.is_empty()).map(str::parse).collect()
 }
 
-/// The client's address, or None when Spin did not say who the peer is.
-pub fn client_address(headers: &http::HeaderMap, trusted_proxies: &[AddressRange]) -> Option<IpAddr> {
-    let peer = headers.get("spin-client-addr")?.to_str().ok()?.parse::<SocketAddr>().ok()?.ip();
+/// The client's address, or None when the platform did not say who the peer is; 400 when the
+/// request carries a `spin-client-addr` of its own.
+pub fn client_address(headers: &http::HeaderMap, trusted_proxies: &[AddressRange]) -> Result<Option<IpAddr>, ApiError> {
+    let Some(peer) = platform_peer(headers)? else { return Ok(None) };
     let is_trusted = |address: IpAddr| trusted_proxies.iter().any(|range| range.contains(address));
     if !is_trusted(peer) {
-        return Some(peer);
+        return Ok(Some(peer));
     }
     let forwarded: Vec<IpAddr> = headers
         .get_all("x-forwarded-for")
@@ -71,7 +81,23 @@ pub fn client_address(headers: &http::HeaderMap, trusted_proxies: &[AddressRange
         .filter_map(|hop| hop.trim().parse().ok())
         .collect();
     // Nearest hop first: the right end of the list was written by the proxy closest to us.
-    Some(forwarded.into_iter().rev().find(|hop| !is_trusted(*hop)).unwrap_or(peer))
+    Ok(Some(forwarded.into_iter().rev().find(|hop| !is_trusted(*hop)).unwrap_or(peer)))
+}
+
+/// The peer's address as the platform wrote it: the only `spin-client-addr` value.
+fn platform_peer(headers: &http::HeaderMap) -> Result<Option<IpAddr>, ApiError> {
+    let mut values = headers.get_all(PEER_HEADER).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return if headers.contains_key(PEER_HEADER) {
+            Err(ApiError::bad_request(
+                "forged_client_address",
+                "spin-client-addr is set by the platform, not by clients",
+            ))
+        } else {
+            Ok(None)
+        };
+    };
+    Ok(value.to_str().ok().and_then(|value| value.parse::<SocketAddr>().ok()).map(|peer| peer.ip()))
 }
 
 #[cfg(test)]
@@ -90,7 +116,8 @@ mod tests {
     #[test]
     fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
         let trusted = parse_trusted_proxies("127.0.0.1, 10.0.0.0/8").unwrap();
-        let address = |peer, forwarded| client_address(&headers(peer, forwarded), &trusted).unwrap().to_string();
+        let address =
+            |peer, forwarded| client_address(&headers(peer, forwarded), &trusted).unwrap().unwrap().to_string();
         assert_eq!(address("203.0.113.9:5000", Some("198.51.100.1")), "203.0.113.9", "untrusted peer: header ignored");
         assert_eq!(address("127.0.0.1:5000", Some("198.51.100.1")), "198.51.100.1");
         assert_eq!(
@@ -101,6 +128,15 @@ mod tests {
         assert_eq!(address("10.9.9.9:5000", None), "10.9.9.9", "no header: the proxy itself");
         assert_eq!(address("127.0.0.1:5000", Some("not an address")), "127.0.0.1");
         assert_eq!(address("[::1]:5000", Some("198.51.100.1")), "::1", "::1 is not in the trusted list");
+    }
+
+    #[test]
+    fn only_the_platform_names_the_peer() {
+        let mut forged = headers("6.6.6.6:1", None);
+        forged.append("spin-client-addr", "203.0.113.9:5000".parse().unwrap());
+        assert_eq!(client_address(&forged, &[]).unwrap_err().code, "forged_client_address");
+        assert_eq!(client_address(&http::HeaderMap::new(), &[]).unwrap(), None, "not under a platform");
+        assert_eq!(client_address(&headers("garbage", None), &[]).unwrap(), None);
     }
 
     #[test]
