@@ -29,7 +29,8 @@ database_url="postgres://$PGUSER@$PGHOST:$PGPORT/$database"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-psql -qX -d postgres -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $database" -c "CREATE DATABASE $database"
+psql -qX -d postgres -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $database" \
+    -c "CREATE DATABASE $database"
 migrate "$database_url" >/dev/null
 psql -qX -d "$database" -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" -f bench/ledger-sql/reference.sql
 # The same 200 funded users in both: ids 1..200, a million USD each.
