@@ -204,6 +204,11 @@ BEGIN
         RETURN;
     END IF;
     IF p_client_msg_id IS NOT NULL THEN
+        -- A client_msg_id is unique per sender, across rooms, but the room lock above serialises
+        -- one room only: the same id sent to two rooms at once would both miss the look-up and
+        -- one would end in a unique violation. This lock, taken last so it cannot deadlock with
+        -- the room locks, makes the second wait and then find the first.
+        PERFORM pg_advisory_xact_lock(hashtextextended('chat.client_msg_id:' || p_sender_id || ':' || p_client_msg_id, 0));
         SELECT * INTO existing FROM messages WHERE sender_id = p_sender_id AND client_msg_id = p_client_msg_id;
         IF FOUND THEN
             IF existing.room_id = p_room_id AND existing.content = p_content THEN

@@ -146,6 +146,40 @@ fn history_pages_backwards_and_fills_gaps_forwards() {
     assert_eq!(app().messages(&bob, room, "after=abc").status, 400);
 }
 
+/// A client_msg_id is unique per sender across rooms; sent to two rooms at the same moment, one
+/// send stores it and the other is told it is taken (409), never a 500.
+#[test]
+fn one_client_msg_id_sent_to_two_rooms_at_once_is_stored_once() {
+    let (alice, bob) = (app().new_user(), app().new_user());
+    let rooms: Vec<i64> = (0..2)
+        .map(|index| {
+            let room = app().create_room(&alice, &json!({"name": format!("race {index}"), "member_ids": [bob.id]}));
+            room.body["id"].as_i64().unwrap()
+        })
+        .collect();
+    for attempt in 0..8 {
+        let client_msg_id = format!("race-{attempt}");
+        let outcomes: Vec<(u16, String)> = std::thread::scope(|scope| {
+            let sends: Vec<_> = rooms
+                .iter()
+                .map(|room| {
+                    let (alice, client_msg_id) = (&alice, &client_msg_id);
+                    scope.spawn(move || {
+                        let body = json!({"chat_id": room, "content": "same", "client_msg_id": client_msg_id});
+                        let response = app().send_message(alice, &body);
+                        (response.status, response.code().to_owned())
+                    })
+                })
+                .collect();
+            sends.into_iter().map(|send| send.join().unwrap()).collect()
+        });
+        let mut statuses: Vec<u16> = outcomes.iter().map(|(status, _)| *status).collect();
+        statuses.sort();
+        assert_eq!(statuses, [201, 409], "attempt {attempt}: {outcomes:?}");
+        assert!(outcomes.iter().any(|(_, code)| code == "client_msg_id_reused"), "{outcomes:?}");
+    }
+}
+
 #[test]
 fn a_retried_send_with_the_same_client_msg_id_is_stored_once() {
     let alice = app().new_user();
