@@ -8,7 +8,9 @@ use spin_sdk::http::Request;
 
 use crate::error::ChatError;
 use crate::input::{ClientMsgId, MessageContent};
-use crate::outcome::{Outcome, call};
+use shared::outcome::SqlOutcome;
+
+use crate::outcome::{call, error_for};
 use crate::settings::Settings;
 use crate::{rate_limit, realtime};
 
@@ -20,7 +22,7 @@ pub async fn post_message(
     sender: UserId,
     content: MessageContent,
     client_msg_id: Option<ClientMsgId>,
-) -> Result<Outcome, ChatError> {
+) -> Result<SqlOutcome, ChatError> {
     rate_limit::allow_message(settings, sender).await?;
     let outcome = call(
         settings,
@@ -49,7 +51,8 @@ pub async fn send(settings: &Settings, request: Request) -> Result<Reply, ChatEr
     let content = MessageContent::parse(fields.require_string("content")?, settings.message_bytes_max)?;
     let client_msg_id = ClientMsgId::parse(fields.take_string("client_msg_id")?)?;
     fields.finish()?;
-    post_message(settings, room, sender, content, client_msg_id).await?.into_reply(&[("created", StatusCode::CREATED)])
+    let outcome = post_message(settings, room, sender, content, client_msg_id).await?;
+    Ok(outcome.into_reply(&[("created", StatusCode::CREATED)], error_for))
 }
 
 /// `GET /chat/messages/{room}?before=&after=&limit=`: members only (others get 404).
@@ -95,5 +98,5 @@ pub async fn mark_read(settings: &Settings, request: Request, room: RoomId) -> R
     if let Some(marker) = outcome.fresh_resource("marked") {
         realtime::publish(settings, realtime::read_event(room, marker)).await;
     }
-    outcome.into_reply(&[("marked", StatusCode::OK)])
+    Ok(outcome.into_reply(&[("marked", StatusCode::OK)], error_for))
 }

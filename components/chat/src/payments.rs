@@ -9,7 +9,9 @@ use spin_sdk::http::Request;
 use spin_sdk::pg::ParameterValue;
 
 use crate::error::ChatError;
-use crate::outcome::{Outcome, call};
+use shared::outcome::SqlOutcome;
+
+use crate::outcome::{call, error_for};
 use crate::realtime;
 use crate::settings::Settings;
 
@@ -61,11 +63,11 @@ fn key_text(key: Option<IdempotencyKey>) -> Option<String> {
 }
 
 /// Announces a new payment-related message to the room, then answers.
-async fn announce_and_reply(settings: &Settings, room: RoomId, outcome: Outcome) -> Result<Reply, ChatError> {
+async fn announce_and_reply(settings: &Settings, room: RoomId, outcome: SqlOutcome) -> Result<Reply, ChatError> {
     if let Some(message) = outcome.fresh_resource("completed") {
         realtime::publish(settings, realtime::message_event(room, message)).await;
     }
-    outcome.into_reply(&[("completed", StatusCode::CREATED)])
+    Ok(outcome.into_reply(&[("completed", StatusCode::CREATED)], error_for))
 }
 
 /// `POST /chat/rooms/{id}/payments {receiver_id, amount, currency?, note?}` + `Idempotency-Key`.

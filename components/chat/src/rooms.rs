@@ -9,7 +9,7 @@ use spin_sdk::http::Request;
 
 use crate::error::ChatError;
 use crate::input::RoomName;
-use crate::outcome::call;
+use crate::outcome::{call, error_for};
 use crate::realtime;
 use crate::settings::Settings;
 
@@ -53,7 +53,7 @@ pub async fn create(settings: &Settings, request: Request) -> Result<Reply, Chat
         ],
     )
     .await?;
-    outcome.into_reply(&[("created", StatusCode::CREATED)])
+    Ok(outcome.into_reply(&[("created", StatusCode::CREATED)], error_for))
 }
 
 /// `POST /chat/direct {user_id}`: the one room of the caller and that user (201 when new).
@@ -67,7 +67,7 @@ pub async fn direct(settings: &Settings, request: Request) -> Result<Reply, Chat
         vec![caller.get().into(), peer.get().into()],
     )
     .await?;
-    outcome.into_reply(&[("created", StatusCode::CREATED), ("existing", StatusCode::OK)])
+    Ok(outcome.into_reply(&[("created", StatusCode::CREATED), ("existing", StatusCode::OK)], error_for))
 }
 
 /// `GET /chat/rooms?limit=`: newest activity first, with last message and unread count.
@@ -97,7 +97,7 @@ pub async fn add_member(settings: &Settings, request: Request, room: RoomId) -> 
         vec![room.get().into(), caller.get().into(), user.get().into(), settings.room_members_max.into()],
     )
     .await?;
-    outcome.into_reply(&[("added", StatusCode::CREATED), ("already_member", StatusCode::OK)])
+    Ok(outcome.into_reply(&[("added", StatusCode::CREATED), ("already_member", StatusCode::OK)], error_for))
 }
 
 /// `DELETE /chat/rooms/{id}/members/me`: the caller leaves; their open sockets for the room close.

@@ -3,8 +3,9 @@
 use http::StatusCode;
 use shared::db::optional_row;
 use shared::ids::{IdempotencyKey, UserId};
-use shared::ledger::{LedgerResult, outcome_error};
+use shared::ledger::{SUCCESS_OUTCOME, outcome_error};
 use shared::money::PaymentTerms;
+use shared::outcome::SqlOutcome;
 use shared::request::{BODY_BYTES_MAX, JsonObject, read_body};
 use shared::{ApiError, Reply};
 use spin_sdk::http::Request;
@@ -41,7 +42,7 @@ pub async fn deposit(settings: &Settings, request: Request) -> Result<Reply, Fin
     )
     .await?
     .ok_or_else(|| ApiError::internal("fintech_deposit returned no row"))?;
-    Ok(LedgerResult::from_row(&row)?.into_reply(StatusCode::CREATED, outcome_error)?)
+    Ok(SqlOutcome::from_row(&row)?.into_reply(&[(SUCCESS_OUTCOME, StatusCode::CREATED)], outcome_error))
 }
 
 pub fn authenticate_operator(settings: &Settings, headers: &http::HeaderMap) -> Result<(), FintechError> {

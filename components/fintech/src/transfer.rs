@@ -2,8 +2,9 @@
 use http::StatusCode;
 use shared::db::optional_row;
 use shared::ids::{IdempotencyKey, UserId};
-use shared::ledger::{LedgerResult, outcome_error};
+use shared::ledger::{SUCCESS_OUTCOME, outcome_error};
 use shared::money::PaymentTerms;
+use shared::outcome::SqlOutcome;
 use shared::request::{BODY_BYTES_MAX, JsonObject, read_body};
 use shared::{ApiError, Reply};
 use spin_sdk::http::Request;
@@ -71,5 +72,5 @@ pub async fn transfer(settings: &Settings, request: Request) -> Result<Reply, Fi
     )
     .await?
     .ok_or_else(|| ApiError::internal("fintech_transfer returned no row"))?;
-    Ok(LedgerResult::from_row(&row)?.into_reply(StatusCode::CREATED, outcome_error)?)
+    Ok(SqlOutcome::from_row(&row)?.into_reply(&[(SUCCESS_OUTCOME, StatusCode::CREATED)], outcome_error))
 }

@@ -9,6 +9,7 @@ pub mod grip;
 pub mod ids;
 pub mod ledger;
 pub mod money;
+pub mod outcome;
 pub mod redis;
 pub mod request;
 pub mod request_log;
