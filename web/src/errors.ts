@@ -73,6 +73,8 @@ const MESSAGES: Record<string, string> = {
   use_realtime_gateway: 'Live updates are misconfigured on this server.',
   // The service
   unavailable: 'The service is briefly unavailable. Try again in a moment.',
+  bad_request: 'The app sent a request the server could not read. Reload the page and try again.',
+  forged_client_address: 'Your network sent a request the server refuses. Try another network, or contact support.',
   internal: 'Something went wrong on our side. Try again later.',
   // The client's own
   network_error: 'You seem to be offline. Check your connection and try again.',
