@@ -378,3 +378,38 @@ fn the_public_kubernetes_service_preserves_client_addresses() {
         assert_eq!(service["spec"]["externalTrafficPolicy"], "Local", "{service}");
     }
 }
+
+/// Unknown users are checked against a dummy hash of the configured cost; a user whose hash has
+/// another cost (from before `bcrypt_cost` changed) would stand out by timing, so a successful
+/// login stores the hash again with the configured cost. The old-cost hash is made by an app
+/// configured with the old cost, and planted in the database as a migration would have left it.
+#[test]
+fn a_login_rehashes_a_password_stored_with_another_cost() {
+    let (Some(before), Some(after)) = (
+        private_app(AppOptions::default().variable("bcrypt_cost", "5")),
+        private_app(AppOptions::default().variable("bcrypt_cost", "4")),
+    ) else {
+        return;
+    };
+    let stored_hash = |app: &TestApp, username: &str| -> String {
+        let row = app
+            .database()
+            .query_one("SELECT password_hash FROM users WHERE username = $1", &[&username])
+            .expect("user");
+        row.get(0)
+    };
+    let user = before.new_user();
+    let old_hash = stored_hash(&before, &user.username);
+    assert!(old_hash.starts_with("$2b$05$"), "{old_hash}");
+    after.sign_up(&user.username, &user.password);
+    after
+        .database()
+        .execute("UPDATE users SET password_hash = $1 WHERE username = $2", &[&old_hash, &user.username])
+        .expect("plant the old hash");
+
+    assert_eq!(after.login(&user.username, &user.password).status, 200, "the old hash still verifies");
+    let new_hash = stored_hash(&after, &user.username);
+    assert!(new_hash.starts_with("$2b$04$"), "rehashed with the configured cost: {new_hash}");
+    assert_eq!(after.login(&user.username, &user.password).status, 200, "and verifies");
+    assert_eq!(after.login(&user.username, "a wrong password").status, 401);
+}

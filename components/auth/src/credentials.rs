@@ -94,6 +94,14 @@ pub fn verify_password(attempt: &str, stored_hash: Option<&str>, cost: u32) -> R
     Ok(bcrypt::verify(attempt, hash)? && can_match)
 }
 
+/// Whether a stored hash was made with another cost than the configured one. Logins verify an
+/// unknown user against a dummy of the configured cost, so after `bcrypt_cost` changes, a user
+/// whose hash keeps the old cost would be told apart by timing; such a hash is replaced at the
+/// user's next successful login.
+pub fn needs_rehash(stored_hash: &str, cost: u32) -> bool {
+    stored_hash.parse::<bcrypt::HashParts>().map_or(true, |parts| parts.get_cost() != cost)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +129,14 @@ mod tests {
         let lines: Vec<&str> = COMMON_PASSWORDS.lines().collect();
         assert!(lines.windows(2).all(|pair| pair[0] < pair[1]));
         assert_eq!(lines.len(), 10_000);
+    }
+
+    #[test]
+    fn hashes_of_another_cost_need_rehashing() {
+        let hash = bcrypt::hash("correct horse battery", 4).unwrap();
+        assert!(!needs_rehash(&hash, 4));
+        assert!(needs_rehash(&hash, 5));
+        assert!(needs_rehash("not a bcrypt hash", 4));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use shared::request::{BODY_BYTES_MAX, JsonObject, is_form, read_body};
 use spin_sdk::http::Request;
 use spin_sdk::pg::Connection;
 
-use crate::credentials::{Username, verify_password};
+use crate::credentials::{Username, needs_rehash, verify_password};
 use crate::error::AuthError;
 use crate::settings::Settings;
 use crate::throttle::LoginThrottle;
@@ -49,6 +49,9 @@ pub async fn login(settings: &Settings, request: Request) -> Result<Reply, AuthE
     match account.filter(|_| verified) {
         Some(account) => {
             throttle.record_success().await?;
+            if needs_rehash(&account.password_hash, settings.bcrypt_cost) {
+                rehash(&database, account.id, &password, settings.bcrypt_cost).await?;
+            }
             start_session(settings, &database, account.id).await
         }
         None => Err(AuthError::InvalidCredentials),
@@ -64,4 +67,13 @@ async fn find_account(database: &Connection, username: &Username) -> Result<Opti
     .await?;
     let Some(row) = row else { return Ok(None) };
     Ok(Some(Account { id: column(&row, "id")?, password_hash: column(&row, "password_hash")? }))
+}
+
+/// Stores the user's (just verified) password hashed with the configured cost.
+async fn rehash(database: &Connection, user: UserId, password: &str, cost: u32) -> Result<(), AuthError> {
+    let password_hash = bcrypt::hash(password, cost)?;
+    database
+        .execute("UPDATE users SET password_hash = $1 WHERE id = $2", [password_hash.into(), user.get().into()])
+        .await?;
+    Ok(())
 }
