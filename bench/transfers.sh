@@ -13,6 +13,7 @@
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib/common.sh"
 source "$(dirname "$0")/../scripts/lib/services.sh"
+source "$(dirname "$0")/lib/transfer-load.sh"
 cd "$PROJECT_ROOT"
 apt_ensure wrk postgresql-contrib openssl bc
 
@@ -25,55 +26,13 @@ ws_port=$(free_port 18999)
 base=http://127.0.0.1:$app_port
 
 rm -rf "$data"
-SPIN_VARIABLE_BCRYPT_COST=4 SPIN_VARIABLE_LOGIN_MAX_FAILURES_PER_ADDRESS=100000 \
-    SPIN_VARIABLE_REGISTRATIONS_PER_ADDRESS_MAX=100000 SPIN_VARIABLE_REGISTRATIONS_MAX=100000 \
-    scripts/run.sh --quiet --data "$data" --port "$app_port" --ws-port "$ws_port" >"$work/run.log" 2>&1 &
-run_pid=$!
-stop_system() { kill "$run_pid" 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true; rm -rf "$work"; }
-trap stop_system EXIT
-for attempt in $(seq 600); do grep -qx ready "$work/run.log" && break; sleep 1; done
-grep -qx ready "$work/run.log" || die "the system did not start; see $work/run.log"
+trap 'stop_system; rm -rf "$work"' EXIT
+start_system "$data" "$app_port" "$ws_port" "$work/run.log" --quiet --no-metrics
 source "$data/secrets.env"
 
 log "creating and funding $users users"
-tokens_lua="$work/tokens.lua"
-echo "tokens = {" >"$tokens_lua"
-for index in $(seq "$users"); do
-    body="{\"username\":\"bench_$index\",\"password\":\"bench password $index\"}"
-    curl -sf -X POST "$base/users/register" -H 'content-type: application/json' -d "$body" >/dev/null
-    token=$(curl -sf -X POST "$base/users/token" -H 'content-type: application/json' -d "$body" \
-        | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
-    curl -sf -X POST "$base/fintech/deposits" -H 'content-type: application/json' \
-        -H "x-operator-token: $ADMIN_TOKEN" -d "{\"user_id\":$index,\"amount\":\"1000000\"}" >/dev/null
-    echo "  \"$token\"," >>"$tokens_lua"
-done
-echo "}" >>"$tokens_lua"
-
-# wrk: each request a transfer between random users; with HOT_PERCENT, that share of transfers
-# has user 1 as sender or receiver. Ids are 1..$users because the database is new.
-cat >"$work/transfer.lua" <<LUA
-dofile("$tokens_lua")
-local users = $users
-local hot_percent = tonumber(os.getenv("HOT_PERCENT") or "0")
-function init(args) math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 100000) end
-function request()
-  local sender = math.random(1, users)
-  local receiver = 1 + (sender + math.random(0, users - 2)) % users
-  if math.random(1, 100) <= hot_percent then
-    if math.random(1, 2) == 1 then sender = 1 else receiver = 1 end
-    if sender == receiver then receiver = 2 end
-  end
-  return wrk.format("POST", "/fintech/transfer", {
-    ["Content-Type"] = "application/json",
-    ["Authorization"] = "Bearer " .. tokens[sender],
-  }, '{"receiver_id":' .. receiver .. ',"amount":"0.01"}')
-end
-function done(summary, latency, requests)
-  io.write(string.format("RESULT %.1f %.2f %.2f %d %d\n", summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
-end
-LUA
+create_funded_users "$base" "$users" "$ADMIN_TOKEN" "$work/tokens.lua"
+write_transfer_lua "$work/tokens.lua" "$users" "$work/transfer.lua"
 
 cat >"$work/transfer.sql" <<SQL
 \set pick random(1, 100)
@@ -113,8 +72,7 @@ pgbench_run() {
 printf '\n%-8s %5s | %10s %8s %8s %6s | %10s %8s %8s | %6s\n' mix conns "app tx/s" "p50 ms" "p99 ms" errors "db tx/s" "p50 ms" "p99 ms" "app/db"
 for hot in 0 30; do
     for connections in 16 64; do
-        result=$(HOT_PERCENT=$hot wrk -t2 -c"$connections" -d"${duration}s" --latency -s "$work/transfer.lua" "$base" \
-            | sed -n 's/^RESULT //p')
+        result=$(wrk_transfers "$base" "$connections" "$hot" "$duration" "$work/transfer.lua")
         read -r app_tps app_p50 app_p99 status_errors socket_errors <<<"$result"
         read -r db_tps db_p50 db_p99 <<<"$(pgbench_run "$connections" "$hot")"
         mix=$([ "$hot" = 0 ] && echo uniform || echo "hot$hot%")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole system on this machine: Postgres, Redis, Pushpin and the app.
 #
-#   scripts/run.sh [--seed] [--quiet] [--port 3000] [--ws-port 7999] [--data .data/dev]
+#   scripts/run.sh [--seed] [--quiet] [--no-metrics] [--port 3000] [--ws-port 7999] [--metrics-port 9464]
+#                  [--data .data/dev]
 #
 # - Postgres: $DATABASE_URL when set, otherwise a cluster under .data/dev/postgres.
 # - Redis: $REDIS_URL when set, otherwise a server under .data/dev/redis (append-only file on).
@@ -11,7 +12,9 @@
 # - The app runs under the real Spin CLI when `spin` 4.1+ is on PATH, else under the local host
 #   ($SENDINCHAT_HOST_BIN when set, otherwise built in release mode).
 # - --seed creates demo users with balances and a room (see README).
-# - --quiet turns off the local host's per-request log lines (for benchmarks).
+# - The local host serves Prometheus metrics on --metrics-port, unless --no-metrics (under
+#   `spin up`, see the README's Observability section for Spin's OpenTelemetry export instead).
+# - --quiet turns off the per-request log lines of the host and the components (for benchmarks).
 # Ctrl-C stops exactly what this script started.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
@@ -20,17 +23,21 @@ cd "$PROJECT_ROOT"
 
 app_port=3000
 ws_port=7999
+metrics_port=9464
+metrics=yes
 seed=no
 host_flags=()
 data=.data/dev
 while [ $# -gt 0 ]; do
     case $1 in
         --seed) seed=yes ;;
-        --quiet) host_flags+=(--quiet) ;;
+        --quiet) host_flags+=(--quiet); export SPIN_VARIABLE_LOG_LEVEL=warn ;;
         --port) app_port=$2; shift ;;
         --ws-port) ws_port=$2; shift ;;
+        --metrics-port) metrics_port=$2; shift ;;
+        --no-metrics) metrics=no ;;
         --data) data=$2; shift ;;
-        -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
         *) die "unknown argument $1 (try --help)" ;;
     esac
     shift
@@ -122,9 +129,16 @@ export SPIN_VARIABLE_TRUSTED_PROXIES=${SPIN_VARIABLE_TRUSTED_PROXIES:-127.0.0.1}
 start_pushpin "$data" "$ws_port" "$publish_port" "$app_port" "$GRIP_SIG_KEY" 2500
 started+=(pushpin)
 
+if [ "$metrics" = yes ]; then
+    host_flags+=(--metrics-listen "127.0.0.1:$metrics_port")
+    metrics_line="  Metrics     http://127.0.0.1:$metrics_port/metrics   (Prometheus text format)"
+else
+    metrics_line="  Metrics     off (--no-metrics)"
+fi
 spin_version() { spin --version 2>/dev/null | sed -n 's/^spin \([0-9]*\)\.\([0-9]*\).*/\1 \2/p'; }
 if command -v spin >/dev/null && read -r major minor < <(spin_version) && { [ "$major" -gt 4 ] || { [ "$major" -eq 4 ] && [ "$minor" -ge 1 ]; }; }; then
     runtime=(spin up --from spin.toml --listen "127.0.0.1:$app_port")
+    metrics_line="  Metrics     under spin up: set OTEL_EXPORTER_OTLP_ENDPOINT (see the README's Observability)"
 elif [ -n "${SENDINCHAT_HOST_BIN:-}" ]; then
     runtime=("$SENDINCHAT_HOST_BIN" up --from spin.toml --listen "127.0.0.1:$app_port" "${host_flags[@]}")
 else
@@ -151,6 +165,7 @@ cat <<READY
   Web app     http://127.0.0.1:$app_port/
   HTTP API    http://127.0.0.1:$app_port   (e.g. curl http://127.0.0.1:$app_port/health/ready)
   WebSockets  ws://127.0.0.1:$ws_port/chat/ws/{room_id}
+$metrics_line
   Operator token and secrets: $secrets
   Data: $data (Postgres and Redis keep their data across runs)
 

@@ -101,7 +101,13 @@ phase "unit tests"
 cargo test --workspace --locked --quiet --lib --bins
 
 phase "integration tests (suite, migrations)"
+# Every secret the suite handles and every line its processes log, for the scan that follows.
+export SENDINCHAT_TEST_LOG_DIR=$PROJECT_ROOT/$data/logs
+rm -rf "$SENDINCHAT_TEST_LOG_DIR" && mkdir -p "$SENDINCHAT_TEST_LOG_DIR"
 cargo test --workspace --locked --quiet --test '*'
+
+phase "log scan (no secret the suite used in any log line)"
+scripts/scan-test-logs.sh "$SENDINCHAT_TEST_LOG_DIR"
 
 phase "fuzz (schemathesis against openapi.yaml)"
 scripts/fuzz.sh

@@ -92,6 +92,9 @@ impl SubscribedServer {
     /// lets each channel finish the message it is handling, for at most `shutdown_timeout`.
     pub async fn run(self, shutdown: ShutdownSignal, shutdown_timeout: Duration) {
         let address = self.client.get_connection_info().addr.to_string();
+        // The series exists at 0 from the start, so a dashboard or an alert on its increase
+        // sees the first reconnect.
+        drop(metrics::get().redis_reconnects.get_or_create(&ServerLabels { server: address.clone() }));
         let mut workers = JoinSet::new();
         let queues: HashMap<String, mpsc::Sender<Vec<u8>>> = self
             .server

@@ -6,8 +6,8 @@
 -- ('insufficient_funds', 'receiver_not_found', ...): the component maps outcomes to HTTP
 -- statuses in one place, and an Idempotency-Key stores failures as faithfully as successes.
 --
--- Deadlocks are avoided, not retried: a transfer claims its idempotency key first, then locks its
--- two accounts in ascending id order.
+-- Deadlocks are avoided, not retried: accounts open in one statement in user id order, and a
+-- transfer locks its two accounts in ascending id order before it writes anything else.
 
 -- The API representation of a transfer. Amounts are strings: JSON numbers are binary floats in
 -- most clients, and money must survive the round trip exactly.
@@ -25,35 +25,57 @@ RETURN json_build_object(
     'created_at', api_timestamp(t.created_at)
 );
 
--- The resource a ledger operation produced: the transfer's JSON text, or NULL when it failed.
-CREATE FUNCTION completed_transfer_json(p_outcome text, p_posted transfers) RETURNS text
+-- The fingerprint of a request: operation name and normalised parameters, so "10.5" and "10.50"
+-- or reordered JSON fields are the same request.
+-- STABLE, as array_to_string and convert_to are: a function declared more constant than its body
+-- is never inlined, and runs through the SQL-function executor on every call.
+CREATE FUNCTION request_fingerprint(VARIADIC parts text[]) RETURNS bytea
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN CASE WHEN p_outcome = 'completed' THEN transfer_json(p_posted)::text END;
+RETURN sha256(convert_to(array_to_string(parts, E'\x1f', E'\x1e'), 'UTF8'));
 
--- Claims an idempotency key for the current transaction. Returns no row when the caller should go
--- ahead (no key given, or the key is new); otherwise one row with the stored outcome, or
--- 'idempotency_mismatch' when the key was used for a different request. A concurrent duplicate
--- waits here until the first request commits.
+-- The stored answer to an earlier request with this Idempotency-Key, if there was one: the outcome
+-- recorded in idempotency_keys, else a transfer made under the key (ledger_post writes it on the
+-- row; a chat payment has both, and its answer is the recorded message). A different fingerprint
+-- answers 'idempotency_mismatch'. No row when the key is new.
+CREATE FUNCTION idempotency_replay(p_scope text, p_key text, p_fingerprint bytea)
+RETURNS TABLE (outcome text, resource text)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT CASE WHEN stored.fingerprint = p_fingerprint THEN stored.outcome ELSE 'idempotency_mismatch' END,
+           CASE WHEN stored.fingerprint = p_fingerprint THEN stored.resource END
+    FROM (
+        SELECT 1 AS preference, k.request_fingerprint AS fingerprint, k.outcome, k.resource
+        FROM idempotency_keys k WHERE k.scope = p_scope AND k.key = p_key
+        UNION ALL
+        SELECT 2, t.request_fingerprint, 'completed', transfer_json(t)::text
+        FROM transfers t WHERE t.idempotency_scope = p_scope AND t.idempotency_key = p_key
+    ) stored
+    ORDER BY stored.preference
+    LIMIT 1;
+END;
+
+-- Claims an idempotency key for the current transaction, for operations that have no transfer row
+-- to carry it. Returns no row when the caller should go ahead (no key given, or the key is new);
+-- otherwise one row with the stored outcome, or 'idempotency_mismatch' when the key was used for a
+-- different request. A concurrent duplicate waits here until the first request commits.
 CREATE FUNCTION idempotency_claim(p_scope text, p_key text, p_fingerprint bytea)
 RETURNS TABLE (outcome text, resource text)
 LANGUAGE plpgsql AS $$
-DECLARE
-    stored idempotency_keys;
 BEGIN
     IF p_key IS NULL THEN
+        RETURN;
+    END IF;
+    -- A transfer made under this key by /fintech/transfer claimed it without a row here.
+    IF EXISTS (SELECT FROM transfers t WHERE t.idempotency_scope = p_scope AND t.idempotency_key = p_key
+               AND t.request_fingerprint <> p_fingerprint) THEN
+        RETURN QUERY SELECT 'idempotency_mismatch'::text, NULL::text;
         RETURN;
     END IF;
     INSERT INTO idempotency_keys (scope, key, request_fingerprint, outcome)
     VALUES (p_scope, p_key, p_fingerprint, 'in_progress')
     ON CONFLICT DO NOTHING;
-    IF FOUND THEN
-        RETURN;
-    END IF;
-    SELECT * INTO STRICT stored FROM idempotency_keys WHERE scope = p_scope AND key = p_key;
-    IF stored.request_fingerprint <> p_fingerprint THEN
-        RETURN QUERY SELECT 'idempotency_mismatch'::text, NULL::text;
-    ELSE
-        RETURN QUERY SELECT stored.outcome, stored.resource;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT * FROM idempotency_replay(p_scope, p_key, p_fingerprint);
     END IF;
 END;
 $$;
@@ -67,67 +89,79 @@ BEGIN ATOMIC
     WHERE scope = p_scope AND key = p_key;
 END;
 
--- The fingerprint of a request: operation name and normalised parameters, so "10.5" and "10.50"
--- or reordered JSON fields are the same request.
-CREATE FUNCTION request_fingerprint(VARIADIC parts text[]) RETURNS bytea
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN sha256(convert_to(array_to_string(parts, E'\x1f', E'\x1e'), 'UTF8'));
-
--- A user's account in a currency. The default currency's account opens on first use; an account
--- in any other currency exists only once a deposit in it has been made, so NULL means "this user
--- cannot hold that currency".
-CREATE FUNCTION ledger_user_account(p_user_id bigint, p_currency char(3), p_default_currency char(3))
-RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-    account_id bigint;
-BEGIN
-    SELECT id INTO account_id FROM accounts
-    WHERE owner_user_id = p_user_id AND currency = p_currency;
-    IF FOUND OR p_currency <> p_default_currency THEN
-        RETURN account_id;
-    END IF;
-    INSERT INTO accounts (kind, owner_user_id, currency) VALUES ('user', p_user_id, p_currency)
+-- Opens the accounts the users lack in a currency. One statement, in user id order: two first
+-- transfers A->B and B->A open the same accounts in the same order, so neither can wait on an
+-- account the other opened while holding one it opened itself (no deadlock).
+CREATE FUNCTION ledger_open_user_accounts(p_user_ids bigint[], p_currency char(3)) RETURNS void
+LANGUAGE sql
+BEGIN ATOMIC
+    INSERT INTO accounts (kind, owner_user_id, currency)
+    SELECT 'user', user_id, p_currency FROM unnest(p_user_ids) user_id ORDER BY user_id
     ON CONFLICT DO NOTHING;
-    SELECT id INTO STRICT account_id FROM accounts
-    WHERE owner_user_id = p_user_id AND currency = p_currency;
-    RETURN account_id;
 END;
-$$;
 
 -- Moves p_amount (already validated and scaled to its currency) between two accounts: locks both
--- in id order, debits the sender unless that would take a user account below zero, credits the
--- receiver, and writes the transfer with its two entries. Outcome 'completed' (with the transfer)
--- or 'insufficient_funds'.
+-- in id order, refuses if the sender is a user account the amount would take below zero, writes
+-- the transfer (carrying its idempotency key, if any) with its two entries and updates both
+-- balances. Outcome 'completed' (with the transfer) or 'insufficient_funds'. When another
+-- transaction committed a transfer under the same key first, that transfer is the answer
+-- (replayed), or 'idempotency_mismatch' if it was a different request.
 CREATE FUNCTION ledger_post(
     p_kind text, p_sender_account bigint, p_receiver_account bigint, p_amount numeric,
-    p_note text, p_idempotency_key text, p_fingerprint bytea,
-    OUT outcome text, OUT posted transfers)
+    p_note text, p_idempotency_scope text, p_idempotency_key text, p_fingerprint bytea,
+    OUT outcome ledger_outcome, OUT posted transfers, OUT replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
-    sender accounts;
-    receiver accounts;
+    covered boolean;
+    sender_user bigint;
+    receiver_user bigint;
+    currency char(3);
 BEGIN
-    PERFORM 1 FROM accounts WHERE id IN (p_sender_account, p_receiver_account)
-    ORDER BY id FOR UPDATE;
-    UPDATE accounts SET balance = balance - p_amount
-    WHERE id = p_sender_account AND (kind = 'funding' OR balance >= p_amount)
-    RETURNING * INTO sender;
-    IF NOT FOUND THEN
-        outcome := 'insufficient_funds';
-        RETURN;
+    replayed := false;
+    -- Callers pass their scope whether or not the request had a key.
+    IF p_idempotency_key IS NULL THEN
+        p_idempotency_scope := NULL;
     END IF;
-    UPDATE accounts SET balance = balance + p_amount WHERE id = p_receiver_account
-    RETURNING * INTO receiver;
-    INSERT INTO transfers (kind, sender_account_id, receiver_account_id, sender_user_id,
-                           receiver_user_id, amount, currency, note, idempotency_key,
-                           request_fingerprint)
-    VALUES (p_kind, sender.id, receiver.id, sender.owner_user_id, receiver.owner_user_id,
-            p_amount, sender.currency, p_note, p_idempotency_key, p_fingerprint)
-    RETURNING * INTO posted;
-    INSERT INTO ledger_entries (transfer_id, account_id, amount)
-    VALUES (posted.id, sender.id, -p_amount), (posted.id, receiver.id, p_amount);
-    outcome := 'completed';
+    SELECT bool_or(a.id = p_sender_account AND (a.kind = 'funding' OR a.balance >= p_amount)),
+           min(a.owner_user_id) FILTER (WHERE a.id = p_sender_account),
+           min(a.owner_user_id) FILTER (WHERE a.id = p_receiver_account),
+           min(a.currency)
+    INTO covered, sender_user, receiver_user, currency
+    FROM (SELECT * FROM accounts WHERE id IN (p_sender_account, p_receiver_account)
+          ORDER BY id FOR UPDATE) a;
+    IF covered THEN
+        INSERT INTO transfers (kind, sender_account_id, receiver_account_id, sender_user_id,
+                               receiver_user_id, amount, currency, note, idempotency_scope,
+                               idempotency_key, request_fingerprint)
+        VALUES (p_kind, p_sender_account, p_receiver_account, sender_user, receiver_user, p_amount,
+                currency, p_note, p_idempotency_scope, p_idempotency_key, p_fingerprint)
+        ON CONFLICT (idempotency_scope, idempotency_key) WHERE idempotency_scope IS NOT NULL DO NOTHING
+        RETURNING * INTO posted;
+        IF FOUND THEN
+            UPDATE accounts SET balance = balance - p_amount WHERE id = p_sender_account;
+            UPDATE accounts SET balance = balance + p_amount WHERE id = p_receiver_account;
+            INSERT INTO ledger_entries (transfer_id, account_id, amount)
+            VALUES (posted.id, p_sender_account, -p_amount), (posted.id, p_receiver_account, p_amount);
+            outcome := 'completed';
+            RETURN;
+        END IF;
+    END IF;
+    -- Refused or a key conflict: a retry that waited on the account locks for the first request
+    -- finds its transfer here, rather than a balance that no longer covers it.
+    IF p_idempotency_scope IS NOT NULL THEN
+        SELECT * INTO posted FROM transfers
+        WHERE idempotency_scope = p_idempotency_scope AND idempotency_key = p_idempotency_key;
+    END IF;
+    IF posted.id IS NULL THEN
+        outcome := 'insufficient_funds';
+    ELSIF posted.request_fingerprint = p_fingerprint THEN
+        outcome := 'completed';
+        replayed := true;
+    ELSE
+        outcome := 'idempotency_mismatch';
+        posted := NULL;
+        replayed := true;
+    END IF;
 END;
 $$;
 
@@ -140,74 +174,98 @@ RETURN (SELECT round(p_amount, minor_units) FROM currencies
 
 -- The rules of a payment between two users, shared by /fintech/transfer and payments in chat.
 -- Outcomes: 'completed', 'self_transfer', 'receiver_not_found', 'unsupported_currency',
--- 'invalid_amount_precision', 'currency_mismatch', 'insufficient_funds'.
+-- 'invalid_amount_precision', 'currency_mismatch', 'insufficient_funds', and, with an
+-- idempotency key that another transfer holds, 'idempotency_mismatch' or a replay.
+-- A user's account in the default currency opens on first use; an account in any other
+-- currency exists only once a deposit in it has been made.
 CREATE FUNCTION ledger_pay(
     p_sender_user_id bigint, p_receiver_user_id bigint, p_amount numeric, p_currency char(3),
-    p_note text, p_default_currency char(3), p_idempotency_key text, p_fingerprint bytea,
-    OUT outcome text, OUT posted transfers)
+    p_note text, p_default_currency char(3), p_idempotency_scope text, p_idempotency_key text,
+    p_fingerprint bytea, OUT outcome ledger_outcome, OUT posted transfers, OUT replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
-    amount numeric;
+    receiver_exists boolean;
+    minor_units smallint;
     sender_account bigint;
     receiver_account bigint;
     result record;
 BEGIN
+    replayed := false;
+    -- Receiver, currency and both accounts in one query.
+    SELECT EXISTS (SELECT FROM users WHERE id = p_receiver_user_id),
+           (SELECT c.minor_units FROM currencies c WHERE c.code = p_currency),
+           (SELECT id FROM accounts WHERE owner_user_id = p_sender_user_id AND currency = p_currency),
+           (SELECT id FROM accounts WHERE owner_user_id = p_receiver_user_id AND currency = p_currency)
+    INTO receiver_exists, minor_units, sender_account, receiver_account;
     IF p_sender_user_id = p_receiver_user_id THEN
         outcome := 'self_transfer';
-    ELSIF NOT EXISTS (SELECT 1 FROM users WHERE id = p_receiver_user_id) THEN
+    ELSIF NOT receiver_exists THEN
         outcome := 'receiver_not_found';
-    ELSIF NOT EXISTS (SELECT 1 FROM currencies WHERE code = p_currency) THEN
+    ELSIF minor_units IS NULL THEN
         outcome := 'unsupported_currency';
+    ELSIF round(p_amount, minor_units) <> p_amount THEN
+        outcome := 'invalid_amount_precision';
+    ELSIF (sender_account IS NULL OR receiver_account IS NULL) AND p_currency <> p_default_currency THEN
+        outcome := 'currency_mismatch';
     ELSE
-        amount := ledger_scaled_amount(p_amount, p_currency);
-        sender_account := ledger_user_account(p_sender_user_id, p_currency, p_default_currency);
-        receiver_account := ledger_user_account(p_receiver_user_id, p_currency, p_default_currency);
-        IF amount IS NULL THEN
-            outcome := 'invalid_amount_precision';
-        ELSIF sender_account IS NULL OR receiver_account IS NULL THEN
-            outcome := 'currency_mismatch';
-        ELSE
-            SELECT * INTO result FROM ledger_post(
-                'payment', sender_account, receiver_account, amount, p_note,
-                p_idempotency_key, p_fingerprint);
-            outcome := result.outcome;
-            posted := result.posted;
+        IF sender_account IS NULL OR receiver_account IS NULL THEN
+            PERFORM ledger_open_user_accounts(ARRAY[p_sender_user_id, p_receiver_user_id], p_currency);
+            SELECT (SELECT id FROM accounts WHERE owner_user_id = p_sender_user_id AND currency = p_currency),
+                   (SELECT id FROM accounts WHERE owner_user_id = p_receiver_user_id AND currency = p_currency)
+            INTO sender_account, receiver_account;
         END IF;
+        -- An assignment, not SELECT ... FROM: a plain expression skips a query's executor setup.
+        result := ledger_post('payment', sender_account, receiver_account, round(p_amount, minor_units),
+            p_note, p_idempotency_scope, p_idempotency_key, p_fingerprint);
+        outcome := result.outcome;
+        posted := result.posted;
+        replayed := result.replayed;
     END IF;
 END;
 $$;
 
 -- POST /fintech/transfer. The receiver is given by id or by username (exactly one non-NULL).
 -- Returns the outcome, the transfer's JSON when one exists, and whether this is a replay of an
--- earlier request with the same Idempotency-Key.
+-- earlier request with the same Idempotency-Key: one row, as OUT parameters rather than a set, so
+-- no tuplestore is built for it. A transfer carries its key on its own row; only a refused
+-- request stores its outcome in idempotency_keys.
 CREATE FUNCTION fintech_transfer(
     p_sender_user_id bigint, p_receiver_user_id bigint, p_receiver_username text,
     p_amount numeric, p_currency char(3), p_note text, p_default_currency char(3),
-    p_idempotency_key text)
-RETURNS TABLE (outcome text, resource text, replayed boolean)
+    p_idempotency_key text, OUT outcome text, OUT resource text, OUT replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
-    scope text := 'user:' || p_sender_user_id;
+    scope text;
+    fingerprint bytea;
     receiver_id bigint := p_receiver_user_id;
-    fingerprint bytea := request_fingerprint('fintech_transfer', p_receiver_user_id::text,
-        p_receiver_username, trim_scale(p_amount)::text, p_currency, p_note);
     result record;
 BEGIN
-    SELECT * INTO result FROM idempotency_claim(scope, p_idempotency_key, fingerprint);
-    IF FOUND THEN
-        RETURN QUERY SELECT result.outcome, result.resource, true;
-        RETURN;
+    replayed := true;
+    IF p_idempotency_key IS NOT NULL THEN
+        scope := 'user:' || p_sender_user_id;
+        fingerprint := request_fingerprint('fintech_transfer', p_receiver_user_id::text,
+            p_receiver_username, trim_scale(p_amount)::text, p_currency, p_note);
+        -- Before the rules: a retry after the money moved on still gets the first answer.
+        SELECT r.outcome, r.resource INTO outcome, resource
+        FROM idempotency_replay(scope, p_idempotency_key, fingerprint) r;
+        IF FOUND THEN
+            RETURN;
+        END IF;
     END IF;
     IF receiver_id IS NULL THEN
         SELECT id INTO receiver_id FROM users WHERE username = p_receiver_username;
     END IF;
-    SELECT * INTO result FROM ledger_pay(p_sender_user_id, coalesce(receiver_id, 0), p_amount,
-        p_currency, p_note, p_default_currency, p_idempotency_key, fingerprint);
+    result := ledger_pay(p_sender_user_id, coalesce(receiver_id, 0), p_amount, p_currency, p_note,
+        p_default_currency, scope, p_idempotency_key, fingerprint);
     outcome := result.outcome;
-    resource := completed_transfer_json(outcome, result.posted);
-    replayed := false;
-    PERFORM idempotency_record(scope, p_idempotency_key, outcome, resource);
-    RETURN NEXT;
+    resource := CASE WHEN result.outcome = 'completed' THEN transfer_json(result.posted)::text END;
+    replayed := result.replayed;
+    IF p_idempotency_key IS NOT NULL AND outcome <> 'completed' AND NOT replayed THEN
+        -- A concurrent duplicate that stored its refusal first keeps the first answer.
+        INSERT INTO idempotency_keys (scope, key, request_fingerprint, outcome)
+        VALUES (scope, p_idempotency_key, fingerprint, outcome)
+        ON CONFLICT DO NOTHING;
+    END IF;
 END;
 $$;
 
@@ -242,14 +300,13 @@ BEGIN
         INSERT INTO accounts (kind, currency) VALUES ('funding', p_currency) ON CONFLICT DO NOTHING;
         SELECT id INTO STRICT funding_account FROM accounts
         WHERE kind = 'funding' AND currency = p_currency;
-        INSERT INTO accounts (kind, owner_user_id, currency) VALUES ('user', p_user_id, p_currency)
-        ON CONFLICT DO NOTHING;
+        PERFORM ledger_open_user_accounts(ARRAY[p_user_id], p_currency);
         SELECT id INTO STRICT user_account FROM accounts
         WHERE owner_user_id = p_user_id AND currency = p_currency;
-        SELECT * INTO result FROM ledger_post('deposit', funding_account, user_account, amount,
-            p_note, p_idempotency_key, fingerprint);
+        -- The key is claimed in idempotency_keys, so the transfer row does not carry it.
+        result := ledger_post('deposit', funding_account, user_account, amount, p_note, NULL, NULL, NULL);
         outcome := result.outcome;
-        resource := completed_transfer_json(outcome, result.posted);
+        resource := CASE WHEN result.outcome = 'completed' THEN transfer_json(result.posted)::text END;
     END IF;
     PERFORM idempotency_record('operator', p_idempotency_key, outcome, resource);
     RETURN NEXT;

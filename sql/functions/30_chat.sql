@@ -336,7 +336,7 @@ BEGIN
         outcome := 'receiver_not_member';
     ELSE
         SELECT * INTO result FROM ledger_pay(p_sender_id, p_receiver_id, p_amount, p_currency, p_note,
-            p_default_currency, p_idempotency_key, fingerprint);
+            p_default_currency, scope, p_idempotency_key, fingerprint);
         outcome := result.outcome;
         IF outcome = 'completed' THEN
             resource := message_json(chat_append_message(
@@ -429,7 +429,7 @@ BEGIN
         outcome := 'request_expired';
     ELSIF p_accept THEN
         SELECT * INTO result FROM ledger_pay(request.payer_id, request.requester_id, request.amount,
-            request.currency, request.note, p_default_currency, p_idempotency_key, fingerprint);
+            request.currency, request.note, p_default_currency, scope, p_idempotency_key, fingerprint);
         outcome := result.outcome;
         IF outcome = 'completed' THEN
             UPDATE payment_requests SET status = 'accepted', transfer_id = (result.posted).id, resolved_at = now()

@@ -38,10 +38,99 @@ pub fn assert_ledger_invariants(database: &mut postgres::Client) {
     let drifted_balances: i64 = database
         .query_one(
             "SELECT count(*) FROM accounts a
-             WHERE a.balance <> (SELECT coalesce(sum(e.amount), 0) FROM ledger_entries e WHERE e.account_id = a.id)",
+             LEFT JOIN (SELECT account_id, sum(amount) AS total FROM ledger_entries GROUP BY account_id) e
+                 ON e.account_id = a.id
+             WHERE a.balance <> coalesce(e.total, 0)",
             &[],
         )
         .unwrap()
         .get(0);
     assert_eq!(drifted_balances, 0, "an account's balance differs from the sum of its entries");
+}
+
+/// Asserts that Postgres itself refuses each way of breaking the ledger, tried as direct SQL
+/// (not through the API), each refused by the guard meant for it (a constraint name, or the
+/// SQLSTATE where the guard is a trigger without one). `keyed_transfer_id` is a payment made
+/// under an Idempotency-Key. Nothing is left behind: each attempt is one statement.
+pub fn assert_postgres_refuses_ledger_violations(database: &mut postgres::Client, keyed_transfer_id: i64) {
+    // A copy of the keyed transfer without its key, with the given entries, in one statement.
+    let with_entries = |entries: &str| {
+        format!(
+            "WITH t AS (
+                INSERT INTO transfers (kind, sender_account_id, receiver_account_id, sender_user_id,
+                                       receiver_user_id, amount, currency)
+                SELECT kind, sender_account_id, receiver_account_id, sender_user_id, receiver_user_id, amount, currency
+                FROM transfers WHERE id = {keyed_transfer_id}
+                RETURNING *)
+             INSERT INTO ledger_entries (transfer_id, account_id, amount)
+             SELECT t.id, e.account_id, e.amount FROM t, LATERAL ({entries}) e (account_id, amount)"
+        )
+    };
+    let refusals = [
+        ("rewrite history", "UPDATE transfers SET amount = amount + 1".to_owned(), "23001"),
+        ("delete history", "DELETE FROM ledger_entries".to_owned(), "23001"),
+        ("overdraw", "UPDATE accounts SET balance = -1 WHERE kind = 'user'".to_owned(), "accounts_balance_non_negative"),
+        (
+            "a lone entry",
+            format!(
+                "INSERT INTO ledger_entries (transfer_id, account_id, amount)
+                 SELECT t.id, a.id, 5 FROM transfers t JOIN accounts a ON a.kind = 'funding' AND a.currency = t.currency
+                 WHERE t.id = {keyed_transfer_id}"
+            ),
+            "ledger_entries_balanced",
+        ),
+        (
+            "an unbalanced pair",
+            with_entries("VALUES (t.sender_account_id, -t.amount), (t.receiver_account_id, t.amount + 1)"),
+            "ledger_entries_balanced",
+        ),
+        (
+            "a balanced pair on the wrong accounts",
+            with_entries(
+                "SELECT t.sender_account_id, -t.amount UNION ALL
+                 SELECT a.id, t.amount FROM accounts a WHERE a.kind = 'funding' AND a.currency = t.currency",
+            ),
+            "ledger_entries_balanced",
+        ),
+        (
+            "the debit only",
+            with_entries("VALUES (t.sender_account_id, -t.amount)"),
+            "ledger_entries_balanced",
+        ),
+        (
+            "a transfer's entries written twice",
+            format!(
+                "INSERT INTO ledger_entries (transfer_id, account_id, amount)
+                 SELECT transfer_id, account_id, amount FROM ledger_entries WHERE transfer_id = {keyed_transfer_id}"
+            ),
+            "ledger_entries_transfer_account_key",
+        ),
+        (
+            "a second transfer under one idempotency key",
+            format!(
+                "INSERT INTO transfers (kind, sender_account_id, receiver_account_id, sender_user_id, receiver_user_id,
+                                        amount, currency, idempotency_scope, idempotency_key, request_fingerprint)
+                 SELECT kind, sender_account_id, receiver_account_id, sender_user_id, receiver_user_id, amount + 1,
+                        currency, idempotency_scope, idempotency_key, request_fingerprint
+                 FROM transfers WHERE id = {keyed_transfer_id}"
+            ),
+            "transfers_idempotency_key",
+        ),
+        (
+            "a transfer naming another owner than its account's",
+            format!(
+                "INSERT INTO transfers (kind, sender_account_id, receiver_account_id, sender_user_id, receiver_user_id,
+                                        amount, currency)
+                 SELECT kind, sender_account_id, receiver_account_id, receiver_user_id, receiver_user_id, amount, currency
+                 FROM transfers WHERE id = {keyed_transfer_id}"
+            ),
+            "transfers_sender_owner_fkey",
+        ),
+    ];
+    for (what, statement, guard) in refusals {
+        let error = database.batch_execute(&statement).expect_err(&format!("{what} was allowed"));
+        let db_error = error.as_db_error().unwrap_or_else(|| panic!("{what}: {error}"));
+        let refused_by = db_error.constraint().unwrap_or(db_error.code().code());
+        assert_eq!(refused_by, guard, "{what} was refused for another reason: {}", db_error.message());
+    }
 }

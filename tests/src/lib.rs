@@ -3,5 +3,6 @@ pub mod app;
 pub mod contract;
 pub mod ledger;
 pub mod processes;
+pub mod secrets_seen;
 pub mod tokens;
 pub mod wait;

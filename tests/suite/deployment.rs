@@ -173,3 +173,57 @@ fn the_http_only_manifest_runs_and_delivers_events_without_a_redis_trigger() {
     assert_eq!(event["message"]["content"], "edge");
     assert!(!TestApp::is_external());
 }
+
+/// The Grafana dashboard charts only metrics the host serves, and the Kubernetes monitoring
+/// manifest wires the collector's metrics port into the scrape configuration.
+#[test]
+fn the_dashboard_and_the_scrape_example_name_what_is_served() {
+    let monitoring = yaml_documents("deploy/kubernetes/monitoring.yaml");
+    let collector = of_kind(&monitoring, "Service")[0];
+    let metrics_port = collector["spec"]["ports"].as_array().unwrap().iter().find(|port| port["name"] == "metrics");
+    let metrics_port = metrics_port.expect("the collector exposes metrics")["port"].as_u64().unwrap();
+    let scrape = of_kind(&monitoring, "ConfigMap").into_iter().find_map(|map| map["data"]["prometheus.yml"].as_str());
+    let scrape: Value = serde_norway::from_str(scrape.expect("a scrape configuration")).unwrap();
+    let target = scrape["scrape_configs"][0]["static_configs"][0]["targets"][0].as_str().unwrap();
+    assert!(target.starts_with("otel-collector.") && target.ends_with(&format!(":{metrics_port}")), "{target}");
+
+    let dashboard: Value = serde_json::from_str(&read("deploy/grafana/sendinchat-host.json")).unwrap();
+    let expressions: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().unwrap().iter())
+        .map(|target| target["expr"].as_str().unwrap().to_owned())
+        .collect();
+    let name = regex_lite::Regex::new(r"sendinchat_host_[a-z_]+").unwrap();
+    let referenced: BTreeSet<String> =
+        expressions.iter().flat_map(|expr| name.find_iter(expr).map(|found| found.as_str().to_owned())).collect();
+    assert!(referenced.len() >= 10, "{referenced:?}");
+
+    let Some(app) = private_app(AppOptions::default().host_arg("--metrics-listen=127.0.0.1:0")) else {
+        return;
+    };
+    // Traffic that touches every part the dashboard charts: Postgres, the Redis trigger.
+    let (alice, bob) = (app.new_user(), app.new_user());
+    let room = app.create_room(&alice, &json!({"name": "metrics", "member_ids": [bob.id]}));
+    let sent = app.send_message(&alice, &json!({"chat_id": room.body["id"], "content": "counted"}));
+    assert_eq!(sent.status, 201, "{}", sent.text);
+    let metrics_url = app.metrics_url().expect("the host serves metrics");
+    let scrape = || ureq::get(metrics_url).call().unwrap().into_body().read_to_string().unwrap();
+    let handled = |text: &String| text.contains("sendinchat_host_redis_messages_total{");
+    let served = sendinchat_tests::wait::until(Duration::from_secs(10), || Some(scrape()).filter(handled))
+        .expect("the chat event reaches the Redis trigger");
+    // Families are declared by `# TYPE <name> <type>`; samples add _total, _bucket, _sum, _count.
+    let families: BTreeSet<&str> =
+        served.lines().filter_map(|line| line.strip_prefix("# TYPE ")?.split(' ').next()).collect();
+    for metric in &referenced {
+        let family = ["_total", "_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| metric.strip_suffix(suffix).filter(|base| families.contains(base)))
+            .unwrap_or(metric);
+        assert!(
+            families.contains(family),
+            "the dashboard charts {metric}, which the host does not serve: {families:?}"
+        );
+    }
+}

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use sendinchat_tests::app::{AppOptions, Response, TestApp, TestUser, private_app};
-use sendinchat_tests::ledger::assert_ledger_invariants;
+use sendinchat_tests::ledger::{assert_ledger_invariants, assert_postgres_refuses_ledger_violations};
 use serde_json::{Value, json};
 
 fn app() -> &'static TestApp {
@@ -203,21 +203,62 @@ fn history_pages_are_stable_while_new_transfers_arrive() {
 #[test]
 fn postgres_itself_refuses_to_break_the_ledger() {
     let (alice, bob) = (funded_user("3"), app().new_user());
-    assert_eq!(transfer(&alice, json!({"receiver_id": bob.id, "amount": "1"})).status, 201);
+    let key = format!("guard-{}", sendinchat_tests::app::unique_suffix());
+    let sent = app().transfer_with_key(&alice, &json!({"receiver_id": bob.id, "amount": "1"}), &key);
+    assert_eq!(sent.status, 201, "{}", sent.text);
     let mut database = app().database();
-    let refusals = [
-        ("rewrite history", "UPDATE transfers SET amount = amount + 1"),
-        ("delete history", "DELETE FROM ledger_entries"),
-        ("overdraw", "UPDATE accounts SET balance = -1 WHERE kind = 'user'"),
-        (
-            "unbalanced entry",
-            "INSERT INTO ledger_entries (transfer_id, account_id, amount)
-             SELECT id, sender_account_id, 5 FROM transfers WHERE kind = 'payment' LIMIT 1",
-        ),
-    ];
-    for (what, statement) in refusals {
-        assert!(database.batch_execute(statement).is_err(), "{what} was allowed");
-    }
+    assert_postgres_refuses_ledger_violations(&mut database, sent.body["id"].as_i64().unwrap());
+    assert_ledger_invariants(&mut database);
+}
+
+#[test]
+fn a_refused_transfer_stays_refused_under_its_key() {
+    let (alice, bob) = (funded_user("1"), app().new_user());
+    let key = format!("refused-{}", sendinchat_tests::app::unique_suffix());
+    let body = json!({"receiver_id": bob.id, "amount": "5"});
+    let first = app().transfer_with_key(&alice, &body, &key);
+    assert_eq!((first.status, first.code()), (422, "insufficient_funds"));
+    app().fund(&alice, "10");
+    let retry = app().transfer_with_key(&alice, &body, &key);
+    assert_eq!(
+        (retry.status, retry.code(), retry.header("idempotent-replayed")),
+        (422, "insufficient_funds", Some("true"))
+    );
+    let different = app().transfer_with_key(&alice, &json!({"receiver_id": bob.id, "amount": "6"}), &key);
+    assert_eq!((different.status, different.code()), (422, "idempotency_key_reused"));
+    assert_eq!(app().balance(&alice), "11.00", "nothing moved under the refused key");
+}
+
+/// Two new users paying each other at the same moment both open both accounts: never a deadlock.
+#[test]
+fn simultaneous_first_transfers_between_new_users_never_deadlock() {
+    const PAIRS: usize = 16;
+    let pairs: Vec<(TestUser, TestUser)> = (0..PAIRS).map(|_| (app().new_user(), app().new_user())).collect();
+    let start = std::sync::Barrier::new(2 * PAIRS);
+    let outcomes: Vec<(u16, String)> = std::thread::scope(|scope| {
+        let payers: Vec<_> = pairs
+            .iter()
+            .flat_map(|(a, b)| [(a, b), (b, a)])
+            .map(|(sender, receiver)| {
+                let start = &start;
+                scope.spawn(move || {
+                    start.wait();
+                    let response = transfer(sender, json!({"receiver_id": receiver.id, "amount": "1"}));
+                    (response.status, response.code().to_owned())
+                })
+            })
+            .collect();
+        payers.into_iter().map(|payer| payer.join().unwrap()).collect()
+    });
+    assert!(
+        outcomes.iter().all(|(status, code)| (*status, code.as_str()) == (422, "insufficient_funds")),
+        "unfunded first transfers are refused, never a deadlock or a 5xx: {outcomes:?}"
+    );
+    let mut database = app().database();
+    let ids: Vec<i64> = pairs.iter().flat_map(|(a, b)| [a.id, b.id]).collect();
+    let accounts: i64 =
+        database.query_one("SELECT count(*) FROM accounts WHERE owner_user_id = ANY($1)", &[&ids]).unwrap().get(0);
+    assert_eq!(accounts as usize, ids.len(), "each user opened exactly one account");
     assert_ledger_invariants(&mut database);
 }
 
@@ -278,6 +319,60 @@ fn a_storm_of_concurrent_transfers_keeps_every_invariant() {
         .get(0);
     assert_eq!(rows as usize, created, "every 201 is a transfer row and every row got a 201");
     assert_ledger_invariants(&mut database);
+    let audit = app().audit(Some(app().admin_token()));
+    assert_eq!(audit.status, 200, "{}", audit.text);
+    assert_eq!(audit.body["clean"], true, "the operator's audit agrees: {}", audit.text);
+}
+
+#[test]
+fn the_audit_needs_the_operator_and_reports_a_planted_inconsistency() {
+    assert_eq!(app().audit(None).code(), "invalid_operator_token");
+    assert_eq!(app().audit(Some("not-the-operator-token-but-long-enough-0123")).status, 401);
+    // Corrupting the books needs a database of its own.
+    let Some(app) = private_app(AppOptions::default()) else {
+        return;
+    };
+    let (alice, bob) = (app.new_user(), app.new_user());
+    app.fund(&alice, "10");
+    let sent = app.transfer(&alice, &json!({"receiver_id": bob.id, "amount": "4.00"}));
+    assert_eq!(sent.status, 201, "{}", sent.text);
+    let clean = app.audit(Some(app.admin_token()));
+    assert_eq!((clean.status, &clean.body["clean"]), (200, &json!(true)), "{}", clean.text);
+    assert_eq!(clean.body["currencies"][0]["entries_sum"], "0.00");
+    assert_eq!(clean.body["currencies"][0]["user_money"], "10.00");
+
+    // Plant what the guards refuse: with triggers off for this session (replica role), a third
+    // entry on the transfer (on the funding account, whose balance then disagrees with it), and a
+    // balance of bob's that no longer matches his entries.
+    let mut database = app.database();
+    let transfer_id = sent.body["id"].as_i64().unwrap();
+    let mut account_where = |condition: &str| -> i64 {
+        database.query_one(&format!("SELECT id FROM accounts WHERE {condition}"), &[]).unwrap().get(0)
+    };
+    let bob_account = account_where(&format!("owner_user_id = {}", bob.id));
+    let funding_account = account_where("kind = 'funding' AND currency = 'USD'");
+    database
+        .batch_execute(&format!(
+            "SET session_replication_role = replica;
+             INSERT INTO ledger_entries (transfer_id, account_id, amount) VALUES ({transfer_id}, {funding_account}, 1);
+             UPDATE accounts SET balance = balance + 2 WHERE id = {bob_account};"
+        ))
+        .unwrap();
+
+    let dirty = app.audit(Some(app.admin_token()));
+    assert_eq!(dirty.status, 200, "{}", dirty.text);
+    assert_eq!(dirty.body["clean"], false, "{}", dirty.text);
+    assert_eq!(dirty.body["malformed_transfers"], json!([transfer_id]), "{}", dirty.text);
+    assert_eq!(dirty.body["currencies"][0]["entries_sum"], "1.00", "{}", dirty.text);
+    let mismatches = dirty.body["balance_mismatches"].as_array().unwrap();
+    let mismatch_of = |account: i64| {
+        let mismatch = mismatches.iter().find(|mismatch| mismatch["account_id"] == account).expect("listed");
+        (mismatch["balance"].as_str().unwrap(), mismatch["entries_sum"].as_str().unwrap())
+    };
+    assert_eq!(mismatches.len(), 2, "{}", dirty.text);
+    assert_eq!(mismatch_of(bob_account), ("6.00", "4.00"));
+    assert_eq!(mismatch_of(funding_account), ("-10.00", "-9.00"));
+    assert!(app.log().contains("ledger audit found inconsistencies"), "logged at error level:\n{}", app.log());
 }
 
 /// A small deterministic generator: the storm is the same on every run.

@@ -10,6 +10,11 @@ fn liveness_and_readiness_answer_when_everything_is_up() {
     assert_eq!(ready.status, 200, "{}", ready.text);
     assert_eq!(ready.body["postgres"], "ok");
     assert_eq!(ready.body["redis"], "ok");
+    for dependency in ["postgres", "redis"] {
+        let check = &ready.body["dependencies"][dependency];
+        assert_eq!(check["state"], "ok", "{}", ready.text);
+        assert!(check["rtt_ms"].as_f64().is_some_and(|rtt| rtt > 0.0), "{}", ready.text);
+    }
 }
 
 #[test]
@@ -21,6 +26,8 @@ fn readiness_is_503_while_redis_is_down() {
     let ready = app.readiness();
     assert_eq!((ready.status, ready.code()), (503, "unavailable"), "{}", ready.text);
     assert!(ready.header("retry-after").is_some());
+    assert_eq!(ready.body["dependencies"]["redis"]["state"], "unavailable", "{}", ready.text);
+    assert_eq!(ready.body["dependencies"]["postgres"]["state"], "ok", "{}", ready.text);
     assert_eq!(app.health().status, 200, "liveness does not depend on Redis");
     redis.restart().expect("restart redis");
     assert_eq!(app.readiness().status, 200);

@@ -9,6 +9,7 @@ mod fintech;
 mod health;
 mod host;
 mod manifest;
+mod observability;
 mod operations;
 mod security;
 mod web;

@@ -71,10 +71,14 @@ fn template_references(template: &str) -> Vec<String> {
 /// Whether `component` has the unit test that runs its settings loader against spin.toml: the
 /// loader is the only place its code reads variables (clippy's `disallowed-methods` refuses any
 /// other), and the test fails unless it reads exactly the variables given here.
+/// Whether the component's `src/settings.rs` (or, for one without settings of its own, its
+/// `src/lib.rs`) runs the settings-loader test.
 fn has_settings_loader_test(component: &str) -> bool {
-    let settings = workspace_root().join("components").join(component).join("src/settings.rs");
-    std::fs::read_to_string(settings)
-        .is_ok_and(|code| code.contains(&format!("assert_reads_exactly_the_variables_given(\"{component}\"")))
+    let sources = workspace_root().join("components").join(component).join("src");
+    ["settings.rs", "lib.rs"].iter().any(|file| {
+        std::fs::read_to_string(sources.join(file))
+            .is_ok_and(|code| code.contains(&format!("assert_reads_exactly_the_variables_given(\"{component}\"")))
+    })
 }
 
 #[test]

@@ -2,7 +2,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use sendinchat_tests::app::{ChatSocket, RunCommand, TestApp, scratch_data_folder};
+use sendinchat_tests::app::{ChatSocket, RunCommand, RunPorts, TestApp, scratch_data_folder};
 use sendinchat_tests::processes::free_port;
 use serde_json::json;
 
@@ -15,8 +15,9 @@ fn the_run_command_serves_the_whole_system_and_keeps_data_across_restarts() {
         return eprintln!("skipped: starts its own system");
     }
     let data = scratch_data_folder("run").unwrap();
-    let (app_port, ws_port) = (free_port().unwrap(), free_port().unwrap());
-    let run = RunCommand::start(&data, app_port, ws_port, Duration::from_secs(600)).expect("the run command is ready");
+    let ports = RunPorts { app: free_port().unwrap(), web_socket: free_port().unwrap(), metrics: free_port().unwrap() };
+    let run = RunCommand::start(&data, &ports, Duration::from_secs(600)).expect("the run command is ready");
+    assert!(run.log().contains(&run.metrics_url), "the run command prints its metrics URL:\n{}", run.log());
     let app = app_of(&run, &data);
 
     let alice = app.sign_up("smoke_alice", SMOKE_PASSWORD);
@@ -36,6 +37,13 @@ fn the_run_command_serves_the_whole_system_and_keeps_data_across_restarts() {
     assert_eq!(event["message"]["content"], "smoke");
     drop(socket);
 
+    // The run command turns the local host's metrics on: the transfer above is counted.
+    let metrics = ureq::get(&run.metrics_url).call().expect("metrics are served").into_body().read_to_string().unwrap();
+    let transfers = metrics.lines().find(|line| {
+        line.starts_with("sendinchat_host_http_requests_total{") && line.contains("component=\"fintech\"")
+    });
+    assert!(transfers.is_some(), "no fintech request counted:\n{metrics}");
+
     let log = run.stop(Duration::from_secs(60)).expect("the run command stops");
     assert!(!log.contains("ERROR"), "{log}");
     let leftovers = std::process::Command::new("pgrep").arg("-f").arg(data.display().to_string()).output().unwrap();
@@ -45,7 +53,7 @@ fn the_run_command_serves_the_whole_system_and_keeps_data_across_restarts() {
         String::from_utf8_lossy(&leftovers.stdout)
     );
 
-    let again = RunCommand::start(&data, app_port, ws_port, Duration::from_secs(300)).expect("ready again");
+    let again = RunCommand::start(&data, &ports, Duration::from_secs(300)).expect("ready again");
     let app = app_of(&again, &data);
     let alice_again = app.log_in("smoke_alice", SMOKE_PASSWORD);
     assert_eq!(app.balance(&alice_again), "24.75", "balances survive a restart");

@@ -27,10 +27,11 @@ use crate::error::AuthError;
 
 #[spin_sdk::http_service]
 async fn handle(request: Request) -> Reply {
-    match route(request).await {
+    shared::request_log::serve("auth", request, async |request| match route(request).await {
         Ok(reply) => reply,
         Err(error) => ApiError::from(error).into_reply(),
-    }
+    })
+    .await
 }
 
 async fn route(request: Request) -> Result<Reply, AuthError> {

@@ -54,6 +54,6 @@ pub async fn refresh(settings: &Settings, request: Request) -> Result<Reply, Aut
 pub async fn logout(settings: &Settings, request: Request) -> Result<Reply, AuthError> {
     let presented = presented_token(request).await?;
     let database = shared::db::connect(&settings.database_url).await?;
-    database.execute("SELECT auth_revoke_refresh_token($1::text)", [presented.into()]).await?;
+    shared::db::execute(&database, "SELECT auth_revoke_refresh_token($1::text)", vec![presented.into()]).await?;
     Ok(no_content())
 }

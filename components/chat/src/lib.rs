@@ -36,10 +36,11 @@ use crate::payments::Resolution;
 
 #[spin_sdk::http_service]
 async fn handle(request: Request) -> Reply {
-    match route(request).await {
+    shared::request_log::serve("chat", request, async |request| match route(request).await {
         Ok(reply) => reply,
         Err(error) => ApiError::from(error).into_reply(),
-    }
+    })
+    .await
 }
 
 async fn route(request: Request) -> Result<Reply, ChatError> {

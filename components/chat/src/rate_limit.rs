@@ -33,7 +33,7 @@ async fn allow(settings: &Settings, what: &str, sender: UserId) -> Result<(), Ch
         }),
         Ok(_) => Ok(()),
         Err(error) => {
-            eprintln!("[rate-limit] not enforced for user {sender}: {error}");
+            shared::request_log::warn(format_args!("rate limit not enforced for user {sender}: {error}"));
             Ok(())
         }
     }

@@ -26,11 +26,11 @@ pub fn member_channel(room: RoomId, user: UserId) -> String {
 /// `{"type":"message","message":{...}}` for a stored message (its JSON as rendered by SQL).
 pub fn message_event(room: RoomId, message_json: &str) -> Event {
     let message: Value = serde_json::from_str(message_json).unwrap_or(Value::Null);
-    Event {
-        channel: room_channel(room),
-        id: message["id"].as_i64().map(|id| format!("message-{id}")),
-        body: EventBody::Text { content: json!({"type": "message", "message": message}).to_string() },
-    }
+    Event::new(
+        room_channel(room),
+        message["id"].as_i64().map(|id| format!("message-{id}")),
+        EventBody::Text { content: json!({"type": "message", "message": message}).to_string() },
+    )
 }
 
 /// `{"type":"read","room_id":..,"user_id":..,"up_to_id":..}` for a moved read marker.
@@ -38,31 +38,32 @@ pub fn read_event(room: RoomId, marker_json: &str) -> Event {
     let mut marker: Value = serde_json::from_str(marker_json).unwrap_or_else(|_| json!({}));
     let id = format!("read-{room}-{}-{}", marker["user_id"], marker["up_to_id"]);
     marker["type"] = json!("read");
-    Event { channel: room_channel(room), id: Some(id), body: EventBody::Text { content: marker.to_string() } }
+    Event::new(room_channel(room), Some(id), EventBody::Text { content: marker.to_string() })
 }
 
 /// `{"type":"typing","room_id":..,"user_id":..}`: ephemeral, never stored.
 pub fn typing_event(room: RoomId, user: UserId) -> Event {
     let content = json!({"type": "typing", "room_id": room.get(), "user_id": user.get()}).to_string();
-    Event { channel: room_channel(room), id: None, body: EventBody::Text { content } }
+    Event::new(room_channel(room), None, EventBody::Text { content })
 }
 
 pub fn left_room_event(room: RoomId, user: UserId) -> Event {
-    Event {
-        channel: member_channel(room, user),
-        id: None,
-        body: EventBody::Close { code: CLOSE_LEFT_ROOM, reason: "left the room".into() },
-    }
+    Event::new(
+        member_channel(room, user),
+        None,
+        EventBody::Close { code: CLOSE_LEFT_ROOM, reason: "left the room".into() },
+    )
 }
 
 /// Sends `event` towards Pushpin: through Redis (and `chat-fanout`) or directly.
-pub async fn publish(settings: &Settings, event: Event) {
+pub async fn publish(settings: &Settings, mut event: Event) {
+    event.request_id = shared::request_log::current_request_id();
     let outcome = match settings.publish_mode {
         PublishMode::Redis => publish_to_redis(settings, &event).await,
         PublishMode::Direct => shared::grip::publish(&settings.grip_publish_url, &event).await,
     };
     if let Err(error) = outcome {
-        eprintln!("[realtime] event for {} not published: {error}", event.channel);
+        shared::request_log::warn(format_args!("event for {} not published: {error}", event.channel));
     }
 }
 

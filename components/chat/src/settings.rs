@@ -88,6 +88,7 @@ mod tests {
         let variables = RecordingVariables::for_component("chat").with("chat_publish_mode", "direct");
         let settings = run_now(read(&variables)).expect("valid settings");
         assert_eq!(settings.publish_mode, PublishMode::Direct);
+        run_now(shared::request_log::read_level(&variables)).expect("valid log level");
         assert_eq!(variables.names_read(), variables.names_given());
     }
 

@@ -37,6 +37,10 @@ const PAGE_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style
 
 #[spin_sdk::http_service]
 async fn handle(request: Request) -> Reply {
+    shared::request_log::serve("docs", request, serve_file).await
+}
+
+async fn serve_file(request: Request) -> Reply {
     let path = request.uri().path().trim_end_matches('/');
     let Some(file) = FILES.iter().find(|file| file.route == path) else {
         return ApiError::not_found("no such file").into_reply();
@@ -83,5 +87,11 @@ mod tests {
         let served = FILES.iter().find(|file| file.route == "/openapi.yaml").unwrap();
         let repository = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi.yaml")).unwrap();
         assert_eq!(served.body, repository.as_slice());
+    }
+
+    #[test]
+    fn is_given_only_the_variables_shared_reads_for_it() {
+        // Docs has no settings of its own; the request log reads `log_level` for it.
+        shared::config::recording::assert_reads_exactly_the_variables_given("docs", |_| Ok(()));
     }
 }

@@ -44,7 +44,7 @@ pub async fn deposit(settings: &Settings, request: Request) -> Result<Reply, Fin
     Ok(LedgerResult::from_row(&row)?.into_reply(StatusCode::CREATED, outcome_error)?)
 }
 
-fn authenticate_operator(settings: &Settings, headers: &http::HeaderMap) -> Result<(), FintechError> {
+pub fn authenticate_operator(settings: &Settings, headers: &http::HeaderMap) -> Result<(), FintechError> {
     let presented = headers.get(OPERATOR_TOKEN_HEADER).map(|value| value.as_bytes()).unwrap_or_default();
     if constant_time_equal(presented, settings.admin_token.as_bytes()) {
         Ok(())

@@ -7,9 +7,11 @@
 //! | `GET  /fintech/balance`                 | [`history::balance`]     |
 //! | `GET  /fintech/transactions[/sent\|/received]` | [`history::list`] |
 //! | `GET  /fintech/transactions/{id}`       | [`history::one`]         |
+//! | `GET  /fintech/audit` (operator)        | [`audit::audit`]         |
 //!
 //! The ledger's rules live in SQL (sql/0002_ledger.sql, sql/functions/20_ledger.sql); this component parses requests, checks
 //! who is asking, and makes one database call per request.
+mod audit;
 mod deposit;
 mod error;
 mod history;
@@ -25,10 +27,11 @@ use crate::history::Direction;
 
 #[spin_sdk::http_service]
 async fn handle(request: Request) -> Reply {
-    match route(request).await {
+    shared::request_log::serve("fintech", request, async |request| match route(request).await {
         Ok(reply) => reply,
         Err(error) => ApiError::from(error).into_reply(),
-    }
+    })
+    .await
 }
 
 async fn route(request: Request) -> Result<Reply, FintechError> {
@@ -39,12 +42,15 @@ async fn route(request: Request) -> Result<Reply, FintechError> {
         (Method::POST, ["transfer"]) => transfer::transfer(settings, request).await,
         (Method::POST, ["deposits"]) => deposit::deposit(settings, request).await,
         (Method::GET, ["balance"]) => history::balance(settings, request).await,
+        (Method::GET, ["audit"]) => audit::audit(settings, request).await,
         (Method::GET, ["transactions"]) => history::list(settings, request, Direction::All).await,
         (Method::GET, ["transactions", "sent"]) => history::list(settings, request, Direction::Sent).await,
         (Method::GET, ["transactions", "received"]) => history::list(settings, request, Direction::Received).await,
         (Method::GET, ["transactions", id]) => history::one(settings, request, id).await,
         (_, ["transfer" | "deposits"]) => Err(ApiError::method_not_allowed("POST").into()),
-        (_, ["balance" | "transactions"] | ["transactions", _]) => Err(ApiError::method_not_allowed("GET").into()),
+        (_, ["balance" | "transactions" | "audit"] | ["transactions", _]) => {
+            Err(ApiError::method_not_allowed("GET").into())
+        }
         _ => Err(ApiError::not_found("no such route").into()),
     }
 }

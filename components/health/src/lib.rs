@@ -1,11 +1,14 @@
 //! The `health` component, for load balancers and orchestrators:
 //!
 //! - `GET /health`: liveness; the component runs (no dependency is touched).
-//! - `GET /health/ready`: readiness; Postgres answers a query and Redis a PING. 503 (with
-//!   `Retry-After`) names what is unreachable, so traffic is held back until it recovers.
+//! - `GET /health/ready`: readiness; Postgres answers a query and Redis a PING, each reported
+//!   with its state and round-trip time. 503 (with `Retry-After`) names what is unreachable, so
+//!   traffic is held back until it recovers.
 //!   A secret shorter than the components accept, an example's placeholder (`CHANGE-ME`), or one
 //!   value used for two secrets is a logged 500: Spin has no start-up hook to refuse it, so
 //!   readiness is where an orchestrator learns of it before sending traffic.
+use std::time::{Duration, Instant};
+
 use http::{Method, StatusCode};
 use serde_json::json;
 use shared::response::json_reply;
@@ -16,6 +19,10 @@ mod settings;
 
 #[spin_sdk::http_service]
 async fn handle(request: Request) -> Reply {
+    shared::request_log::serve("health", request, route).await
+}
+
+async fn route(request: Request) -> Reply {
     let is_get = request.method() == Method::GET;
     match request.uri().path().trim_end_matches('/') {
         "/health" | "/health/ready" if !is_get => ApiError::method_not_allowed("GET").into_reply(),
@@ -30,10 +37,36 @@ async fn readiness() -> Reply {
         Ok(settings) => settings,
         Err(error) => return error.into_reply(),
     };
-    let (postgres, redis) = (postgres_ready(&settings.database_url).await, redis_ready(&settings.redis_url).await);
-    match postgres.and(redis) {
-        Ok(()) => json_reply(StatusCode::OK, &json!({"status": "ready", "postgres": "ok", "redis": "ok"})),
-        Err(error) => error.into_reply(),
+    let postgres = Check::run(postgres_ready(&settings.database_url)).await;
+    let redis = Check::run(redis_ready(&settings.redis_url)).await;
+    let dependencies = json!({"postgres": postgres.report(), "redis": redis.report()});
+    match postgres.outcome.and(redis.outcome) {
+        Ok(()) => json_reply(
+            StatusCode::OK,
+            &json!({"status": "ready", "postgres": "ok", "redis": "ok", "dependencies": dependencies}),
+        ),
+        Err(error) => error.with_detail("dependencies", dependencies).into_reply(),
+    }
+}
+
+/// One dependency's check: whether it answered, and how long the round trip took (connecting
+/// included, as every request pays it).
+struct Check {
+    outcome: Result<(), ApiError>,
+    elapsed: Duration,
+}
+
+impl Check {
+    async fn run(check: impl Future<Output = Result<(), ApiError>>) -> Self {
+        let started = Instant::now();
+        let outcome = check.await;
+        Self { outcome, elapsed: started.elapsed() }
+    }
+
+    fn report(&self) -> serde_json::Value {
+        let state = if self.outcome.is_ok() { "ok" } else { "unavailable" };
+        let rtt_ms = (self.elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0;
+        json!({"state": state, "rtt_ms": rtt_ms})
     }
 }
 

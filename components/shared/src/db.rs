@@ -3,15 +3,20 @@
 //! Statements are one per call (Spin prepares each), and every operation that writes runs as a
 //! single statement or SQL function call, so no transaction ever spans calls across the wasm
 //! boundary and none can be left open on a pooled connection.
+use std::time::Instant;
+
 use spin_sdk::pg::{self, Connection, ParameterValue, PgError, QueryError, Row};
 
-use crate::ApiError;
+use crate::{ApiError, request_log};
 
 pub const UNIQUE_VIOLATION: &str = "23505";
 
 /// Opens a (pooled) connection; an unreachable database is a retryable 503.
 pub async fn connect(url: &str) -> Result<Connection, ApiError> {
-    Connection::open(url).await.map_err(|error| ApiError::unavailable("postgres", describe(&error)))
+    let started = Instant::now();
+    let connection = Connection::open(url).await;
+    request_log::note_database_time(started.elapsed());
+    connection.map_err(|error| ApiError::unavailable("postgres", describe(&error)))
 }
 
 /// Runs a query and returns all its rows.
@@ -20,7 +25,18 @@ pub async fn rows(
     statement: &str,
     params: Vec<ParameterValue>,
 ) -> Result<Vec<Row>, pg::Error> {
-    connection.query(statement, params).await?.collect().await
+    let started = Instant::now();
+    let rows = async { connection.query(statement, params).await?.collect().await }.await;
+    request_log::note_database_time(started.elapsed());
+    rows
+}
+
+/// Runs a statement whose rows nobody reads.
+pub async fn execute(connection: &Connection, statement: &str, params: Vec<ParameterValue>) -> Result<(), pg::Error> {
+    let started = Instant::now();
+    let outcome = connection.execute(statement, params).await;
+    request_log::note_database_time(started.elapsed());
+    outcome.map(drop)
 }
 
 /// Runs a query expected to return at most one row.

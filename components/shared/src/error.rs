@@ -2,13 +2,14 @@
 //! `{"error": {"code": "insufficient_funds", "message": "..."}}`.
 //!
 //! `code` is stable and machine-readable; `message` is for humans and may change. Internal
-//! failures are logged with their cause and answered with a generic message, so nothing about
+//! failures are logged with their cause (on the request's log line, see `request_log`) and answered with a generic message, so nothing about
 //! the database, a token or a password leaks to the client.
 use std::borrow::Cow;
 use std::fmt::Display;
 
 use http::StatusCode;
 
+use crate::request_log::{self, ErrorCode};
 use crate::response::{Reply, json_reply};
 
 /// Seconds a client should wait before retrying after a 503.
@@ -22,11 +23,14 @@ pub struct ApiError {
     pub retry_after_seconds: Option<u32>,
     /// The methods a route allows, sent as `Allow` with a 405 (RFC 9110 requires it).
     pub allowed_methods: Option<&'static str>,
+    /// A field sent next to `error` (e.g. readiness's `dependencies`), for the few answers whose
+    /// contract gives their error more than a code and a message.
+    pub detail: Option<(&'static str, serde_json::Value)>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        Self { status, code, message: message.into(), retry_after_seconds: None, allowed_methods: None }
+        Self { status, code, message: message.into(), retry_after_seconds: None, allowed_methods: None, detail: None }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
@@ -62,7 +66,7 @@ impl ApiError {
 
     /// A dependency (Postgres, Redis) is unreachable: the client may retry shortly.
     pub fn unavailable(dependency: &str, cause: impl Display) -> Self {
-        eprintln!("[unavailable] {dependency}: {cause}");
+        request_log::note_cause(format_args!("{dependency} unavailable: {cause}"));
         Self {
             retry_after_seconds: Some(UNAVAILABLE_RETRY_AFTER_SECONDS),
             ..Self::new(
@@ -75,7 +79,7 @@ impl ApiError {
 
     /// A bug or misconfiguration: logged with its cause, answered without it.
     pub fn internal(cause: impl Display) -> Self {
-        eprintln!("[internal] {cause}");
+        request_log::note_cause(cause);
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
     }
 
@@ -86,9 +90,17 @@ impl ApiError {
         }
     }
 
+    pub fn with_detail(self, name: &'static str, value: serde_json::Value) -> Self {
+        Self { detail: Some((name, value)), ..self }
+    }
+
     pub fn into_reply(self) -> Reply {
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        let mut body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        if let Some((name, value)) = self.detail {
+            body[name] = value;
+        }
         let mut reply = json_reply(self.status, &body);
+        reply.extensions_mut().insert(ErrorCode(self.code));
         let headers = reply.headers_mut();
         if let Some(seconds) = self.retry_after_seconds {
             headers.insert(http::header::RETRY_AFTER, seconds.into());

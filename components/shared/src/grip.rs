@@ -13,6 +13,10 @@ pub struct Event {
     pub id: Option<String>,
     /// What the clients receive: a JSON text frame, or a close with this code.
     pub body: EventBody,
+    /// The request that caused the event, so `chat-fanout` can log it: one message can be followed
+    /// from `send_message` to its publish. Set when the event is sent towards Pushpin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +27,10 @@ pub enum EventBody {
 }
 
 impl Event {
+    pub fn new(channel: String, id: Option<String>, body: EventBody) -> Self {
+        Self { channel, id, body, request_id: None }
+    }
+
     /// The body of a publish request to Pushpin's `/publish/` endpoint.
     pub fn publish_body(&self) -> String {
         let ws_message = match &self.body {
@@ -67,6 +75,7 @@ mod tests {
             channel: "room:7".into(),
             id: Some("message-42".into()),
             body: EventBody::Text { content: "{\"type\":\"message\"}".into() },
+            request_id: None,
         };
         let body: serde_json::Value = serde_json::from_str(&text.publish_body()).unwrap();
         assert_eq!(body["items"][0]["channel"], "room:7");
@@ -77,6 +86,7 @@ mod tests {
             channel: "room:7:user:3".into(),
             id: None,
             body: EventBody::Close { code: 4403, reason: "left the room".into() },
+            request_id: None,
         };
         let body: serde_json::Value = serde_json::from_str(&close.publish_body()).unwrap();
         assert_eq!(body["items"][0]["formats"]["ws-message"]["action"], "close");
@@ -86,7 +96,12 @@ mod tests {
 
     #[test]
     fn events_survive_the_trip_through_redis() {
-        let event = Event { channel: "room:1".into(), id: None, body: EventBody::Text { content: "x".into() } };
+        let event = Event {
+            channel: "room:1".into(),
+            id: None,
+            body: EventBody::Text { content: "x".into() },
+            request_id: Some("0123abcd".into()),
+        };
         let wire = serde_json::to_vec(&event).unwrap();
         assert_eq!(serde_json::from_slice::<Event>(&wire).unwrap(), event);
     }

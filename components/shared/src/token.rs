@@ -103,10 +103,12 @@ impl TokenKeys {
     /// The user behind the request's `Authorization: Bearer <token>` header, or a 401.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<UserId, ApiError> {
         let token = bearer_token(headers).ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
-        self.verify(token, Utc::now()).map_err(|rejection| match rejection {
+        let user = self.verify(token, Utc::now()).map_err(|rejection| match rejection {
             Rejection::Expired => ApiError::unauthorized("the access token has expired"),
             _ => ApiError::unauthorized("the access token is invalid"),
-        })
+        })?;
+        crate::request_log::note_user(user);
+        Ok(user)
     }
 }
 

@@ -38,6 +38,10 @@ const REVALIDATE: &str = "no-cache";
 
 #[spin_sdk::http_service]
 async fn handle(request: Request) -> Reply {
+    shared::request_log::serve("web", request, serve_file).await
+}
+
+async fn serve_file(request: Request) -> Reply {
     let Some(file) = FILES.iter().find(|file| file.route == request.uri().path()) else {
         return ApiError::not_found("no such file").into_reply();
     };

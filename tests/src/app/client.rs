@@ -47,6 +47,7 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: Option<(&str, Vec<u8>)>,
     ) -> Response {
+        crate::secrets_seen::note_request(headers, body.as_ref().map(|(_, bytes)| bytes.as_slice()));
         let mut request = http::Request::builder().method(method).uri(self.url(path));
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -62,6 +63,7 @@ impl TestApp {
         let headers = response.headers().clone();
         let text = response.body_mut().read_to_string().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        crate::secrets_seen::note_response(&body);
         let response = Response { status, headers, body, text };
         crate::contract::check_response(method, path, &response);
         response

@@ -69,6 +69,12 @@ impl TestApp {
         self.post("/fintech/deposits", None, body, &headers)
     }
 
+    /// `GET /fintech/audit` with `X-Operator-Token: operator_token` (none when `None`).
+    pub fn audit(&self, operator_token: Option<&str>) -> Response {
+        let headers: Vec<(&str, &str)> = operator_token.iter().map(|token| ("x-operator-token", *token)).collect();
+        self.request("GET", "/fintech/audit", &headers, None)
+    }
+
     /// `GET /fintech/balance`.
     pub fn balances(&self, user: &TestUser) -> Response {
         self.get("/fintech/balance", Some(&user.token))

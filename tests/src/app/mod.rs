@@ -20,7 +20,7 @@ mod websocket;
 
 pub use client::{Response, TestUser};
 pub use pushpin::PushpinProcess;
-pub use run_command::{RunCommand, scratch_data_folder};
+pub use run_command::{RunCommand, RunPorts, scratch_data_folder};
 pub use websocket::{ChatSocket, SocketEvent};
 
 use std::sync::OnceLock;
@@ -188,6 +188,11 @@ impl TestApp {
     /// Pushpin's delivery settings, for benchmark reports.
     pub fn pushpin_settings(&self) -> String {
         self.pushpin.as_ref().map(PushpinProcess::delivery_settings).unwrap_or_else(|| "external".to_owned())
+    }
+
+    /// The local host's metrics endpoint, when it was started with `--metrics-listen`.
+    pub fn metrics_url(&self) -> Option<&str> {
+        self.host.as_ref().map(HostProcess::metrics_url)
     }
 
     /// The local host's log and Pushpin's (empty for an external app).

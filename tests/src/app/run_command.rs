@@ -12,23 +12,40 @@ pub struct RunCommand {
     process: WatchedChild,
     pub base_url: String,
     pub ws_base_url: String,
+    pub metrics_url: String,
+}
+
+/// The ports a run command listens on.
+pub struct RunPorts {
+    pub app: u16,
+    pub web_socket: u16,
+    pub metrics: u16,
 }
 
 impl RunCommand {
     /// Starts `scripts/run.sh` on the given ports with its data under `data`, and waits for its
     /// `ready` line (first runs create a Postgres cluster and apply migrations).
-    pub fn start(data: &Path, app_port: u16, ws_port: u16, timeout: Duration) -> anyhow::Result<Self> {
+    pub fn start(data: &Path, ports: &RunPorts, timeout: Duration) -> anyhow::Result<Self> {
         let script = workspace_root().join("scripts/run.sh");
-        let args =
-            ["--data", &data.display().to_string(), "--port", &app_port.to_string(), "--ws-port", &ws_port.to_string()]
-                .map(str::to_owned);
+        let args = [
+            "--data",
+            &data.display().to_string(),
+            "--port",
+            &ports.app.to_string(),
+            "--ws-port",
+            &ports.web_socket.to_string(),
+            "--metrics-port",
+            &ports.metrics.to_string(),
+        ]
+        .map(str::to_owned);
         // The suite already built the host; the run command would otherwise build it in release.
         let env = [("SENDINCHAT_HOST_BIN".to_owned(), host_binary()?.display().to_string())];
         let (process, lines) = WatchedChild::spawn(&script.display().to_string(), &args, &env, &[])?;
         let run = Self {
             process,
-            base_url: format!("http://127.0.0.1:{app_port}"),
-            ws_base_url: format!("ws://127.0.0.1:{ws_port}"),
+            base_url: format!("http://127.0.0.1:{}", ports.app),
+            ws_base_url: format!("ws://127.0.0.1:{}", ports.web_socket),
+            metrics_url: format!("http://127.0.0.1:{}/metrics", ports.metrics),
         };
         run.wait_for_ready(&lines, timeout)?;
         Ok(run)

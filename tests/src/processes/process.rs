@@ -71,7 +71,11 @@ impl WatchedChild {
         let (lines, receiver) = mpsc::channel();
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
-        let readers = vec![collect_lines(stdout, log.clone(), Some(lines)), collect_lines(stderr, log.clone(), None)];
+        let file = crate::secrets_seen::process_log(child.id()).map(Arc::new);
+        let readers = vec![
+            collect_lines(stdout, log.clone(), file.clone(), Some(lines)),
+            collect_lines(stderr, log.clone(), file, None),
+        ];
         let lifeline = child.stdin.take();
         Ok((Self { child, lifeline, readers, log }, receiver))
     }
@@ -120,6 +124,7 @@ impl Drop for WatchedChild {
 fn collect_lines(
     stream: impl Read + Send + 'static,
     log: Arc<Mutex<String>>,
+    file: Option<Arc<Mutex<std::fs::File>>>,
     lines: Option<Sender<String>>,
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
@@ -130,6 +135,9 @@ fn collect_lines(
                 let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 log.push_str(&line);
                 log.push('\n');
+            }
+            if let Some(file) = &file {
+                crate::secrets_seen::write_process_line(file, &line);
             }
             if let Some(lines) = &lines {
                 let _ = lines.send(line);

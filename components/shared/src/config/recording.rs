@@ -72,9 +72,11 @@ impl VariableSource for RecordingVariables {
     }
 }
 
-/// Runs `load` against `component`'s variables (spin.toml's defaults) and asserts that it accepts
-/// them and reads exactly the variables spin.toml gives the component: no more (Spin would refuse
-/// the read) and no fewer (a variable that configures nothing).
+/// Runs `load`, and the loader of the variables `shared` reads on every component's behalf
+/// ([`crate::request_log::read_level`]), against `component`'s variables (spin.toml's defaults)
+/// and asserts that they accept them and read exactly the variables spin.toml gives the
+/// component: no more (Spin would refuse the read) and no fewer (a variable that configures
+/// nothing).
 pub fn assert_reads_exactly_the_variables_given<T>(
     component: &str,
     load: impl FnOnce(&RecordingVariables) -> Result<T, ApiError>,
@@ -82,6 +84,9 @@ pub fn assert_reads_exactly_the_variables_given<T>(
     let variables = RecordingVariables::for_component(component);
     if let Err(error) = load(&variables) {
         panic!("{component} refuses spin.toml's defaults: {error:?}");
+    }
+    if let Err(error) = run_now(crate::request_log::read_level(&variables)) {
+        panic!("{component}'s log_level is unusable: {error:?}");
     }
     let (read, given) = (variables.names_read(), variables.names_given());
     let not_given: Vec<&String> = read.difference(&given).collect();
