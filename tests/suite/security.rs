@@ -413,3 +413,22 @@ fn a_login_rehashes_a_password_stored_with_another_cost() {
     assert_eq!(after.login(&user.username, &user.password).status, 200, "and verifies");
     assert_eq!(after.login(&user.username, "a wrong password").status, 401);
 }
+
+/// User ids are sequential: look-ups of others are limited per caller, so one account cannot
+/// walk the directory; another caller is not affected, and the caller's own `/users/me` is not
+/// a look-up.
+#[test]
+fn the_user_directory_cannot_be_walked_by_id() {
+    let Some(app) = private_app(AppOptions::default().variable("user_lookups_per_minute", "5")) else {
+        return;
+    };
+    let (walker, other) = (app.new_user(), app.new_user());
+    let statuses: Vec<u16> = (1..=7).map(|id| app.user_by_id(&walker, id).status).collect();
+    assert_eq!(&statuses[5..], [429, 429], "{statuses:?}");
+    assert!(statuses[..5].iter().all(|status| [200, 404].contains(status)), "{statuses:?}");
+    let throttled = app.user_by_name(&walker, &other.username);
+    assert_eq!(throttled.status, 429, "look-ups by name share the budget");
+    assert!(throttled.header("retry-after").is_some());
+    assert_eq!(app.me(&walker).status, 200);
+    assert_eq!(app.user_by_id(&other, walker.id).status, 200, "another caller has its own budget");
+}
