@@ -432,3 +432,26 @@ fn the_user_directory_cannot_be_walked_by_id() {
     assert_eq!(app.me(&walker).status, 200);
     assert_eq!(app.user_by_id(&other, walker.id).status, 200, "another caller has its own budget");
 }
+
+/// Found by the deep fuzz: a refresh token holding a NUL byte reached Postgres, whose text
+/// cannot hold one (500). Tokens are base64url; anything else is refused before any query.
+#[test]
+fn refresh_tokens_that_were_never_issuable_are_refused_without_a_query() {
+    let app = TestApp::shared();
+    for token in ["with\u{0}nul", "with space", "ünïcödé"] {
+        let refreshed = app.refresh(token);
+        assert_eq!(
+            (refreshed.status, refreshed.code()),
+            (401, "invalid_refresh_token"),
+            "{token:?}: {}",
+            refreshed.text
+        );
+        let logged_out = app.logout(token);
+        assert_eq!(
+            (logged_out.status, logged_out.code()),
+            (401, "invalid_refresh_token"),
+            "{token:?}: {}",
+            logged_out.text
+        );
+    }
+}
