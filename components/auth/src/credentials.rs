@@ -1,4 +1,4 @@
-//! Usernames and passwords, parsed from raw input, and password hashing.
+//! Passwords, parsed from raw input, and password hashing (usernames: `shared::username`).
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -15,30 +15,6 @@ const COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
 /// is replaced by the configured one. Verifying an unknown user's login against it costs as much
 /// as verifying a real user's, so response time does not reveal which usernames exist.
 const DUMMY_HASH_AFTER_COST: &str = "$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW";
-
-/// A username in canonical form: 3 to 32 of `[a-z0-9_.-]`, compared case-insensitively, so the
-/// input is lower-cased first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Username(String);
-
-impl Username {
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let canonical = raw.to_ascii_lowercase();
-        let allowed = |byte: u8| byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"_.-".contains(&byte);
-        if (3..=32).contains(&canonical.len()) && canonical.bytes().all(allowed) {
-            Ok(Self(canonical))
-        } else {
-            Err(ApiError::unprocessable(
-                "invalid_username",
-                "username must be 3 to 32 characters of a-z, 0-9, '_', '.' or '-'",
-            ))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
 
 /// A password chosen at registration: 8 to 72 bytes, no NUL, not a common password.
 pub struct NewPassword(String);
@@ -105,14 +81,6 @@ pub fn needs_rehash(stored_hash: &str, cost: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn usernames_are_canonical_and_bounded() {
-        assert_eq!(Username::parse("John_Doe").unwrap().as_str(), "john_doe");
-        for bad in ["jo", "a".repeat(33).as_str(), "john doe", "jöhn", "john@doe", ""] {
-            assert!(Username::parse(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn passwords_are_bounded_and_not_common() {

@@ -5,11 +5,11 @@ use shared::db::optional_row;
 use shared::ids::UserId;
 use shared::request::{query_pairs, query_value};
 use shared::response::raw_json_reply;
+use shared::username::Username;
 use shared::{ApiError, Reply};
 use spin_sdk::http::Request;
 use spin_sdk::pg::ParameterValue;
 
-use crate::credentials::Username;
 use crate::error::AuthError;
 use crate::settings::Settings;
 use crate::throttle::count_lookup;

@@ -23,33 +23,31 @@
 use std::net::IpAddr;
 
 use shared::ids::UserId;
+use shared::username::Username;
 use spin_sdk::redis::Connection;
 
 use crate::error::AuthError;
 use crate::settings::{RegistrationLimits, Settings, ThrottleSettings};
 
-/// Longest part of a login name that goes into a Redis key; the body limit bounds the rest.
-const KEY_NAME_CHARS_MAX: usize = 64;
-
 pub struct LoginThrottle {
     connection: Connection,
-    username_key: String,
+    /// None for a login name that is not a username (it names no account to protect).
+    username_key: Option<String>,
     address_key: Option<String>,
 }
 
 impl LoginThrottle {
     pub async fn open(
         settings: &Settings,
-        login_name: &str,
+        username: Option<&Username>,
         client_address: Option<IpAddr>,
     ) -> Result<Self, AuthError> {
         let connection = shared::redis::connect(&settings.redis_url).await?;
-        let name: String = login_name.to_lowercase().chars().take(KEY_NAME_CHARS_MAX).collect();
+        let prefix = &settings.redis_key_prefix;
         Ok(Self {
             connection,
-            username_key: format!("{}:login-failures:user:{name}", settings.redis_key_prefix),
-            address_key: client_address
-                .map(|address| format!("{}:login-failures:address:{address}", settings.redis_key_prefix)),
+            username_key: username.map(|name| format!("{prefix}:login-failures:user:{}", name.as_str())),
+            address_key: client_address.map(|address| format!("{prefix}:login-failures:address:{address}")),
         })
     }
 
@@ -60,7 +58,9 @@ impl LoginThrottle {
 
     /// The password was right: the username starts afresh, and the address gets its count back.
     pub async fn record_success(&self) -> Result<(), AuthError> {
-        self.connection.del(&[self.username_key.as_str()]).await?;
+        if let Some(username_key) = &self.username_key {
+            self.connection.del(&[username_key.as_str()]).await?;
+        }
         if let Some(address_key) = &self.address_key {
             shared::redis::uncount(&self.connection, address_key).await?;
         }
@@ -68,9 +68,9 @@ impl LoginThrottle {
     }
 
     fn counters<'a>(&'a self, limits: &ThrottleSettings) -> impl Iterator<Item = (&'a str, i64)> {
-        let username = (self.username_key.as_str(), limits.failures_per_username_max);
+        let username = self.username_key.as_deref().map(|key| (key, limits.failures_per_username_max));
         let address = self.address_key.as_deref().map(|key| (key, limits.failures_per_address_max));
-        std::iter::once(username).chain(address)
+        username.into_iter().chain(address)
     }
 }
 
