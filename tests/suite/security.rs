@@ -455,3 +455,20 @@ fn refresh_tokens_that_were_never_issuable_are_refused_without_a_query() {
         );
     }
 }
+
+/// Every component reads a username with the same rules: ASCII case only. Unicode case mapping
+/// would let "\u{212A}" (KELVIN SIGN) stand for "k", so a name the registration refuses would
+/// still reach a user in a transfer.
+#[test]
+fn a_transfer_by_username_reads_names_as_registration_does() {
+    let app = TestApp::shared();
+    let payer = app.new_user();
+    app.fund(&payer, "5");
+    let payee = app.sign_up(&format!("k{}_payee", std::process::id()), "a fine password");
+    let look_alike = format!("\u{212A}{}", &payee.username[1..]);
+    assert_eq!(app.register(&look_alike, "a fine password").code(), "invalid_username");
+    let sent = app.transfer(&payer, &json!({"receiver_username": look_alike, "amount": "1"}));
+    assert_eq!((sent.status, sent.code()), (404, "receiver_not_found"), "{}", sent.text);
+    let sent = app.transfer(&payer, &json!({"receiver_username": payee.username.to_uppercase(), "amount": "1"}));
+    assert_eq!(sent.status, 201, "ASCII case still does not matter: {}", sent.text);
+}
