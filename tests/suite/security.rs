@@ -472,3 +472,24 @@ fn a_transfer_by_username_reads_names_as_registration_does() {
     let sent = app.transfer(&payer, &json!({"receiver_username": payee.username.to_uppercase(), "amount": "1"}));
     assert_eq!(sent.status, 201, "ASCII case still does not matter: {}", sent.text);
 }
+
+/// A socket that never speaks is re-checked too: Pushpin's keep-alive request (every 20 s of
+/// quiet) finds the membership gone and closes the socket, although the close published at
+/// leave time was lost.
+#[test]
+fn a_quiet_socket_is_closed_after_its_user_left_even_when_the_close_publish_is_lost() {
+    let Some(app) = private_app(
+        AppOptions::default().variable("chat_publish_mode", "direct").variable("grip_origin", "http://127.0.0.1:9"),
+    ) else {
+        return;
+    };
+    let (alice, bob) = (app.new_user(), app.new_user());
+    let room = room_of(&app, &alice, &bob);
+    let mut socket = ChatSocket::connect(&app, room, &bob.token).expect("connect");
+    assert_eq!(app.leave_room(&bob, room).status, 204);
+    let closed = wait::until(Duration::from_secs(45), || match socket.next_event(Duration::from_secs(1))? {
+        SocketEvent::Closed(code) => Some(code),
+        SocketEvent::Text(_) => None,
+    });
+    assert_eq!(closed, Some(4403), "closed by the keep-alive re-check");
+}
