@@ -35,7 +35,7 @@ if [ -z "$host_bin" ]; then
     cargo build --quiet --release -p sendinchat-host
     host_bin=${CARGO_TARGET_DIR:-$PROJECT_ROOT/target}/release/sendinchat-host
 fi
-scripts/build-components.sh auth
+scripts/build-components.sh auth docs
 
 namespace=sendinchat-stall-$$
 data=$(mktemp -d)
@@ -62,16 +62,24 @@ in_namespace bash -c "source scripts/lib/common.sh; migrate '$database_url'" >/d
 secret() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 # Starts the host in the namespace with "$@" as extra flags; sets host_pid.
 start_host() {
-    in_namespace env SPIN_VARIABLE_DATABASE_URL="$database_url" SPIN_VARIABLE_DATABASE_HOST=127.0.0.1:15432 \
+    # Emptied first: the previous host's `ready` must not count for this one.
+    : >"$data/host.log"
+    # `ip netns exec` and `env` exec the host, so $! is the host itself (through a function, it
+    # would be a subshell, and killing that would leave the host running).
+    ip netns exec "$namespace" env SPIN_VARIABLE_DATABASE_URL="$database_url" SPIN_VARIABLE_DATABASE_HOST=127.0.0.1:15432 \
         SPIN_VARIABLE_REDIS_URL=redis://127.0.0.1:16379 SPIN_VARIABLE_REDIS_HOST=127.0.0.1:16379 \
         SPIN_VARIABLE_JWT_SECRET="$jwt_secret" SPIN_VARIABLE_ADMIN_TOKEN="$(secret)" \
         SPIN_VARIABLE_GRIP_SIG_KEY="$(secret)" SPIN_VARIABLE_BCRYPT_COST=4 \
-        "$host_bin" up --from "$manifest" --listen 127.0.0.1:13000 --quiet "$@" >"$data/host.log" 2>&1 &
+        SPIN_VARIABLE_LOG_LEVEL=warn "$host_bin" up --from "$manifest" --listen 127.0.0.1:13000 --quiet "$@" >"$data/host.log" 2>&1 &
     host_pid=$!
-    for _ in $(seq 300); do grep -qx ready "$data/host.log" && return 0; sleep 0.1; done
+    for _ in $(seq 300); do grep -qsx ready "$data/host.log" && return 0; sleep 0.1; done
     die "the host did not start: $(cat "$data/host.log")"
 }
-stop_host() { kill "$host_pid"; wait "$host_pid" 2>/dev/null || true; host_pid=""; }
+stop_host() {
+    kill "$host_pid" 2>/dev/null || die "the host had exited: $(tail -20 "$data/host.log")"
+    wait "$host_pid" 2>/dev/null || true
+    host_pid=""
+}
 jwt_secret=$(secret)
 
 start_host
@@ -90,20 +98,25 @@ function done(summary, latency, requests)
     summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
 end
 LUA
-# Prints one result line for the host started with "$@".
+# Prints one result line per path for the host started with "$@".
 measure() {
-    local label=$1
+    local label=$1 path result
     shift
     start_host "$@"
-    local result
-    result=$(in_namespace wrk -t1 -c1 -d5s --latency -s "$data/me.lua" http://127.0.0.1:13000/users/me | sed -n 's/^RESULT //p')
+    for path in "${paths[@]}"; do
+        result=$(in_namespace wrk -t1 -c1 -d5s --latency -s "$data/me.lua" "http://127.0.0.1:13000$path" \
+            | sed -n 's/^RESULT //p')
+        read -r rps p50 p99 errors <<<"$result"
+        printf '%-52s %-14s %9s %8s %8s %7s\n' "$label" "$path" "$rps" "$p50" "$p99" "$errors"
+    done
     stop_host
-    read -r rps p50 p99 errors <<<"$result"
-    printf '%-52s %9s %8s %8s %7s\n' "$label" "$rps" "$p50" "$p99" "$errors"
 }
+# /users/me answers JSON with its Content-Length (shared::response); /openapi.yaml is a static
+# file answered without one, as every response was before: the two shapes a body can take.
+paths=(/users/me /openapi.yaml)
 
 printf '\nGET /users/me, one kept-alive connection, components from %s\n' "$manifest"
-printf '%-52s %9s %8s %8s %7s\n' "serving" "req/s" "p50 ms" "p99 ms" "errors"
+printf '%-52s %-14s %9s %8s %8s %7s\n' "serving" "path" "req/s" "p50 ms" "p99 ms" "errors"
 measure "host (TCP_NODELAY, coalesced writes)"
 measure "--mimic-spin-sockets (as Spin 4.1 serves)" --mimic-spin-sockets
 in_namespace ip route replace local 127.0.0.1 dev lo table local proto kernel scope host src 127.0.0.1 quickack 1

@@ -28,7 +28,7 @@ log "building the native server (release)"
 cargo build --quiet --release --manifest-path bench/native-server/Cargo.toml --target-dir "$target_dir"
 
 rm -rf "$data"
-scripts/run.sh --quiet --data "$data" --port "$app_port" --ws-port "$ws_port" >"$work/run.log" 2>&1 &
+scripts/run.sh --quiet --no-metrics --data "$data" --port "$app_port" --ws-port "$ws_port" >"$work/run.log" 2>&1 &
 run_pid=$!
 native_pid=""
 stop_all() {

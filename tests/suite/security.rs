@@ -381,3 +381,118 @@ fn the_public_kubernetes_service_preserves_client_addresses() {
         assert_eq!(service["spec"]["externalTrafficPolicy"], "Local", "{service}");
     }
 }
+
+/// Unknown users are checked against a dummy hash of the configured cost; a user whose hash has
+/// another cost (from before `bcrypt_cost` changed) would stand out by timing, so a successful
+/// login stores the hash again with the configured cost. The old-cost hash is made by an app
+/// configured with the old cost, and planted in the database as a migration would have left it.
+#[test]
+fn a_login_rehashes_a_password_stored_with_another_cost() {
+    let (Some(before), Some(after)) = (
+        private_app(AppOptions::default().variable("bcrypt_cost", "5")),
+        private_app(AppOptions::default().variable("bcrypt_cost", "4")),
+    ) else {
+        return;
+    };
+    let stored_hash = |app: &TestApp, username: &str| -> String {
+        let row = app
+            .database()
+            .query_one("SELECT password_hash FROM users WHERE username = $1", &[&username])
+            .expect("user");
+        row.get(0)
+    };
+    let user = before.new_user();
+    let old_hash = stored_hash(&before, &user.username);
+    assert!(old_hash.starts_with("$2b$05$"), "{old_hash}");
+    after.sign_up(&user.username, &user.password);
+    after
+        .database()
+        .execute("UPDATE users SET password_hash = $1 WHERE username = $2", &[&old_hash, &user.username])
+        .expect("plant the old hash");
+
+    assert_eq!(after.login(&user.username, &user.password).status, 200, "the old hash still verifies");
+    let new_hash = stored_hash(&after, &user.username);
+    assert!(new_hash.starts_with("$2b$04$"), "rehashed with the configured cost: {new_hash}");
+    assert_eq!(after.login(&user.username, &user.password).status, 200, "and verifies");
+    assert_eq!(after.login(&user.username, "a wrong password").status, 401);
+}
+
+/// User ids are sequential: look-ups of others are limited per caller, so one account cannot
+/// walk the directory; another caller is not affected, and the caller's own `/users/me` is not
+/// a look-up.
+#[test]
+fn the_user_directory_cannot_be_walked_by_id() {
+    let Some(app) = private_app(AppOptions::default().variable("user_lookups_per_minute", "5")) else {
+        return;
+    };
+    let (walker, other) = (app.new_user(), app.new_user());
+    let statuses: Vec<u16> = (1..=7).map(|id| app.user_by_id(&walker, id).status).collect();
+    assert_eq!(&statuses[5..], [429, 429], "{statuses:?}");
+    assert!(statuses[..5].iter().all(|status| [200, 404].contains(status)), "{statuses:?}");
+    let throttled = app.user_by_name(&walker, &other.username);
+    assert_eq!(throttled.status, 429, "look-ups by name share the budget");
+    assert!(throttled.header("retry-after").is_some());
+    assert_eq!(app.me(&walker).status, 200);
+    assert_eq!(app.user_by_id(&other, walker.id).status, 200, "another caller has its own budget");
+}
+
+/// Found by the deep fuzz: a refresh token holding a NUL byte reached Postgres, whose text
+/// cannot hold one (500). Tokens are base64url; anything else is refused before any query.
+#[test]
+fn refresh_tokens_that_were_never_issuable_are_refused_without_a_query() {
+    let app = TestApp::shared();
+    for token in ["with\u{0}nul", "with space", "ünïcödé"] {
+        let refreshed = app.refresh(token);
+        assert_eq!(
+            (refreshed.status, refreshed.code()),
+            (401, "invalid_refresh_token"),
+            "{token:?}: {}",
+            refreshed.text
+        );
+        let logged_out = app.logout(token);
+        assert_eq!(
+            (logged_out.status, logged_out.code()),
+            (401, "invalid_refresh_token"),
+            "{token:?}: {}",
+            logged_out.text
+        );
+    }
+}
+
+/// Every component reads a username with the same rules: ASCII case only. Unicode case mapping
+/// would let "\u{212A}" (KELVIN SIGN) stand for "k", so a name the registration refuses would
+/// still reach a user in a transfer.
+#[test]
+fn a_transfer_by_username_reads_names_as_registration_does() {
+    let app = TestApp::shared();
+    let payer = app.new_user();
+    app.fund(&payer, "5");
+    let payee = app.sign_up(&format!("k{}_payee", std::process::id()), "a fine password");
+    let look_alike = format!("\u{212A}{}", &payee.username[1..]);
+    assert_eq!(app.register(&look_alike, "a fine password").code(), "invalid_username");
+    let sent = app.transfer(&payer, &json!({"receiver_username": look_alike, "amount": "1"}));
+    assert_eq!((sent.status, sent.code()), (404, "receiver_not_found"), "{}", sent.text);
+    let sent = app.transfer(&payer, &json!({"receiver_username": payee.username.to_uppercase(), "amount": "1"}));
+    assert_eq!(sent.status, 201, "ASCII case still does not matter: {}", sent.text);
+}
+
+/// A socket that never speaks is re-checked too: Pushpin's keep-alive request (every 20 s of
+/// quiet) finds the membership gone and closes the socket, although the close published at
+/// leave time was lost.
+#[test]
+fn a_quiet_socket_is_closed_after_its_user_left_even_when_the_close_publish_is_lost() {
+    let Some(app) = private_app(
+        AppOptions::default().variable("chat_publish_mode", "direct").variable("grip_origin", "http://127.0.0.1:9"),
+    ) else {
+        return;
+    };
+    let (alice, bob) = (app.new_user(), app.new_user());
+    let room = room_of(&app, &alice, &bob);
+    let mut socket = ChatSocket::connect(&app, room, &bob.token).expect("connect");
+    assert_eq!(app.leave_room(&bob, room).status, 204);
+    let closed = wait::until(Duration::from_secs(45), || match socket.next_event(Duration::from_secs(1))? {
+        SocketEvent::Closed(code) => Some(code),
+        SocketEvent::Text(_) => None,
+    });
+    assert_eq!(closed, Some(4403), "closed by the keep-alive re-check");
+}

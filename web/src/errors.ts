@@ -65,6 +65,8 @@ const MESSAGES: Record<string, string> = {
   missing_parameter: 'The app sent something the server does not understand. Reload the page.',
   invalid_encoding: 'That text contains characters that cannot be sent.',
   unreadable_body: 'The request was cut off. Try again.',
+  bad_request: 'The request could not be read. Reload the page.',
+  forged_client_address: 'Something between you and the server changed this request. Try another network.',
   unsupported_media_type: 'The app sent something the server does not understand. Reload the page.',
   payload_too_large: 'That is too long to send.',
   invalid_limit: 'The app asked for too much at once. Reload the page.',
@@ -73,8 +75,6 @@ const MESSAGES: Record<string, string> = {
   use_realtime_gateway: 'Live updates are misconfigured on this server.',
   // The service
   unavailable: 'The service is briefly unavailable. Try again in a moment.',
-  bad_request: 'The app sent a request the server could not read. Reload the page and try again.',
-  forged_client_address: 'Your network sent a request the server refuses. Try another network, or contact support.',
   internal: 'Something went wrong on our side. Try again later.',
   // The client's own
   network_error: 'You seem to be offline. Check your connection and try again.',

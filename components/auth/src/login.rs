@@ -4,10 +4,11 @@ use shared::client_address::client_address;
 use shared::db::{column, optional_row};
 use shared::ids::UserId;
 use shared::request::{BODY_BYTES_MAX, JsonObject, is_form, read_body};
+use shared::username::Username;
 use spin_sdk::http::Request;
 use spin_sdk::pg::Connection;
 
-use crate::credentials::{Username, verify_password};
+use crate::credentials::{needs_rehash, verify_password};
 use crate::error::AuthError;
 use crate::settings::Settings;
 use crate::throttle::LoginThrottle;
@@ -37,18 +38,24 @@ pub async fn login(settings: &Settings, request: Request) -> Result<Reply, AuthE
     }
     fields.finish()?;
 
-    let throttle = LoginThrottle::open(settings, &login_name, address).await?;
+    // A name that is not a username names no account: it is still checked against the dummy
+    // hash (same time) and counted against the address.
+    let username = Username::parse(&login_name).ok();
+    let throttle = LoginThrottle::open(settings, username.as_ref(), address).await?;
     throttle.count_attempt(&settings.throttle).await?;
     let database = shared::db::connect(&settings.database_url).await?;
-    let account = match Username::parse(&login_name) {
-        Ok(username) => find_account(&database, &username).await?,
-        Err(_) => None,
+    let account = match &username {
+        Some(username) => find_account(&database, username).await?,
+        None => None,
     };
     let stored_hash = account.as_ref().map(|account| account.password_hash.as_str());
     let verified = verify_password(&password, stored_hash, settings.bcrypt_cost)?;
     match account.filter(|_| verified) {
         Some(account) => {
             throttle.record_success().await?;
+            if needs_rehash(&account.password_hash, settings.bcrypt_cost) {
+                rehash(&database, account.id, &password, settings.bcrypt_cost).await?;
+            }
             start_session(settings, &database, account.id).await
         }
         None => Err(AuthError::InvalidCredentials),
@@ -64,4 +71,13 @@ async fn find_account(database: &Connection, username: &Username) -> Result<Opti
     .await?;
     let Some(row) = row else { return Ok(None) };
     Ok(Some(Account { id: column(&row, "id")?, password_hash: column(&row, "password_hash")? }))
+}
+
+/// Stores the user's (just verified) password hashed with the configured cost.
+async fn rehash(database: &Connection, user: UserId, password: &str, cost: u32) -> Result<(), AuthError> {
+    let password_hash = bcrypt::hash(password, cost)?;
+    database
+        .execute("UPDATE users SET password_hash = $1 WHERE id = $2", [password_hash.into(), user.get().into()])
+        .await?;
+    Ok(())
 }

@@ -1,16 +1,18 @@
-//! Reading users: the caller (`/users/me`) and the people they may pay or chat with.
+//! Reading users: the caller (`/users/me`) and the people they may pay or chat with. Looking up
+//! others is limited per caller and minute (`throttle::count_lookup`).
 use http::StatusCode;
 use shared::db::optional_row;
 use shared::ids::UserId;
 use shared::request::{query_pairs, query_value};
 use shared::response::raw_json_reply;
+use shared::username::Username;
 use shared::{ApiError, Reply};
 use spin_sdk::http::Request;
 use spin_sdk::pg::ParameterValue;
 
-use crate::credentials::Username;
 use crate::error::AuthError;
 use crate::settings::Settings;
+use crate::throttle::count_lookup;
 
 const USER_BY_ID: &str = "SELECT user_json(users)::text AS resource FROM users WHERE id = $1";
 const USER_BY_USERNAME: &str = "SELECT user_json(users)::text AS resource FROM users WHERE username = $1";
@@ -21,7 +23,8 @@ pub async fn me(settings: &Settings, request: Request) -> Result<Reply, AuthErro
 }
 
 pub async fn by_id(settings: &Settings, request: Request, raw_id: &str) -> Result<Reply, AuthError> {
-    settings.keys.authenticate(request.headers())?;
+    let caller = settings.keys.authenticate(request.headers())?;
+    count_lookup(settings, caller).await?;
     let id = UserId::parse(raw_id).ok_or(AuthError::UserNotFound)?;
     user_reply(settings, USER_BY_ID, id.get().into()).await
 }
@@ -29,7 +32,8 @@ pub async fn by_id(settings: &Settings, request: Request, raw_id: &str) -> Resul
 /// `GET /users?username=alice`: an exact (case-insensitive) match, so the directory cannot be
 /// listed by prefix.
 pub async fn by_username(settings: &Settings, request: Request) -> Result<Reply, AuthError> {
-    settings.keys.authenticate(request.headers())?;
+    let caller = settings.keys.authenticate(request.headers())?;
+    count_lookup(settings, caller).await?;
     let query = query_pairs(request.uri())?;
     let raw = query_value(&query, "username")
         .ok_or_else(|| ApiError::bad_request("missing_parameter", "the username query parameter is required"))?;

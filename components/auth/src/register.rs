@@ -5,9 +5,10 @@ use shared::client_address::client_address;
 use shared::db::{UNIQUE_VIOLATION, column, sqlstate};
 use shared::request::{BODY_BYTES_MAX, JsonObject, read_body};
 use shared::response::raw_json_reply;
+use shared::username::Username;
 use spin_sdk::http::Request;
 
-use crate::credentials::{NewPassword, Username};
+use crate::credentials::NewPassword;
 use crate::error::AuthError;
 use crate::settings::Settings;
 use crate::throttle::count_registration;

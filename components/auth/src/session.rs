@@ -26,7 +26,10 @@ async fn presented_token(request: Request) -> Result<String, AuthError> {
     let token = fields.require_string("refresh_token")?;
     fields.take("client_id");
     fields.finish()?;
-    if token.len() > REFRESH_TOKEN_CHARS_MAX {
+    // Ours are base64url; anything else (a NUL byte, which Postgres text cannot even hold) was
+    // never issued, so it is refused without a query.
+    let issuable = |byte: u8| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_';
+    if token.len() > REFRESH_TOKEN_CHARS_MAX || !token.bytes().all(issuable) {
         return Err(AuthError::InvalidRefreshToken);
     }
     Ok(token)

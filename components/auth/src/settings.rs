@@ -18,6 +18,8 @@ pub struct Settings {
     pub bcrypt_cost: u32,
     pub throttle: ThrottleSettings,
     pub registration_limits: RegistrationLimits,
+    /// Look-ups of other users per caller per minute.
+    pub user_lookups_per_minute: i64,
     /// Proxies whose `X-Forwarded-For` names the client (see `client_address`).
     pub trusted_proxies: Vec<AddressRange>,
 }
@@ -69,6 +71,7 @@ async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
             total_max: variables.parsed("registrations_max").await?,
             window_seconds: variables.parsed("registration_window_seconds").await?,
         },
+        user_lookups_per_minute: variables.parsed("user_lookups_per_minute").await?,
         trusted_proxies: parse_trusted_proxies(&variables.text("trusted_proxies").await?)
             .map_err(|error| ApiError::internal(format!("trusted_proxies: {error}")))?,
     })

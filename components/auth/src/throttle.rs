@@ -14,39 +14,40 @@
 //! taken name answers "does this user exist?". The total bounds what many addresses can do
 //! together (at the price that they can use up everyone's budget for a window).
 //!
+//! User look-ups are counted per caller and minute, so the directory cannot be walked by id.
+//!
 //! When Redis is unreachable, login answers 503 (fail closed): without the counters, guessing
-//! would be unthrottled. Registration goes on unthrottled (fail open, logged): a Redis outage
-//! must not stop sign-ups, and bcrypt still bounds each request's cost. Everything else in
-//! `auth` keeps working without Redis.
+//! would be unthrottled. Registration and look-ups go on unthrottled (fail open, logged): a
+//! Redis outage must not stop sign-ups or chats, and bcrypt still bounds each registration's
+//! cost. Everything else in `auth` keeps working without Redis.
 use std::net::IpAddr;
 
+use shared::ids::UserId;
+use shared::username::Username;
 use spin_sdk::redis::Connection;
 
 use crate::error::AuthError;
 use crate::settings::{RegistrationLimits, Settings, ThrottleSettings};
 
-/// Longest part of a login name that goes into a Redis key; the body limit bounds the rest.
-const KEY_NAME_CHARS_MAX: usize = 64;
-
 pub struct LoginThrottle {
     connection: Connection,
-    username_key: String,
+    /// None for a login name that is not a username (it names no account to protect).
+    username_key: Option<String>,
     address_key: Option<String>,
 }
 
 impl LoginThrottle {
     pub async fn open(
         settings: &Settings,
-        login_name: &str,
+        username: Option<&Username>,
         client_address: Option<IpAddr>,
     ) -> Result<Self, AuthError> {
         let connection = shared::redis::connect(&settings.redis_url).await?;
-        let name: String = login_name.to_lowercase().chars().take(KEY_NAME_CHARS_MAX).collect();
+        let prefix = &settings.redis_key_prefix;
         Ok(Self {
             connection,
-            username_key: format!("{}:login-failures:user:{name}", settings.redis_key_prefix),
-            address_key: client_address
-                .map(|address| format!("{}:login-failures:address:{address}", settings.redis_key_prefix)),
+            username_key: username.map(|name| format!("{prefix}:login-failures:user:{}", name.as_str())),
+            address_key: client_address.map(|address| format!("{prefix}:login-failures:address:{address}")),
         })
     }
 
@@ -57,7 +58,9 @@ impl LoginThrottle {
 
     /// The password was right: the username starts afresh, and the address gets its count back.
     pub async fn record_success(&self) -> Result<(), AuthError> {
-        self.connection.del(&[self.username_key.as_str()]).await?;
+        if let Some(username_key) = &self.username_key {
+            self.connection.del(&[username_key.as_str()]).await?;
+        }
         if let Some(address_key) = &self.address_key {
             shared::redis::uncount(&self.connection, address_key).await?;
         }
@@ -65,9 +68,9 @@ impl LoginThrottle {
     }
 
     fn counters<'a>(&'a self, limits: &ThrottleSettings) -> impl Iterator<Item = (&'a str, i64)> {
-        let username = (self.username_key.as_str(), limits.failures_per_username_max);
+        let username = self.username_key.as_deref().map(|key| (key, limits.failures_per_username_max));
         let address = self.address_key.as_deref().map(|key| (key, limits.failures_per_address_max));
-        std::iter::once(username).chain(address)
+        username.into_iter().chain(address)
     }
 }
 
@@ -78,12 +81,31 @@ pub async fn count_registration(settings: &Settings, client_address: Option<IpAd
     let total = (format!("{prefix}:registrations:total"), total_max);
     let address = client_address.map(|address| (format!("{prefix}:registrations:address:{address}"), per_address_max));
     let counters: Vec<(String, i64)> = std::iter::once(total).chain(address).collect();
+    count_failing_open(settings, &counters, window_seconds, "registration").await
+}
+
+/// Counts a user look-up (`/users/{id}`, `/users?username=`) for the caller, per minute; 429
+/// past `user_lookups_per_minute`. Ids are sequential, so without a limit one account could walk
+/// the whole directory; clients remember the names they fetched, so real use stays far below it.
+pub async fn count_lookup(settings: &Settings, caller: UserId) -> Result<(), AuthError> {
+    const WINDOW_SECONDS: u32 = 60;
+    let key = format!("{}:user-lookups:{caller}", settings.redis_key_prefix);
+    count_failing_open(settings, &[(key, settings.user_lookups_per_minute)], WINDOW_SECONDS, "user-lookup").await
+}
+
+/// [`count_all`], except that without Redis the hit goes uncounted (logged) instead of failing.
+async fn count_failing_open(
+    settings: &Settings,
+    counters: &[(String, i64)],
+    window_seconds: u32,
+    what: &str,
+) -> Result<(), AuthError> {
     // A failed connection is logged (as unavailable) where it is made.
     let Ok(connection) = shared::redis::connect(&settings.redis_url).await else { return Ok(()) };
     let counters = counters.iter().map(|(key, maximum)| (key.as_str(), *maximum));
     match count_all(&connection, counters, window_seconds).await {
         Err(AuthError::Redis(error)) => {
-            eprintln!("[registration-throttle] not enforced: {error:?}");
+            eprintln!("[{what}-throttle] not enforced: {error:?}");
             Ok(())
         }
         counted => counted,

@@ -6,6 +6,7 @@ use shared::ledger::{SUCCESS_OUTCOME, outcome_error};
 use shared::money::PaymentTerms;
 use shared::outcome::SqlOutcome;
 use shared::request::{BODY_BYTES_MAX, JsonObject, read_body};
+use shared::username::Username;
 use shared::{ApiError, Reply};
 use spin_sdk::http::Request;
 use spin_sdk::pg::ParameterValue;
@@ -16,7 +17,7 @@ use crate::settings::Settings;
 /// Who receives the money: by id, or by username (compared case-insensitively).
 enum Receiver {
     Id(UserId),
-    Username(String),
+    Username(Username),
 }
 
 struct TransferCommand {
@@ -34,7 +35,10 @@ impl TransferCommand {
         }
         let receiver = match (fields.take("receiver_id"), fields.take_string("receiver_username")?) {
             (Some(id), None) => Receiver::Id(UserId::from_json(&id).ok_or(FintechError::ReceiverUnspecified)?),
-            (None, Some(username)) => Receiver::Username(username.to_lowercase()),
+            // A name that cannot be a username names nobody, as an unknown one does.
+            (None, Some(username)) => {
+                Receiver::Username(Username::parse(&username).map_err(|_| outcome_error("receiver_not_found"))?)
+            }
             _ => return Err(FintechError::ReceiverUnspecified),
         };
         let terms = PaymentTerms::take_from(&mut fields, settings.max_transfer_amount, &settings.default_currency)?;
@@ -51,7 +55,7 @@ pub async fn transfer(settings: &Settings, request: Request) -> Result<Reply, Fi
 
     let (receiver_id, receiver_username) = match command.receiver {
         Receiver::Id(id) => (Some(id.get()), None),
-        Receiver::Username(username) => (None, Some(username)),
+        Receiver::Username(username) => (None, Some(username.as_str().to_owned())),
     };
     let params: Vec<ParameterValue> = vec![
         caller.get().into(),

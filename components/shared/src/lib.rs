@@ -16,6 +16,7 @@ pub mod request_log;
 pub mod response;
 pub mod static_files;
 pub mod token;
+pub mod username;
 
 pub use error::ApiError;
 pub use response::Reply;

@@ -23,6 +23,10 @@ use crate::settings::Settings;
 /// The subprotocol the server speaks; clients that offer protocols must offer this one.
 const SUBPROTOCOL: &str = "sendinchat.v1";
 const TOKEN_SUBPROTOCOL_PREFIX: &str = "bearer.";
+/// How long a quiet socket goes without a re-check: Pushpin's keep-alive request
+/// (`Keep-Alive-Interval`; Pushpin's minimum is 20 s) bounds how long a socket whose session
+/// ended or whose user left keeps receiving events when the close published then is lost.
+const RECHECK_INTERVAL_SECONDS: u32 = 20;
 /// Pushpin's default `sig_iss`.
 const GATEWAY_ISSUER: &str = "pushpin";
 
@@ -66,6 +70,9 @@ pub async fn open(
         exchange.subscribe(&member_channel(room, bearer.user));
         exchange.headers.push(("set-meta-user", bearer.user.to_string()));
         exchange.headers.push(("set-meta-room", room.to_string()));
+        // Pushpin asks again (a request without events) whenever the socket has been quiet this
+        // long, so a socket that never speaks is re-checked too.
+        exchange.headers.push(("keep-alive-interval", RECHECK_INTERVAL_SECONDS.to_string()));
     }
     Ok(())
 }

@@ -108,8 +108,9 @@ pub async fn handle(settings: &Settings, request: Request, raw_room: &str) -> Re
         .ok_or_else(|| ApiError::bad_request("malformed_events", "body is not WebSocket-over-HTTP events"))?;
 
     let mut exchange = Exchange::default();
+    // A request without events is Pushpin's keep-alive (`Keep-Alive-Interval`, set at OPEN).
     let client_speaks = events.iter().any(|event| matches!(event, Incoming::Text(_) | Incoming::Ping(_)));
-    if let Some(session) = session.filter(|_| client_speaks) {
+    if let Some(session) = session.filter(|_| client_speaks || events.is_empty()) {
         handshake::recheck(settings, &parts, session, &mut exchange).await?;
     }
     for event in events {

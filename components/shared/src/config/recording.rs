@@ -156,12 +156,8 @@ mod tests {
         let variables = RecordingVariables::for_component("fintech").with("default_currency", "EUR");
         assert_eq!(run_now(variables.text("default_currency")).unwrap(), "EUR");
         assert_eq!(run_now(variables.text("jwt_issuer")).unwrap(), "sendinchat", "spin.toml's default");
-        let required = format!("{REQUIRED_VALUE}-jwt_secret");
-        assert_eq!(
-            run_now(variables.secret("jwt_secret")).unwrap(),
-            required,
-            "required: no default, a value of its own"
-        );
+        let required = run_now(variables.secret("jwt_secret")).unwrap();
+        assert_eq!(required, format!("{REQUIRED_VALUE}-jwt_secret"), "required: no default, one value per name");
         run_now(variables.text("not_given_to_fintech")).unwrap();
         let read = ["default_currency", "jwt_issuer", "jwt_secret", "not_given_to_fintech"];
         assert_eq!(variables.names_read(), read.map(str::to_owned).into());
