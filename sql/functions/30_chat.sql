@@ -101,7 +101,8 @@ END;
 $$;
 
 -- POST /chat/direct: the one 1:1 room of two users, created on first use. Concurrent first calls
--- meet on the unique direct_key: one inserts, the others wait for it and then find its room.
+-- meet on the unique direct_key: one inserts, the others wait for it and then find its room. A
+-- peer who left the room is not brought back by the other's call.
 -- Outcomes: 'created', 'existing', 'self_room', 'user_not_found'.
 CREATE FUNCTION chat_direct_room(p_user_id bigint, p_peer_id bigint)
 RETURNS TABLE (outcome text, resource text)
@@ -121,8 +122,12 @@ BEGIN
     INSERT INTO rooms (kind, direct_key) VALUES ('direct', key) ON CONFLICT (direct_key) DO NOTHING;
     outcome := CASE WHEN FOUND THEN 'created' ELSE 'existing' END;
     SELECT * INTO STRICT room FROM rooms WHERE direct_key = key FOR UPDATE;
-    -- Either user may have left the room earlier; opening it again brings both back.
-    INSERT INTO room_members (room_id, user_id) VALUES (room.id, p_user_id), (room.id, p_peer_id)
+    -- Opening the room brings its caller back if they had left it; the peer only if they never
+    -- left (leaving is the leaver's decision: see room_departures).
+    DELETE FROM room_departures WHERE room_id = room.id AND user_id = p_user_id;
+    INSERT INTO room_members (room_id, user_id)
+    SELECT room.id, member FROM (VALUES (p_user_id), (p_peer_id)) AS candidates (member)
+    WHERE NOT EXISTS (SELECT 1 FROM room_departures d WHERE d.room_id = room.id AND d.user_id = member)
     ON CONFLICT DO NOTHING;
     GET DIAGNOSTICS joined = ROW_COUNT;
     UPDATE rooms SET member_count = member_count + joined WHERE id = room.id RETURNING * INTO room;
@@ -132,7 +137,8 @@ END;
 $$;
 
 -- POST /chat/rooms/{id}/members. Outcomes: 'added', 'already_member', 'room_not_found',
--- 'not_owner', 'direct_room', 'user_not_found', 'room_full'.
+-- 'not_owner', 'direct_room', 'user_not_found', 'room_full', 'member_left' (they left this room
+-- and only they could bring themselves back).
 CREATE FUNCTION chat_add_member(p_room_id bigint, p_actor_id bigint, p_user_id bigint, p_members_max integer)
 RETURNS TABLE (outcome text, resource text)
 LANGUAGE plpgsql AS $$
@@ -151,6 +157,8 @@ BEGIN
     ELSIF chat_is_member(p_room_id, p_user_id) THEN
         outcome := 'already_member';
         resource := room_json(room)::text;
+    ELSIF EXISTS (SELECT 1 FROM room_departures WHERE room_id = p_room_id AND user_id = p_user_id) THEN
+        outcome := 'member_left';
     ELSIF room.member_count >= p_members_max THEN
         outcome := 'room_full';
     ELSE
@@ -175,6 +183,8 @@ BEGIN
     IF NOT FOUND THEN
         RETURN 'room_not_found';
     END IF;
+    INSERT INTO room_departures (room_id, user_id) VALUES (p_room_id, p_user_id)
+    ON CONFLICT (room_id, user_id) DO UPDATE SET left_at = now();
     UPDATE rooms SET
         member_count = member_count - 1,
         owner_id = CASE WHEN owner_id = p_user_id

@@ -94,8 +94,11 @@ fn rooms_are_created_listed_joined_and_left() {
     assert_eq!(app().leave_room(&owner, room).status, 204);
     assert_eq!(send(app(), &owner, room, "after leaving").status, 404);
     assert_eq!(app().leave_room(&owner, room).status, 404);
-    let handed_over = app().add_member(&member, room, owner.id);
+    let newcomer = app().new_user();
+    let handed_over = app().add_member(&member, room, newcomer.id);
     assert_eq!(handed_over.status, 201, "the earliest remaining member owns the room now: {}", handed_over.text);
+    let readded = app().add_member(&member, room, owner.id);
+    assert_eq!((readded.status, readded.code()), (409, "member_left"), "leaving is the leaver's decision");
 }
 
 #[test]

@@ -496,3 +496,66 @@ fn a_quiet_socket_is_closed_after_its_user_left_even_when_the_close_publish_is_l
     });
     assert_eq!(closed, Some(4403), "closed by the keep-alive re-check");
 }
+
+/// Payments, payment requests, their resolutions and read markers cost what a message costs:
+/// none of them is a way around the per-user budget.
+#[test]
+fn payments_requests_and_read_markers_are_rate_limited_like_messages() {
+    let Some(app) = private_app(AppOptions::default().variable("chat_messages_per_minute", "2")) else {
+        return;
+    };
+    let (alice, bob) = (app.new_user(), app.new_user());
+    app.fund(&alice, "10");
+    let room = room_of(&app, &alice, &bob);
+    let limited = |response: &Response| (response.status, response.code()) == (429, "rate_limited");
+
+    // Alice's budget: two payment-related posts, then 429 for the next one of either kind.
+    let pay = |app: &TestApp| app.pay_in_room(&alice, room, &json!({"receiver_id": bob.id, "amount": "0.01"}));
+    assert_eq!(pay(&app).status, 201);
+    let asked = app.request_payment(&alice, room, &json!({"payer_id": bob.id, "amount": "1.00"}));
+    assert_eq!(asked.status, 201, "{}", asked.text);
+    let third = pay(&app);
+    assert!(limited(&third), "{}", third.text);
+    assert!(third.header("retry-after").is_some());
+    assert!(limited(&app.request_payment(&alice, room, &json!({"payer_id": bob.id, "amount": "1.00"}))));
+
+    // Bob's own budget: resolving a request spends it too.
+    let request_id = asked.body["payment_request"]["id"].as_i64().unwrap();
+    for _ in 0..2 {
+        let declined = app.decline_payment_request(&bob, room, request_id);
+        assert!(!limited(&declined), "{}", declined.text);
+    }
+    assert!(limited(&app.decline_payment_request(&bob, room, request_id)));
+
+    // Read markers have a counter of their own, with the same size.
+    let message_id = asked.body["id"].as_i64().unwrap();
+    for _ in 0..2 {
+        assert_eq!(app.mark_read(&alice, room, message_id).status, 200);
+    }
+    assert!(limited(&app.mark_read(&alice, room, message_id)));
+}
+
+/// Leaving is the leaver's decision: neither the owner (adding members) nor the other party of a
+/// direct room (opening it again) can put someone back; opening the direct chat oneself can.
+#[test]
+fn nobody_can_put_back_a_user_who_left() {
+    let app = TestApp::shared();
+    let (alice, bob, carol) = (app.new_user(), app.new_user(), app.new_user());
+    let group = room_of(app, &alice, &bob);
+    assert_eq!(app.leave_room(&bob, group).status, 204);
+    let readded = app.add_member(&alice, group, bob.id);
+    assert_eq!((readded.status, readded.code()), (409, "member_left"), "{}", readded.text);
+    assert_eq!(app.add_member(&alice, group, carol.id).status, 201, "others can still be added");
+
+    let direct = app.open_direct_room(&alice, bob.id);
+    let direct_id = direct.body["id"].as_i64().unwrap();
+    assert_eq!(app.leave_room(&bob, direct_id).status, 204);
+    let reopened = app.open_direct_room(&alice, bob.id);
+    assert_eq!((reopened.status, reopened.body["id"].as_i64()), (200, Some(direct_id)), "{}", reopened.text);
+    assert_eq!(reopened.body["member_count"], 1, "bob is not brought back: {}", reopened.text);
+    assert_eq!(app.messages(&bob, direct_id, "").status, 404, "bob sees nothing of the room he left");
+
+    let rejoined = app.open_direct_room(&bob, alice.id);
+    assert_eq!(rejoined.body["member_count"], 2, "bob's own action brings him back: {}", rejoined.text);
+    assert_eq!(app.messages(&bob, direct_id, "").status, 200);
+}

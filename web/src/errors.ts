@@ -52,6 +52,7 @@ const MESSAGES: Record<string, string> = {
   self_request: 'You cannot ask yourself for money.',
   not_payer: 'Only the person asked can answer this request.',
   request_not_found: 'That payment request is not in this chat.',
+  member_left: 'That person left this room. Only they can decide to come back.',
   already_resolved: 'This request was already paid or declined.',
   request_expired: 'This request has expired.',
   // Malformed requests: the app's fault, not the person's

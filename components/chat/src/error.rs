@@ -58,6 +58,7 @@ fn outcome_error(outcome: &str) -> ApiError {
             (Status::CONFLICT, "client_msg_id_reused", "this client_msg_id was used for another message")
         }
         "already_resolved" => (Status::CONFLICT, "already_resolved", "this payment request was already resolved"),
+        "member_left" => (Status::CONFLICT, "member_left", "this user left the room; only they can decide to return"),
         "request_expired" => (Status::CONFLICT, "request_expired", "this payment request has expired"),
         "room_full" | "too_many_members" => {
             (Status::UNPROCESSABLE_ENTITY, "room_full", "the room has reached its member limit")

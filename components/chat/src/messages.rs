@@ -84,6 +84,7 @@ pub async fn history(settings: &Settings, request: Request, room: RoomId) -> Res
 /// `POST /chat/rooms/{id}/read {up_to_id}`: moves the caller's read marker and tells the room.
 pub async fn mark_read(settings: &Settings, request: Request, room: RoomId) -> Result<Reply, ChatError> {
     let caller = settings.keys.authenticate(request.headers())?;
+    rate_limit::allow_read_marker(settings, caller).await?;
     let (parts, body) = read_body(request, BODY_BYTES_MAX).await?;
     let mut fields = JsonObject::from_json_body(&parts.headers, &body)?;
     let up_to = MessageId::from_json(&fields.require("up_to_id")?)

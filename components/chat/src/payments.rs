@@ -12,8 +12,8 @@ use crate::error::ChatError;
 use shared::outcome::SqlOutcome;
 
 use crate::outcome::{call, error_for};
-use crate::realtime;
 use crate::settings::Settings;
+use crate::{rate_limit, realtime};
 
 #[derive(Clone, Copy)]
 pub enum Resolution {
@@ -32,6 +32,7 @@ struct PaymentCommand {
 impl PaymentCommand {
     async fn read(settings: &Settings, request: Request, party_field: &str) -> Result<Self, ChatError> {
         let caller = settings.keys.authenticate(request.headers())?;
+        rate_limit::allow_message(settings, caller).await?;
         let idempotency_key = IdempotencyKey::from_headers(request.headers())?;
         let (parts, body) = read_body(request, BODY_BYTES_MAX).await?;
         let mut fields = JsonObject::from_json_body(&parts.headers, &body)?;
@@ -105,6 +106,7 @@ pub async fn resolve(
     resolution: Resolution,
 ) -> Result<Reply, ChatError> {
     let caller = settings.keys.authenticate(request.headers())?;
+    rate_limit::allow_message(settings, caller).await?;
     let idempotency_key = IdempotencyKey::from_headers(request.headers())?;
     let request_id =
         PaymentRequestId::parse(raw_request_id).ok_or_else(|| ChatError::Outcome("request_not_found".into()))?;

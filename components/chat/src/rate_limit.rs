@@ -1,4 +1,6 @@
-//! Messages (and typing notices) per user per minute, counted in Redis.
+//! Messages (and typing notices, and read markers) per user per minute, counted in Redis. Payments
+//! and payment requests in a room, and their resolutions, post messages, so they spend the
+//! messages' budget.
 //!
 //! When Redis is unreachable the limit is not enforced (fail open): losing the counter must not
 //! stop people from talking, and every message is still stored and bounded in size. Login
@@ -17,6 +19,11 @@ pub async fn allow_message(settings: &Settings, sender: UserId) -> Result<(), Ch
 /// Typing notices share the messages' budget size but have their own counter.
 pub async fn allow_typing(settings: &Settings, sender: UserId) -> Result<(), ChatError> {
     allow(settings, "typing", sender).await
+}
+
+/// Read markers share the messages' budget size but have their own counter.
+pub async fn allow_read_marker(settings: &Settings, reader: UserId) -> Result<(), ChatError> {
+    allow(settings, "read-markers", reader).await
 }
 
 async fn allow(settings: &Settings, what: &str, sender: UserId) -> Result<(), ChatError> {
