@@ -37,6 +37,18 @@ fn the_run_command_serves_the_whole_system_and_keeps_data_across_restarts() {
     assert_eq!(event["message"]["content"], "smoke");
     drop(socket);
 
+    // Pushpin passes the request id both ways: through the gateway, the app's answer names the
+    // id the client sent.
+    let gateway = run.ws_base_url.replacen("ws://", "http://", 1);
+    let through_pushpin = ureq::get(format!("{gateway}/health"))
+        .header("x-request-id", "through-pushpin-1")
+        .call()
+        .expect("Pushpin proxies plain HTTP to the app");
+    assert_eq!(
+        through_pushpin.headers().get("x-request-id").and_then(|value| value.to_str().ok()),
+        Some("through-pushpin-1")
+    );
+
     // The run command turns the local host's metrics on: the transfer above is counted.
     let metrics = ureq::get(&run.metrics_url).call().expect("metrics are served").into_body().read_to_string().unwrap();
     let transfers = metrics.lines().find(|line| {
