@@ -109,10 +109,14 @@ END;
 CREATE FUNCTION ledger_post(
     p_kind text, p_sender_account bigint, p_receiver_account bigint, p_amount numeric,
     p_note text, p_idempotency_scope text, p_idempotency_key text, p_fingerprint bytea,
+    p_daily_max numeric DEFAULT NULL,
     OUT outcome ledger_outcome, OUT posted transfers, OUT replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
+    today date := (now() AT TIME ZONE 'UTC')::date;
     covered boolean;
+    spent_today numeric;
+    over_limit boolean;
     sender_user bigint;
     receiver_user bigint;
     currency char(3);
@@ -125,11 +129,15 @@ BEGIN
     SELECT bool_or(a.id = p_sender_account AND (a.kind = 'funding' OR a.balance >= p_amount)),
            min(a.owner_user_id) FILTER (WHERE a.id = p_sender_account),
            min(a.owner_user_id) FILTER (WHERE a.id = p_receiver_account),
-           min(a.currency)
-    INTO covered, sender_user, receiver_user, currency
+           min(a.currency),
+           min(CASE WHEN a.outgoing_day = today THEN a.outgoing_day_total ELSE 0 END)
+               FILTER (WHERE a.id = p_sender_account)
+    INTO covered, sender_user, receiver_user, currency, spent_today
     FROM (SELECT * FROM accounts WHERE id IN (p_sender_account, p_receiver_account)
           ORDER BY id FOR UPDATE) a;
-    IF covered THEN
+    -- Under the sender's row lock, so two transfers cannot both fit in what is left of the day.
+    over_limit := p_daily_max IS NOT NULL AND spent_today + p_amount > p_daily_max;
+    IF covered AND NOT over_limit THEN
         INSERT INTO transfers (kind, sender_account_id, receiver_account_id, sender_user_id,
                                receiver_user_id, amount, currency, note, idempotency_scope,
                                idempotency_key, request_fingerprint)
@@ -138,7 +146,11 @@ BEGIN
         ON CONFLICT (idempotency_scope, idempotency_key) WHERE idempotency_scope IS NOT NULL DO NOTHING
         RETURNING * INTO posted;
         IF FOUND THEN
-            UPDATE accounts SET balance = balance - p_amount WHERE id = p_sender_account;
+            UPDATE accounts SET
+                balance = balance - p_amount,
+                outgoing_day_total = CASE WHEN outgoing_day = today THEN outgoing_day_total ELSE 0 END + p_amount,
+                outgoing_day = today
+            WHERE id = p_sender_account;
             UPDATE accounts SET balance = balance + p_amount WHERE id = p_receiver_account;
             INSERT INTO ledger_entries (transfer_id, account_id, amount)
             VALUES (posted.id, p_sender_account, -p_amount), (posted.id, p_receiver_account, p_amount);
@@ -153,7 +165,7 @@ BEGIN
         WHERE idempotency_scope = p_idempotency_scope AND idempotency_key = p_idempotency_key;
     END IF;
     IF posted.id IS NULL THEN
-        outcome := 'insufficient_funds';
+        outcome := CASE WHEN covered AND over_limit THEN 'daily_limit_exceeded' ELSE 'insufficient_funds' END;
     ELSIF posted.request_fingerprint = p_fingerprint THEN
         outcome := 'completed';
         replayed := true;
@@ -174,14 +186,16 @@ RETURN (SELECT round(p_amount, minor_units) FROM currencies
 
 -- The rules of a payment between two users, shared by /fintech/transfer and payments in chat.
 -- Outcomes: 'completed', 'self_transfer', 'receiver_not_found', 'unsupported_currency',
--- 'invalid_amount_precision', 'currency_mismatch', 'insufficient_funds', and, with an
+-- 'invalid_amount_precision', 'currency_mismatch', 'insufficient_funds', 'daily_limit_exceeded'
+-- (the sender's outgoing total today, UTC, would pass p_daily_max; NULL: no limit), and, with an
 -- idempotency key that another transfer holds, 'idempotency_mismatch' or a replay.
 -- A user's account in the default currency opens on first use; an account in any other
 -- currency exists only once a deposit in it has been made.
 CREATE FUNCTION ledger_pay(
     p_sender_user_id bigint, p_receiver_user_id bigint, p_amount numeric, p_currency char(3),
     p_note text, p_default_currency char(3), p_idempotency_scope text, p_idempotency_key text,
-    p_fingerprint bytea, OUT outcome ledger_outcome, OUT posted transfers, OUT replayed boolean)
+    p_fingerprint bytea, p_daily_max numeric DEFAULT NULL,
+    OUT outcome ledger_outcome, OUT posted transfers, OUT replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     receiver_exists boolean;
@@ -216,7 +230,7 @@ BEGIN
         END IF;
         -- An assignment, not SELECT ... FROM: a plain expression skips a query's executor setup.
         result := ledger_post('payment', sender_account, receiver_account, round(p_amount, minor_units),
-            p_note, p_idempotency_scope, p_idempotency_key, p_fingerprint);
+            p_note, p_idempotency_scope, p_idempotency_key, p_fingerprint, p_daily_max);
         outcome := result.outcome;
         posted := result.posted;
         replayed := result.replayed;
@@ -232,7 +246,8 @@ $$;
 CREATE FUNCTION fintech_transfer(
     p_sender_user_id bigint, p_receiver_user_id bigint, p_receiver_username text,
     p_amount numeric, p_currency char(3), p_note text, p_default_currency char(3),
-    p_idempotency_key text, OUT outcome text, OUT resource text, OUT replayed boolean)
+    p_idempotency_key text, p_daily_max numeric DEFAULT NULL,
+    OUT outcome text, OUT resource text, OUT replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     scope text;
@@ -256,7 +271,7 @@ BEGIN
         SELECT id INTO receiver_id FROM users WHERE username = p_receiver_username;
     END IF;
     result := ledger_pay(p_sender_user_id, coalesce(receiver_id, 0), p_amount, p_currency, p_note,
-        p_default_currency, scope, p_idempotency_key, fingerprint);
+        p_default_currency, scope, p_idempotency_key, fingerprint, p_daily_max);
     outcome := result.outcome;
     resource := CASE WHEN result.outcome = 'completed' THEN transfer_json(result.posted)::text END;
     replayed := result.replayed;

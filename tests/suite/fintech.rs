@@ -397,3 +397,41 @@ fn the_page_size_limit_is_configurable() {
     let rooms = app.rooms(&user, "limit=6");
     assert_eq!((rooms.status, rooms.code()), (400, "invalid_limit"));
 }
+
+/// A user's outgoing total per UTC day is capped (`daily_outgoing_max`), transfers and payments in
+/// chat together, and concurrent transfers cannot pass the cap together: they queue on the
+/// sender's account row, where the day's total is kept.
+#[test]
+fn concurrent_transfers_cannot_pass_the_daily_limit_together() {
+    let Some(app) = private_app(AppOptions::default().variable("daily_outgoing_max", "10.00")) else {
+        return;
+    };
+    let (alice, bob) = (app.new_user(), app.new_user());
+    app.fund(&alice, "100");
+    let outcomes: Vec<(u16, String)> = std::thread::scope(|scope| {
+        let transfers: Vec<_> = (0..8)
+            .map(|_| {
+                let (app, alice, bob) = (&app, &alice, &bob);
+                scope.spawn(move || {
+                    let sent = app.transfer(alice, &json!({"receiver_id": bob.id, "amount": "2.00"}));
+                    (sent.status, sent.code().to_owned())
+                })
+            })
+            .collect();
+        transfers.into_iter().map(|transfer| transfer.join().unwrap()).collect()
+    });
+    let made = outcomes.iter().filter(|(status, _)| *status == 201).count();
+    let limited = outcomes.iter().filter(|(status, code)| (*status, code.as_str()) == (422, "daily_limit_exceeded"));
+    assert_eq!((made, limited.count()), (5, 3), "{outcomes:?}");
+    assert_eq!(app.balance(&alice), "90.00");
+
+    // Payments in chat spend the same day's budget; receiving money does not.
+    let room = app.create_room(&alice, &json!({"name": "limits", "member_ids": [bob.id]}));
+    let room = room.body["id"].as_i64().unwrap();
+    let in_chat = app.pay_in_room(&alice, room, &json!({"receiver_id": bob.id, "amount": "0.01"}));
+    assert_eq!((in_chat.status, in_chat.code()), (422, "daily_limit_exceeded"), "{}", in_chat.text);
+    let back = app.pay_in_room(&bob, room, &json!({"receiver_id": alice.id, "amount": "10.00"}));
+    assert_eq!(back.status, 201, "{}", back.text);
+    assert_eq!(app.balance(&alice), "100.00");
+    assert_ledger_invariants(&mut app.database());
+}

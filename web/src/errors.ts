@@ -27,6 +27,7 @@ const MESSAGES: Record<string, string> = {
   currency_mismatch: 'One of you holds no account in that currency.',
   invalid_note: 'Notes are at most 280 characters, without special characters.',
   insufficient_funds: 'Your balance is too low for this payment.',
+  daily_limit_exceeded: 'This would go over what you can send today. Try a smaller amount, or again tomorrow.',
   self_transfer: 'You cannot pay yourself.',
   sender_mismatch: 'You can only send money from your own account.',
   idempotency_key_reused: 'This payment was already sent with different details. Start a new payment.',

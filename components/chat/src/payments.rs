@@ -74,11 +74,13 @@ async fn announce_and_reply(settings: &Settings, room: RoomId, outcome: SqlOutco
 /// `POST /chat/rooms/{id}/payments {receiver_id, amount, currency?, note?}` + `Idempotency-Key`.
 pub async fn pay(settings: &Settings, request: Request, room: RoomId) -> Result<Reply, ChatError> {
     let command = PaymentCommand::read(settings, request, "receiver_id").await?;
+    let mut arguments = command.arguments(room, settings.default_currency.as_str().to_owned().into());
+    arguments.push(settings.daily_outgoing_max.into());
     let outcome = call(
         settings,
         "SELECT outcome, resource, replayed FROM chat_send_payment(\
-            $1::int8, $2::int8, $3::int8, $4::numeric, $5::text, $6::text, $7::text, $8::text)",
-        command.arguments(room, settings.default_currency.as_str().to_owned().into()),
+            $1::int8, $2::int8, $3::int8, $4::numeric, $5::text, $6::text, $7::text, $8::text, $9::numeric)",
+        arguments,
     )
     .await?;
     announce_and_reply(settings, room, outcome).await
@@ -113,7 +115,7 @@ pub async fn resolve(
     let outcome = call(
         settings,
         "SELECT outcome, resource, replayed FROM chat_resolve_payment_request(\
-            $1::int8, $2::int8, $3::int8, $4::bool, $5::text, $6::text)",
+            $1::int8, $2::int8, $3::int8, $4::bool, $5::text, $6::text, $7::numeric)",
         vec![
             room.get().into(),
             request_id.get().into(),
@@ -121,6 +123,7 @@ pub async fn resolve(
             matches!(resolution, Resolution::Accept).into(),
             settings.default_currency.as_str().to_owned().into(),
             key_text(idempotency_key).into(),
+            settings.daily_outgoing_max.into(),
         ],
     )
     .await?;

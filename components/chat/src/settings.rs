@@ -26,6 +26,8 @@ pub struct Settings {
     pub payment_request_ttl_seconds: i32,
     pub default_currency: Currency,
     pub max_transfer_amount: Decimal,
+    /// Most a user may send in one UTC day, per currency (`daily_outgoing_max`).
+    pub daily_outgoing_max: Decimal,
     /// Largest `limit` a listing accepts (`max_page_size`).
     pub max_page_size: u32,
 }
@@ -71,6 +73,7 @@ async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
         payment_request_ttl_seconds: variables.parsed("payment_request_ttl_seconds").await?,
         default_currency: variables.parsed("default_currency").await?,
         max_transfer_amount: variables.parsed("max_transfer_amount").await?,
+        daily_outgoing_max: variables.parsed("daily_outgoing_max").await?,
         max_page_size: shared::ids::checked_page_size(variables.parsed("max_page_size").await?)?,
     })
 }

@@ -66,12 +66,13 @@ pub async fn transfer(settings: &Settings, request: Request) -> Result<Reply, Fi
         command.terms.note_text().into(),
         settings.default_currency.as_str().to_owned().into(),
         idempotency_key.map(|key| key.as_str().to_owned()).into(),
+        settings.daily_outgoing_max.into(),
     ];
     let database = shared::db::connect(&settings.database_url).await?;
     let row = optional_row(
         &database,
         "SELECT outcome, resource, replayed FROM fintech_transfer(\
-            $1::int8, $2::int8, $3::text, $4::numeric, $5::text, $6::text, $7::text, $8::text)",
+            $1::int8, $2::int8, $3::text, $4::numeric, $5::text, $6::text, $7::text, $8::text, $9::numeric)",
         params,
     )
     .await?

@@ -11,6 +11,10 @@ pub const SUCCESS_OUTCOME: &str = "completed";
 pub fn outcome_error(outcome: &str) -> ApiError {
     match outcome {
         "insufficient_funds" => ApiError::unprocessable("insufficient_funds", "the balance does not cover this amount"),
+        "daily_limit_exceeded" => ApiError::unprocessable(
+            "daily_limit_exceeded",
+            "this payment would take today's outgoing total past the daily limit",
+        ),
         "self_transfer" => ApiError::unprocessable("self_transfer", "you cannot send money to yourself"),
         "receiver_not_found" => ApiError::new(StatusCode::NOT_FOUND, "receiver_not_found", "no such receiver"),
         "unsupported_currency" => {

@@ -284,6 +284,8 @@ impl SharedState {
             // set their own limits.
             ("registrations_per_address_max", "1000000".to_owned()),
             ("registrations_max", "1000000".to_owned()),
+            // Tests move large sums through a few users; the daily limit has tests of its own.
+            ("daily_outgoing_max", "1000000000".to_owned()),
             ("chat_events_channel", self.events_channel.clone()),
             ("redis_key_prefix", self.redis_key_prefix.clone()),
         ];
