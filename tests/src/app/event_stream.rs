@@ -10,6 +10,8 @@ use super::{ChatSocket, Response, TestApp, TestUser};
 
 /// How long a stream may stay open in a test.
 const STREAM_LIFETIME: Duration = Duration::from_secs(600);
+/// How long a just-started Pushpin may take to link its proxy to its handler.
+const PUSHPIN_HANDLER_START: Duration = Duration::from_secs(10);
 
 /// What the stream delivered: an event (its `id:` and its JSON `data:`), or its end.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,11 +46,25 @@ impl EventStream {
     /// Opens `path` (e.g. with `?token=`) with `headers` on the gateway's HTTP port.
     pub fn open_path(app: &TestApp, path: &str, headers: &[(&str, String)]) -> anyhow::Result<Self> {
         let agent = crate::processes::http_client(STREAM_LIFETIME);
-        let mut request = http::Request::builder().method("GET").uri(app.gateway_http_url(path));
-        for (name, value) in headers {
-            request = request.header(*name, value);
-        }
-        let response = agent.run(request.body(())?)?;
+        let deadline = Instant::now() + PUSHPIN_HANDLER_START;
+        let response = loop {
+            let mut request = http::Request::builder().method("GET").uri(app.gateway_http_url(path));
+            for (name, value) in headers {
+                request = request.header(*name, value);
+            }
+            let mut response = agent.run(request.body(())?)?;
+            // A just-started Pushpin proxies plain requests before its proxy has reached its
+            // handler, which holds streams; until then it answers a hold with this 500 of its own.
+            if response.status() == 500 && Instant::now() < deadline {
+                let text = response.body_mut().read_to_string().unwrap_or_default();
+                if text.trim() == "Accept service unavailable." {
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+                anyhow::bail!("GET {path} -> 500: {text}");
+            }
+            break response;
+        };
         let (parts, body) = response.into_parts();
         let status = parts.status.as_u16();
         let (sender, items) = mpsc::channel();
