@@ -51,7 +51,7 @@ END;
 -- again after, so rotation, reuse detection and logout of one family happen one at a time, each
 -- seeing everything the previous one wrote.
 -- outcome: 'rotated' (user_id and session_id set), 'invalid' (unknown, expired or revoked), or
--- 'reused' (already used: the family is now revoked).
+-- 'reused' (already used: the family, session_id, is now revoked).
 CREATE FUNCTION auth_rotate_refresh_token(p_presented text, p_successor text, p_ttl_seconds integer)
 RETURNS TABLE (outcome text, user_id bigint, session_id bigint)
 LANGUAGE plpgsql
@@ -69,7 +69,7 @@ BEGIN
     ELSIF presented.used_at IS NOT NULL THEN
         UPDATE refresh_tokens SET revoked_at = now()
         WHERE family_id = presented.family_id AND revoked_at IS NULL;
-        RETURN QUERY SELECT 'reused', NULL::bigint, NULL::bigint;
+        RETURN QUERY SELECT 'reused', NULL::bigint, presented.family_id;
     ELSE
         UPDATE refresh_tokens SET used_at = now() WHERE id = presented.id;
         INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
@@ -81,8 +81,9 @@ END;
 $$;
 
 -- Logout: revokes the presented token's whole family, under the family's lock, so no successor
--- minted from it survives. Returns whether the token was known.
-CREATE FUNCTION auth_revoke_refresh_token(p_presented text) RETURNS boolean
+-- minted from it survives. Returns the family (the session whose sockets to close), or NULL when
+-- the token is unknown.
+CREATE FUNCTION auth_revoke_refresh_token(p_presented text) RETURNS bigint
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -90,10 +91,10 @@ DECLARE
 BEGIN
     SELECT family_id INTO family FROM refresh_tokens WHERE token_hash = sha256(convert_to(p_presented, 'UTF8'));
     IF NOT FOUND THEN
-        RETURN false;
+        RETURN NULL;
     END IF;
     PERFORM auth_lock_token_family(family);
     UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = family AND revoked_at IS NULL;
-    RETURN true;
+    RETURN family;
 END;
 $$;

@@ -4,7 +4,9 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sendinchat_tests::app::{AppOptions, ChatSocket, Response, SocketEvent, TestApp, TestUser, private_app};
+use sendinchat_tests::app::{
+    AppOptions, ChatSocket, EventStream, Response, SocketEvent, StreamItem, TestApp, TestUser, private_app,
+};
 use sendinchat_tests::processes::build::workspace_root;
 use sendinchat_tests::tokens::{claims_of, forge_token, now_seconds};
 use sendinchat_tests::wait;
@@ -274,6 +276,47 @@ fn a_socket_closes_once_its_session_is_logged_out() {
     assert_eq!(typing_until_closed(&mut socket, Duration::from_secs(10)), Some(4401));
 }
 
+/// Ending a session closes its quiet sockets and event streams at once: logout and refresh-token
+/// reuse publish a close to the session's channel, so neither waits for a frame from the client
+/// nor for the keep-alive re-check (set out of reach here). Other sessions stay open.
+#[test]
+fn ending_a_session_closes_its_quiet_sockets_and_streams_at_once() {
+    let Some(app) = private_app(AppOptions::default().variable("socket_recheck_interval_seconds", "600")) else {
+        return;
+    };
+    let (alice, bob) = (app.new_user(), app.new_user());
+    let room = room_of(&app, &alice, &bob);
+    let mut alice_socket = ChatSocket::join(&app, room, &alice).expect("alice joins");
+    let mut bob_socket = ChatSocket::join(&app, room, &bob).expect("bob joins");
+    let bob_stream = EventStream::open(&app, room, &bob, None).expect("bob's stream opens");
+    bob_stream.await_subscription(&mut alice_socket, &alice).expect("the stream is live");
+    let second_session = app.log_in(&bob.username, &bob.password);
+    let mut second_socket = ChatSocket::join(&app, room, &second_session).expect("bob's second session joins");
+
+    assert_eq!(app.logout(&bob.refresh_token).status, 204);
+    assert_eq!(quiet_until_closed(&mut bob_socket), Some(4401), "the logged-out session's socket");
+    let ended = wait::until(Duration::from_secs(10), || match bob_stream.next_item(Duration::from_millis(300))? {
+        StreamItem::Ended => Some(()),
+        StreamItem::Event { .. } => None,
+    });
+    assert_eq!(ended, Some(()), "the logged-out session's event stream ends");
+    assert_eq!(quiet_until_closed(&mut second_socket), None, "bob's other session stays open");
+
+    // Reuse detection revokes the second session: presenting its spent refresh token again.
+    assert_eq!(app.refresh(&second_session.refresh_token).status, 200);
+    assert_eq!(app.refresh(&second_session.refresh_token).status, 401);
+    assert_eq!(quiet_until_closed(&mut second_socket), Some(4401), "the revoked session's socket");
+    assert_eq!(typing_until_closed(&mut alice_socket, Duration::from_secs(1)), None, "alice's socket stays open");
+}
+
+/// Waits for a close without sending anything, so only a published close can end the socket.
+fn quiet_until_closed(socket: &mut ChatSocket) -> Option<u16> {
+    wait::until(Duration::from_secs(10), || match socket.next_event(Duration::from_millis(300))? {
+        SocketEvent::Closed(code) => Some(code),
+        SocketEvent::Text(_) => None,
+    })
+}
+
 /// Every error code the code can emit (components and the host's own errors) is documented in
 /// openapi.yaml (in an operation's responses, or as a rule for all of them), so a client (or a fuzzer) never meets a code outside the contract. Codes are
 /// collected from the source: the literal after a status (`ApiError::new(StatusCode::X, "code"`,
@@ -476,13 +519,18 @@ fn a_transfer_by_username_reads_names_as_registration_does() {
     assert_eq!(sent.status, 201, "ASCII case still does not matter: {}", sent.text);
 }
 
-/// A socket that never speaks is re-checked too: Pushpin's keep-alive request (every 20 s of
-/// quiet) finds the membership gone and closes the socket, although the close published at
+/// A socket that never speaks is re-checked too: Pushpin's keep-alive request (after 20 to 30 s
+/// of quiet here) finds the membership gone and closes the socket, although the close published at
 /// leave time was lost.
 #[test]
 fn a_quiet_socket_is_closed_after_its_user_left_even_when_the_close_publish_is_lost() {
+    // Publishing to a closed port loses every event, the close at leave time included.
     let Some(app) = private_app(
-        AppOptions::default().variable("chat_publish_mode", "direct").variable("grip_origin", "http://127.0.0.1:9"),
+        AppOptions::default()
+            .variable("chat_publish_mode", "direct")
+            .variable("grip_publish_urls", "http://127.0.0.1:9")
+            .variable("grip_publish_hosts", "http://127.0.0.1:9")
+            .variable("socket_recheck_interval_seconds", "20"),
     ) else {
         return;
     };

@@ -1,6 +1,8 @@
 //! `POST /users/refresh` (rotation with reuse detection) and `POST /users/logout`.
 use shared::Reply;
 use shared::db::{column, optional_row};
+use shared::grip::session_ended_event;
+use shared::ids::SessionId;
 use shared::request::{BODY_BYTES_MAX, JsonObject, is_form, read_body};
 use shared::response::no_content;
 use spin_sdk::http::Request;
@@ -48,6 +50,10 @@ pub async fn refresh(settings: &Settings, request: Request) -> Result<Reply, Aut
     .ok_or_else(|| shared::ApiError::internal("auth_rotate_refresh_token returned no row"))?;
     match column::<String>(&row, "outcome")?.as_str() {
         "rotated" => Ok(session_reply(settings, column(&row, "user_id")?, column(&row, "session_id")?, &successor)),
+        "reused" => {
+            close_session_sockets(settings, column(&row, "session_id")?).await;
+            Err(AuthError::InvalidRefreshToken)
+        }
         _ => Err(AuthError::InvalidRefreshToken),
     }
 }
@@ -57,6 +63,17 @@ pub async fn refresh(settings: &Settings, request: Request) -> Result<Reply, Aut
 pub async fn logout(settings: &Settings, request: Request) -> Result<Reply, AuthError> {
     let presented = presented_token(request).await?;
     let database = shared::db::connect(&settings.database_url).await?;
-    shared::db::execute(&database, "SELECT auth_revoke_refresh_token($1::text)", vec![presented.into()]).await?;
+    let row =
+        optional_row(&database, "SELECT auth_revoke_refresh_token($1::text) AS session_id", vec![presented.into()])
+            .await?
+            .ok_or_else(|| shared::ApiError::internal("auth_revoke_refresh_token returned no row"))?;
+    if let Some(session) = column::<Option<SessionId>>(&row, "session_id")? {
+        close_session_sockets(settings, session).await;
+    }
     Ok(no_content())
+}
+
+/// Closes the ended session's sockets and event streams now rather than at their next re-check.
+async fn close_session_sockets(settings: &Settings, session: SessionId) {
+    settings.publisher.publish(session_ended_event(session)).await;
 }

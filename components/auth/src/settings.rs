@@ -6,6 +6,7 @@ use chrono::Duration;
 use shared::ApiError;
 use shared::client_address::{AddressRange, parse_trusted_proxies};
 use shared::config::{SpinVariables, VariableSource, cached};
+use shared::publisher::Publisher;
 use shared::token::TokenKeys;
 
 pub struct Settings {
@@ -22,6 +23,8 @@ pub struct Settings {
     pub user_lookups_per_minute: i64,
     /// Proxies whose `X-Forwarded-For` names the client (see `client_address`).
     pub trusted_proxies: Vec<AddressRange>,
+    /// Closes the sockets of a session that ends (logout, refresh-token reuse).
+    pub publisher: Publisher,
 }
 
 /// How many failed logins are tolerated, per username and per client address, within a window.
@@ -74,6 +77,7 @@ async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
         user_lookups_per_minute: variables.parsed("user_lookups_per_minute").await?,
         trusted_proxies: parse_trusted_proxies(&variables.text("trusted_proxies").await?)
             .map_err(|error| ApiError::internal(format!("trusted_proxies: {error}")))?,
+        publisher: Publisher::read(variables).await?,
     })
 }
 

@@ -10,9 +10,10 @@
 use chrono::Utc;
 use http::{HeaderValue, StatusCode, header};
 use serde_json::Value;
+use shared::grip::session_channel;
 use shared::ids::{MessageId, PageLimit, RoomId, UserId};
 use shared::request::{query_pairs, query_value};
-use shared::token::bearer_token;
+use shared::token::{Bearer, bearer_token};
 use shared::{ApiError, Reply};
 use spin_sdk::http::{FullBody, Request};
 
@@ -33,7 +34,8 @@ struct Backlog {
 
 pub async fn stream(settings: &Settings, request: Request, room: RoomId) -> Result<Reply, ChatError> {
     let query = query_pairs(request.uri())?;
-    let user = authenticate(settings, request.headers(), &query)?;
+    let bearer = authenticate(settings, request.headers(), &query)?;
+    let user = bearer.user;
     let after = resume_after(request.headers(), &query)?;
     // Only Pushpin can hold the stream open; straight from the API it would end at once. Checked
     // after the request's own faults, which a client must hear about wherever it sent it.
@@ -44,7 +46,10 @@ pub async fn stream(settings: &Settings, request: Request, room: RoomId) -> Resu
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if !backlog.has_more {
-        let channels = format!("{}, {}", room_channel(room), member_channel(room, user));
+        let mut channels = format!("{}, {}", room_channel(room), member_channel(room, user));
+        if let Some(session) = bearer.session {
+            channels = format!("{channels}, {}", session_channel(session));
+        }
         headers.insert("grip-hold", HeaderValue::from_static("stream"));
         headers.insert("grip-channel", HeaderValue::try_from(channels).map_err(ApiError::internal)?);
         headers.insert("grip-keep-alive", HeaderValue::from_static(KEEP_ALIVE));
@@ -53,18 +58,23 @@ pub async fn stream(settings: &Settings, request: Request, room: RoomId) -> Resu
     Ok(reply)
 }
 
-/// The caller, by `Authorization: Bearer` or, for `EventSource` (which cannot set headers), the
-/// `token` query parameter.
+/// The caller and their session, by `Authorization: Bearer` or, for `EventSource` (which cannot
+/// set headers), the `token` query parameter.
 fn authenticate(
     settings: &Settings,
     headers: &http::HeaderMap,
     query: &[(String, String)],
-) -> Result<UserId, ChatError> {
+) -> Result<Bearer, ChatError> {
     if bearer_token(headers).is_some() {
-        return Ok(settings.keys.authenticate(headers)?);
+        return Ok(settings.keys.authenticate_bearer(headers)?);
     }
     let token = query_value(query, "token").ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
-    Ok(settings.keys.verify(token, Utc::now()).map_err(|_| ApiError::unauthorized("the access token is invalid"))?)
+    let bearer = settings
+        .keys
+        .verify_bearer(token, Utc::now())
+        .map_err(|_| ApiError::unauthorized("the access token is invalid"))?;
+    shared::request_log::note_user(bearer.user);
+    Ok(bearer)
 }
 
 /// `Last-Event-ID` (sent by a reconnecting `EventSource`), else `?after=`: a message id.

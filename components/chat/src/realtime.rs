@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use shared::grip::{Event, EventBody};
 use shared::ids::{RoomId, UserId};
 
-use crate::settings::{PublishMode, Settings};
+use crate::settings::Settings;
 
 /// Close code sent to a member's sockets when they leave the room.
 pub const CLOSE_LEFT_ROOM: u16 = 4403;
@@ -64,24 +64,6 @@ pub fn left_room_event(room: RoomId, user: UserId) -> Event {
 }
 
 /// Sends `event` towards Pushpin: through Redis (and `chat-fanout`) or directly.
-pub async fn publish(settings: &Settings, mut event: Event) {
-    event.request_id = shared::request_log::current_request_id();
-    let outcome = match settings.publish_mode {
-        PublishMode::Redis => publish_to_redis(settings, &event).await,
-        PublishMode::Direct => settings.publish_endpoints.publish(&event).await,
-    };
-    if let Err(error) = outcome {
-        shared::request_log::warn(format_args!("event for {} not published: {error}", event.channel));
-    }
-}
-
-async fn publish_to_redis(settings: &Settings, event: &Event) -> Result<(), String> {
-    let payload = serde_json::to_vec(event).map_err(|error| error.to_string())?;
-    let connection = spin_sdk::redis::Connection::open(&settings.redis_url)
-        .await
-        .map_err(|error| format!("connecting to Redis: {error:?}"))?;
-    connection
-        .publish(&settings.events_channel, &payload)
-        .await
-        .map_err(|error| format!("publishing to Redis: {error:?}"))
+pub async fn publish(settings: &Settings, event: Event) {
+    settings.publisher.publish(event).await;
 }

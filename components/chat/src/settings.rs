@@ -5,8 +5,8 @@ use jwt_compact::alg::Hs256Key;
 use rust_decimal::Decimal;
 use shared::ApiError;
 use shared::config::{SpinVariables, VariableSource, cached};
-use shared::grip::PublishEndpoints;
 use shared::money::Currency;
+use shared::publisher::Publisher;
 use shared::token::{TokenKeys, hs256_key};
 
 pub struct Settings {
@@ -16,10 +16,10 @@ pub struct Settings {
     pub keys: TokenKeys,
     /// Verifies `Grip-Sig`: only Pushpin, which shares this key, may speak WebSocket-over-HTTP.
     pub grip_key: Hs256Key,
-    pub publish_mode: PublishMode,
-    /// Every Pushpin node, for `direct` publishing.
-    pub publish_endpoints: PublishEndpoints,
-    pub events_channel: String,
+    pub publisher: Publisher,
+    /// Keep-alive interval of a quiet socket, at which it is re-checked
+    /// (`socket_recheck_interval_seconds`).
+    pub socket_recheck_interval_seconds: u32,
     pub message_bytes_max: usize,
     pub messages_per_minute: i64,
     pub room_members_max: i32,
@@ -32,15 +32,6 @@ pub struct Settings {
     pub max_page_size: u32,
 }
 
-/// How events reach Pushpin after a commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PublishMode {
-    /// Through Redis and the `chat-fanout` trigger.
-    Redis,
-    /// Straight to Pushpin's publish endpoint, for platforms without a Redis trigger.
-    Direct,
-}
-
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
 
 pub async fn load() -> Result<&'static Settings, ApiError> {
@@ -50,23 +41,14 @@ pub async fn load() -> Result<&'static Settings, ApiError> {
 /// The settings from `variables`: the one place this component reads variables.
 async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
     let grip_sig_key = variables.secret("grip_sig_key").await?;
-    let publish_mode = match variables.text("chat_publish_mode").await?.as_str() {
-        "redis" => PublishMode::Redis,
-        "direct" => PublishMode::Direct,
-        other => {
-            return Err(ApiError::internal(format!("chat_publish_mode {other:?} is neither redis nor direct")));
-        }
-    };
     Ok(Settings {
         database_url: variables.text("database_url").await?,
         redis_url: variables.text("redis_url").await?,
         redis_key_prefix: variables.text("redis_key_prefix").await?,
         keys: TokenKeys::new(&variables.secret("jwt_secret").await?, variables.text("jwt_issuer").await?)?,
         grip_key: hs256_key(&grip_sig_key),
-        publish_mode,
-        publish_endpoints: PublishEndpoints::parse(&variables.text("grip_publish_urls").await?)
-            .map_err(ApiError::internal)?,
-        events_channel: variables.text("chat_events_channel").await?,
+        publisher: Publisher::read(variables).await?,
+        socket_recheck_interval_seconds: recheck_interval(variables).await?,
         message_bytes_max: variables.parsed("chat_message_max_bytes").await?,
         messages_per_minute: variables.parsed("chat_messages_per_minute").await?,
         room_members_max: variables.parsed("room_max_members").await?,
@@ -78,11 +60,25 @@ async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
     })
 }
 
+/// Pushpin refuses a `Keep-Alive-Interval` below 20 s.
+const SOCKET_RECHECK_INTERVAL_SECONDS_MIN: u32 = 20;
+
+async fn recheck_interval(variables: &impl VariableSource) -> Result<u32, ApiError> {
+    let seconds: u32 = variables.parsed("socket_recheck_interval_seconds").await?;
+    if seconds < SOCKET_RECHECK_INTERVAL_SECONDS_MIN {
+        return Err(ApiError::internal(format!(
+            "socket_recheck_interval_seconds {seconds} is below Pushpin's minimum of {SOCKET_RECHECK_INTERVAL_SECONDS_MIN}"
+        )));
+    }
+    Ok(seconds)
+}
+
 #[cfg(test)]
 mod tests {
     use shared::config::recording::{RecordingVariables, assert_reads_exactly_the_variables_given, run_now};
+    use shared::publisher::PublishMode;
 
-    use super::{PublishMode, read};
+    use super::read;
 
     #[test]
     fn reads_exactly_the_variables_spin_toml_gives_it() {
@@ -93,9 +89,17 @@ mod tests {
     fn direct_publishing_reads_the_same_variables() {
         let variables = RecordingVariables::for_component("chat").with("chat_publish_mode", "direct");
         let settings = run_now(read(&variables)).expect("valid settings");
-        assert_eq!(settings.publish_mode, PublishMode::Direct);
+        assert_eq!(settings.publisher.mode, PublishMode::Direct);
         run_now(shared::request_log::read_level(&variables)).expect("valid log level");
         assert_eq!(variables.names_read(), variables.names_given());
+    }
+
+    #[test]
+    fn a_recheck_interval_below_pushpins_minimum_is_refused() {
+        let variables = RecordingVariables::for_component("chat").with("socket_recheck_interval_seconds", "19");
+        assert!(run_now(read(&variables)).is_err());
+        let variables = RecordingVariables::for_component("chat").with("socket_recheck_interval_seconds", "20");
+        assert_eq!(run_now(read(&variables)).expect("valid settings").socket_recheck_interval_seconds, 20);
     }
 
     #[test]

@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use spin_sdk::http::FullBody;
 
+use crate::ids::SessionId;
+
+/// Close code for a socket whose token or session is no longer valid.
+pub const CLOSE_UNAUTHORIZED: u16 = 4401;
+
 /// One event for the WebSocket clients subscribed to `channel`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
@@ -57,6 +62,21 @@ impl Event {
         }
         json!({ "items": [item] }).to_string()
     }
+}
+
+/// Every socket and event stream opened with one session's tokens listens here, so ending the
+/// session (logout, refresh-token reuse) closes them at once rather than at their next re-check.
+pub fn session_channel(session: SessionId) -> String {
+    format!("session:{session}")
+}
+
+/// Closes every socket and event stream of `session`, which has just ended.
+pub fn session_ended_event(session: SessionId) -> Event {
+    Event::new(
+        session_channel(session),
+        None,
+        EventBody::Close { code: CLOSE_UNAUTHORIZED, reason: "the session has ended".into() },
+    )
 }
 
 /// One Server-Sent Event carrying `content` (one line of JSON), with an `id:` when it has one.

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod ledger;
 pub mod money;
 pub mod outcome;
+pub mod publisher;
 pub mod redis;
 pub mod request;
 pub mod request_log;

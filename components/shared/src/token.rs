@@ -102,13 +102,18 @@ impl TokenKeys {
 
     /// The user behind the request's `Authorization: Bearer <token>` header, or a 401.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<UserId, ApiError> {
+        self.authenticate_bearer(headers).map(|bearer| bearer.user)
+    }
+
+    /// The user and session behind the request's `Authorization: Bearer <token>` header, or a 401.
+    pub fn authenticate_bearer(&self, headers: &HeaderMap) -> Result<Bearer, ApiError> {
         let token = bearer_token(headers).ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
-        let user = self.verify(token, Utc::now()).map_err(|rejection| match rejection {
+        let bearer = self.verify_bearer(token, Utc::now()).map_err(|rejection| match rejection {
             Rejection::Expired => ApiError::unauthorized("the access token has expired"),
             _ => ApiError::unauthorized("the access token is invalid"),
         })?;
-        crate::request_log::note_user(user);
-        Ok(user)
+        crate::request_log::note_user(bearer.user);
+        Ok(bearer)
     }
 }
 

@@ -11,7 +11,8 @@
 use chrono::Utc;
 use jwt_compact::Claims;
 use serde::Deserialize;
-use shared::ids::RoomId;
+use shared::grip::session_channel;
+use shared::ids::{RoomId, SessionId};
 use shared::request::{query_pairs, query_value};
 use shared::token::{Bearer, verify_hs256};
 
@@ -23,10 +24,6 @@ use crate::settings::Settings;
 /// The subprotocol the server speaks; clients that offer protocols must offer this one.
 const SUBPROTOCOL: &str = "sendinchat.v1";
 const TOKEN_SUBPROTOCOL_PREFIX: &str = "bearer.";
-/// How long a quiet socket goes without a re-check: Pushpin's keep-alive request
-/// (`Keep-Alive-Interval`; Pushpin's minimum is 20 s) bounds how long a socket whose session
-/// ended or whose user left keeps receiving events when the close published then is lost.
-const RECHECK_INTERVAL_SECONDS: u32 = 20;
 /// Pushpin's default `sig_iss`.
 const GATEWAY_ISSUER: &str = "pushpin";
 
@@ -65,16 +62,31 @@ pub async fn open(
         exchange.close(CLOSE_NO_SUCH_ROOM, "no such room");
         return Ok(());
     };
-    if check_authority(settings, room, bearer, exchange).await? {
+    if let Some(session) = check_authority(settings, room, bearer, exchange).await? {
         exchange.subscribe(&room_channel(room));
         exchange.subscribe(&member_channel(room, bearer.user));
+        exchange.subscribe(&session_channel(session));
         exchange.headers.push(("set-meta-user", bearer.user.to_string()));
         exchange.headers.push(("set-meta-room", room.to_string()));
         // Pushpin asks again (a request without events) whenever the socket has been quiet this
         // long, so a socket that never speaks is re-checked too.
-        exchange.headers.push(("keep-alive-interval", RECHECK_INTERVAL_SECONDS.to_string()));
+        let interval = recheck_interval_seconds(settings.socket_recheck_interval_seconds, &request.headers);
+        exchange.headers.push(("keep-alive-interval", interval.to_string()));
     }
     Ok(())
+}
+
+/// The socket's keep-alive interval: the configured one stretched by up to half, by an amount
+/// drawn from its `Connection-Id`. Sockets opened together (a reconnect storm after a deploy)
+/// then come back for their re-checks spread over time rather than all in the same second.
+fn recheck_interval_seconds(configured_seconds: u32, headers: &http::HeaderMap) -> u32 {
+    let connection_id = headers.get("connection-id").map(|value| value.as_bytes()).unwrap_or_default();
+    // FNV-1a: a stable, well-spread number from the id; nothing here needs to be unpredictable.
+    let spread = connection_id
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3));
+    let stretch_max = u64::from(configured_seconds / 2);
+    configured_seconds + (spread % (stretch_max + 1)) as u32
 }
 
 /// Checks a request of an open socket as OPEN was checked: Pushpin sends the handshake's URI and
@@ -117,7 +129,7 @@ fn offered_subprotocols(headers: &http::HeaderMap) -> Vec<String> {
         .collect()
 }
 
-/// Whether the token's session is live and its user a member of `room`, in one query; closes the
+/// The token's session when it is live and its user a member of `room`, in one query; closes the
 /// socket (4401, 4403) when not. A token that names no session cannot be checked, so it opens no
 /// socket.
 async fn check_authority(
@@ -125,10 +137,10 @@ async fn check_authority(
     room: RoomId,
     bearer: Bearer,
     exchange: &mut Exchange,
-) -> Result<bool, ChatError> {
+) -> Result<Option<SessionId>, ChatError> {
     let Some(session) = bearer.session else {
         exchange.close(CLOSE_UNAUTHORIZED, "the access token names no session");
-        return Ok(false);
+        return Ok(None);
     };
     let database = shared::db::connect(&settings.database_url).await?;
     let row = shared::db::optional_row(
@@ -143,5 +155,26 @@ async fn check_authority(
     } else if !flag("member") {
         exchange.close(CLOSE_NOT_MEMBER, "not a member of this room");
     }
-    Ok(!exchange.closed)
+    Ok((!exchange.closed).then_some(session))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recheck_interval_seconds;
+
+    fn interval_for(connection_id: &str) -> u32 {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("connection-id", connection_id.parse().unwrap());
+        recheck_interval_seconds(60, &headers)
+    }
+
+    #[test]
+    fn recheck_intervals_are_spread_over_half_again_the_configured_one() {
+        let intervals: Vec<u32> = (0..200).map(|index| interval_for(&format!("condure-0-{index}"))).collect();
+        assert!(intervals.iter().all(|seconds| (60..=90).contains(seconds)), "{intervals:?}");
+        let distinct: std::collections::BTreeSet<_> = intervals.iter().collect();
+        assert!(distinct.len() > 20, "spread over the range: {distinct:?}");
+        assert_eq!(interval_for("condure-0-7"), interval_for("condure-0-7"), "stable per connection");
+        assert_eq!(recheck_interval_seconds(60, &http::HeaderMap::new()), 60, "no id: the configured interval");
+    }
 }

@@ -29,7 +29,7 @@ const CONTENT_TYPE: &str = "application/websocket-events";
 const EVENTS_BYTES_MAX: usize = 256 * 1024;
 
 /// Close codes a client can tell apart.
-pub const CLOSE_UNAUTHORIZED: u16 = 4401;
+pub use shared::grip::CLOSE_UNAUTHORIZED;
 pub const CLOSE_NOT_MEMBER: u16 = 4403;
 pub const CLOSE_NO_SUCH_ROOM: u16 = 4404;
 const CLOSE_UNSUPPORTED_DATA: u16 = 1003;
