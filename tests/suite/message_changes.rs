@@ -339,3 +339,37 @@ fn an_edit_racing_a_delete_ends_in_one_consistent_state() {
         );
     }
 }
+
+/// Edits of one message at the same moment are serialised: each takes its own change number, and
+/// the message ends with the text of the one numbered last.
+#[test]
+fn concurrent_edits_each_take_a_change_and_the_last_one_stays() {
+    let author = app().new_user();
+    let room = room_with(app(), &author, &[]);
+    let message = send(app(), &author, room, "draft");
+    let barrier = std::sync::Barrier::new(6);
+    let edits: Vec<Response> = std::thread::scope(|scope| {
+        let (barrier, author, message_id) = (&barrier, &author, id(&message));
+        let threads: Vec<_> = (0..6)
+            .map(|attempt| {
+                scope.spawn(move || {
+                    barrier.wait();
+                    app().edit_message(author, room, message_id, &format!("version {attempt}"))
+                })
+            })
+            .collect();
+        threads.into_iter().map(|thread| thread.join().unwrap()).collect()
+    });
+    let mut numbered: Vec<(i64, Value)> = edits
+        .iter()
+        .map(|edit| {
+            assert_eq!(edit.status, 200, "{}", edit.text);
+            (change_seq(&edit.body), edit.body["content"].clone())
+        })
+        .collect();
+    numbered.sort_by_key(|(change, _)| *change);
+    let changes: Vec<i64> = numbered.iter().map(|(change, _)| *change).collect();
+    assert_eq!(changes, ((change_seq(&message) + 1)..=(change_seq(&message) + 6)).collect::<Vec<_>>());
+    let stored = app().messages(&author, room, "").body["items"][0].clone();
+    assert_eq!(stored["content"], numbered.last().unwrap().1, "the edit numbered last is the text");
+}
