@@ -155,7 +155,8 @@ base_url=http://127.0.0.1:$app_port
 
 log "creating the fuzzing user, its money and its room"
 # Prints shell assignments: the fuzzing user's token, its room and a second one to leave, its
-# peer, a transfer it received and a payment request it was asked to pay.
+# peer, a transfer it received, a payment request it was asked to pay, and two of its messages
+# (one to edit, one to delete).
 fixtures=$("$python" - "$base_url" "$admin_token" <<'PY'
 import json, sys, time, urllib.error, urllib.request
 
@@ -191,18 +192,20 @@ transfer = call("POST", "/fintech/deposits", {"user_id": fuzzer, "amount": "1000
 call("POST", "/fintech/deposits", {"user_id": peer, "amount": "1000"}, headers=operator)
 room = call("POST", "/chat/create_room", {"name": "fuzzing", "member_ids": [peer]}, token=token)["id"]
 spare_room = call("POST", "/chat/create_room", {"name": "to leave", "member_ids": [peer]}, token=token)["id"]
-call("POST", "/chat/send_message", {"chat_id": room, "content": "hello"}, token=token)
+message = call("POST", "/chat/send_message", {"chat_id": room, "content": "hello"}, token=token)["id"]
+doomed = call("POST", "/chat/send_message", {"chat_id": room, "content": "to delete"}, token=token)["id"]
 asked = call("POST", f"/chat/rooms/{room}/payment_requests", {"payer_id": fuzzer, "amount": "1"}, token=peer_token)
 request = asked["payment_request"]["id"]
 print(f"FUZZ_TOKEN={token} FUZZ_ROOM={room} FUZZ_SPARE_ROOM={spare_room} FUZZ_PEER={peer} "
-      f"FUZZ_TRANSFER={transfer} FUZZ_REQUEST={request}")
+      f"FUZZ_TRANSFER={transfer} FUZZ_REQUEST={request} FUZZ_MESSAGE={message} FUZZ_DOOMED_MESSAGE={doomed}")
 PY
 )
 eval "$fixtures"
 
 # - Path and query parameters naming the fuzzing user's resources (its room, peer, transfer and
-#   payment request) take their values, so generated bodies and headers reach the handlers
-#   rather than stopping at 404; leaving a room leaves the spare one. The rest is generated.
+#   payment request, message) take their values, so generated bodies and headers reach the
+#   handlers rather than stopping at 404; leaving a room leaves the spare one, and deleting a
+#   message deletes another than the one edits reach. The rest is generated.
 # - scripts/fuzz-hooks.py teaches schemathesis the WebSocket-over-HTTP media type and
 #   percent-encodes non-ASCII header values (see there).
 # - No cache: replaying failures remembered from earlier runs would make runs differ.
@@ -222,10 +225,15 @@ user_id = $FUZZ_PEER
 username = "fuzz_peer"
 transfer_id = $FUZZ_TRANSFER
 request_id = $FUZZ_REQUEST
+message_id = $FUZZ_MESSAGE
 
 [[operations]]
 include-operation-id = "leaveRoom"
 parameters = { room_id = $FUZZ_SPARE_ROOM }
+
+[[operations]]
+include-operation-id = "deleteMessage"
+parameters = { message_id = $FUZZ_DOOMED_MESSAGE }
 TOML
 export FUZZ_TOKEN FUZZ_OPERATOR_TOKEN=$admin_token
 

@@ -37,6 +37,9 @@ RETURN json_build_object(
     'content', m.content,
     'client_msg_id', m.client_msg_id,
     'created_at', api_timestamp(m.created_at),
+    'change_seq', m.change_seq,
+    'edited_at', api_timestamp(m.edited_at),
+    'deleted_at', api_timestamp(m.deleted_at),
     'transfer', (SELECT transfer_json(t) FROM transfers t WHERE t.id = m.transfer_id),
     'payment_request', (SELECT payment_request_json(r) FROM payment_requests r WHERE r.id = m.payment_request_id)
 );
@@ -58,8 +61,9 @@ CREATE FUNCTION chat_is_member(p_room_id bigint, p_user_id bigint) RETURNS boole
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN EXISTS (SELECT 1 FROM room_members WHERE room_id = p_room_id AND user_id = p_user_id);
 
--- Appends a message to a room: draws the next seq under the room's row lock (held until commit,
--- so messages of a room commit in seq order) and bumps the room's activity.
+-- Appends a message to a room: draws the next seq and the next change_seq (a new message is a
+-- change too) under the room's row lock (held until commit, so messages of a room commit in seq
+-- order) and bumps the room's activity.
 CREATE FUNCTION chat_append_message(
     p_room_id bigint, p_sender_id bigint, p_kind text, p_content text, p_transfer_id bigint,
     p_payment_request_id bigint, p_client_msg_id text)
@@ -67,12 +71,15 @@ RETURNS messages
 LANGUAGE plpgsql AS $$
 DECLARE
     next_seq bigint;
+    next_change_seq bigint;
     appended messages;
 BEGIN
-    UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = now() WHERE id = p_room_id
-    RETURNING last_seq INTO STRICT next_seq;
-    INSERT INTO messages (room_id, seq, sender_id, kind, content, transfer_id, payment_request_id, client_msg_id)
-    VALUES (p_room_id, next_seq, p_sender_id, p_kind, p_content, p_transfer_id, p_payment_request_id, p_client_msg_id)
+    UPDATE rooms SET last_seq = last_seq + 1, last_change_seq = last_change_seq + 1, last_activity_at = now()
+    WHERE id = p_room_id
+    RETURNING last_seq, last_change_seq INTO STRICT next_seq, next_change_seq;
+    INSERT INTO messages (room_id, seq, change_seq, sender_id, kind, content, transfer_id, payment_request_id, client_msg_id)
+    VALUES (p_room_id, next_seq, next_change_seq, p_sender_id, p_kind, p_content, p_transfer_id, p_payment_request_id,
+            p_client_msg_id)
     RETURNING * INTO appended;
     RETURN appended;
 END;

@@ -9,6 +9,7 @@ mod fintech;
 mod health;
 mod host;
 mod manifest;
+mod message_changes;
 mod observability;
 mod operations;
 mod security;

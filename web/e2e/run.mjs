@@ -195,6 +195,24 @@ async function run() {
     check(seqs.every((seq, index) => index === 0 || seq > seqs[index - 1]), `out of order: ${seqs}`);
   });
 
+  await step('edits and deletions reach bob live, and after a drop when he reconnects', async () => {
+    const roomId = Number(new URL(roomUrl).hash.match(/rooms\/(\d+)/)[1]);
+    const history = await aliceApi.get(`/chat/messages/${roomId}?limit=100`);
+    const path = (text) => `/chat/rooms/${roomId}/messages/${history.items.find((item) => item.content === text).id}`;
+    await aliceApi.patch(path('Are you there?'), { content: 'Are you still there?' });
+    await bob.locator('.messages .text', { hasText: 'Are you still there?' }).locator('.edited').waitFor();
+    await bobLink.drop();
+    await bob.getByText('Reconnecting…').waitFor();
+    await aliceApi.patch(path('gap two'), { content: 'gap two, edited' });
+    await aliceApi.remove(path('gap one'));
+    check((await bob.locator('.messages .text', { hasText: 'gap two, edited' }).count()) === 0, 'bob is disconnected');
+    bobLink.restore();
+    await bob.locator('.messages .text', { hasText: 'gap two, edited' }).waitFor();
+    await bob.locator('.messages .text.deleted').getByText('Message deleted').waitFor();
+    await bob.getByText('Reconnecting…').waitFor({ state: 'detached' });
+    check((await messageText(bob, 'gap one').count()) === 0, 'the deleted text is gone from bob’s screen');
+  });
+
   await step('markup in a message is shown as text and runs nothing', async () => {
     const markup = '<img src=x onerror=alert(1)>';
     await say(alice, markup);
@@ -450,7 +468,9 @@ async function apiSession(username) {
   const headers = { authorization: `Bearer ${tokens.access_token}` };
   const get = (path) => api('GET', path, { headers });
   const post = (path, body) => api('POST', path, { headers, body });
-  return { user: await get('/users/me'), get, post };
+  const patch = (path, body) => api('PATCH', path, { headers, body });
+  const remove = (path) => api('DELETE', path, { headers });
+  return { user: await get('/users/me'), get, post, patch, remove };
 }
 
 async function deposit(userId, amount) {

@@ -80,6 +80,11 @@ export class Api {
     return this.session.request(`/chat/messages/${roomId}?limit=${PAGE_SIZE}${query}`);
   }
 
+  /** The messages changed (sent, edited, deleted) after change `changesAfter`, in change order. */
+  changes(roomId: Id, changesAfter: number): Promise<MessagePage> {
+    return this.session.request(`/chat/messages/${roomId}?limit=${PAGE_SIZE}&changes_after=${changesAfter}`);
+  }
+
   sendMessage(roomId: Id, content: string, clientMsgId: string): Promise<Message> {
     return this.session.request('/chat/send_message', {
       method: 'POST',

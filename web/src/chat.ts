@@ -37,6 +37,8 @@ export interface Timeline {
   typing: Map<Id, number>;
   /** Set when the room is gone for us (we left, or were never a member). */
   closedNotice: string | null;
+  /** Every change of the room up to this `change_seq` is reflected in `messages` (null until loaded). */
+  changesSeen: number | null;
 }
 
 export interface OutgoingMessage {
@@ -228,7 +230,9 @@ export class Chat extends Observable {
       const page = await this.api.messages(roomId, null);
       const first = this.timelines.get(roomId)?.loaded === false;
       this.receive(roomId, page.items);
-      this.update(roomId, first ? { loaded: true, hasOlder: page.has_more, error: null } : { error: null });
+      // One snapshot: every change up to its newest is in it, for the messages it holds.
+      const changesSeen = page.items.reduce((highest, message) => Math.max(highest, message.change_seq), 0);
+      this.update(roomId, first ? { loaded: true, hasOlder: page.has_more, error: null, changesSeen } : { error: null });
     } catch (error) {
       if (error instanceof ApiError && error.code === 'room_not_found') this.forget(roomId);
       else this.update(roomId, { error: describe(error) });
@@ -255,6 +259,34 @@ export class Chat extends Observable {
     }
   }
 
+  /** Every message, edit and deletion of a room takes its next `change_seq`: a jump means missed events. */
+  private followChanges(roomId: Id, message: Message): void {
+    const seen = this.timelines.get(roomId)?.changesSeen;
+    if (seen === null || seen === undefined) return;
+    if (message.change_seq === seen + 1) this.update(roomId, { changesSeen: message.change_seq });
+    else if (message.change_seq > seen + 1) void this.catchUpChanges(roomId);
+  }
+
+  /** Everything changed after the last change seen (new, edited, deleted), page by page. */
+  private async catchUpChanges(roomId: Id): Promise<void> {
+    let after = this.timelines.get(roomId)?.changesSeen;
+    if (after === null || after === undefined) return;
+    try {
+      for (;;) {
+        const page = await this.api.changes(roomId, after);
+        // Messages older than those held are shown as they are when "load more" fetches them.
+        const first = this.timelines.get(roomId)?.messages[0];
+        this.receive(roomId, page.items.filter((message) => first === undefined || message.seq >= first.seq));
+        after = page.items.at(-1)?.change_seq ?? after;
+        if (!page.has_more) break;
+      }
+      const seen = Math.max(after, this.timelines.get(roomId)?.changesSeen ?? 0);
+      this.update(roomId, { changesSeen: seen });
+    } catch (error) {
+      this.update(roomId, { error: describe(error) });
+    }
+  }
+
   /** Stored messages, however they arrived: into the timeline (if loaded) and the room list. */
   private receive(roomId: Id, messages: Message[]): void {
     const timeline = this.timelines.get(roomId);
@@ -273,7 +305,12 @@ export class Chat extends Observable {
     switch (event.type) {
       case 'message':
       case 'ack':
+        this.followChanges(roomId, event.message);
         return this.onMessage(roomId, event.message);
+      case 'message_edited':
+      case 'message_deleted':
+        this.followChanges(roomId, event.message);
+        return this.receive(roomId, [event.message]);
       case 'typing':
         if (event.user_id !== this.me.id) this.showTyping(roomId, event.user_id);
         return;
@@ -328,6 +365,12 @@ export class Chat extends Observable {
       return;
     }
     const last = room.last_message;
+    if (last !== null && last.seq === message.seq && last.change_seq < message.change_seq) {
+      // The newest message was edited or deleted: show it as it is now, nothing new to count.
+      this.rooms = this.rooms.map((other) => (other.id === roomId ? { ...room, last_message: message } : other));
+      this.changed();
+      return;
+    }
     if (last !== null && last.seq >= message.seq) return;
     const unseen = roomId !== this.openRoomId && message.sender_id !== this.me.id;
     const updated: RoomSummary = {
@@ -356,7 +399,7 @@ export class Chat extends Observable {
       const link = new RoomLink(roomId, (force) => this.session.accessToken(force), {
         event: (event) => this.onEvent(roomId, event),
         live: (again) => {
-          if (this.timelines.get(roomId)?.loaded) void this.fillGap(roomId);
+          if (this.timelines.get(roomId)?.loaded) void this.fillGap(roomId).then(() => this.catchUpChanges(roomId));
           if (again) void this.refreshRooms();
         },
         state: (state) => this.onLinkState(roomId, state),
@@ -408,5 +451,6 @@ function emptyTimeline(): Timeline {
     readBy: new Map(),
     typing: new Map(),
     closedNotice: null,
+    changesSeen: null,
   };
 }

@@ -47,6 +47,11 @@ const MESSAGES: Record<string, string> = {
   client_msg_id_reused: 'The message could not be sent safely. Try again.',
   message_not_found: 'That message is not in this chat.',
   unknown_type: 'The app sent something the server does not understand. Reload the page.',
+  not_author: 'Only the person who wrote a message can edit it.',
+  not_author_or_owner: 'Only the person who wrote a message, or the room’s owner, can delete it.',
+  payment_message: 'Payments and payment requests cannot be edited or deleted.',
+  message_deleted: 'That message was deleted.',
+  edit_window_closed: 'It is too late to edit that message.',
   // Payments in chat
   receiver_not_member: 'That person is not in this chat.',
   payer_not_member: 'That person is not in this chat.',

@@ -2,12 +2,14 @@
 // arrived (history page, gap fill, WebSocket event, the answer to our own send).
 import type { Id, Message, PaymentRequest } from './types';
 
-/** `existing` plus `incoming`, in `seq` order, without duplicates. */
+/** `existing` plus `incoming`, in `seq` order, without duplicates; of two copies of a message,
+ * the later change (edit, deletion) wins, whichever arrived last. */
 export function mergeMessages(existing: readonly Message[], incoming: readonly Message[]): Message[] {
   const byId = new Map<Id, Message>();
   for (const message of existing) byId.set(message.id, message);
   for (const message of incoming) {
     const known = byId.get(message.id);
+    if (known !== undefined && known.change_seq > message.change_seq) continue;
     byId.set(message.id, known === undefined ? message : { ...message, payment_request: settled(known.payment_request, message.payment_request) });
   }
   // A payment that settles a request, or a decline, carries the request's new state: show it on

@@ -65,6 +65,11 @@ export interface Message {
   content: string | null;
   client_msg_id: string | null;
   created_at: string;
+  /** The room's number of this message's latest change (sent, edited or deleted). */
+  change_seq: number;
+  edited_at: string | null;
+  /** Set on a deleted message, whose content is gone. */
+  deleted_at: string | null;
   transfer: Transfer | null;
   payment_request: PaymentRequest | null;
 }
@@ -109,6 +114,8 @@ export interface ReadMarker {
 /** A text frame the server sends on a room's WebSocket (`ServerEvent`). */
 export type ServerEvent =
   | { type: 'message'; message: Message }
+  | { type: 'message_edited'; message: Message }
+  | { type: 'message_deleted'; message: Message }
   | { type: 'ack'; client_msg_id: string | null; message: Message }
   | { type: 'typing'; room_id: Id; user_id: Id }
   | { type: 'read'; room_id: Id; user_id: Id; up_to_id: Id }

@@ -11,6 +11,9 @@ const text = (id, seq) => ({
   content: `message ${seq}`,
   client_msg_id: null,
   created_at: '2026-12-01T10:00:00Z',
+  change_seq: seq,
+  edited_at: null,
+  deleted_at: null,
   transfer: null,
   payment_request: null,
 });
@@ -54,6 +57,15 @@ test('a payment that settles a request marks the request message paid', () => {
   // A stale copy of the request (an older page) does not undo it.
   const again = mergeMessages(merged, [asked]);
   assert.equal(again[0].payment_request.status, 'accepted');
+});
+
+test('of two copies of a message, the later change wins, whichever arrives last', () => {
+  const edited = { ...text(10, 1), content: 'edited', edited_at: '2026-12-01T10:01:00Z', change_seq: 5 };
+  const deleted = { ...text(10, 1), content: null, deleted_at: '2026-12-01T10:02:00Z', change_seq: 6 };
+  assert.equal(mergeMessages([text(10, 1)], [edited])[0].content, 'edited');
+  assert.equal(mergeMessages([deleted], [edited])[0].deleted_at, deleted.deleted_at, 'a stale edit does not undo a deletion');
+  assert.equal(mergeMessages([edited], [text(10, 1)])[0].content, 'edited', 'an older page does not undo an edit');
+  assert.equal(mergeMessages([edited], [deleted])[0].content, null);
 });
 
 test('a pending request past its expiry shows as expired', () => {

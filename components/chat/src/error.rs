@@ -75,6 +75,21 @@ fn outcome_error(outcome: &str) -> ApiError {
             (Status::UNPROCESSABLE_ENTITY, "payer_not_member", "the payer is not a member of this room")
         }
         "self_request" => (Status::UNPROCESSABLE_ENTITY, "self_request", "you cannot request money from yourself"),
+        // Editing and deleting messages (edits.rs).
+        "message_missing" => (Status::NOT_FOUND, "message_not_found", "no such message in this room"),
+        "not_author" => (Status::FORBIDDEN, "not_author", "only the message's author may edit it"),
+        "not_author_or_owner" => {
+            (Status::FORBIDDEN, "not_author_or_owner", "only the message's author or the room's owner may delete it")
+        }
+        "payment_message" => (
+            Status::UNPROCESSABLE_ENTITY,
+            "payment_message",
+            "payments and payment requests cannot be edited or deleted: they record money",
+        ),
+        "message_deleted" => (Status::CONFLICT, "message_deleted", "this message was deleted"),
+        "edit_window_closed" => {
+            (Status::CONFLICT, "edit_window_closed", "the time for editing this message has passed")
+        }
         ledger_outcome => return shared::ledger::outcome_error(ledger_outcome),
     };
     ApiError::new(status, code, message)

@@ -73,6 +73,26 @@ impl ClientMsgId {
     }
 }
 
+/// A position in a room's changes (`changes_after`): 0 (before the first) or a change number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeCursor(i64);
+
+impl ChangeCursor {
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        // Digits only, like ids: one number has one spelling.
+        let number = (!raw.is_empty() && raw.len() <= 19 && raw.bytes().all(|byte| byte.is_ascii_digit()))
+            .then(|| raw.parse::<i64>().ok())
+            .flatten();
+        number.map(Self).ok_or_else(|| {
+            ApiError::bad_request("invalid_cursor", "changes_after must be 0 or a change number (change_seq)")
+        })
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +111,15 @@ mod tests {
         assert_eq!(MessageContent::parse(" \n ".into(), 4096).err().unwrap().code, "empty_message");
         assert_eq!(MessageContent::parse("é".repeat(3), 5).err().unwrap().code, "message_too_large");
         assert_eq!(MessageContent::parse("bell\u{7}".into(), 4096).err().unwrap().code, "invalid_content");
+    }
+
+    #[test]
+    fn change_cursors_are_non_negative_numbers() {
+        assert_eq!(ChangeCursor::parse("0").unwrap().get(), 0);
+        assert_eq!(ChangeCursor::parse("42").unwrap().get(), 42);
+        for bad in ["", "-1", "+1", " 1", "1.0", "abc", "99999999999999999999", "9999999999999999999"] {
+            assert_eq!(ChangeCursor::parse(bad).err().map(|error| error.code), Some("invalid_cursor"), "{bad:?}");
+        }
     }
 
     #[test]

@@ -10,12 +10,15 @@
 //! | `POST   /chat/send_message`                                  | [`messages::send`]             |
 //! | `GET    /chat/messages/{room}`                               | [`messages::history`]          |
 //! | `POST   /chat/rooms/{id}/read`                               | [`messages::mark_read`]        |
+//! | `PATCH  /chat/rooms/{id}/messages/{message_id}`              | [`edits::edit`]                |
+//! | `DELETE /chat/rooms/{id}/messages/{message_id}`              | [`edits::delete`]              |
 //! | `POST   /chat/rooms/{id}/payments`                           | [`payments::pay`]              |
 //! | `POST   /chat/rooms/{id}/payment_requests`                   | [`payments::request`]          |
 //! | `POST   /chat/rooms/{id}/payment_requests/{rid}/accept`      | [`payments::resolve`]          |
 //! | `POST   /chat/rooms/{id}/payment_requests/{rid}/decline`     | [`payments::resolve`]          |
 //! | `POST   /chat/ws/{room}` (WebSocket-over-HTTP, from Pushpin) | [`websocket::handle`]          |
 //! | `GET    /chat/rooms/{id}/events` (SSE, held by Pushpin)      | [`events::stream`]             |
+mod edits;
 mod error;
 mod events;
 mod input;
@@ -79,6 +82,8 @@ async fn room_route(
         (Method::POST, ["members"]) => rooms::add_member(settings, request, room).await,
         (Method::DELETE, ["members", "me"]) => rooms::leave(settings, request, room).await,
         (Method::POST, ["read"]) => messages::mark_read(settings, request, room).await,
+        (Method::PATCH, ["messages", message]) => edits::edit(settings, request, room, message).await,
+        (Method::DELETE, ["messages", message]) => edits::delete(settings, request, room, message).await,
         (Method::POST, ["payments"]) => payments::pay(settings, request, room).await,
         (Method::POST, ["payment_requests"]) => payments::request(settings, request, room).await,
         (Method::POST, ["payment_requests", id, "accept"]) => {
@@ -91,6 +96,7 @@ async fn room_route(
         | (_, ["payment_requests", _, "accept" | "decline"]) => Err(ApiError::method_not_allowed("POST").into()),
         (_, ["members", "me"]) => Err(ApiError::method_not_allowed("DELETE").into()),
         (_, ["events"]) => Err(ApiError::method_not_allowed("GET").into()),
+        (_, ["messages", _]) => Err(ApiError::method_not_allowed("PATCH, DELETE").into()),
         _ => Err(ApiError::not_found("no such route").into()),
     }
 }

@@ -7,7 +7,7 @@ use shared::{ApiError, Reply};
 use spin_sdk::http::Request;
 
 use crate::error::ChatError;
-use crate::input::{ClientMsgId, MessageContent};
+use crate::input::{ChangeCursor, ClientMsgId, MessageContent};
 use shared::outcome::SqlOutcome;
 
 use crate::outcome::{call, error_for};
@@ -55,11 +55,22 @@ pub async fn send(settings: &Settings, request: Request) -> Result<Reply, ChatEr
     Ok(outcome.into_reply(&[("created", StatusCode::CREATED)], error_for))
 }
 
-/// `GET /chat/messages/{room}?before=&after=&limit=`: members only (others get 404).
+/// `GET /chat/messages/{room}?before=&after=&limit=`, or `?changes_after=&limit=` (the messages
+/// changed since: see [`changes`]): members only (others get 404).
 pub async fn history(settings: &Settings, request: Request, room: RoomId) -> Result<Reply, ChatError> {
     let caller = settings.keys.authenticate(request.headers())?;
     let query = query_pairs(request.uri())?;
     let limit = PageLimit::parse(query_value(&query, "limit"), settings.max_page_size)?;
+    if let Some(raw) = query_value(&query, "changes_after") {
+        if query_value(&query, "before").is_some() || query_value(&query, "after").is_some() {
+            return Err(ApiError::bad_request(
+                "invalid_cursor",
+                "changes_after cannot be combined with before or after",
+            )
+            .into());
+        }
+        return changes(settings, room, caller, ChangeCursor::parse(raw)?, limit).await;
+    }
     let cursor = |name: &str| -> Result<Option<i64>, ApiError> {
         match query_value(&query, name) {
             None => Ok(None),
@@ -74,6 +85,27 @@ pub async fn history(settings: &Settings, request: Request, room: RoomId) -> Res
         &database,
         "SELECT chat_history($1::int8, $2::int8, $3::int8, $4::int8, $5::int4) AS resource",
         vec![room.get().into(), caller.get().into(), before.into(), after.into(), limit.get().into()],
+    )
+    .await?
+    .and_then(|row| row.get("resource"));
+    let page = page.ok_or_else(|| ChatError::Outcome("room_not_found".into()))?;
+    Ok(raw_json_reply(StatusCode::OK, page))
+}
+
+/// The room's messages whose latest change (insert, edit or deletion) came after `cursor`, in
+/// change order, each as it is now: how a returning client learns what changed while it was away.
+async fn changes(
+    settings: &Settings,
+    room: RoomId,
+    caller: UserId,
+    cursor: ChangeCursor,
+    limit: PageLimit,
+) -> Result<Reply, ChatError> {
+    let database = shared::db::connect(&settings.database_url).await?;
+    let page: Option<String> = shared::db::optional_row(
+        &database,
+        "SELECT chat_changes($1::int8, $2::int8, $3::int8, $4::int4) AS resource",
+        vec![room.get().into(), caller.get().into(), cursor.get().into(), limit.get().into()],
     )
     .await?
     .and_then(|row| row.get("resource"));

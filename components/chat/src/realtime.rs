@@ -37,6 +37,16 @@ pub fn message_event(room: RoomId, message_json: &str) -> Event {
     }
 }
 
+/// `{"type":"message_edited"|"message_deleted","message":{...}}` for a changed message. The item
+/// id names the change, so every change is delivered once. No SSE `id:`: a stream resumes after
+/// the last new message, and an older message's id would take it back.
+pub fn change_event(room: RoomId, event_type: &str, message_json: &str) -> Event {
+    let message: Value = serde_json::from_str(message_json).unwrap_or(Value::Null);
+    let id = message["change_seq"].as_i64().map(|change_seq| format!("change-{room}-{change_seq}"));
+    let content = json!({"type": event_type, "message": message}).to_string();
+    Event::new(room_channel(room), id, EventBody::Text { content })
+}
+
 /// `{"type":"read","room_id":..,"user_id":..,"up_to_id":..}` for a moved read marker.
 pub fn read_event(room: RoomId, marker_json: &str) -> Event {
     let mut marker: Value = serde_json::from_str(marker_json).unwrap_or_else(|_| json!({}));

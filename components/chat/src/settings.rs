@@ -24,6 +24,8 @@ pub struct Settings {
     pub messages_per_minute: i64,
     pub room_members_max: i32,
     pub payment_request_ttl_seconds: i32,
+    /// How long after sending its author may edit a text message (`message_edit_window_seconds`).
+    pub message_edit_window_seconds: u32,
     pub default_currency: Currency,
     pub max_transfer_amount: Decimal,
     /// Most a user may send in one UTC day, per currency (`daily_outgoing_max`).
@@ -53,6 +55,7 @@ async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
         messages_per_minute: variables.parsed("chat_messages_per_minute").await?,
         room_members_max: variables.parsed("room_max_members").await?,
         payment_request_ttl_seconds: variables.parsed("payment_request_ttl_seconds").await?,
+        message_edit_window_seconds: variables.parsed("message_edit_window_seconds").await?,
         default_currency: variables.parsed("default_currency").await?,
         max_transfer_amount: variables.parsed("max_transfer_amount").await?,
         daily_outgoing_max: variables.parsed("daily_outgoing_max").await?,

@@ -144,6 +144,25 @@ impl TestApp {
         self.post(&format!("/chat/rooms/{room_id}/read"), Some(&user.token), &json!({"up_to_id": message_id}), &[])
     }
 
+    /// `PATCH /chat/rooms/{room_id}/messages/{message_id}`: `user` rewrites a message.
+    pub fn edit_message(&self, user: &TestUser, room_id: i64, message_id: i64, content: &str) -> Response {
+        let authorization = format!("Bearer {}", user.token);
+        let body = json!({"content": content}).to_string().into_bytes();
+        let path = format!("/chat/rooms/{room_id}/messages/{message_id}");
+        self.request("PATCH", &path, &[("authorization", &authorization)], Some(("application/json", body)))
+    }
+
+    /// `DELETE /chat/rooms/{room_id}/messages/{message_id}`.
+    pub fn delete_message(&self, user: &TestUser, room_id: i64, message_id: i64) -> Response {
+        self.delete(&format!("/chat/rooms/{room_id}/messages/{message_id}"), &user.token)
+    }
+
+    /// `GET /chat/messages/{room_id}?changes_after=&query`: what changed after change `changes_after`.
+    pub fn message_changes(&self, user: &TestUser, room_id: i64, changes_after: i64, query: &str) -> Response {
+        let path = with_query(&format!("/chat/messages/{room_id}"), &format!("changes_after={changes_after}"));
+        self.get(&if query.is_empty() { path } else { format!("{path}&{query}") }, Some(&user.token))
+    }
+
     /// `POST /chat/rooms/{room_id}/payments`.
     pub fn pay_in_room(&self, user: &TestUser, room_id: i64, body: &Value) -> Response {
         self.post(&format!("/chat/rooms/{room_id}/payments"), Some(&user.token), body, &[])

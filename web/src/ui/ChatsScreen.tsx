@@ -63,6 +63,7 @@ function preview(room: RoomSummary, services: Services): string {
   const message: Message | null = room.last_message;
   if (message === null) return 'No messages yet';
   const sender = message.sender_id === services.me.id ? 'You' : services.users.name(message.sender_id);
+  if (message.deleted_at !== null) return `${sender}: message deleted`;
   switch (message.kind) {
     case 'text':
       return `${sender}: ${message.content ?? ''}`;

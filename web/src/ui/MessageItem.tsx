@@ -27,9 +27,15 @@ function MessageBody({ services, message }: { services: Services; message: Messa
   // Sentences about you say "You paid bob", "bob paid you"; other names stay as written.
   const name = (id: Id | null, subject: boolean) =>
     id === services.me.id ? (subject ? 'You' : 'you') : services.users.name(id ?? 0);
+  if (message.deleted_at !== null) return <p class="text deleted">Message deleted</p>;
   switch (message.kind) {
     case 'text':
-      return <p class="text">{message.content}</p>;
+      return (
+        <p class="text">
+          {message.content}
+          {message.edited_at === null ? null : <span class="edited"> (edited)</span>}
+        </p>
+      );
     case 'payment': {
       const transfer = message.transfer;
       if (transfer === null) return <p class="card">Payment</p>;
