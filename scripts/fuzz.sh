@@ -155,7 +155,7 @@ base_url=http://127.0.0.1:$app_port
 
 log "creating the fuzzing user, its money and its room"
 # Prints shell assignments: the fuzzing user's token, its room and a second one to leave, its
-# peer, a transfer it received and a payment request it was asked to pay.
+# peer, a transfer it received, a payment request it was asked to pay and a split it asked for.
 fixtures=$("$python" - "$base_url" "$admin_token" <<'PY'
 import json, sys, time, urllib.error, urllib.request
 
@@ -194,14 +194,17 @@ spare_room = call("POST", "/chat/create_room", {"name": "to leave", "member_ids"
 call("POST", "/chat/send_message", {"chat_id": room, "content": "hello"}, token=token)
 asked = call("POST", f"/chat/rooms/{room}/payment_requests", {"payer_id": fuzzer, "amount": "1"}, token=peer_token)
 request = asked["payment_request"]["id"]
+third, _ = user("fuzz_third")
+call("POST", f"/chat/rooms/{room}/members", {"user_id": third}, token=token)
+split = call("POST", f"/chat/rooms/{room}/split_requests", {"amount": "3", "payer_ids": [peer, third]}, token=token)
 print(f"FUZZ_TOKEN={token} FUZZ_ROOM={room} FUZZ_SPARE_ROOM={spare_room} FUZZ_PEER={peer} "
-      f"FUZZ_TRANSFER={transfer} FUZZ_REQUEST={request}")
+      f"FUZZ_TRANSFER={transfer} FUZZ_REQUEST={request} FUZZ_SPLIT={split['split_request']['id']}")
 PY
 )
 eval "$fixtures"
 
-# - Path and query parameters naming the fuzzing user's resources (its room, peer, transfer and
-#   payment request) take their values, so generated bodies and headers reach the handlers
+# - Path and query parameters naming the fuzzing user's resources (its room, peer, transfer,
+#   payment request and split) take their values, so generated bodies and headers reach the handlers
 #   rather than stopping at 404; leaving a room leaves the spare one. The rest is generated.
 # - scripts/fuzz-hooks.py teaches schemathesis the WebSocket-over-HTTP media type and
 #   percent-encodes non-ASCII header values (see there).
@@ -222,6 +225,7 @@ user_id = $FUZZ_PEER
 username = "fuzz_peer"
 transfer_id = $FUZZ_TRANSFER
 request_id = $FUZZ_REQUEST
+split_id = $FUZZ_SPLIT
 
 [[operations]]
 include-operation-id = "leaveRoom"

@@ -12,5 +12,6 @@ mod manifest;
 mod observability;
 mod operations;
 mod security;
+mod splits;
 mod topology;
 mod web;

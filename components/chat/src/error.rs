@@ -75,6 +75,12 @@ fn outcome_error(outcome: &str) -> ApiError {
             (Status::UNPROCESSABLE_ENTITY, "payer_not_member", "the payer is not a member of this room")
         }
         "self_request" => (Status::UNPROCESSABLE_ENTITY, "self_request", "you cannot request money from yourself"),
+        "split_not_found" => (Status::NOT_FOUND, "split_not_found", "no such split request in this room"),
+        "split_too_small" => (
+            Status::UNPROCESSABLE_ENTITY,
+            "split_too_small",
+            "the amount cannot give every payer at least the currency's smallest unit",
+        ),
         ledger_outcome => return shared::ledger::outcome_error(ledger_outcome),
     };
     ApiError::new(status, code, message)
