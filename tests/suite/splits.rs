@@ -160,6 +160,38 @@ fn two_concurrent_accepts_of_one_share_with_different_keys_pay_once() {
 }
 
 #[test]
+fn every_payer_paying_at_once_settles_the_split() {
+    let requester = app().new_user();
+    let payers: Vec<TestUser> = (0..5).map(|_| app().new_user()).collect();
+    for payer in &payers {
+        app().fund(payer, "10");
+    }
+    let room = room_with(app(), &requester, &payers.iter().collect::<Vec<_>>());
+    let payer_ids: Vec<i64> = payers.iter().map(|payer| payer.id).collect();
+    let created = app().request_split(&requester, room, &json!({"amount": "25.03", "payer_ids": payer_ids}));
+    let split = split_of(&created).clone();
+    assert_eq!(shares_field(&split, "amount"), ["5.01", "5.01", "5.01", "5.00", "5.00"]);
+
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let accepts: Vec<_> = payers
+            .iter()
+            .enumerate()
+            .map(|(index, payer)| {
+                let share = share_id(&split, index);
+                scope.spawn(move || app().accept_payment_request(payer, room, share).status)
+            })
+            .collect();
+        accepts.into_iter().map(|accept| accept.join().unwrap()).collect()
+    });
+    assert_eq!(statuses, [201; 5]);
+    let seen = app().split(&requester, room, split["id"].as_i64().unwrap());
+    assert_eq!(shares_field(&seen.body, "status"), ["accepted"; 5]);
+    assert_eq!(seen.body["paid_amount"], "25.03", "the shares paid add up to the total");
+    assert_eq!(app().balance(&requester), "25.03");
+    assert_ledger_invariants(&mut app().database());
+}
+
+#[test]
 fn splits_refuse_bad_payers_and_amounts_and_store_nothing() {
     let (requester, bob, carol) = (app().new_user(), app().new_user(), app().new_user());
     let room = room_with(app(), &requester, &[&bob, &carol]);
