@@ -45,7 +45,7 @@ RETURN json_build_object(
     'created_at', api_timestamp(s.created_at)
 );
 
--- A message as the API shows it; payment kinds embed their transfer or request.
+-- A message as the API shows it; payment kinds embed their transfer, request or split.
 CREATE FUNCTION message_json(m messages) RETURNS json
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN json_build_object(
