@@ -155,8 +155,8 @@ base_url=http://127.0.0.1:$app_port
 
 log "creating the fuzzing user, its money and its room"
 # Prints shell assignments: the fuzzing user's token, its room and a second one to leave, its
-# peer, a transfer it received, a payment request it was asked to pay, and two of its messages
-# (one to edit, one to delete).
+# peer, a transfer it received, a payment request it was asked to pay, a split it asked for and
+# two of its messages (one to edit, one to delete).
 fixtures=$("$python" - "$base_url" "$admin_token" <<'PY'
 import json, sys, time, urllib.error, urllib.request
 
@@ -196,15 +196,19 @@ message = call("POST", "/chat/send_message", {"chat_id": room, "content": "hello
 doomed = call("POST", "/chat/send_message", {"chat_id": room, "content": "to delete"}, token=token)["id"]
 asked = call("POST", f"/chat/rooms/{room}/payment_requests", {"payer_id": fuzzer, "amount": "1"}, token=peer_token)
 request = asked["payment_request"]["id"]
+third, _ = user("fuzz_third")
+call("POST", f"/chat/rooms/{room}/members", {"user_id": third}, token=token)
+split = call("POST", f"/chat/rooms/{room}/split_requests", {"amount": "3", "payer_ids": [peer, third]}, token=token)
 print(f"FUZZ_TOKEN={token} FUZZ_ROOM={room} FUZZ_SPARE_ROOM={spare_room} FUZZ_PEER={peer} "
-      f"FUZZ_TRANSFER={transfer} FUZZ_REQUEST={request} FUZZ_MESSAGE={message} FUZZ_DOOMED_MESSAGE={doomed}")
+      f"FUZZ_TRANSFER={transfer} FUZZ_REQUEST={request} FUZZ_MESSAGE={message} FUZZ_DOOMED_MESSAGE={doomed} "
+      f"FUZZ_SPLIT={split['split_request']['id']}")
 PY
 )
 eval "$fixtures"
 
-# - Path and query parameters naming the fuzzing user's resources (its room, peer, transfer and
-#   payment request, message) take their values, so generated bodies and headers reach the
-#   handlers rather than stopping at 404; leaving a room leaves the spare one, and deleting a
+# - Path and query parameters naming the fuzzing user's resources (its room, peer, transfer,
+#   payment request, split and message) take their values, so generated bodies and headers reach
+#   the handlers rather than stopping at 404; leaving a room leaves the spare one, and deleting a
 #   message deletes another than the one edits reach. The rest is generated.
 # - scripts/fuzz-hooks.py teaches schemathesis the WebSocket-over-HTTP media type and
 #   percent-encodes non-ASCII header values (see there).
@@ -226,6 +230,7 @@ username = "fuzz_peer"
 transfer_id = $FUZZ_TRANSFER
 request_id = $FUZZ_REQUEST
 message_id = $FUZZ_MESSAGE
+split_id = $FUZZ_SPLIT
 
 [[operations]]
 include-operation-id = "leaveRoom"

@@ -22,10 +22,30 @@ RETURN json_build_object(
     'status', payment_request_status(r),
     'transfer_id', r.transfer_id,
     'expires_at', api_timestamp(r.expires_at),
-    'created_at', api_timestamp(r.created_at)
+    'created_at', api_timestamp(r.created_at),
+    'split_id', r.split_id
 );
 
--- A message as the API shows it; payment kinds embed their transfer or request.
+-- A split request with its shares, in the order the payers were given: who owes what, and who has
+-- paid (each share's status and transfer, and the sum of the accepted shares).
+CREATE FUNCTION split_request_json(s split_requests) RETURNS json
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN json_build_object(
+    'id', s.id,
+    'room_id', s.room_id,
+    'requester_id', s.requester_id,
+    'amount', s.total::text,
+    'currency', s.currency,
+    'note', s.note,
+    'paid_amount', round(
+        coalesce((SELECT sum(r.amount) FROM payment_requests r WHERE r.split_id = s.id AND r.status = 'accepted'), 0),
+        (SELECT c.minor_units FROM currencies c WHERE c.code = s.currency))::text,
+    'shares', (SELECT json_agg(payment_request_json(r) ORDER BY r.id) FROM payment_requests r WHERE r.split_id = s.id),
+    'expires_at', api_timestamp(s.expires_at),
+    'created_at', api_timestamp(s.created_at)
+);
+
+-- A message as the API shows it; payment kinds embed their transfer, request or split.
 CREATE FUNCTION message_json(m messages) RETURNS json
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN json_build_object(
@@ -41,7 +61,8 @@ RETURN json_build_object(
     'edited_at', api_timestamp(m.edited_at),
     'deleted_at', api_timestamp(m.deleted_at),
     'transfer', (SELECT transfer_json(t) FROM transfers t WHERE t.id = m.transfer_id),
-    'payment_request', (SELECT payment_request_json(r) FROM payment_requests r WHERE r.id = m.payment_request_id)
+    'payment_request', (SELECT payment_request_json(r) FROM payment_requests r WHERE r.id = m.payment_request_id),
+    'split_request', (SELECT split_request_json(s) FROM split_requests s WHERE s.id = m.split_request_id)
 );
 
 -- A room with its members, as returned when it is created, opened or changed.
@@ -66,7 +87,7 @@ RETURN EXISTS (SELECT 1 FROM room_members WHERE room_id = p_room_id AND user_id 
 -- order) and bumps the room's activity.
 CREATE FUNCTION chat_append_message(
     p_room_id bigint, p_sender_id bigint, p_kind text, p_content text, p_transfer_id bigint,
-    p_payment_request_id bigint, p_client_msg_id text)
+    p_payment_request_id bigint, p_client_msg_id text, p_split_request_id bigint DEFAULT NULL)
 RETURNS messages
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -77,9 +98,10 @@ BEGIN
     UPDATE rooms SET last_seq = last_seq + 1, last_change_seq = last_change_seq + 1, last_activity_at = now()
     WHERE id = p_room_id
     RETURNING last_seq, last_change_seq INTO STRICT next_seq, next_change_seq;
-    INSERT INTO messages (room_id, seq, change_seq, sender_id, kind, content, transfer_id, payment_request_id, client_msg_id)
+    INSERT INTO messages (room_id, seq, change_seq, sender_id, kind, content, transfer_id, payment_request_id, client_msg_id,
+                          split_request_id)
     VALUES (p_room_id, next_seq, next_change_seq, p_sender_id, p_kind, p_content, p_transfer_id, p_payment_request_id,
-            p_client_msg_id)
+            p_client_msg_id, p_split_request_id)
     RETURNING * INTO appended;
     RETURN appended;
 END;

@@ -13,5 +13,6 @@ mod message_changes;
 mod observability;
 mod operations;
 mod security;
+mod splits;
 mod topology;
 mod web;

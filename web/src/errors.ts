@@ -61,6 +61,11 @@ const MESSAGES: Record<string, string> = {
   member_left: 'That person left this room. Only they can decide to come back.',
   already_resolved: 'This request was already paid or declined.',
   request_expired: 'This request has expired.',
+  // Split requests
+  invalid_payer_count: 'A split is shared by 2 to 50 people.',
+  duplicate_payer: 'Each person can appear only once in a split.',
+  split_too_small: 'That amount is too small to share among so many people.',
+  split_not_found: 'That split request is not in this chat.',
   // Malformed requests: the app's fault, not the person's
   missing_field: 'Fill in every field.',
   invalid_field: 'A field has a value the server does not accept.',

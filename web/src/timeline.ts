@@ -23,6 +23,11 @@ export function mergeMessages(existing: readonly Message[], incoming: readonly M
   const merged = [...byId.values()].sort((a, b) => a.seq - b.seq);
   if (resolutions.size === 0) return merged;
   return merged.map((message) => {
+    if (message.kind === 'split_request' && message.split_request !== null) {
+      const split = message.split_request;
+      const shares = split.shares.map((share) => settled(share, resolutions.get(share.id) ?? null) ?? share);
+      return { ...message, split_request: { ...split, shares } };
+    }
     const resolved = message.kind === 'payment_request' ? resolutions.get(message.payment_request?.id ?? 0) : undefined;
     return resolved === undefined ? message : { ...message, payment_request: settled(message.payment_request, resolved) };
   });

@@ -54,6 +54,21 @@ export interface PaymentRequest {
   transfer_id: Id | null;
   expires_at: string;
   created_at: string;
+  split_id: Id | null;
+}
+
+/** One request to several payers; each share is a payment request of its own. */
+export interface SplitRequest {
+  id: Id;
+  room_id: Id;
+  requester_id: Id;
+  amount: string;
+  currency: string;
+  note: string | null;
+  paid_amount: string;
+  shares: PaymentRequest[];
+  expires_at: string;
+  created_at: string;
 }
 
 export interface Message {
@@ -61,7 +76,7 @@ export interface Message {
   room_id: Id;
   seq: number;
   sender_id: Id;
-  kind: 'text' | 'payment' | 'payment_request' | 'payment_declined';
+  kind: 'text' | 'payment' | 'payment_request' | 'payment_declined' | 'split_request';
   content: string | null;
   client_msg_id: string | null;
   created_at: string;
@@ -72,6 +87,7 @@ export interface Message {
   deleted_at: string | null;
   transfer: Transfer | null;
   payment_request: PaymentRequest | null;
+  split_request: SplitRequest | null;
 }
 
 export interface MessagePage {

@@ -68,6 +68,16 @@ test('of two copies of a message, the later change wins, whichever arrives last'
   assert.equal(mergeMessages([edited], [deleted])[0].content, null);
 });
 
+test('a payment that settles a share of a split marks that share paid on the split message', () => {
+  const otherShare = { ...request('pending'), id: 10, payer_id: 3 };
+  const split = { id: 4, room_id: 1, requester_id: 2, amount: '4.00', currency: 'USD', note: null, paid_amount: '0.00',
+    shares: [request('pending'), otherShare], expires_at: '2026-12-02T10:00:00Z', created_at: '2026-12-01T10:00:00Z' };
+  const asked = { ...text(20, 1), kind: 'split_request', content: null, split_request: split };
+  const paid = { ...text(21, 2), kind: 'payment', payment_request: { ...request('accepted'), split_id: 4 } };
+  const merged = mergeMessages([asked], [paid]);
+  assert.deepEqual(merged[0].split_request.shares.map((share) => share.status), ['accepted', 'pending']);
+});
+
 test('a pending request past its expiry shows as expired', () => {
   const pending = request('pending');
   assert.equal(requestState(pending, Date.parse('2026-12-02T09:59:59Z')), 'pending');

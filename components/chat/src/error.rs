@@ -90,6 +90,12 @@ fn outcome_error(outcome: &str) -> ApiError {
         "edit_window_closed" => {
             (Status::CONFLICT, "edit_window_closed", "the time for editing this message has passed")
         }
+        "split_not_found" => (Status::NOT_FOUND, "split_not_found", "no such split request in this room"),
+        "split_too_small" => (
+            Status::UNPROCESSABLE_ENTITY,
+            "split_too_small",
+            "the amount cannot give every payer at least the currency's smallest unit",
+        ),
         ledger_outcome => return shared::ledger::outcome_error(ledger_outcome),
     };
     ApiError::new(status, code, message)

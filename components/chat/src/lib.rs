@@ -16,6 +16,8 @@
 //! | `POST   /chat/rooms/{id}/payment_requests`                   | [`payments::request`]          |
 //! | `POST   /chat/rooms/{id}/payment_requests/{rid}/accept`      | [`payments::resolve`]          |
 //! | `POST   /chat/rooms/{id}/payment_requests/{rid}/decline`     | [`payments::resolve`]          |
+//! | `POST   /chat/rooms/{id}/split_requests`                     | [`splits::create`]             |
+//! | `GET    /chat/rooms/{id}/split_requests/{sid}`               | [`splits::show`]               |
 //! | `POST   /chat/ws/{room}` (WebSocket-over-HTTP, from Pushpin) | [`websocket::handle`]          |
 //! | `GET    /chat/rooms/{id}/events` (SSE, held by Pushpin)      | [`events::stream`]             |
 mod edits;
@@ -29,6 +31,7 @@ mod rate_limit;
 mod realtime;
 mod rooms;
 mod settings;
+mod splits;
 mod websocket;
 
 use http::Method;
@@ -92,8 +95,12 @@ async fn room_route(
         (Method::POST, ["payment_requests", id, "decline"]) => {
             payments::resolve(settings, request, room, id, Resolution::Decline).await
         }
+        (Method::POST, ["split_requests"]) => splits::create(settings, request, room).await,
+        (Method::GET, ["split_requests", id]) => splits::show(settings, request, room, id).await,
         (_, ["members"] | ["read"] | ["payments"] | ["payment_requests"])
         | (_, ["payment_requests", _, "accept" | "decline"]) => Err(ApiError::method_not_allowed("POST").into()),
+        (_, ["split_requests"]) => Err(ApiError::method_not_allowed("POST").into()),
+        (_, ["split_requests", _]) => Err(ApiError::method_not_allowed("GET").into()),
         (_, ["members", "me"]) => Err(ApiError::method_not_allowed("DELETE").into()),
         (_, ["events"]) => Err(ApiError::method_not_allowed("GET").into()),
         (_, ["messages", _]) => Err(ApiError::method_not_allowed("PATCH, DELETE").into()),

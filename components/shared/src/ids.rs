@@ -69,6 +69,7 @@ id_type!(RoomId, "chat room");
 id_type!(MessageId, "chat message");
 id_type!(TransferId, "ledger transfer");
 id_type!(PaymentRequestId, "payment request");
+id_type!(SplitRequestId, "split request (one request to several payers)");
 id_type!(SessionId, "session (a refresh-token family, begun by one login)");
 
 /// An `Idempotency-Key` header: 1 to 255 visible ASCII characters, chosen by the client.

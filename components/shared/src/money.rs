@@ -77,6 +77,14 @@ fn invalid(message: &'static str) -> ApiError {
 pub struct Currency(String);
 
 impl Currency {
+    /// The request's optional `currency` field, else `default`.
+    pub fn take_from(fields: &mut JsonObject, default: &Currency) -> Result<Self, ApiError> {
+        match fields.take_string("currency")? {
+            Some(code) => code.parse(),
+            None => Ok(default.clone()),
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -139,10 +147,7 @@ pub struct PaymentTerms {
 impl PaymentTerms {
     pub fn take_from(fields: &mut JsonObject, maximum: Decimal, default_currency: &Currency) -> Result<Self, ApiError> {
         let amount = Amount::from_json(&fields.require("amount")?, maximum)?;
-        let currency = match fields.take_string("currency")? {
-            Some(code) => code.parse()?,
-            None => default_currency.clone(),
-        };
+        let currency = Currency::take_from(fields, default_currency)?;
         let note = Note::parse(fields.take_string("note")?)?;
         Ok(Self { amount, currency, note })
     }

@@ -90,6 +90,11 @@ impl JsonObject {
         Ok(Self(pairs.into_iter().map(|(name, value)| (name, Value::String(value))).collect()))
     }
 
+    /// Whether the body has `field` at all, `null` included (which `take` reads as absent).
+    pub fn contains(&self, field: &str) -> bool {
+        self.0.contains_key(field)
+    }
+
     pub fn take(&mut self, field: &str) -> Option<Value> {
         self.0.remove(field).filter(|value| !value.is_null())
     }

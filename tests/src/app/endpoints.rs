@@ -190,6 +190,40 @@ impl TestApp {
         let path = format!("/chat/rooms/{room_id}/payment_requests/{request_id}/decline");
         self.post(&path, Some(&user.token), &json!({}), &[])
     }
+
+    /// `POST /chat/rooms/{room_id}/payment_requests/{request_id}/accept` with an `Idempotency-Key`.
+    pub fn accept_payment_request_with_key(
+        &self,
+        user: &TestUser,
+        room_id: i64,
+        request_id: i64,
+        idempotency_key: &str,
+    ) -> Response {
+        let path = format!("/chat/rooms/{room_id}/payment_requests/{request_id}/accept");
+        self.post(&path, Some(&user.token), &json!({}), &[("idempotency-key", idempotency_key)])
+    }
+
+    /// `POST /chat/rooms/{room_id}/split_requests`.
+    pub fn request_split(&self, user: &TestUser, room_id: i64, body: &Value) -> Response {
+        self.post(&format!("/chat/rooms/{room_id}/split_requests"), Some(&user.token), body, &[])
+    }
+
+    /// `POST /chat/rooms/{room_id}/split_requests` with an `Idempotency-Key`.
+    pub fn request_split_with_key(
+        &self,
+        user: &TestUser,
+        room_id: i64,
+        body: &Value,
+        idempotency_key: &str,
+    ) -> Response {
+        let headers = [("idempotency-key", idempotency_key)];
+        self.post(&format!("/chat/rooms/{room_id}/split_requests"), Some(&user.token), body, &headers)
+    }
+
+    /// `GET /chat/rooms/{room_id}/split_requests/{split_id}`.
+    pub fn split(&self, user: &TestUser, room_id: i64, split_id: i64) -> Response {
+        self.get(&format!("/chat/rooms/{room_id}/split_requests/{split_id}"), Some(&user.token))
+    }
 }
 
 /// Operations and documentation (the `health` and `docs` components).

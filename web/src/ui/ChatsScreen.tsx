@@ -75,6 +75,10 @@ function preview(room: RoomSummary, services: Services): string {
         : `${sender} asked for ${formatMoney(message.payment_request.amount, message.payment_request.currency)}`;
     case 'payment_declined':
       return `${sender} declined a request`;
+    case 'split_request':
+      return message.split_request === null
+        ? `${sender} split a bill`
+        : `${sender} split ${formatMoney(message.split_request.amount, message.split_request.currency)}`;
   }
 }
 

@@ -1,9 +1,9 @@
-// One message: text, a payment, a payment request (with accept / decline for the payer), or a
-// declined request. Every user-supplied text is a JSX text child: rendered as text, never HTML.
+// One message: text, a payment, a payment request (with accept / decline for the payer), a
+// declined request, or a split (who owes what, with accept / decline of the viewer's own share). Every user-supplied text is a JSX text child: rendered as text, never HTML.
 import { useRef } from 'preact/hooks';
 import { formatMoney, PaymentIntent } from '../money';
 import { requestState } from '../timeline';
-import type { Id, Message, PaymentRequest } from '../types';
+import type { Id, Message, PaymentRequest, SplitRequest } from '../types';
 import type { Services } from './App';
 import { ErrorText, Time, timeUntil, useNow, useSubmission } from './common';
 
@@ -55,6 +55,10 @@ function MessageBody({ services, message }: { services: Services; message: Messa
       return message.payment_request === null ? null : (
         <RequestCard services={services} request={message.payment_request} note={message.content} />
       );
+    case 'split_request':
+      return message.split_request === null ? null : (
+        <SplitCard services={services} split={message.split_request} note={message.content} />
+      );
     case 'payment_declined': {
       const request = message.payment_request;
       return (
@@ -68,6 +72,31 @@ function MessageBody({ services, message }: { services: Services; message: Messa
 }
 
 const STATE_LABELS = { pending: 'Waiting', accepted: 'Paid', declined: 'Declined', expired: 'Expired' } as const;
+
+function SplitCard({ services, split, note }: { services: Services; split: SplitRequest; note: string | null }) {
+  const now = useNow(30_000);
+  const name = (id: Id) => (id === services.me.id ? 'You' : services.users.name(id));
+  const mine = split.shares.find((share) => share.payer_id === services.me.id);
+  return (
+    <div class="card split">
+      <p>
+        <strong>
+          {name(split.requester_id)} split {formatMoney(split.amount, split.currency)} among {split.shares.length}
+        </strong>
+      </p>
+      {note === null ? null : <p class="note">{note}</p>}
+      <ul class="shares">
+        {split.shares.map((share) => (
+          <li key={share.id}>
+            {name(share.payer_id)}: {formatMoney(share.amount, share.currency)} ·{' '}
+            <span class="state-label">{STATE_LABELS[requestState(share, now)]}</span>
+          </li>
+        ))}
+      </ul>
+      {mine === undefined ? null : <RequestCard services={services} request={mine} note={null} />}
+    </div>
+  );
+}
 
 function RequestCard({ services, request, note }: { services: Services; request: PaymentRequest; note: string | null }) {
   const now = useNow(30_000);
