@@ -11,6 +11,7 @@ mod host;
 mod manifest;
 mod observability;
 mod operations;
+mod refunds;
 mod security;
 mod topology;
 mod web;

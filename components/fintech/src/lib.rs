@@ -7,6 +7,7 @@
 //! | `GET  /fintech/balance`                 | [`history::balance`]     |
 //! | `GET  /fintech/transactions[/sent\|/received]` | [`history::list`] |
 //! | `GET  /fintech/transactions/{id}`       | [`history::one`]         |
+//! | `POST /fintech/transactions/{id}/refunds` | [`refund::refund`]     |
 //! | `GET  /fintech/audit` (operator)        | [`audit::audit`]         |
 //!
 //! The ledger's rules live in SQL (sql/0002_ledger.sql, sql/functions/20_ledger.sql); this component parses requests, checks
@@ -15,6 +16,7 @@ mod audit;
 mod deposit;
 mod error;
 mod history;
+mod refund;
 mod settings;
 mod transfer;
 
@@ -47,7 +49,10 @@ async fn route(request: Request) -> Result<Reply, FintechError> {
         (Method::GET, ["transactions", "sent"]) => history::list(settings, request, Direction::Sent).await,
         (Method::GET, ["transactions", "received"]) => history::list(settings, request, Direction::Received).await,
         (Method::GET, ["transactions", id]) => history::one(settings, request, id).await,
-        (_, ["transfer" | "deposits"]) => Err(ApiError::method_not_allowed("POST").into()),
+        (Method::POST, ["transactions", id, "refunds"]) => refund::refund(settings, request, id).await,
+        (_, ["transfer" | "deposits"] | ["transactions", _, "refunds"]) => {
+            Err(ApiError::method_not_allowed("POST").into())
+        }
         (_, ["balance" | "transactions" | "audit"] | ["transactions", _]) => {
             Err(ApiError::method_not_allowed("GET").into())
         }

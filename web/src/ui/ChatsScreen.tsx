@@ -74,6 +74,8 @@ function preview(room: RoomSummary, services: Services): string {
         : `${sender} asked for ${formatMoney(message.payment_request.amount, message.payment_request.currency)}`;
     case 'payment_declined':
       return `${sender} declined a request`;
+    case 'refund':
+      return message.transfer === null ? `${sender} refunded` : `${sender} refunded ${formatMoney(message.transfer.amount, message.transfer.currency)}`;
   }
 }
 
