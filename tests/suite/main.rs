@@ -13,5 +13,6 @@ mod observability;
 mod operations;
 mod refunds;
 mod security;
+mod statements;
 mod topology;
 mod web;
