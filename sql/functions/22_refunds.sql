@@ -16,7 +16,8 @@
 --
 -- A payment made in a chat shows there as a message of kind 'payment'; its refunds are appended to
 -- the same room as messages of kind 'refund', in the same transaction (so the room shows every
--- refund of it, or the refund did not happen).
+-- refund of it, or the refund did not happen). room_message is that message's JSON, for the
+-- component to publish to the room once committed (NULL: no message, or a replay).
 --
 -- Lock order (as in sql/functions/30_chat.sql, with the payment row before the accounts): the
 -- payment's row, so refunds of one payment queue and each sees the total of those before it;
@@ -24,7 +25,7 @@
 -- the room (chat_append_message).
 CREATE FUNCTION fintech_refund(
     p_caller_id bigint, p_transfer_id bigint, p_amount numeric, p_note text, p_idempotency_key text,
-    OUT outcome text, OUT resource text, OUT replayed boolean)
+    OUT outcome text, OUT resource text, OUT replayed boolean, OUT room_message text)
 LANGUAGE plpgsql AS $$
 DECLARE
     scope text;
@@ -75,7 +76,8 @@ BEGIN
         IF outcome = 'completed' AND NOT replayed THEN
             SELECT m.room_id INTO room FROM messages m WHERE m.transfer_id = payment.id AND m.kind = 'payment';
             IF room IS NOT NULL THEN
-                PERFORM chat_append_message(room, p_caller_id, 'refund', p_note, (result.posted).id, NULL, NULL);
+                room_message := message_json(
+                    chat_append_message(room, p_caller_id, 'refund', p_note, (result.posted).id, NULL, NULL))::text;
             END IF;
         END IF;
     END IF;

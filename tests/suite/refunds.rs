@@ -1,7 +1,9 @@
 //! Refunds (issue 18): the receiver of a payment sends all or part of it back, never more than the
 //! payment in total, even when refunds race; refusals for senders, deposits and refunds; replays
 //! under an Idempotency-Key; and the refund of a payment made in a chat showing in its room.
-use sendinchat_tests::app::{Response, TestApp, TestUser, unique_suffix};
+use std::time::Duration;
+
+use sendinchat_tests::app::{ChatSocket, Response, TestApp, TestUser, unique_suffix};
 use sendinchat_tests::ledger::assert_ledger_invariants;
 use serde_json::json;
 
@@ -155,9 +157,13 @@ fn a_refund_of_a_chat_payment_appears_in_its_room() {
     let paid = app().pay_in_room(&alice, room, &json!({"receiver_id": bob.id, "amount": "6.00"}));
     assert_eq!(paid.status, 201, "{}", paid.text);
     let payment_id = paid.body["transfer"]["id"].as_i64().unwrap();
+    let mut socket = ChatSocket::join(app(), room, &alice).expect("websocket join");
 
     let refund = app().refund(&bob, payment_id, &json!({"amount": "2.00", "note": "too much"}));
     assert_eq!(refund.status, 201, "{}", refund.text);
+    let event = socket.next_of_type("message", Duration::from_secs(10)).expect("the refund's message arrives live");
+    assert_eq!(event["message"]["kind"], "refund", "{event}");
+    assert_eq!(event["message"]["transfer"]["id"], refund.body["id"]);
     let history = app().messages(&alice, room, "");
     let last = history.body["items"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["kind"], "refund", "{last}");

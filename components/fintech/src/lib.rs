@@ -17,6 +17,7 @@ mod audit;
 mod deposit;
 mod error;
 mod history;
+mod realtime;
 mod refund;
 mod settings;
 mod statement;

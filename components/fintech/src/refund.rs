@@ -13,6 +13,7 @@ use spin_sdk::http::Request;
 use spin_sdk::pg::ParameterValue;
 
 use crate::error::FintechError;
+use crate::realtime;
 use crate::settings::Settings;
 
 struct RefundCommand {
@@ -48,11 +49,16 @@ pub async fn refund(settings: &Settings, request: Request, raw_id: &str) -> Resu
     let database = shared::db::connect(&settings.database_url).await?;
     let row = optional_row(
         &database,
-        "SELECT outcome, resource, replayed FROM fintech_refund($1::int8, $2::int8, $3::numeric, $4::text, $5::text)",
+        "SELECT outcome, resource, replayed, room_message \
+         FROM fintech_refund($1::int8, $2::int8, $3::numeric, $4::text, $5::text)",
         params,
     )
     .await?
     .ok_or_else(|| ApiError::internal("fintech_refund returned no row"))?;
+    // The refund of a chat payment added a message to its room: announce it, as chat would.
+    if let Some(message) = row.get::<String>("room_message") {
+        realtime::publish_message(settings, &message).await;
+    }
     Ok(SqlOutcome::from_row(&row)?.into_reply(&[(SUCCESS_OUTCOME, StatusCode::CREATED)], refund_outcome_error))
 }
 
