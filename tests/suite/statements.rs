@@ -163,6 +163,12 @@ fn statement_parameters_are_validated() {
     let timestamps = statement(&alice, "from=2026-01-01T00:00:00%2B02:00&to=2026-12-31T23:59:59.5Z");
     assert_eq!(timestamps.status, 200, "{}", timestamps.text);
     assert_eq!(timestamps.body["from"], "2025-12-31T22:00:00.000000Z");
+    // A currency the ledger holds but the caller has no account in: an empty statement at zero.
+    let no_account = statement(&alice, "from=2026-01-01&to=2026-02-01&currency=EUR");
+    assert_eq!(no_account.status, 200, "{}", no_account.text);
+    assert_eq!((&no_account.body["currency"], &no_account.body["opening_balance"]), (&json!("EUR"), &json!("0.00")));
+    assert!(lines(&no_account).is_empty());
+    assert_eq!(no_account.body["closing_balance"], "0.00");
     let unauthenticated = app().get("/fintech/statement?from=2026-01-01&to=2026-02-01", None);
     assert_eq!(unauthenticated.status, 401);
 }
