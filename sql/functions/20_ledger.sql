@@ -22,7 +22,11 @@ RETURN json_build_object(
     'currency', t.currency,
     'status', t.status,
     'note', t.note,
-    'created_at', api_timestamp(t.created_at)
+    'created_at', api_timestamp(t.created_at),
+    'refund_of', t.refund_of,
+    -- Zero at the amount's scale ("0.00") when nothing was refunded (sql/0008_refunds.sql).
+    'refunded_amount', coalesce((SELECT r.refunded FROM refund_totals r WHERE r.transfer_id = t.id),
+                                t.amount - t.amount)::text
 );
 
 -- The fingerprint of a request: operation name and normalised parameters, so "10.5" and "10.50"
@@ -105,11 +109,13 @@ END;
 -- the transfer (carrying its idempotency key, if any) with its two entries and updates both
 -- balances. Outcome 'completed' (with the transfer) or 'insufficient_funds'. When another
 -- transaction committed a transfer under the same key first, that transfer is the answer
--- (replayed), or 'idempotency_mismatch' if it was a different request.
+-- (replayed), or 'idempotency_mismatch' if it was a different request. A refund names its payment
+-- in p_refund_of and does not add to the sender's outgoing total for the day: it gives back money
+-- received rather than spending (see fintech_refund).
 CREATE FUNCTION ledger_post(
     p_kind text, p_sender_account bigint, p_receiver_account bigint, p_amount numeric,
     p_note text, p_idempotency_scope text, p_idempotency_key text, p_fingerprint bytea,
-    p_daily_max numeric DEFAULT NULL,
+    p_daily_max numeric DEFAULT NULL, p_refund_of bigint DEFAULT NULL,
     OUT outcome ledger_outcome, OUT posted transfers, OUT replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -140,15 +146,16 @@ BEGIN
     IF covered AND NOT over_limit THEN
         INSERT INTO transfers (kind, sender_account_id, receiver_account_id, sender_user_id,
                                receiver_user_id, amount, currency, note, idempotency_scope,
-                               idempotency_key, request_fingerprint)
+                               idempotency_key, request_fingerprint, refund_of)
         VALUES (p_kind, p_sender_account, p_receiver_account, sender_user, receiver_user, p_amount,
-                currency, p_note, p_idempotency_scope, p_idempotency_key, p_fingerprint)
+                currency, p_note, p_idempotency_scope, p_idempotency_key, p_fingerprint, p_refund_of)
         ON CONFLICT (idempotency_scope, idempotency_key) WHERE idempotency_scope IS NOT NULL DO NOTHING
         RETURNING * INTO posted;
         IF FOUND THEN
             UPDATE accounts SET
                 balance = balance - p_amount,
-                outgoing_day_total = CASE WHEN outgoing_day = today THEN outgoing_day_total ELSE 0 END + p_amount,
+                outgoing_day_total = CASE WHEN outgoing_day = today THEN outgoing_day_total ELSE 0 END
+                    + CASE WHEN p_refund_of IS NULL THEN p_amount ELSE 0 END,
                 outgoing_day = today
             WHERE id = p_sender_account;
             UPDATE accounts SET balance = balance + p_amount WHERE id = p_receiver_account;

@@ -2,7 +2,8 @@
 
 /// Asserts, for the whole database: user balances sum to what was deposited (per currency); no
 /// user account is negative; every transfer has exactly one debit and one credit that sum to
-/// zero; every account's balance equals the sum of its entries.
+/// zero; every account's balance equals the sum of its entries; every payment's refunds sum to its
+/// recorded refund total and stay within its amount.
 pub fn assert_ledger_invariants(database: &mut postgres::Client) {
     let unbalanced_books: i64 = database
         .query_one(
@@ -46,6 +47,26 @@ pub fn assert_ledger_invariants(database: &mut postgres::Client) {
         .unwrap()
         .get(0);
     assert_eq!(drifted_balances, 0, "an account's balance differs from the sum of its entries");
+
+    // Refunds (sql/0008_refunds.sql): each payment's recorded refund total is the sum of the
+    // refunds naming it, never more than the payment, and only payments are refunded.
+    let misrefunded: i64 = database
+        .query_one(
+            "SELECT count(*) FROM transfers p
+             LEFT JOIN refund_totals r ON r.transfer_id = p.id
+             LEFT JOIN (SELECT refund_of, sum(amount) AS refunded FROM transfers
+                        WHERE refund_of IS NOT NULL GROUP BY refund_of) s ON s.refund_of = p.id
+             WHERE coalesce(r.refunded, 0) <> coalesce(s.refunded, 0)
+                OR coalesce(s.refunded, 0) > p.amount
+                OR (s.refunded IS NOT NULL AND p.kind <> 'payment')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        misrefunded, 0,
+        "a payment's refunds differ from its refund total, pass its amount, or refund no payment"
+    );
 }
 
 /// Asserts that Postgres itself refuses each way of breaking the ledger, tried as direct SQL

@@ -18,7 +18,7 @@ export interface Tokens {
 
 export interface Transfer {
   id: Id;
-  kind: 'payment' | 'deposit';
+  kind: 'payment' | 'deposit' | 'refund';
   sender_id: Id | null;
   receiver_id: Id;
   amount: string;
@@ -26,6 +26,8 @@ export interface Transfer {
   status: 'completed';
   note: string | null;
   created_at: string;
+  refund_of: Id | null;
+  refunded_amount: string;
 }
 
 export interface TransferPage {
@@ -76,7 +78,7 @@ export interface Message {
   room_id: Id;
   seq: number;
   sender_id: Id;
-  kind: 'text' | 'payment' | 'payment_request' | 'payment_declined' | 'split_request';
+  kind: 'text' | 'payment' | 'payment_request' | 'payment_declined' | 'split_request' | 'refund';
   content: string | null;
   client_msg_id: string | null;
   created_at: string;

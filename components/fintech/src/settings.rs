@@ -4,6 +4,7 @@ use std::sync::OnceLock;
 use rust_decimal::Decimal;
 use shared::ApiError;
 use shared::config::{SpinVariables, VariableSource, cached};
+use shared::grip::PublishEndpoints;
 use shared::money::Currency;
 use shared::token::TokenKeys;
 
@@ -18,6 +19,21 @@ pub struct Settings {
     pub daily_outgoing_max: Decimal,
     /// Largest `limit` a listing accepts (`max_page_size`).
     pub max_page_size: u32,
+    /// How the refund of a chat payment is announced in its room, as `chat` announces messages.
+    pub publish_mode: PublishMode,
+    pub redis_url: String,
+    pub events_channel: String,
+    /// Every Pushpin node, for `direct` publishing.
+    pub publish_endpoints: PublishEndpoints,
+}
+
+/// How events reach Pushpin after a commit (`chat_publish_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishMode {
+    /// Through Redis and the `chat-fanout` trigger.
+    Redis,
+    /// Straight to Pushpin's publish endpoint, for platforms without a Redis trigger.
+    Direct,
 }
 
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
@@ -28,6 +44,13 @@ pub async fn load() -> Result<&'static Settings, ApiError> {
 
 /// The settings from `variables`: the one place this component reads variables.
 async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
+    let publish_mode = match variables.text("chat_publish_mode").await?.as_str() {
+        "redis" => PublishMode::Redis,
+        "direct" => PublishMode::Direct,
+        other => {
+            return Err(ApiError::internal(format!("chat_publish_mode {other:?} is neither redis nor direct")));
+        }
+    };
     Ok(Settings {
         database_url: variables.text("database_url").await?,
         keys: TokenKeys::new(&variables.secret("jwt_secret").await?, variables.text("jwt_issuer").await?)?,
@@ -36,17 +59,30 @@ async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
         max_transfer_amount: variables.parsed("max_transfer_amount").await?,
         daily_outgoing_max: variables.parsed("daily_outgoing_max").await?,
         max_page_size: shared::ids::checked_page_size(variables.parsed("max_page_size").await?)?,
+        publish_mode,
+        redis_url: variables.text("redis_url").await?,
+        events_channel: variables.text("chat_events_channel").await?,
+        publish_endpoints: PublishEndpoints::parse(&variables.text("grip_publish_urls").await?)
+            .map_err(ApiError::internal)?,
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use shared::config::recording::{assert_reads_exactly_the_variables_given, run_now};
+    use shared::config::recording::{RecordingVariables, assert_reads_exactly_the_variables_given, run_now};
 
-    use super::read;
+    use super::{PublishMode, read};
 
     #[test]
     fn reads_exactly_the_variables_spin_toml_gives_it() {
         assert_reads_exactly_the_variables_given("fintech", |variables| run_now(read(variables)));
+    }
+
+    #[test]
+    fn publishes_like_chat() {
+        let variables = RecordingVariables::for_component("fintech").with("chat_publish_mode", "direct");
+        assert_eq!(run_now(read(&variables)).expect("valid settings").publish_mode, PublishMode::Direct);
+        let variables = RecordingVariables::for_component("fintech").with("chat_publish_mode", "carrier-pigeon");
+        assert!(run_now(read(&variables)).is_err());
     }
 }

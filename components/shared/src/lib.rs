@@ -16,6 +16,7 @@ pub mod request;
 pub mod request_log;
 pub mod response;
 pub mod static_files;
+pub mod streaming;
 pub mod token;
 pub mod username;
 

@@ -30,9 +30,9 @@ use http::{HeaderMap, HeaderValue, Method};
 use serde_json::{Map, Value, json};
 use spin_sdk::http::Request;
 
+use crate::ApiError;
 use crate::config::{self, SpinVariables, VariableSource};
 use crate::ids::UserId;
-use crate::{ApiError, Reply};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -221,9 +221,15 @@ impl<F: Future> Future for Scoped<F> {
 pub struct ErrorCode(pub &'static str);
 
 /// Runs `handle` for `request` and logs it: the one place a component's requests are logged.
-pub async fn serve<F>(component: &'static str, request: Request, handle: impl FnOnce(Request) -> F) -> Reply
+/// Generic over the body, so a streamed response (`crate::streaming`) is logged like any other;
+/// its line is written once its head is ready, before the body is sent.
+pub async fn serve<B, F>(
+    component: &'static str,
+    request: Request,
+    handle: impl FnOnce(Request) -> F,
+) -> http::Response<B>
 where
-    F: Future<Output = Reply>,
+    F: Future<Output = http::Response<B>>,
 {
     let started = Instant::now();
     load_level().await;
@@ -250,7 +256,7 @@ struct RequestLine<'a> {
 }
 
 impl RequestLine<'_> {
-    fn write(&self, reply: &Reply) {
+    fn write<B>(&self, reply: &http::Response<B>) {
         let status = reply.status();
         let level = if status.is_server_error() { LogLevel::Warn } else { LogLevel::Info };
         if !enabled(level) {

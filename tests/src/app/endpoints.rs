@@ -99,6 +99,17 @@ impl TestApp {
     pub fn transaction(&self, user: &TestUser, transfer_id: i64) -> Response {
         self.get(&format!("/fintech/transactions/{transfer_id}"), Some(&user.token))
     }
+
+    /// `POST /fintech/transactions/{transfer_id}/refunds`.
+    pub fn refund(&self, user: &TestUser, transfer_id: i64, body: &Value) -> Response {
+        self.post(&format!("/fintech/transactions/{transfer_id}/refunds"), Some(&user.token), body, &[])
+    }
+
+    /// `POST /fintech/transactions/{transfer_id}/refunds` with an `Idempotency-Key`.
+    pub fn refund_with_key(&self, user: &TestUser, transfer_id: i64, body: &Value, idempotency_key: &str) -> Response {
+        let headers = [("idempotency-key", idempotency_key)];
+        self.post(&format!("/fintech/transactions/{transfer_id}/refunds"), Some(&user.token), body, &headers)
+    }
 }
 
 /// Chat: rooms, messages and payments in rooms (the `chat` component; its WebSocket is

@@ -79,6 +79,8 @@ function preview(room: RoomSummary, services: Services): string {
       return message.split_request === null
         ? `${sender} split a bill`
         : `${sender} split ${formatMoney(message.split_request.amount, message.split_request.currency)}`;
+    case 'refund':
+      return message.transfer === null ? `${sender} refunded` : `${sender} refunded ${formatMoney(message.transfer.amount, message.transfer.currency)}`;
   }
 }
 

@@ -51,6 +51,21 @@ function MessageBody({ services, message }: { services: Services; message: Messa
         </div>
       );
     }
+    case 'refund': {
+      const transfer = message.transfer;
+      if (transfer === null) return <p class="card">Refund</p>;
+      return (
+        <div class="card payment">
+          <p>
+            <strong>
+              {name(transfer.sender_id, true)} refunded {name(transfer.receiver_id, false)}{' '}
+              {formatMoney(transfer.amount, transfer.currency)}
+            </strong>
+          </p>
+          {message.content === null ? null : <p class="note">{message.content}</p>}
+        </div>
+      );
+    }
     case 'payment_request':
       return message.payment_request === null ? null : (
         <RequestCard services={services} request={message.payment_request} note={message.content} />

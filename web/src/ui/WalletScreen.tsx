@@ -145,7 +145,7 @@ export function TransactionScreen({ services, transferId }: { services: Services
           <dt>To</dt>
           <dd>{name(transfer.receiver_id)}</dd>
           <dt>Kind</dt>
-          <dd>{transfer.kind === 'deposit' ? 'Deposit' : 'Payment'}</dd>
+          <dd>{transfer.kind === 'deposit' ? 'Deposit' : transfer.kind === 'refund' ? 'Refund' : 'Payment'}</dd>
           <dt>Status</dt>
           <dd>{transfer.status === 'completed' ? 'Completed' : transfer.status}</dd>
           <dt>Note</dt>

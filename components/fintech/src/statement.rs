@@ -1,0 +1,355 @@
+//! `GET /fintech/statement?from=&to=&currency=&format=json|csv`: the caller's account in one
+//! currency over a period, line by line with the balance after each, between its opening and
+//! closing balances (sql/functions/24_statements.sql).
+//!
+//! Streamed: the statement is one query, whose rows the host passes on as Postgres sends them and
+//! this handler turns into the body as the client reads it, at most [`CHUNK_BYTES`] at a time; a
+//! year of history is never held in memory. One query is one snapshot, so the lines agree with
+//! each other and with the balances. The head waits for the first row (the opening balance), so a
+//! refusal or a database failure is still an ordinary error response; a failure after that ends
+//! the body with an error instead of its last chunk, and the client sees a broken transfer, never
+//! a complete-looking short statement.
+use bytes::Bytes;
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, TimeDelta, Utc};
+use http::{HeaderValue, header};
+use serde_json::json;
+use shared::ApiError;
+use shared::ids::UserId;
+use shared::money::Currency;
+use shared::request::{query_pairs, query_value};
+use shared::streaming::{ChunkError, StreamingReply, streamed};
+use spin_sdk::http::Request;
+use spin_sdk::pg::{Connection, QueryResult, Row};
+
+use crate::error::FintechError;
+use crate::settings::Settings;
+
+/// The longest period one statement covers.
+const PERIOD_DAYS_MAX: i64 = 366;
+
+/// How much of the body is rendered before it is handed on.
+const CHUNK_BYTES: usize = 16 * 1024;
+
+const CSV_HEADER: &str =
+    "created_at,transfer_id,kind,counterparty_id,counterparty_username,refund_of,note,amount,balance\r\n";
+
+#[derive(Clone, Copy)]
+enum Format {
+    Json,
+    Csv,
+}
+
+/// From (inclusive) to (exclusive), at most [`PERIOD_DAYS_MAX`] days.
+struct Period {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+impl Period {
+    fn parse(from: Option<&str>, to: Option<&str>) -> Result<Self, ApiError> {
+        let from = moment("from", from)?;
+        let to = moment("to", to)?;
+        if from >= to {
+            return Err(ApiError::bad_request("invalid_period", "from must be before to"));
+        }
+        if to - from > TimeDelta::days(PERIOD_DAYS_MAX) {
+            return Err(ApiError::bad_request(
+                "period_too_long",
+                format!("a statement covers at most {PERIOD_DAYS_MAX} days; ask for several"),
+            ));
+        }
+        Ok(Self { from, to })
+    }
+}
+
+/// A date (`2026-01-31`, midnight UTC) or an RFC 3339 timestamp.
+fn moment(name: &'static str, raw: Option<&str>) -> Result<DateTime<Utc>, ApiError> {
+    let raw = raw.ok_or_else(|| ApiError::bad_request("missing_parameter", format!("{name} is required")))?;
+    let parsed = match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        Ok(date) => date.and_hms_opt(0, 0, 0).map(|midnight| midnight.and_utc()),
+        Err(_) => DateTime::parse_from_rfc3339(raw).ok().map(|moment| moment.with_timezone(&Utc)),
+    };
+    // Year 0 parses here but Postgres has none.
+    parsed.filter(|moment| moment.year() >= 1).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_period",
+            format!("{name} must be a date (2026-01-31) or an RFC 3339 timestamp, from the year 1"),
+        )
+    })
+}
+
+fn timestamp(moment: DateTime<Utc>) -> String {
+    moment.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+struct StatementQuery {
+    period: Period,
+    currency: Currency,
+    format: Format,
+}
+
+impl StatementQuery {
+    fn parse(request: &Request, settings: &Settings) -> Result<Self, ApiError> {
+        let query = query_pairs(request.uri())?;
+        let period = Period::parse(query_value(&query, "from"), query_value(&query, "to"))?;
+        let currency = match query_value(&query, "currency") {
+            None => settings.default_currency.clone(),
+            Some(code) => code.parse().map_err(|_| {
+                ApiError::bad_request("invalid_currency", "currency must be a three-letter ISO 4217 code such as USD")
+            })?,
+        };
+        let format = match query_value(&query, "format") {
+            None | Some("json") => Format::Json,
+            Some("csv") => Format::Csv,
+            Some(_) => return Err(ApiError::bad_request("invalid_format", "format must be json or csv")),
+        };
+        Ok(Self { period, currency, format })
+    }
+}
+
+pub async fn statement(settings: &Settings, request: Request) -> Result<StreamingReply, FintechError> {
+    let caller = settings.keys.authenticate(request.headers())?;
+    let query = StatementQuery::parse(&request, settings)?;
+    let database = shared::db::connect(&settings.database_url).await?;
+    let mut rows = open_rows(&database, caller, &query).await?;
+    let Some(opening) = rows.next().await else {
+        rows.result().await?;
+        return Err(ApiError::unprocessable("unsupported_currency", "the ledger does not hold that currency").into());
+    };
+    let opening = Line::from_row(&opening)?;
+    let renderer = Renderer {
+        format: query.format,
+        balance: opening.balance.clone(),
+        lines: 0,
+        closing_at: timestamp(query.period.to),
+    };
+    let head = renderer.head(&query, &opening);
+    let lines = Lines { _database: database, rows: Some(rows), renderer, pending: head };
+    let (content_type, filename) = match query.format {
+        Format::Json => ("application/json", None),
+        Format::Csv => ("text/csv; charset=utf-8; header=present", Some(format!("statement-{}.csv", query.currency))),
+    };
+    let mut reply = streamed(content_type, futures::stream::unfold(lines, Lines::next_chunk));
+    if let Some(filename) = filename {
+        let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
+            .map_err(|_| ApiError::internal("currency codes are header-safe"))?;
+        reply.headers_mut().insert(header::CONTENT_DISPOSITION, disposition);
+    }
+    Ok(reply)
+}
+
+async fn open_rows(database: &Connection, caller: UserId, query: &StatementQuery) -> Result<QueryResult, FintechError> {
+    let started = std::time::Instant::now();
+    let rows = database
+        .query(
+            "SELECT * FROM fintech_statement($1::int8, $2::text, $3::text::timestamptz, $4::text::timestamptz)",
+            vec![
+                caller.get().into(),
+                query.currency.as_str().to_owned().into(),
+                timestamp(query.period.from).into(),
+                timestamp(query.period.to).into(),
+            ],
+        )
+        .await;
+    shared::request_log::note_database_time(started.elapsed());
+    Ok(rows?)
+}
+
+/// One row of `fintech_statement`: the opening balance, or a line.
+struct Line {
+    kind: String,
+    transfer_id: Option<i64>,
+    created_at: String,
+    counterparty_id: Option<i64>,
+    counterparty_username: Option<String>,
+    refund_of: Option<i64>,
+    note: Option<String>,
+    amount: Option<String>,
+    balance: String,
+}
+
+impl Line {
+    fn from_row(row: &Row) -> Result<Self, ApiError> {
+        let text = |name: &str| shared::db::column::<String>(row, name);
+        Ok(Self {
+            kind: text("kind")?,
+            transfer_id: row.get("transfer_id"),
+            created_at: text("created_at")?,
+            counterparty_id: row.get("counterparty_id"),
+            counterparty_username: row.get("counterparty_username"),
+            refund_of: row.get("refund_of"),
+            note: row.get("note"),
+            amount: row.get("amount"),
+            balance: text("balance")?,
+        })
+    }
+}
+
+/// Writes the statement in its format; remembers the last balance, the closing one.
+struct Renderer {
+    format: Format,
+    balance: String,
+    lines: usize,
+    /// The closing balance's moment: the end of the period.
+    closing_at: String,
+}
+
+impl Renderer {
+    fn head(&self, query: &StatementQuery, opening: &Line) -> String {
+        match self.format {
+            Format::Json => {
+                let head = json!({
+                    "currency": query.currency.as_str(),
+                    "from": timestamp(query.period.from),
+                    "to": timestamp(query.period.to),
+                    "opening_balance": opening.balance,
+                })
+                .to_string();
+                // The object stays open: the lines follow, then the closing balance.
+                format!("{},\"lines\":[", head.trim_end_matches('}'))
+            }
+            Format::Csv => {
+                let mut head = CSV_HEADER.to_owned();
+                csv_row(&mut head, &[&opening.created_at, "", &opening.kind, "", "", "", "", "", &opening.balance]);
+                head
+            }
+        }
+    }
+
+    fn line(&mut self, line: Line, out: &mut String) {
+        match self.format {
+            Format::Json => {
+                if self.lines > 0 {
+                    out.push(',');
+                }
+                let value = json!({
+                    "transfer_id": line.transfer_id,
+                    "created_at": line.created_at,
+                    "kind": line.kind,
+                    "counterparty_id": line.counterparty_id,
+                    "counterparty_username": line.counterparty_username,
+                    "refund_of": line.refund_of,
+                    "note": line.note,
+                    "amount": line.amount,
+                    "balance": line.balance,
+                });
+                out.push_str(&value.to_string());
+            }
+            Format::Csv => csv_row(
+                out,
+                &[
+                    &line.created_at,
+                    &optional(line.transfer_id),
+                    &line.kind,
+                    &optional(line.counterparty_id),
+                    line.counterparty_username.as_deref().unwrap_or_default(),
+                    &optional(line.refund_of),
+                    &spreadsheet_safe(line.note.as_deref().unwrap_or_default()),
+                    line.amount.as_deref().unwrap_or_default(),
+                    &line.balance,
+                ],
+            ),
+        }
+        self.lines += 1;
+        self.balance = line.balance;
+    }
+
+    fn tail(&self, out: &mut String) {
+        match self.format {
+            Format::Json => out.push_str(&format!("],\"closing_balance\":{}}}", json!(self.balance))),
+            Format::Csv => csv_row(out, &[&self.closing_at, "", "closing_balance", "", "", "", "", "", &self.balance]),
+        }
+    }
+}
+
+fn optional(id: Option<i64>) -> String {
+    id.map(|id| id.to_string()).unwrap_or_default()
+}
+
+/// One CSV record (RFC 4180): fields joined by commas, each quoted when it holds a comma, a quote
+/// or a line break (quotes doubled inside), ended by CRLF.
+fn csv_row(out: &mut String, fields: &[&str]) {
+    for (index, field) in fields.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        if field.contains([',', '"', '\r', '\n']) {
+            out.push('"');
+            out.push_str(&field.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(field);
+        }
+    }
+    out.push_str("\r\n");
+}
+
+/// A note as a spreadsheet cell that is text, never a formula: notes are written by other
+/// people, and a spreadsheet runs a cell starting with `=`, `+`, `-` or `@` (OWASP's CSV
+/// injection). Such a note gets a leading `'`, which spreadsheets read as "this is text".
+fn spreadsheet_safe(note: &str) -> String {
+    if note.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{note}") } else { note.to_owned() }
+}
+
+/// The rows still to be sent, and what is rendered but not yet handed on.
+struct Lines {
+    /// Kept open until the last row is read.
+    _database: Connection,
+    /// `None` once the rows have ended (or failed): the body is complete.
+    rows: Option<QueryResult>,
+    renderer: Renderer,
+    pending: String,
+}
+
+impl Lines {
+    /// The next chunk of the body: rows rendered until [`CHUNK_BYTES`] are ready or they end.
+    async fn next_chunk(mut self) -> Option<(Result<Bytes, ChunkError>, Self)> {
+        let mut rows = self.rows.take()?;
+        let mut chunk = std::mem::take(&mut self.pending);
+        while chunk.len() < CHUNK_BYTES {
+            let Some(row) = rows.next().await else {
+                if let Err(error) = rows.result().await {
+                    return Some((Err(ChunkError::other(format!("reading the statement: {error}"))), self));
+                }
+                self.renderer.tail(&mut chunk);
+                return Some((Ok(Bytes::from(chunk)), self));
+            };
+            match Line::from_row(&row) {
+                Ok(line) => self.renderer.line(line, &mut chunk),
+                Err(error) => return Some((Err(ChunkError::other(format!("{error:?}"))), self)),
+            }
+        }
+        self.rows = Some(rows);
+        Some((Ok(Bytes::from(chunk)), self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Period, csv_row, spreadsheet_safe};
+
+    #[test]
+    fn csv_fields_are_quoted_only_when_they_must_be() {
+        let mut out = String::new();
+        csv_row(&mut out, &["plain", "a,b", "say \"hi\"", "two\nlines", ""]);
+        assert_eq!(out, "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\r\n");
+    }
+
+    #[test]
+    fn notes_that_a_spreadsheet_would_run_become_text() {
+        assert_eq!(spreadsheet_safe("=1+2"), "'=1+2");
+        assert_eq!(spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(spreadsheet_safe("-5 for lunch"), "'-5 for lunch");
+        assert_eq!(spreadsheet_safe("lunch = 5"), "lunch = 5");
+    }
+
+    #[test]
+    fn periods_are_dates_or_timestamps_in_order_and_at_most_366_days() {
+        let period = Period::parse(Some("2026-01-01"), Some("2026-01-02T12:00:00+02:00")).expect("valid");
+        assert_eq!((period.to - period.from).num_hours(), 34);
+        assert!(Period::parse(Some("2026-01-01"), Some("2027-01-02")).is_ok(), "366 days");
+        for (from, to) in [("2026-01-01", "2027-01-03"), ("2026-01-02", "2026-01-01"), ("2026-13-01", "2026-02-01")] {
+            assert!(Period::parse(Some(from), Some(to)).is_err(), "{from} to {to}");
+        }
+    }
+}

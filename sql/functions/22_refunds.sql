@@ -1,0 +1,91 @@
+-- POST /fintech/transactions/{id}/refunds (issue 18): the receiver of a payment sends all or part
+-- of it back to its sender, as a new transfer of kind 'refund' naming the payment in refund_of.
+-- Any number of refunds, never more than the payment in total: refund_totals (sql/0008_refunds.sql)
+-- refuses that by a CHECK; this function answers the friendlier outcome first.
+--
+-- Outcomes: 'completed' (the refund transfer), 'transfer_not_found' (no such transfer, or the caller
+-- is not a party to it: the answer does not reveal that it exists), 'not_payment_receiver' (the
+-- caller sent it: a sender cannot pull money back), 'not_refundable' (a deposit or a refund),
+-- 'invalid_amount_precision', 'refund_exceeds_payment' (with what was refunded before), and
+-- those of ledger_post ('insufficient_funds' when the receiver no longer holds the money,
+-- 'idempotency_mismatch').
+--
+-- A refund does not count against the refunder's daily outgoing limit, and does not give the
+-- payer's limit back: it returns money received, bounded by the payment, and can only go back to
+-- the payer, so it is no way to move money out of an account (which is what the limit guards).
+--
+-- A payment made in a chat shows there as a message of kind 'payment'; its refunds are appended to
+-- the same room as messages of kind 'refund', in the same transaction (so the room shows every
+-- refund of it, or the refund did not happen). room_message is that message's JSON, for the
+-- component to publish to the room once committed (NULL: no message, or a replay).
+--
+-- Lock order (as in sql/functions/30_chat.sql, with the payment row before the accounts): the
+-- payment's row, so refunds of one payment queue and each sees the total of those before it;
+-- then the two accounts (ledger_post); then the payment's refund_totals row (the trigger); then
+-- the room (chat_append_message).
+CREATE FUNCTION fintech_refund(
+    p_caller_id bigint, p_transfer_id bigint, p_amount numeric, p_note text, p_idempotency_key text,
+    OUT outcome text, OUT resource text, OUT replayed boolean, OUT room_message text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    scope text;
+    fingerprint bytea;
+    payment transfers;
+    amount numeric;
+    result record;
+    room bigint;
+BEGIN
+    IF p_idempotency_key IS NOT NULL THEN
+        scope := 'user:' || p_caller_id;
+        fingerprint := request_fingerprint('fintech_refund', p_transfer_id::text, trim_scale(p_amount)::text, p_note);
+    END IF;
+    SELECT * INTO payment FROM transfers
+    WHERE id = p_transfer_id AND p_caller_id IN (sender_user_id, receiver_user_id)
+    FOR NO KEY UPDATE;
+    -- After the lock: a concurrent retry with the same key that held it first has committed by
+    -- now, and its answer is this request's answer.
+    replayed := true;
+    IF p_idempotency_key IS NOT NULL THEN
+        SELECT r.outcome, r.resource INTO outcome, resource
+        FROM idempotency_replay(scope, p_idempotency_key, fingerprint) r;
+        IF FOUND THEN
+            RETURN;
+        END IF;
+    END IF;
+    replayed := false;
+    amount := ledger_scaled_amount(p_amount, payment.currency);
+    IF payment.id IS NULL THEN
+        outcome := 'transfer_not_found';
+    ELSIF payment.receiver_user_id IS DISTINCT FROM p_caller_id THEN
+        outcome := 'not_payment_receiver';
+    ELSIF payment.kind <> 'payment' THEN
+        outcome := 'not_refundable';
+    ELSIF amount IS NULL THEN
+        outcome := 'invalid_amount_precision';
+    ELSIF amount > payment.amount
+            - coalesce((SELECT r.refunded FROM refund_totals r WHERE r.transfer_id = payment.id), 0) THEN
+        outcome := 'refund_exceeds_payment';
+    ELSE
+        result := ledger_post('refund', payment.receiver_account_id, payment.sender_account_id, amount,
+            p_note, scope, p_idempotency_key, fingerprint, NULL, payment.id);
+        outcome := result.outcome;
+        replayed := result.replayed;
+        IF outcome = 'completed' THEN
+            resource := transfer_json(result.posted)::text;
+        END IF;
+        IF outcome = 'completed' AND NOT replayed THEN
+            SELECT m.room_id INTO room FROM messages m WHERE m.transfer_id = payment.id AND m.kind = 'payment';
+            IF room IS NOT NULL THEN
+                room_message := message_json(
+                    chat_append_message(room, p_caller_id, 'refund', p_note, (result.posted).id, NULL, NULL))::text;
+            END IF;
+        END IF;
+    END IF;
+    IF p_idempotency_key IS NOT NULL AND outcome <> 'completed' AND NOT replayed THEN
+        -- A concurrent duplicate that stored its refusal first keeps the first answer.
+        INSERT INTO idempotency_keys (scope, key, request_fingerprint, outcome)
+        VALUES (scope, p_idempotency_key, fingerprint, outcome)
+        ON CONFLICT DO NOTHING;
+    END IF;
+END;
+$$;

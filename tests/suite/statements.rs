@@ -1,0 +1,210 @@
+//! Statements (issue 18): `GET /fintech/statement` in JSON and CSV, whose opening and closing
+//! balances and running balances agree with the ledger, and whose parameters are validated.
+use sendinchat_tests::app::{Response, TestApp, TestUser};
+use sendinchat_tests::ledger::assert_ledger_invariants;
+use serde_json::{Value, json};
+
+fn app() -> &'static TestApp {
+    TestApp::shared()
+}
+
+fn statement(user: &TestUser, query: &str) -> Response {
+    app().get(&format!("/fintech/statement?{query}"), Some(&user.token))
+}
+
+/// A whole year before any transfer the suite makes.
+const LONG_AGO: &str = "from=2020-01-01&to=2020-12-31";
+
+/// (yesterday, tomorrow) as dates, by the database's clock: they hold everything a test just did.
+fn yesterday_and_tomorrow() -> (String, String) {
+    let row = app()
+        .database()
+        .query_one(
+            "SELECT to_char((now() AT TIME ZONE 'UTC')::date - 1, 'YYYY-MM-DD'),
+                    to_char((now() AT TIME ZONE 'UTC')::date + 1, 'YYYY-MM-DD')",
+            &[],
+        )
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+fn around_today() -> String {
+    let (yesterday, tomorrow) = yesterday_and_tomorrow();
+    format!("from={yesterday}&to={tomorrow}")
+}
+
+fn lines(statement: &Response) -> &Vec<Value> {
+    statement.body["lines"].as_array().unwrap_or_else(|| panic!("no lines in {}", statement.text))
+}
+
+#[test]
+fn a_statement_lists_every_movement_with_running_balances_that_match_the_ledger() {
+    let (alice, bob) = (app().new_user(), app().new_user());
+    app().fund(&alice, "50");
+    let paid = app().transfer(&alice, &json!({"receiver_id": bob.id, "amount": "12.50", "note": "rent, \"June\""}));
+    assert_eq!(paid.status, 201, "{}", paid.text);
+    let refund = app().refund(&bob, paid.body["id"].as_i64().unwrap(), &json!({"amount": "2.50"}));
+    assert_eq!(refund.status, 201, "{}", refund.text);
+    let back = app().transfer(&bob, &json!({"receiver_id": alice.id, "amount": "1.00"}));
+    assert_eq!(back.status, 201, "{}", back.text);
+
+    let period = around_today();
+    let shown = statement(&alice, &period);
+    assert_eq!(shown.status, 200, "{}", shown.text);
+    assert_eq!(shown.body["currency"], "USD");
+    assert_eq!(shown.body["opening_balance"], "0.00");
+    let summary: Vec<(&str, &str, &str)> = lines(&shown)
+        .iter()
+        .map(|line| {
+            (line["kind"].as_str().unwrap(), line["amount"].as_str().unwrap(), line["balance"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("deposit", "50.00", "50.00"),
+            ("payment", "-12.50", "37.50"),
+            ("refund", "2.50", "40.00"),
+            ("payment", "1.00", "41.00")
+        ]
+    );
+    assert_eq!(shown.body["closing_balance"], app().balance(&alice), "the closing balance is the ledger's");
+    let payment_line = &lines(&shown)[1];
+    assert_eq!(payment_line["counterparty_id"], bob.id);
+    assert_eq!(payment_line["counterparty_username"], bob.username.as_str());
+    assert_eq!(payment_line["note"], "rent, \"June\"");
+    assert_eq!(lines(&shown)[2]["refund_of"], paid.body["id"]);
+
+    // Bob's side of the same transfers, and an empty period before any of them.
+    let bobs = statement(&bob, &period);
+    assert_eq!(bobs.body["closing_balance"], app().balance(&bob));
+    assert_eq!(lines(&bobs).len(), 3);
+    let before = statement(&alice, LONG_AGO);
+    assert_eq!((before.status, before.body["opening_balance"].as_str()), (200, Some("0.00")));
+    assert!(lines(&before).is_empty());
+    assert_eq!(before.body["closing_balance"], "0.00");
+    assert_ledger_invariants(&mut app().database());
+}
+
+#[test]
+fn a_statement_starting_after_some_movements_opens_with_the_balance_then() {
+    let (alice, bob) = (app().new_user(), app().new_user());
+    app().fund(&alice, "30");
+    let cut: String = app()
+        .database()
+        .query_one("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')", &[])
+        .unwrap()
+        .get(0);
+    let paid = app().transfer(&alice, &json!({"receiver_id": bob.id, "amount": "4.25"}));
+    assert_eq!(paid.status, 201, "{}", paid.text);
+    let (yesterday, tomorrow) = yesterday_and_tomorrow();
+
+    let shown = statement(&alice, &format!("from={cut}&to={tomorrow}"));
+    assert_eq!(shown.status, 200, "{}", shown.text);
+    assert_eq!(shown.body["opening_balance"], "30.00");
+    assert_eq!(lines(&shown).len(), 1, "{}", shown.text);
+    assert_eq!(shown.body["closing_balance"], "25.75");
+    assert_eq!(shown.body["closing_balance"], app().balance(&alice));
+    // Until the cut: the deposit alone, closing where the later statement opens.
+    let earlier = statement(&alice, &format!("from={yesterday}&to={cut}"));
+    assert_eq!(
+        (lines(&earlier).len(), earlier.body["closing_balance"].as_str()),
+        (1, Some("30.00")),
+        "{}",
+        earlier.text
+    );
+}
+
+#[test]
+fn a_csv_statement_is_rfc_4180_with_opening_and_closing_rows() {
+    let (alice, bob) = (app().new_user(), app().new_user());
+    app().fund(&alice, "20");
+    let note = "=HYPERLINK(\"x\"), two\nlines";
+    let paid = app().transfer(&alice, &json!({"receiver_id": bob.id, "amount": "3.00", "note": note}));
+    assert_eq!(paid.status, 201, "{}", paid.text);
+
+    let csv = statement(&alice, &format!("{}&format=csv&currency=USD", around_today()));
+    assert_eq!(csv.status, 200, "{}", csv.text);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8; header=present"));
+    assert_eq!(csv.header("content-disposition"), Some("attachment; filename=\"statement-USD.csv\""));
+    let records: Vec<&str> = csv.text.split_inclusive("\r\n").collect();
+    assert_eq!(
+        records[0],
+        "created_at,transfer_id,kind,counterparty_id,counterparty_username,refund_of,note,amount,balance\r\n"
+    );
+    assert!(records[1].contains(",,opening_balance,,,,,,0.00\r\n"), "{:?}", records[1]);
+    assert!(records[2].contains(",deposit,,,,,20.00,20.00\r\n"), "{:?}", records[2]);
+    let expected_payment =
+        format!(",payment,{},{},,\"'=HYPERLINK(\"\"x\"\"), two\nlines\",-3.00,17.00\r\n", bob.id, bob.username);
+    assert!(records[3].ends_with(&expected_payment), "{:?}", records[3]);
+    assert!(records[4].contains(",,closing_balance,,,,,,17.00\r\n"), "{:?}", records[4]);
+    assert_eq!(records.len(), 5, "{:?}", csv.text);
+}
+
+#[test]
+fn statement_parameters_are_validated() {
+    let alice = app().new_user();
+    for (query, status, code) in [
+        ("to=2026-02-01", 400, "missing_parameter"),
+        ("from=2026-01-01", 400, "missing_parameter"),
+        ("from=yesterday&to=2026-02-01", 400, "invalid_period"),
+        ("from=2026-02-30&to=2026-03-01", 400, "invalid_period"),
+        ("from=0000-01-01&to=0000-02-01", 400, "invalid_period"),
+        ("from=2026-02-01&to=2026-01-01", 400, "invalid_period"),
+        ("from=2026-01-01&to=2026-01-01", 400, "invalid_period"),
+        ("from=2025-01-01&to=2026-01-03", 400, "period_too_long"),
+        ("from=2026-01-01&to=2026-02-01&currency=usd", 400, "invalid_currency"),
+        ("from=2026-01-01&to=2026-02-01&currency=XXX", 422, "unsupported_currency"),
+        ("from=2026-01-01&to=2026-02-01&format=xlsx", 400, "invalid_format"),
+    ] {
+        let refused = statement(&alice, query);
+        assert_eq!((refused.status, refused.code()), (status, code), "{query}: {}", refused.text);
+    }
+    let timestamps = statement(&alice, "from=2026-01-01T00:00:00%2B02:00&to=2026-12-31T23:59:59.5Z");
+    assert_eq!(timestamps.status, 200, "{}", timestamps.text);
+    assert_eq!(timestamps.body["from"], "2025-12-31T22:00:00.000000Z");
+    // A currency the ledger holds but the caller has no account in: an empty statement at zero.
+    let no_account = statement(&alice, "from=2026-01-01&to=2026-02-01&currency=EUR");
+    assert_eq!(no_account.status, 200, "{}", no_account.text);
+    assert_eq!((&no_account.body["currency"], &no_account.body["opening_balance"]), (&json!("EUR"), &json!("0.00")));
+    assert!(lines(&no_account).is_empty());
+    assert_eq!(no_account.body["closing_balance"], "0.00");
+    let unauthenticated = app().get("/fintech/statement?from=2026-01-01&to=2026-02-01", None);
+    assert_eq!(unauthenticated.status, 401);
+}
+
+/// A statement longer than one chunk of the streamed body (16 KiB) arrives whole: every line once,
+/// in order, each balance the one before plus its amount, closing at the ledger's balance.
+#[test]
+fn a_long_statement_streams_whole_in_order() {
+    let (alice, bob) = (app().new_user(), app().new_user());
+    app().fund(&alice, "1000");
+    std::thread::scope(|scope| {
+        for worker in 0..4 {
+            let (alice, bob) = (&alice, &bob);
+            scope.spawn(move || {
+                for index in 0..40 {
+                    let note = format!("line {worker}-{index}, with a note long enough to fill the chunks quickly");
+                    let paid = app().transfer(alice, &json!({"receiver_id": bob.id, "amount": "1.25", "note": note}));
+                    assert_eq!(paid.status, 201, "{}", paid.text);
+                }
+            });
+        }
+    });
+    for format in ["json", "csv"] {
+        let shown = statement(&alice, &format!("{}&format={format}", around_today()));
+        assert_eq!(shown.status, 200, "{}", shown.text);
+        assert!(shown.text.len() > 16 * 1024, "{format}: {} bytes", shown.text.len());
+    }
+    let shown = statement(&alice, &around_today());
+    let lines = lines(&shown);
+    assert_eq!(lines.len(), 161);
+    let cents = |text: &Value| -> i64 { text.as_str().unwrap().replace('.', "").parse().unwrap() };
+    let mut balance = cents(&shown.body["opening_balance"]);
+    for line in lines {
+        balance += cents(&line["amount"]);
+        assert_eq!(balance, cents(&line["balance"]), "{line}");
+    }
+    assert_eq!(shown.body["closing_balance"], app().balance(&alice));
+    assert_eq!(shown.body["closing_balance"], "800.00");
+}
