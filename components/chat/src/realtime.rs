@@ -5,6 +5,7 @@
 //! `GET /chat/messages/{room}?after=<id>`.
 use serde_json::{Value, json};
 use shared::grip::{Event, EventBody};
+pub use shared::grip::{message_event, room_channel};
 use shared::ids::{RoomId, UserId};
 
 use crate::settings::Settings;
@@ -12,29 +13,10 @@ use crate::settings::Settings;
 /// Close code sent to a member's sockets when they leave the room.
 pub const CLOSE_LEFT_ROOM: u16 = 4403;
 
-/// Every socket of a room listens here.
-pub fn room_channel(room: RoomId) -> String {
-    format!("room:{room}")
-}
-
 /// One member's sockets for one room listen here too, so they can be closed when the member
 /// leaves without touching anyone else's.
 pub fn member_channel(room: RoomId, user: UserId) -> String {
     format!("room:{room}:user:{user}")
-}
-
-/// `{"type":"message","message":{...}}` for a stored message (its JSON as rendered by SQL).
-pub fn message_event(room: RoomId, message_json: &str) -> Event {
-    let message: Value = serde_json::from_str(message_json).unwrap_or(Value::Null);
-    let content = json!({"type": "message", "message": message}).to_string();
-    Event {
-        stream_id: message["id"].as_i64(),
-        ..Event::new(
-            room_channel(room),
-            message["id"].as_i64().map(|id| format!("message-{id}")),
-            EventBody::Text { content },
-        )
-    }
 }
 
 /// `{"type":"message_edited"|"message_deleted","message":{...}}` for a changed message. The item

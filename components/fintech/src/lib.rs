@@ -17,7 +17,6 @@ mod audit;
 mod deposit;
 mod error;
 mod history;
-mod realtime;
 mod refund;
 mod settings;
 mod statement;

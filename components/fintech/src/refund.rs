@@ -3,7 +3,8 @@
 use http::StatusCode;
 use rust_decimal::Decimal;
 use shared::db::optional_row;
-use shared::ids::{IdempotencyKey, TransferId};
+use shared::grip::message_event;
+use shared::ids::{IdempotencyKey, RoomId, TransferId};
 use shared::ledger::SUCCESS_OUTCOME;
 use shared::money::{Amount, Note};
 use shared::outcome::SqlOutcome;
@@ -13,7 +14,7 @@ use spin_sdk::http::Request;
 use spin_sdk::pg::ParameterValue;
 
 use crate::error::FintechError;
-use crate::realtime;
+
 use crate::settings::Settings;
 
 struct RefundCommand {
@@ -57,9 +58,23 @@ pub async fn refund(settings: &Settings, request: Request, raw_id: &str) -> Resu
     .ok_or_else(|| ApiError::internal("fintech_refund returned no row"))?;
     // The refund of a chat payment added a message to its room: announce it, as chat would.
     if let Some(message) = row.get::<String>("room_message") {
-        realtime::publish_message(settings, &message).await;
+        announce_in_room(settings, &message).await;
     }
     Ok(SqlOutcome::from_row(&row)?.into_reply(&[(SUCCESS_OUTCOME, StatusCode::CREATED)], refund_outcome_error))
+}
+
+/// Publishes the refund's message to its room's sockets, after the commit, as chat publishes its
+/// messages: publishing never fails the request, and a client that misses the event sees a gap
+/// in `seq` and fills it with `?after=`.
+async fn announce_in_room(settings: &Settings, message_json: &str) {
+    let room = serde_json::from_str::<serde_json::Value>(message_json)
+        .ok()
+        .and_then(|message| message["room_id"].as_i64())
+        .and_then(|id| RoomId::parse(&id.to_string()));
+    match room {
+        Some(room) => settings.publisher.publish(message_event(room, message_json)).await,
+        None => shared::request_log::warn(format_args!("refund message without a room: {message_json}")),
+    }
 }
 
 /// The refund's own refusals; the rest are the ledger's (`insufficient_funds`, ...).

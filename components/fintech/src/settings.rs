@@ -4,8 +4,8 @@ use std::sync::OnceLock;
 use rust_decimal::Decimal;
 use shared::ApiError;
 use shared::config::{SpinVariables, VariableSource, cached};
-use shared::grip::PublishEndpoints;
 use shared::money::Currency;
+use shared::publisher::Publisher;
 use shared::token::TokenKeys;
 
 pub struct Settings {
@@ -20,20 +20,7 @@ pub struct Settings {
     /// Largest `limit` a listing accepts (`max_page_size`).
     pub max_page_size: u32,
     /// How the refund of a chat payment is announced in its room, as `chat` announces messages.
-    pub publish_mode: PublishMode,
-    pub redis_url: String,
-    pub events_channel: String,
-    /// Every Pushpin node, for `direct` publishing.
-    pub publish_endpoints: PublishEndpoints,
-}
-
-/// How events reach Pushpin after a commit (`chat_publish_mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PublishMode {
-    /// Through Redis and the `chat-fanout` trigger.
-    Redis,
-    /// Straight to Pushpin's publish endpoint, for platforms without a Redis trigger.
-    Direct,
+    pub publisher: Publisher,
 }
 
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
@@ -44,13 +31,6 @@ pub async fn load() -> Result<&'static Settings, ApiError> {
 
 /// The settings from `variables`: the one place this component reads variables.
 async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
-    let publish_mode = match variables.text("chat_publish_mode").await?.as_str() {
-        "redis" => PublishMode::Redis,
-        "direct" => PublishMode::Direct,
-        other => {
-            return Err(ApiError::internal(format!("chat_publish_mode {other:?} is neither redis nor direct")));
-        }
-    };
     Ok(Settings {
         database_url: variables.text("database_url").await?,
         keys: TokenKeys::new(&variables.secret("jwt_secret").await?, variables.text("jwt_issuer").await?)?,
@@ -59,11 +39,7 @@ async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
         max_transfer_amount: variables.parsed("max_transfer_amount").await?,
         daily_outgoing_max: variables.parsed("daily_outgoing_max").await?,
         max_page_size: shared::ids::checked_page_size(variables.parsed("max_page_size").await?)?,
-        publish_mode,
-        redis_url: variables.text("redis_url").await?,
-        events_channel: variables.text("chat_events_channel").await?,
-        publish_endpoints: PublishEndpoints::parse(&variables.text("grip_publish_urls").await?)
-            .map_err(ApiError::internal)?,
+        publisher: Publisher::read(variables).await?,
     })
 }
 
@@ -71,7 +47,9 @@ async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
 mod tests {
     use shared::config::recording::{RecordingVariables, assert_reads_exactly_the_variables_given, run_now};
 
-    use super::{PublishMode, read};
+    use shared::publisher::PublishMode;
+
+    use super::read;
 
     #[test]
     fn reads_exactly_the_variables_spin_toml_gives_it() {
@@ -81,7 +59,7 @@ mod tests {
     #[test]
     fn publishes_like_chat() {
         let variables = RecordingVariables::for_component("fintech").with("chat_publish_mode", "direct");
-        assert_eq!(run_now(read(&variables)).expect("valid settings").publish_mode, PublishMode::Direct);
+        assert_eq!(run_now(read(&variables)).expect("valid settings").publisher.mode, PublishMode::Direct);
         let variables = RecordingVariables::for_component("fintech").with("chat_publish_mode", "carrier-pigeon");
         assert!(run_now(read(&variables)).is_err());
     }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use spin_sdk::http::FullBody;
 
-use crate::ids::SessionId;
+use crate::ids::{RoomId, SessionId};
 
 /// Close code for a socket whose token or session is no longer valid.
 pub const CLOSE_UNAUTHORIZED: u16 = 4401;
@@ -61,6 +61,26 @@ impl Event {
             item["id"] = json!(id);
         }
         json!({ "items": [item] }).to_string()
+    }
+}
+
+/// Every socket and event stream of a room listens here.
+pub fn room_channel(room: RoomId) -> String {
+    format!("room:{room}")
+}
+
+/// `{"type":"message","message":{...}}` for a message stored in `room` (its JSON as rendered by
+/// SQL), on the room's channel; its id makes repeats (one per app replica) deliver once.
+pub fn message_event(room: RoomId, message_json: &str) -> Event {
+    let message: serde_json::Value = serde_json::from_str(message_json).unwrap_or(serde_json::Value::Null);
+    let content = json!({"type": "message", "message": message}).to_string();
+    Event {
+        stream_id: message["id"].as_i64(),
+        ..Event::new(
+            room_channel(room),
+            message["id"].as_i64().map(|id| format!("message-{id}")),
+            EventBody::Text { content },
+        )
     }
 }
 
