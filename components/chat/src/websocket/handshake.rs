@@ -80,7 +80,9 @@ pub async fn open(
 /// drawn from its `Connection-Id`. Sockets opened together (a reconnect storm after a deploy)
 /// then come back for their re-checks spread over time rather than all in the same second.
 fn recheck_interval_seconds(configured_seconds: u32, headers: &http::HeaderMap) -> u32 {
-    let connection_id = headers.get("connection-id").map(|value| value.as_bytes()).unwrap_or_default();
+    let Some(connection_id) = headers.get("connection-id").map(|value| value.as_bytes()) else {
+        return configured_seconds;
+    };
     // FNV-1a: a stable, well-spread number from the id; nothing here needs to be unpredictable.
     let spread = connection_id
         .iter()
