@@ -36,7 +36,7 @@ fn socket_seqs(socket: &mut ChatSocket, count: usize, topology: &Topology) -> Ve
     while seqs.len() < count {
         let event = socket
             .next_of_type("message", DELIVERY_TIMEOUT)
-            .unwrap_or_else(|| panic!("got {} of {count} messages; log:\n{}", seqs.len(), topology.log()));
+            .unwrap_or_else(|| panic!("got {} of {count} messages ({seqs:?}); log:\n{}", seqs.len(), topology.log()));
         seqs.push(event["message"]["seq"].as_i64().unwrap());
     }
     while let Some(event) = socket.next_of_type("message", QUIET_PERIOD) {

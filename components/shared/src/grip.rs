@@ -84,13 +84,13 @@ pub fn message_event(room: RoomId, message_json: &str) -> Event {
     }
 }
 
-/// Every socket and event stream opened with one session's tokens listens here, so ending the
-/// session (logout, refresh-token reuse) closes them at once rather than at their next re-check.
+/// Every event stream opened with one session's tokens listens here, so ending the session
+/// (logout, refresh-token reuse) closes them at once: streams make no later requests to re-check.
 pub fn session_channel(session: SessionId) -> String {
     format!("session:{session}")
 }
 
-/// Closes every socket and event stream of `session`, which has just ended.
+/// Closes every event stream of `session`, which has just ended.
 pub fn session_ended_event(session: SessionId) -> Event {
     Event::new(
         session_channel(session),

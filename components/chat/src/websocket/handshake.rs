@@ -11,8 +11,7 @@
 use chrono::Utc;
 use jwt_compact::Claims;
 use serde::Deserialize;
-use shared::grip::session_channel;
-use shared::ids::{RoomId, SessionId};
+use shared::ids::RoomId;
 use shared::request::{query_pairs, query_value};
 use shared::token::{Bearer, verify_hs256};
 
@@ -62,10 +61,9 @@ pub async fn open(
         exchange.close(CLOSE_NO_SUCH_ROOM, "no such room");
         return Ok(());
     };
-    if let Some(session) = check_authority(settings, room, bearer, exchange).await? {
+    if check_authority(settings, room, bearer, exchange).await? {
         exchange.subscribe(&room_channel(room));
         exchange.subscribe(&member_channel(room, bearer.user));
-        exchange.subscribe(&session_channel(session));
         exchange.headers.push(("set-meta-user", bearer.user.to_string()));
         exchange.headers.push(("set-meta-room", room.to_string()));
         // Pushpin asks again (a request without events) whenever the socket has been quiet this
@@ -131,7 +129,7 @@ fn offered_subprotocols(headers: &http::HeaderMap) -> Vec<String> {
         .collect()
 }
 
-/// The token's session when it is live and its user a member of `room`, in one query; closes the
+/// Whether the token's session is live and its user a member of `room`, in one query; closes the
 /// socket (4401, 4403) when not. A token that names no session cannot be checked, so it opens no
 /// socket.
 async fn check_authority(
@@ -139,10 +137,10 @@ async fn check_authority(
     room: RoomId,
     bearer: Bearer,
     exchange: &mut Exchange,
-) -> Result<Option<SessionId>, ChatError> {
+) -> Result<bool, ChatError> {
     let Some(session) = bearer.session else {
         exchange.close(CLOSE_UNAUTHORIZED, "the access token names no session");
-        return Ok(None);
+        return Ok(false);
     };
     let database = shared::db::connect(&settings.database_url).await?;
     let row = shared::db::optional_row(
@@ -157,7 +155,7 @@ async fn check_authority(
     } else if !flag("member") {
         exchange.close(CLOSE_NOT_MEMBER, "not a member of this room");
     }
-    Ok((!exchange.closed).then_some(session))
+    Ok(!exchange.closed)
 }
 
 #[cfg(test)]
