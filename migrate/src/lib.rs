@@ -7,6 +7,12 @@
 //! function leaves nothing stale behind. Trigger functions belong to their tables and stay in the
 //! migrations.
 //!
+//! A pending migration runs after the functions are dropped (in its own transaction), so it may
+//! change what they depend on: Postgres refuses to alter the type of a column that a SQL-standard
+//! function body (`RETURN ...`, `BEGIN ATOMIC`) reads. Until the functions are created again at
+//! the end of the run, callers find none: a deploy with migrations pays that moment (and, if a later
+//! migration fails, the functions stay absent until a run succeeds), a deploy without pays nothing.
+//!
 //! Every applied version is recorded in `schema_migrations` together with a checksum of its file,
 //! so an edited migration is reported instead of silently diverging from the database. A session
 //! advisory lock serialises concurrent runs (two replicas starting at once, or a deploy Job racing
@@ -15,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::{Client, NoTls, Transaction};
 
 /// Arbitrary but fixed key for `pg_advisory_lock`; any run of this tool uses the same one.
 const MIGRATION_LOCK_KEY: i64 = 0x5e4d_1c4a_7000_0001;
@@ -181,13 +187,7 @@ async fn apply_pending(client: &mut Client, migrations: &[Migration]) -> Result<
 /// other sessions see the old set until commit, then the new one.
 async fn replace_functions(client: &mut Client, function_files: &[(String, String)]) -> Result<()> {
     let transaction = client.transaction().await?;
-    let routines: Option<String> = transaction.query_one(APPLICATION_ROUTINES, &[]).await?.get(0);
-    if let Some(routines) = routines {
-        transaction
-            .batch_execute(&format!("DROP ROUTINE {routines}"))
-            .await
-            .context("dropping the previous functions")?;
-    }
+    drop_application_routines(&transaction).await?;
     for (name, sql) in function_files {
         transaction.batch_execute(sql).await.with_context(|| format!("applying functions/{name}"))?;
     }
@@ -195,9 +195,22 @@ async fn replace_functions(client: &mut Client, function_files: &[(String, Strin
     Ok(())
 }
 
-/// Runs one migration and records it in the same transaction: either both happen or neither.
+async fn drop_application_routines(transaction: &Transaction<'_>) -> Result<()> {
+    let routines: Option<String> = transaction.query_one(APPLICATION_ROUTINES, &[]).await?.get(0);
+    if let Some(routines) = routines {
+        transaction
+            .batch_execute(&format!("DROP ROUTINE {routines}"))
+            .await
+            .context("dropping the previous functions")?;
+    }
+    Ok(())
+}
+
+/// Runs one migration and records it in the same transaction: either both happen or neither. The
+/// application's routines are dropped first, in the same transaction (see the module comment).
 async fn apply_one(client: &mut Client, migration: &Migration) -> Result<()> {
     let transaction = client.transaction().await?;
+    drop_application_routines(&transaction).await?;
     transaction
         .batch_execute(&migration.sql)
         .await

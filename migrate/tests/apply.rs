@@ -165,6 +165,40 @@ async fn functions_are_replaced_on_every_run_leaving_nothing_stale() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+#[tokio::test]
+async fn a_migration_may_change_a_column_that_a_function_reads() {
+    let database = ScratchDatabase::create("column_change").await;
+    let dir = std::env::temp_dir().join(format!("sendinchat-column-change-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("functions")).unwrap();
+    std::fs::write(dir.join("0001_items.sql"), "CREATE TABLE items (amount int);").unwrap();
+    std::fs::write(
+        dir.join("functions/10_total.sql"),
+        "CREATE FUNCTION total() RETURNS numeric LANGUAGE sql STABLE BEGIN ATOMIC SELECT sum(amount) FROM items; END;",
+    )
+    .unwrap();
+    migrate(&database.url, &dir).await.unwrap();
+
+    // Postgres refuses the change while the function's body depends on the column...
+    let (client, connection) = tokio_postgres::connect(&database.url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let widen = "ALTER TABLE items ALTER COLUMN amount TYPE numeric";
+    let refusal = client.batch_execute(widen).await.expect_err("the function does not depend on the column");
+    assert!(refusal.to_string().contains("used by a function"), "{refusal}");
+
+    // ...but a migration runs without the functions, which come back afterwards.
+    std::fs::write(dir.join("0002_wider.sql"), format!("{widen};")).unwrap();
+    let outcome = migrate(&database.url, &dir).await.unwrap();
+    assert_eq!(outcome.applied, ["0002_wider"]);
+    assert_eq!(routine_signatures(&database.url).await, ["total()"]);
+    let amount_type: String = client
+        .query_one("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname = 'amount'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(amount_type, "numeric");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn file_names_must_carry_a_numeric_version() {
     let dir = std::env::temp_dir().join(format!("sendinchat-bad-names-{}", std::process::id()));

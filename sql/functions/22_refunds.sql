@@ -71,7 +71,8 @@ BEGIN
         outcome := result.outcome;
         replayed := result.replayed;
         IF outcome = 'completed' THEN
-            resource := transfer_json(result.posted)::text;
+            -- A refund cannot itself be refunded.
+            resource := transfer_json(result.posted, NULL)::text;
         END IF;
         IF outcome = 'completed' AND NOT replayed THEN
             SELECT m.room_id INTO room FROM messages m WHERE m.transfer_id = payment.id AND m.kind = 'payment';
