@@ -148,7 +148,34 @@ pub fn assert_postgres_refuses_ledger_violations(database: &mut postgres::Client
             "transfers_sender_owner_fkey",
         ),
     ];
-    for (what, statement, guard) in refusals {
+    // Single-column rules are domains (sql/0011_cheaper_ledger_checks.sql), named as the table
+    // constraints they replaced.
+    let domain_refusals = [
+        (
+            "a transfer of nothing",
+            format!(
+                "INSERT INTO transfers (kind, sender_account_id, receiver_account_id, sender_user_id, receiver_user_id,
+                                        amount, currency)
+                 SELECT kind, sender_account_id, receiver_account_id, sender_user_id, receiver_user_id, 0, currency
+                 FROM transfers WHERE id = {keyed_transfer_id}"
+            ),
+            "transfers_amount_positive",
+        ),
+        (
+            "an entry of nothing",
+            format!(
+                "INSERT INTO ledger_entries (transfer_id, account_id, amount)
+                 SELECT id, sender_account_id, 0 FROM transfers WHERE id = {keyed_transfer_id}"
+            ),
+            "ledger_entries_amount_nonzero",
+        ),
+        (
+            "a negative outgoing total",
+            "UPDATE accounts SET outgoing_day_total = -1 WHERE kind = 'user'".to_owned(),
+            "accounts_outgoing_day_total_non_negative",
+        ),
+    ];
+    for (what, statement, guard) in refusals.into_iter().chain(domain_refusals) {
         let error = database.batch_execute(&statement).expect_err(&format!("{what} was allowed"));
         let db_error = error.as_db_error().unwrap_or_else(|| panic!("{what}: {error}"));
         let refused_by = db_error.constraint().unwrap_or(db_error.code().code());
