@@ -7,11 +7,11 @@
 //! function leaves nothing stale behind. Trigger functions belong to their tables and stay in the
 //! migrations.
 //!
-//! A pending migration runs after the functions are dropped (in its own transaction), so it may
-//! change what they depend on: Postgres refuses to alter the type of a column that a SQL-standard
-//! function body (`RETURN ...`, `BEGIN ATOMIC`) reads. Until the functions are created again at
-//! the end of the run, callers find none: a deploy with migrations pays that moment (and, if a later
-//! migration fails, the functions stay absent until a run succeeds), a deploy without pays nothing.
+//! Pending migrations run in the same transaction as the function replacement, after the old
+//! functions are dropped, so a migration may change what they depend on (Postgres refuses to alter
+//! the type of a column that a SQL-standard function body, `RETURN ...` or `BEGIN ATOMIC`, reads),
+//! and other sessions never see the schema without its functions: they see the old schema and
+//! functions until commit, then the new ones. A failing migration rolls back the whole run.
 //!
 //! Every applied version is recorded in `schema_migrations` together with a checksum of its file,
 //! so an edited migration is reported instead of silently diverging from the database. A session
@@ -145,22 +145,29 @@ async fn apply_locked(
     outcome
 }
 
+/// Drops the application's routines, applies the pending migrations and creates the routines from
+/// `function_files`, all in one transaction (see the module comment).
 async fn apply_all(
     client: &mut Client,
     migrations: &[Migration],
     function_files: &[(String, String)],
 ) -> Result<Outcome> {
-    let mut outcome = apply_pending(client, migrations).await?;
-    replace_functions(client, function_files).await?;
+    client.batch_execute(CREATE_HISTORY_TABLE).await?;
+    let transaction = client.transaction().await?;
+    drop_application_routines(&transaction).await?;
+    let mut outcome = apply_pending(&transaction, migrations).await?;
+    for (name, sql) in function_files {
+        transaction.batch_execute(sql).await.with_context(|| format!("applying functions/{name}"))?;
+    }
+    transaction.commit().await?;
     outcome.function_files = function_files.len();
     Ok(outcome)
 }
 
-async fn apply_pending(client: &mut Client, migrations: &[Migration]) -> Result<Outcome> {
-    client.batch_execute(CREATE_HISTORY_TABLE).await?;
+async fn apply_pending(transaction: &Transaction<'_>, migrations: &[Migration]) -> Result<Outcome> {
     let mut outcome = Outcome::default();
     for migration in migrations {
-        let recorded = client
+        let recorded = transaction
             .query_opt("SELECT checksum FROM schema_migrations WHERE version = $1", &[&migration.version])
             .await?;
         match recorded {
@@ -175,24 +182,12 @@ async fn apply_pending(client: &mut Client, migrations: &[Migration]) -> Result<
                 outcome.already_applied += 1;
             }
             None => {
-                apply_one(client, migration).await?;
+                apply_one(transaction, migration).await?;
                 outcome.applied.push(format!("{:04}_{}", migration.version, migration.name));
             }
         }
     }
     Ok(outcome)
-}
-
-/// Drops the application's routines and creates them from `function_files`, in one transaction:
-/// other sessions see the old set until commit, then the new one.
-async fn replace_functions(client: &mut Client, function_files: &[(String, String)]) -> Result<()> {
-    let transaction = client.transaction().await?;
-    drop_application_routines(&transaction).await?;
-    for (name, sql) in function_files {
-        transaction.batch_execute(sql).await.with_context(|| format!("applying functions/{name}"))?;
-    }
-    transaction.commit().await?;
-    Ok(())
 }
 
 async fn drop_application_routines(transaction: &Transaction<'_>) -> Result<()> {
@@ -206,11 +201,8 @@ async fn drop_application_routines(transaction: &Transaction<'_>) -> Result<()> 
     Ok(())
 }
 
-/// Runs one migration and records it in the same transaction: either both happen or neither. The
-/// application's routines are dropped first, in the same transaction (see the module comment).
-async fn apply_one(client: &mut Client, migration: &Migration) -> Result<()> {
-    let transaction = client.transaction().await?;
-    drop_application_routines(&transaction).await?;
+/// Runs one migration and records it, inside the run's transaction.
+async fn apply_one(transaction: &Transaction<'_>, migration: &Migration) -> Result<()> {
     transaction
         .batch_execute(&migration.sql)
         .await
@@ -221,6 +213,5 @@ async fn apply_one(client: &mut Client, migration: &Migration) -> Result<()> {
             &[&migration.version, &migration.name, &migration.checksum],
         )
         .await?;
-    transaction.commit().await?;
     Ok(())
 }

@@ -197,6 +197,17 @@ async fn a_migration_may_change_a_column_that_a_function_reads() {
         .unwrap()
         .get(0);
     assert_eq!(amount_type, "numeric");
+
+    // One run is one transaction: a failing migration takes the run's earlier ones back with it,
+    // and the functions stay as they were, callable throughout.
+    std::fs::write(dir.join("0003_more.sql"), "CREATE TABLE more_items (amount int);").unwrap();
+    std::fs::write(dir.join("0004_broken.sql"), "ALTER TABLE nope ADD COLUMN x int;").unwrap();
+    assert!(migrate(&database.url, &dir).await.is_err());
+    assert_eq!(applied_versions(&database.url).await, [1, 2]);
+    assert_eq!(routine_signatures(&database.url).await, ["total()"]);
+    let more_items: Option<String> =
+        client.query_one("SELECT to_regclass('more_items')::text", &[]).await.unwrap().get(0);
+    assert_eq!(more_items, None);
     std::fs::remove_dir_all(&dir).ok();
 }
 
