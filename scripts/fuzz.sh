@@ -150,7 +150,7 @@ export SPIN_VARIABLE_USER_LOOKUPS_PER_MINUTE=100000
 "$host_bin" up --from spin.toml --listen "127.0.0.1:$app_port" >"$data/host.log" 2>&1 &
 started+=($!)
 wait_for_port "$app_port" "the app" "$data/host.log"
-start_pushpin "$data" "$ws_port" "$publish_port" "$app_port" "$grip_sig_key" 100000
+start_pushpin "$data" "$ws_port" "$publish_port" "$app_port" "$grip_sig_key"
 base_url=http://127.0.0.1:$app_port
 
 log "creating the fuzzing user, its money and its room"

@@ -151,7 +151,7 @@ for ((index = 0; index < replicas; index++)); do
     # One node keeps the single-node layout (.data/dev/pushpin); more get a folder each.
     node_data=$data
     [ "$replicas" -eq 1 ] || node_data=$data/node$index
-    start_pushpin "$node_data" "${ws_ports[index]}" "${publish_ports[index]}" "${app_ports[*]}" "$GRIP_SIG_KEY" 2500
+    start_pushpin "$node_data" "${ws_ports[index]}" "${publish_ports[index]}" "${app_ports[*]}" "$GRIP_SIG_KEY"
     started+=("pushpin:$node_data")
 done
 

@@ -101,11 +101,11 @@ stop_redis() {
     rm -f "$pid_file"
 }
 
-# start_pushpin <data folder> <client port> <publish port> <app ports> <sig key> <message rate>
+# start_pushpin <data folder> <client port> <publish port> <app ports> <sig key>
 # Renders deploy/pushpin/*.in into <data>/pushpin and starts Pushpin in the background, routing
 # to every app instance (<app ports> space-separated).
 start_pushpin() {
-    local data=$1 client_port=$2 publish_port=$3 app_ports=$4 sig_key=$5 message_rate=$6
+    local data=$1 client_port=$2 publish_port=$3 app_ports=$4 sig_key=$5
     apt_ensure pushpin
     local folder port targets=""
     folder="$(realpath -m "$data")/pushpin"
@@ -115,7 +115,7 @@ start_pushpin() {
     sed -e "s#@RUN_DIR@#$folder/run#" -e "s#@LOG_DIR@#$folder/log#" -e "s#@BIND_ADDRESS@#127.0.0.1#" \
         -e "s#@HTTP_PORT@#$client_port#" \
         -e "s#@PUBLISH_PORT@#$publish_port#" -e "s#@SIG_KEY@#$sig_key#" -e "s#@ROUTES_FILE@#$folder/routes#" \
-        -e "s#@MESSAGE_RATE@#$message_rate#" "$PROJECT_ROOT/deploy/pushpin/pushpin.conf.in" >"$folder/pushpin.conf"
+        "$PROJECT_ROOT/deploy/pushpin/pushpin.conf.in" >"$folder/pushpin.conf"
     chmod 600 "$folder/pushpin.conf"
     pushpin --config="$folder/pushpin.conf" >"$folder/log/pushpin.out" 2>&1 &
     echo $! >"$folder/pushpin.pid"

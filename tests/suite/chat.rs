@@ -1,6 +1,6 @@
 //! The `chat` and `chat-fanout` components through the host, Redis and Pushpin (issue 7).
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sendinchat_tests::app::{
     AppOptions, ChatSocket, Response, SocketEvent, TestApp, TestUser, app_with_private_redis, private_app,
@@ -311,6 +311,54 @@ fn a_reconnecting_client_fills_the_gap_without_duplicates() {
     assert_eq!(send(app(), &alice, room, "after reconnecting").status, 201);
     let live = next_messages(&mut socket, 1);
     assert_eq!(live[0]["content"], "after reconnecting", "only new messages arrive live");
+}
+
+/// A burst of messages reaches a socket while the burst is still being sent: each message
+/// arrives before the sender has had `LAG` more messages stored, and none is lost. Pushpin
+/// 1.36's delivery rate limiter (`message_rate` in its configuration) restarts its 25 ms batch
+/// timer on every publish, so publishes closer together than that were held back until the burst
+/// had ended, then written to the socket at once; whatever no longer fitted the connection's
+/// write window was dropped (the last messages of a burst). The gateway configuration therefore
+/// sets no rate.
+#[test]
+fn a_burst_of_messages_reaches_a_socket_while_it_is_sent() {
+    /// Each sender stays well inside the per-minute budget (`chat_messages_per_minute`).
+    const COUNT: usize = 60;
+    /// Sends, one after the other, take at least a few milliseconds each: a message still in
+    /// transit after ten later ones were stored was held back, not merely slow.
+    const LAG: usize = 10;
+    let (alice, bob, carol) = (app().new_user(), app().new_user(), app().new_user());
+    let room = room_with(app(), &alice, &[&bob, &carol]);
+    let mut socket = connect(app(), room, &carol);
+    let reader = std::thread::spawn(move || {
+        let mut arrivals = Vec::new();
+        while arrivals.len() < COUNT {
+            let Some(event) = socket.next_of_type("message", EVENT_TIMEOUT) else { break };
+            arrivals.push((event["message"]["content"].as_str().unwrap_or_default().to_owned(), Instant::now()));
+        }
+        arrivals
+    });
+    let mut sent = Vec::new();
+    for index in 0..COUNT {
+        let (sender, content) = (if index % 2 == 0 { &alice } else { &bob }, format!("burst {index}"));
+        let stored = send(app(), sender, room, &content);
+        assert_eq!(stored.status, 201, "{}", stored.text);
+        sent.push((content, Instant::now()));
+    }
+    let arrivals = reader.join().expect("the reading thread");
+    for (index, (content, arrived)) in arrivals.iter().enumerate() {
+        if let Some((later, stored_at)) = sent.get(index + LAG) {
+            assert!(
+                arrived < stored_at,
+                "{content:?} arrived only after {later:?} was stored ({} ms after its own send); arrivals: {}",
+                arrived.duration_since(sent[index].1).as_millis(),
+                arrivals.len()
+            );
+        }
+    }
+    let received: Vec<&String> = arrivals.iter().map(|(content, _)| content).collect();
+    let expected: Vec<&String> = sent.iter().map(|(content, _)| content).collect();
+    assert_eq!(received, expected, "every message once, in order");
 }
 
 #[test]

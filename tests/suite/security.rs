@@ -276,10 +276,57 @@ fn a_socket_closes_once_its_session_is_logged_out() {
     assert_eq!(typing_until_closed(&mut socket, Duration::from_secs(10)), Some(4401));
 }
 
+/// The next close on `socket` within `timeout`, while the client stays quiet (so no frame of its
+/// own can trigger a re-check); `None` if none came.
+fn quiet_until_closed(socket: &mut ChatSocket, timeout: Duration) -> Option<u16> {
+    wait::until(timeout, || match socket.next_event(Duration::from_millis(300))? {
+        SocketEvent::Closed(code) => Some(code),
+        SocketEvent::Text(_) => None,
+    })
+}
+
+/// Logging out closes the session's quiet sockets at once, as it closes its event streams: the
+/// close is published to the session's channel, which every socket opened with the session's
+/// tokens holds, so no frame or keep-alive re-check (20 s and more) is needed. Other sessions'
+/// sockets stay open.
+#[test]
+fn logging_out_closes_the_sessions_quiet_sockets_at_once() {
+    let app = TestApp::shared();
+    let (alice, bob) = (app.new_user(), app.new_user());
+    let room = room_of(app, &alice, &bob);
+    let mut socket = ChatSocket::join(app, room, &bob).expect("bob joins");
+    let mut alice_socket = ChatSocket::join(app, room, &alice).expect("alice joins");
+    assert_eq!(app.logout(&bob.refresh_token).status, 204);
+    assert_eq!(quiet_until_closed(&mut socket, Duration::from_secs(10)), Some(4401), "closed by the published close");
+    assert_eq!(quiet_until_closed(&mut alice_socket, Duration::from_secs(1)), None, "other sessions stay open");
+}
+
+/// A quiet socket closes when its access token is refused, although its re-check interval is far
+/// longer: the keep-alive request that re-checks it is timed for the token's expiry (plus the
+/// tolerated clock skew), not only for the interval.
+#[test]
+fn a_quiet_socket_closes_when_its_token_expires_whatever_its_recheck_interval() {
+    const CLOCK_SKEW_SECONDS: i64 = 30;
+    const REFUSED_IN_SECONDS: i64 = 25;
+    let Some(app) = private_app(AppOptions::default().variable("socket_recheck_interval_seconds", "600")) else {
+        return;
+    };
+    let (alice, bob) = (app.new_user(), app.new_user());
+    let room = room_of(&app, &alice, &bob);
+    let expires_at = now_seconds() - CLOCK_SKEW_SECONDS + REFUSED_IN_SECONDS;
+    let session = claims_of(&bob.token)["sid"].clone();
+    let claims = json!({"sub": bob.id.to_string(), "iss": "sendinchat", "sid": session, "iat": now_seconds() - 60, "exp": expires_at});
+    let token = forge_token(&json!({"alg": "HS256", "typ": "JWT"}), &claims, app.jwt_secret());
+    let mut socket = ChatSocket::connect(&app, room, &token).expect("connect");
+    let closed = quiet_until_closed(&mut socket, Duration::from_secs(REFUSED_IN_SECONDS as u64 + 20));
+    assert_eq!(closed, Some(4401), "closed by the keep-alive re-check at the token's expiry");
+    assert!(now_seconds() > expires_at + CLOCK_SKEW_SECONDS - 1, "not before the token was refused");
+}
+
 /// Ending a session closes its event streams at once: logout and refresh-token reuse publish a
 /// close to the session's channel, which every stream opened with that session's tokens holds.
 /// Streams make no later requests, so nothing else would end them. Other sessions stay open.
-/// (WebSockets are re-checked on their next frame and their keep-alive instead.)
+/// (Sockets listen on the same channel; see the test above.)
 #[test]
 fn ending_a_session_closes_its_event_streams_at_once() {
     let app = TestApp::shared();

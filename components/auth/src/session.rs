@@ -51,7 +51,7 @@ pub async fn refresh(settings: &Settings, request: Request) -> Result<Reply, Aut
     match column::<String>(&row, "outcome")?.as_str() {
         "rotated" => Ok(session_reply(settings, column(&row, "user_id")?, column(&row, "session_id")?, &successor)),
         "reused" => {
-            close_session_streams(settings, column(&row, "session_id")?).await;
+            close_session_connections(settings, column(&row, "session_id")?).await;
             Err(AuthError::InvalidRefreshToken)
         }
         _ => Err(AuthError::InvalidRefreshToken),
@@ -68,12 +68,13 @@ pub async fn logout(settings: &Settings, request: Request) -> Result<Reply, Auth
             .await?
             .ok_or_else(|| shared::ApiError::internal("auth_revoke_refresh_token returned no row"))?;
     if let Some(session) = column::<Option<SessionId>>(&row, "session_id")? {
-        close_session_streams(settings, session).await;
+        close_session_connections(settings, session).await;
     }
     Ok(no_content())
 }
 
-/// Closes the ended session's event streams, which make no later requests that could be re-checked.
-async fn close_session_streams(settings: &Settings, session: SessionId) {
+/// Closes the ended session's sockets and event streams now: streams make no later requests that
+/// could be re-checked, and sockets would otherwise wait for their next frame or keep-alive.
+async fn close_session_connections(settings: &Settings, session: SessionId) {
     settings.publisher.publish(session_ended_event(session)).await;
 }

@@ -23,7 +23,7 @@ pub struct Settings {
     pub user_lookups_per_minute: i64,
     /// Proxies whose `X-Forwarded-For` names the client (see `client_address`).
     pub trusted_proxies: Vec<AddressRange>,
-    /// Closes the event streams of a session that ends (logout, refresh-token reuse).
+    /// Closes the sockets and event streams of a session that ends (logout, refresh-token reuse).
     pub publisher: Publisher,
 }
 

@@ -64,7 +64,7 @@ async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
 }
 
 /// Pushpin refuses a `Keep-Alive-Interval` below 20 s.
-const SOCKET_RECHECK_INTERVAL_SECONDS_MIN: u32 = 20;
+pub const SOCKET_RECHECK_INTERVAL_SECONDS_MIN: u32 = 20;
 
 async fn recheck_interval(variables: &impl VariableSource) -> Result<u32, ApiError> {
     let seconds: u32 = variables.parsed("socket_recheck_interval_seconds").await?;

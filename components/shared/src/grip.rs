@@ -84,13 +84,14 @@ pub fn message_event(room: RoomId, message_json: &str) -> Event {
     }
 }
 
-/// Every event stream opened with one session's tokens listens here, so ending the session
-/// (logout, refresh-token reuse) closes them at once: streams make no later requests to re-check.
+/// Every socket and event stream opened with one session's tokens listens here, so ending the
+/// session (logout, refresh-token reuse) closes them at once: streams make no later requests to
+/// re-check, and a quiet socket would otherwise stay open until its next keep-alive re-check.
 pub fn session_channel(session: SessionId) -> String {
     format!("session:{session}")
 }
 
-/// Closes every event stream of `session`, which has just ended.
+/// Closes every socket and event stream of `session`, which has just ended.
 pub fn session_ended_event(session: SessionId) -> Event {
     Event::new(
         session_channel(session),

@@ -31,11 +31,20 @@ struct AccessClaims {
     sid: Option<String>,
 }
 
-/// What a valid access token says: whose it is, and (when it names one) its session.
+/// What a valid access token says: whose it is, (when it names one) its session, and when it
+/// expires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bearer {
     pub user: UserId,
     pub session: Option<SessionId>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Bearer {
+    /// The first moment at which the token is refused: its expiry plus the tolerated clock skew.
+    pub fn refused_from(&self) -> DateTime<Utc> {
+        self.expires_at + Duration::seconds(CLOCK_SKEW_SECONDS) + Duration::seconds(1)
+    }
 }
 
 /// The key and issuer with which access tokens are made and checked.
@@ -97,7 +106,8 @@ impl TokenKeys {
         }
         let user = UserId::parse(&claims.custom.sub).ok_or(Rejection::MissingClaim)?;
         let session = claims.custom.sid.map(|sid| SessionId::parse(&sid).ok_or(Rejection::MissingClaim)).transpose()?;
-        Ok(Bearer { user, session })
+        let expires_at = claims.expiration.ok_or(Rejection::MissingClaim)?;
+        Ok(Bearer { user, session, expires_at })
     }
 
     /// The user behind the request's `Authorization: Bearer <token>` header, or a 401.
@@ -182,7 +192,13 @@ mod tests {
         let (user, session) = (UserId::parse("42").unwrap(), SessionId::parse("7").unwrap());
         let token = keys().issue(user, session, Duration::minutes(15), now);
         assert_eq!(keys().verify(&token, now).map(UserId::get), Ok(42));
-        assert_eq!(keys().verify_bearer(&token, now), Ok(Bearer { user, session: Some(session) }));
+        let bearer = keys().verify_bearer(&token, now).expect("a fresh token");
+        assert_eq!((bearer.user, bearer.session), (user, Some(session)));
+        // JWT times are whole seconds.
+        assert_eq!(bearer.expires_at.timestamp(), (now + Duration::minutes(15)).timestamp());
+        let refused_from = bearer.refused_from();
+        assert!(keys().verify(&token, refused_from - Duration::seconds(1)).is_ok(), "accepted within the skew");
+        assert_eq!(keys().verify(&token, refused_from), Err(Rejection::Expired));
         assert_eq!(keys().verify(&token, now + Duration::minutes(16)), Err(Rejection::Expired));
     }
 

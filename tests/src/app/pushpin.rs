@@ -8,10 +8,6 @@ use anyhow::{Context, bail};
 use crate::processes::build::workspace_root;
 use crate::processes::process::WatchedChild;
 
-/// Tests put whole rooms' worth of deliveries through one instance; Debian's default of 2500
-/// deliveries per second would throttle the 50-client test.
-const TEST_MESSAGE_RATE: &str = "100000";
-
 pub struct PushpinProcess {
     process: WatchedChild,
     client_port: u16,
@@ -39,8 +35,7 @@ impl PushpinProcess {
             .replace("@HTTP_PORT@", &client_port.to_string())
             .replace("@PUBLISH_PORT@", &publish_port.to_string())
             .replace("@SIG_KEY@", sig_key)
-            .replace("@ROUTES_FILE@", &routes_file.display().to_string())
-            .replace("@MESSAGE_RATE@", TEST_MESSAGE_RATE);
+            .replace("@ROUTES_FILE@", &routes_file.display().to_string());
         let config_file = folder.join("pushpin.conf");
         std::fs::write(&config_file, config)?;
         let (process, _lines) =

@@ -8,17 +8,18 @@
 //! token in the URL ends up in proxy and server logs and browser history; the subprotocol keeps
 //! it out of URLs, so it is preferred, and the query parameter exists for clients that cannot
 //! set subprotocols.
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use jwt_compact::Claims;
 use serde::Deserialize;
-use shared::ids::RoomId;
+use shared::grip::session_channel;
+use shared::ids::{RoomId, SessionId};
 use shared::request::{query_pairs, query_value};
 use shared::token::{Bearer, verify_hs256};
 
 use super::{CLOSE_NO_SUCH_ROOM, CLOSE_NOT_MEMBER, CLOSE_UNAUTHORIZED, Exchange, Session};
 use crate::error::ChatError;
 use crate::realtime::{member_channel, room_channel};
-use crate::settings::Settings;
+use crate::settings::{SOCKET_RECHECK_INTERVAL_SECONDS_MIN, Settings};
 
 /// The subprotocol the server speaks; clients that offer protocols must offer this one.
 const SUBPROTOCOL: &str = "sendinchat.v1";
@@ -61,32 +62,54 @@ pub async fn open(
         exchange.close(CLOSE_NO_SUCH_ROOM, "no such room");
         return Ok(());
     };
-    if check_authority(settings, room, bearer, exchange).await? {
+    if let Some(session) = check_authority(settings, room, bearer, exchange).await? {
         exchange.subscribe(&room_channel(room));
+        // Leaving the room and ending the session publish a close to these, so either closes
+        // the socket at once, without waiting for its next re-check.
         exchange.subscribe(&member_channel(room, bearer.user));
+        exchange.subscribe(&session_channel(session));
         exchange.headers.push(("set-meta-user", bearer.user.to_string()));
         exchange.headers.push(("set-meta-room", room.to_string()));
-        // Pushpin asks again (a request without events) whenever the socket has been quiet this
-        // long, so a socket that never speaks is re-checked too.
-        let interval = recheck_interval_seconds(settings.socket_recheck_interval_seconds, &request.headers);
-        exchange.headers.push(("keep-alive-interval", interval.to_string()));
+        schedule_recheck(settings, &request.headers, bearer, exchange);
     }
     Ok(())
 }
 
+/// Asks Pushpin for a request without events (a keep-alive) after the socket has been quiet for
+/// its re-check interval, or as soon as its token is refused if that comes first (not before
+/// Pushpin's minimum of 20 s), so a socket that never speaks is re-checked too and closes when
+/// its token expires. Pushpin takes the interval from every answer, so the last one before the
+/// expiry lands on it.
+fn schedule_recheck(settings: &Settings, headers: &http::HeaderMap, bearer: Bearer, exchange: &mut Exchange) {
+    let interval =
+        recheck_interval_seconds(settings.socket_recheck_interval_seconds, headers, bearer.refused_from(), Utc::now());
+    exchange.headers.push(("keep-alive-interval", interval.to_string()));
+}
+
 /// The socket's keep-alive interval: the configured one stretched by up to half, by an amount
-/// drawn from its `Connection-Id`. Sockets opened together (a reconnect storm after a deploy)
-/// then come back for their re-checks spread over time rather than all in the same second.
-fn recheck_interval_seconds(configured_seconds: u32, headers: &http::HeaderMap) -> u32 {
-    let Some(connection_id) = headers.get("connection-id").map(|value| value.as_bytes()) else {
-        return configured_seconds;
+/// drawn from its `Connection-Id`, so sockets opened together (a reconnect storm after a deploy)
+/// come back for their re-checks spread over time rather than all in the same second; but no
+/// later than the moment `token_refused_from`.
+fn recheck_interval_seconds(
+    configured_seconds: u32,
+    headers: &http::HeaderMap,
+    token_refused_from: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> u32 {
+    let stretched = match headers.get("connection-id").map(|value| value.as_bytes()) {
+        Some(connection_id) => {
+            // FNV-1a: a stable, well-spread number from the id; nothing here needs to be
+            // unpredictable.
+            let spread = connection_id.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+            });
+            let stretch_max = u64::from(configured_seconds / 2);
+            configured_seconds + (spread % (stretch_max + 1)) as u32
+        }
+        None => configured_seconds,
     };
-    // FNV-1a: a stable, well-spread number from the id; nothing here needs to be unpredictable.
-    let spread = connection_id
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3));
-    let stretch_max = u64::from(configured_seconds / 2);
-    configured_seconds + (spread % (stretch_max + 1)) as u32
+    let until_refused = u32::try_from((token_refused_from - now).num_seconds()).unwrap_or(0);
+    stretched.min(until_refused.max(SOCKET_RECHECK_INTERVAL_SECONDS_MIN))
 }
 
 /// Checks a request of an open socket as OPEN was checked: Pushpin sends the handshake's URI and
@@ -102,7 +125,9 @@ pub async fn recheck(
     let offered = offered_subprotocols(&request.headers);
     match presented_bearer(settings, request, &offered) {
         Some(bearer) if bearer.user == session.user => {
-            check_authority(settings, session.room, bearer, exchange).await?;
+            if check_authority(settings, session.room, bearer, exchange).await?.is_some() {
+                schedule_recheck(settings, &request.headers, bearer, exchange);
+            }
         }
         _ => exchange.close(CLOSE_UNAUTHORIZED, "the access token has expired or is invalid"),
     }
@@ -129,7 +154,7 @@ fn offered_subprotocols(headers: &http::HeaderMap) -> Vec<String> {
         .collect()
 }
 
-/// Whether the token's session is live and its user a member of `room`, in one query; closes the
+/// The token's session when it is live and its user a member of `room`, in one query; closes the
 /// socket (4401, 4403) when not. A token that names no session cannot be checked, so it opens no
 /// socket.
 async fn check_authority(
@@ -137,10 +162,10 @@ async fn check_authority(
     room: RoomId,
     bearer: Bearer,
     exchange: &mut Exchange,
-) -> Result<bool, ChatError> {
+) -> Result<Option<SessionId>, ChatError> {
     let Some(session) = bearer.session else {
         exchange.close(CLOSE_UNAUTHORIZED, "the access token names no session");
-        return Ok(false);
+        return Ok(None);
     };
     let database = shared::db::connect(&settings.database_url).await?;
     let row = shared::db::optional_row(
@@ -155,26 +180,45 @@ async fn check_authority(
     } else if !flag("member") {
         exchange.close(CLOSE_NOT_MEMBER, "not a member of this room");
     }
-    Ok(!exchange.closed)
+    Ok((!exchange.closed).then_some(session))
 }
 
 #[cfg(test)]
 mod tests {
+    use chrono::{DateTime, Duration, Utc};
+
     use super::recheck_interval_seconds;
 
-    fn interval_for(connection_id: &str) -> u32 {
+    fn interval_for(connection_id: &str, token_refused_in: Duration, now: DateTime<Utc>) -> u32 {
         let mut headers = http::HeaderMap::new();
         headers.insert("connection-id", connection_id.parse().unwrap());
-        recheck_interval_seconds(60, &headers)
+        recheck_interval_seconds(60, &headers, now + token_refused_in, now)
     }
 
     #[test]
     fn recheck_intervals_are_spread_over_half_again_the_configured_one() {
-        let intervals: Vec<u32> = (0..200).map(|index| interval_for(&format!("condure-0-{index}"))).collect();
+        let (now, later) = (Utc::now(), Duration::hours(1));
+        let intervals: Vec<u32> =
+            (0..200).map(|index| interval_for(&format!("condure-0-{index}"), later, now)).collect();
         assert!(intervals.iter().all(|seconds| (60..=90).contains(seconds)), "{intervals:?}");
         let distinct: std::collections::BTreeSet<_> = intervals.iter().collect();
         assert!(distinct.len() > 20, "spread over the range: {distinct:?}");
-        assert_eq!(interval_for("condure-0-7"), interval_for("condure-0-7"), "stable per connection");
-        assert_eq!(recheck_interval_seconds(60, &http::HeaderMap::new()), 60, "no id: the configured interval");
+        assert_eq!(
+            interval_for("condure-0-7", later, now),
+            interval_for("condure-0-7", later, now),
+            "stable per connection"
+        );
+        let no_id = recheck_interval_seconds(60, &http::HeaderMap::new(), now + later, now);
+        assert_eq!(no_id, 60, "no id: the configured interval");
+    }
+
+    #[test]
+    fn the_recheck_comes_no_later_than_the_token_is_refused_and_no_sooner_than_pushpin_allows() {
+        let now = Utc::now();
+        let spread: Vec<u32> =
+            (0..50).map(|index| interval_for(&format!("c-{index}"), Duration::seconds(45), now)).collect();
+        assert!(spread.iter().all(|seconds| *seconds == 45), "the expiry comes first: {spread:?}");
+        assert_eq!(interval_for("c-1", Duration::seconds(5), now), 20, "Pushpin's minimum");
+        assert_eq!(interval_for("c-1", Duration::seconds(-5), now), 20, "already refused: Pushpin's minimum");
     }
 }
