@@ -67,18 +67,40 @@ function done(summary, latency, requests)
     summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
 end
 LUA
-measure() { wrk -t2 -c"$2" -d"${duration}s" --latency -s "$work/me.lua" "$1/users/me" | sed -n 's/^RESULT //p'; }
+# CPU seconds (user + system, in clock ticks) the given processes have used so far. Requests/s swing
+# with whatever else the machine runs; CPU time per request much less so.
+cpu_ticks() { local pid total=0; for pid in "$@"; do
+    [ -r "/proc/$pid/stat" ] && total=$((total + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')))
+done; echo "$total"; }
+postmaster_pid=$(sed -n 1p "$data/postgres/postmaster.pid")
+host_pid=$(pgrep -f " up --from .*--listen 127.0.0.1:$app_port" | head -1)
+[ -n "$host_pid" ] || die "cannot find the host process"
+# Prints requests/s, p50, p99, errors, then the CPU microseconds per request of the server ($3)
+# and of Postgres' backends.
+measure() {
+    local before_server before_postgres result requests
+    before_server=$(cpu_ticks "$3")
+    before_postgres=$(cpu_ticks $(pgrep -P "$postmaster_pid"))
+    result=$(wrk -t2 -c"$2" -d"${duration}s" --latency -s "$work/me.lua" "$1/users/me" | sed -n 's/^RESULT //p')
+    requests=$(awk -v rps="${result%% *}" -v d="$duration" 'BEGIN { print rps * d }')
+    awk -v r="$result" -v n="$requests" -v hz="$(getconf CLK_TCK)" \
+        -v s="$(($(cpu_ticks "$3") - before_server))" -v p="$(($(cpu_ticks $(pgrep -P "$postmaster_pid")) - before_postgres))" \
+        'BEGIN { printf "%s %.0f %.0f\n", r, s * 1e6 / hz / n, p * 1e6 / hz / n }'
+}
 
-printf '\n%5s %5s | %10s %7s %7s %6s | %10s %7s %7s %6s | %11s\n' round conns "host req/s" p50 p99 errors \
-    "native req/s" p50 p99 errors "host/native"
+printf '\n%5s %5s | %10s %7s %7s %6s %6s %6s | %10s %7s %7s %6s %6s %6s | %11s\n' round conns "host req/s" p50 p99 \
+    errors "cpu us" "pg us" "native req/s" p50 p99 errors "cpu us" "pg us" "host/native"
 for round in $(seq "$rounds"); do
     for connections in 16 64; do
-        read -r host_rps host_p50 host_p99 host_errors <<<"$(measure "$base" "$connections")"
-        read -r native_rps native_p50 native_p99 native_errors <<<"$(measure "$native" "$connections")"
-        printf '%5s %5s | %10s %7s %7s %6s | %10s %7s %7s %6s | %11.2f\n' "$round" "$connections" "$host_rps" \
-            "$host_p50" "$host_p99" "$host_errors" "$native_rps" "$native_p50" "$native_p99" "$native_errors" \
+        read -r host_rps host_p50 host_p99 host_errors host_cpu host_pg <<<"$(measure "$base" "$connections" "$host_pid")"
+        read -r native_rps native_p50 native_p99 native_errors native_cpu native_pg \
+            <<<"$(measure "$native" "$connections" "$native_pid")"
+        printf '%5s %5s | %10s %7s %7s %6s %6s %6s | %10s %7s %7s %6s %6s %6s | %11.2f\n' "$round" "$connections" \
+            "$host_rps" "$host_p50" "$host_p99" "$host_errors" "$host_cpu" "$host_pg" "$native_rps" "$native_p50" \
+            "$native_p99" "$native_errors" "$native_cpu" "$native_pg" \
             "$(awk -v h="$host_rps" -v n="$native_rps" 'BEGIN { print h / n }')"
     done
 done
+echo "cpu us, pg us: CPU microseconds per request used by the server process and by Postgres' backends"
 echo
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; ${duration}s per run; latencies in ms"

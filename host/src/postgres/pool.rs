@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -93,7 +94,7 @@ impl Pool {
             bail!("no pooled Postgres connection became free within {ACQUIRE_TIMEOUT:?}");
         };
         let permit = permit?;
-        let session = match self.take_idle() {
+        let session = match self.take_idle(std::thread::current().id()) {
             Some(session) if !session.is_closed() => session,
             _ => self.connect().await?,
         };
@@ -125,12 +126,21 @@ impl Pool {
                 }
             }
         });
-        Ok(Session::new(client, no_transaction_warnings, self.metrics.clone()))
+        Ok(Session::new(client, std::thread::current().id(), no_transaction_warnings, self.metrics.clone()))
     }
 
-    fn take_idle(&self) -> Option<Session> {
+    /// The most recently idle connection driven by `thread`, else the most recently idle one.
+    ///
+    /// A connection's task runs on the thread that opened it. Every statement passes between the
+    /// guest's task and that task twice; on one thread a hand-off is a queue push, across threads
+    /// it wakes the other thread through the kernel, so connections are kept to their threads.
+    fn take_idle(&self, thread: ThreadId) -> Option<Session> {
         let mut idle = self.idle.lock().expect("idle list poisoned");
-        let session = idle.pop();
+        let index = idle.iter().rposition(|session| session.driver_thread() == thread);
+        let session = match index {
+            Some(index) => Some(idle.remove(index)),
+            None => idle.pop(),
+        };
         self.metrics.idle.set(idle.len() as i64);
         session
     }
