@@ -372,7 +372,7 @@ fn the_audit_needs_the_operator_and_reports_a_planted_inconsistency() {
     assert_eq!(mismatches.len(), 2, "{}", dirty.text);
     assert_eq!(mismatch_of(bob_account), ("6.00", "4.00"));
     assert_eq!(mismatch_of(funding_account), ("-10.00", "-9.00"));
-    assert!(app.log().contains("ledger audit found inconsistencies"), "logged at error level:\n{}", app.log());
+    assert!(app.logged("ledger audit found inconsistencies"), "logged at error level:\n{}", app.log());
 }
 
 /// A small deterministic generator: the storm is the same on every run.

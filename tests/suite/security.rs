@@ -447,7 +447,7 @@ fn readiness_refuses_placeholder_and_shared_secrets() {
         let ready = app.readiness();
         assert_eq!((ready.status, ready.code()), (500, "internal"), "{}", ready.text);
         assert!(!ready.text.contains(placeholder) && !ready.text.contains(shared_value));
-        assert!(app.log().contains(logged), "{}", app.log());
+        assert!(app.logged(logged), "{}", app.log());
     }
 }
 

@@ -202,6 +202,12 @@ impl TestApp {
         let pushpin = self.pushpin.as_ref().map(PushpinProcess::log).unwrap_or_default();
         format!("--- host ---\n{host}\n--- pushpin ---\n{pushpin}")
     }
+
+    /// Whether `text` reaches the log within a few seconds. A guest's stderr line can reach the
+    /// host's log after the client has read the response, so a test waits rather than reads once.
+    pub fn logged(&self, text: &str) -> bool {
+        crate::wait::until(std::time::Duration::from_secs(5), || self.log().contains(text).then_some(())).is_some()
+    }
 }
 
 fn external() -> Option<TestApp> {
