@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Chat fan-out latency (rooms of 10, 100 and 1,000 WebSocket subscribers, through Redis, the
-# chat-fanout trigger and Pushpin) and messages persisted per second. Prints figures.
+# chat-fanout trigger and Pushpin; the 1,000-member room also at a quarter of the send rate) and
+# messages persisted per second. Prints figures, with the slowest delivery of the first and the
+# last message: when the last is far slower, deliveries queued (the machine was saturated).
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib/common.sh"
 source "$(dirname "$0")/../scripts/lib/services.sh"

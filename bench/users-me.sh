@@ -59,14 +59,16 @@ host_answer=$(curl -sf "$base/users/me" -H "authorization: Bearer $token")
 native_answer=$(curl -sf "$native/users/me" -H "authorization: Bearer $token")
 [ "$host_answer" = "$native_answer" ] || die "the answers differ: host $host_answer, native $native_answer"
 
-cat >"$work/me.lua" <<LUA
-wrk.headers["Authorization"] = "Bearer $token"
+# me.lua sends the user's token; forged.lua the same token with its signature altered.
+for script in me:"$token" forged:"${token}x"; do cat >"$work/${script%%:*}.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer ${script#*:}"
 function done(summary, latency, requests)
   io.write(string.format("RESULT %.1f %.2f %.2f %d\n", summary.requests / (summary.duration / 1e6),
     latency:percentile(50) / 1000, latency:percentile(99) / 1000,
     summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
 end
 LUA
+done
 # CPU seconds (user + system, in clock ticks) the given processes have used so far. Requests/s swing
 # with whatever else the machine runs; CPU time per request much less so.
 cpu_ticks() { local pid total=0; for pid in "$@"; do
@@ -76,12 +78,12 @@ postmaster_pid=$(sed -n 1p "$data/postgres/postmaster.pid")
 host_pid=$(pgrep -f " up --from .*--listen 127.0.0.1:$app_port" | head -1)
 [ -n "$host_pid" ] || die "cannot find the host process"
 # Prints requests/s, p50, p99, errors, then the CPU microseconds per request of the server ($3)
-# and of Postgres' backends.
+# and of Postgres' backends; $4 and $5 pick another path and wrk script than GET /users/me's.
 measure() {
-    local before_server before_postgres result requests
+    local path=${4:-/users/me} script=${5:-$work/me.lua} before_server before_postgres result requests
     before_server=$(cpu_ticks "$3")
     before_postgres=$(cpu_ticks $(pgrep -P "$postmaster_pid"))
-    result=$(wrk -t2 -c"$2" -d"${duration}s" --latency -s "$work/me.lua" "$1/users/me" | sed -n 's/^RESULT //p')
+    result=$(wrk -t2 -c"$2" -d"${duration}s" --latency -s "$script" "$1$path" | sed -n 's/^RESULT //p')
     requests=$(awk -v rps="${result%% *}" -v d="$duration" 'BEGIN { print rps * d }')
     awk -v r="$result" -v n="$requests" -v hz="$(getconf CLK_TCK)" \
         -v s="$(($(cpu_ticks "$3") - before_server))" -v p="$(($(cpu_ticks $(pgrep -P "$postmaster_pid")) - before_postgres))" \
@@ -102,5 +104,14 @@ for round in $(seq "$rounds"); do
     done
 done
 echo "cpu us, pg us: CPU microseconds per request used by the server process and by Postgres' backends"
+
+# Where the host's CPU per request goes: the same request refused before it reaches the database
+# (its token's signature altered), and a route that does no work.
+read -r _ _ _ _ health_cpu _ <<<"$(measure "$base" 16 "$host_pid" /health)"
+read -r _ _ _ _ refused_cpu _ <<<"$(measure "$base" 16 "$host_pid" /users/me "$work/forged.lua")"
+read -r _ _ _ _ me_cpu me_pg <<<"$(measure "$base" 16 "$host_pid")"
+echo
+echo "host CPU us per request at 16 connections: GET /health $health_cpu; GET /users/me refused before the"
+echo "database (401) $refused_cpu; GET /users/me $me_cpu (Postgres $me_pg): its query costs the host $((me_cpu - refused_cpu))"
 echo
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; ${duration}s per run; latencies in ms"

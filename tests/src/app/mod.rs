@@ -27,7 +27,7 @@ pub use pushpin::PushpinProcess;
 pub use room_follower::RoomFollower;
 pub use run_command::{RunCommand, RunPorts, scratch_data_folder};
 pub use topology::{Topology, TopologyOptions};
-pub use websocket::{ChatSocket, SocketEvent};
+pub use websocket::{ChatSocket, RawSocketEvent, SocketEvent};
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -201,6 +201,11 @@ impl TestApp {
         let host = self.host.as_ref().map(HostProcess::log).unwrap_or_default();
         let pushpin = self.pushpin.as_ref().map(PushpinProcess::log).unwrap_or_default();
         format!("--- host ---\n{host}\n--- pushpin ---\n{pushpin}")
+    }
+
+    /// The log of Pushpin's requests to the app (empty for an external app), for benchmarks.
+    pub fn zurl_log(&self) -> String {
+        self.pushpin.as_ref().map(PushpinProcess::zurl_log).unwrap_or_default()
     }
 
     /// Whether `text` reaches the log within a few seconds. A guest's stderr line can reach the

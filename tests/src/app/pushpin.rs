@@ -53,6 +53,12 @@ impl PushpinProcess {
         format!("{}\n--- pushpin-proxy.log ---\n{proxy_log}", self.process.log())
     }
 
+    /// zurl's log: each request Pushpin made to the app, and how it ended. Apart from `log`,
+    /// since it names request URLs, which tests that search the log for secrets do not expect.
+    pub fn zurl_log(&self) -> String {
+        std::fs::read_to_string(self.folder.join("log/zurl.log")).unwrap_or_default()
+    }
+
     /// The `[handler]` settings that shape delivery (rate, queue sizes), as configured.
     pub fn delivery_settings(&self) -> String {
         let config = std::fs::read_to_string(self.folder.join("pushpin.conf")).unwrap_or_default();

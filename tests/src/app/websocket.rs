@@ -17,6 +17,13 @@ pub enum SocketEvent {
     Closed(u16),
 }
 
+/// What the server sent, unchecked: a text frame as received, or a close with its code.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawSocketEvent {
+    Text(String),
+    Closed(u16),
+}
+
 pub struct ChatSocket {
     socket: WebSocket<MaybeTlsStream<TcpStream>>,
 }
@@ -80,8 +87,18 @@ impl ChatSocket {
         self.socket.send(message).expect("send frame");
     }
 
-    /// The next event within `timeout`, or `None`. Pings are answered along the way.
+    /// The next event within `timeout`, or `None`, its text checked against the API contract.
+    /// Pings are answered along the way.
     pub fn next_event(&mut self, timeout: Duration) -> Option<SocketEvent> {
+        Some(match self.next_raw_event(timeout)? {
+            RawSocketEvent::Text(text) => SocketEvent::Text(crate::contract::check_server_event(&text)),
+            RawSocketEvent::Closed(code) => SocketEvent::Closed(code),
+        })
+    }
+
+    /// The next event within `timeout`, or `None`, unchecked: for benchmarks, where checking
+    /// every frame against the contract costs the client more CPU than the server's delivery.
+    pub fn next_raw_event(&mut self, timeout: Duration) -> Option<RawSocketEvent> {
         let deadline = Instant::now() + timeout;
         loop {
             let remaining = deadline.checked_duration_since(Instant::now())?;
@@ -89,11 +106,9 @@ impl ChatSocket {
                 stream.set_read_timeout(Some(remaining.max(Duration::from_millis(1)))).ok()?;
             }
             match self.socket.read() {
-                Ok(Message::Text(text)) => {
-                    return Some(SocketEvent::Text(crate::contract::check_server_event(&text)));
-                }
+                Ok(Message::Text(text)) => return Some(RawSocketEvent::Text(text.as_str().to_owned())),
                 Ok(Message::Close(frame)) => {
-                    return Some(SocketEvent::Closed(frame.map_or(1005, |frame| u16::from(frame.code))));
+                    return Some(RawSocketEvent::Closed(frame.map_or(1005, |frame| u16::from(frame.code))));
                 }
                 Ok(_) => continue,
                 Err(tungstenite::Error::Io(error))
@@ -102,12 +117,12 @@ impl ChatSocket {
                     return None;
                 }
                 Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                    return Some(SocketEvent::Closed(1006));
+                    return Some(RawSocketEvent::Closed(1006));
                 }
                 // The gateway went away without a close frame (killed or restarted): 1006, as
                 // browsers report it.
                 Err(tungstenite::Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake)) => {
-                    return Some(SocketEvent::Closed(1006));
+                    return Some(RawSocketEvent::Closed(1006));
                 }
                 Err(tungstenite::Error::Io(error))
                     if matches!(
@@ -118,7 +133,7 @@ impl ChatSocket {
                             | std::io::ErrorKind::UnexpectedEof
                     ) =>
                 {
-                    return Some(SocketEvent::Closed(1006));
+                    return Some(RawSocketEvent::Closed(1006));
                 }
                 Err(error) => panic!("websocket read: {error}"),
             }

@@ -8,8 +8,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use sendinchat_bench::{SEND_INTERVAL, now_micros, summary};
-use sendinchat_tests::app::{ChatSocket, SocketEvent, Topology, TopologyOptions};
+use sendinchat_bench::{SEND_INTERVAL, now_micros, receive, summary};
+use sendinchat_tests::app::{ChatSocket, Topology, TopologyOptions};
 use serde_json::json;
 
 const MEMBERS: usize = 100;
@@ -35,17 +35,9 @@ fn main() {
             let (samples, connected) = (samples.clone(), connected.clone());
             std::thread::spawn(move || {
                 connected.wait();
-                let mut seen = 0;
-                while let Some(SocketEvent::Text(event)) = socket.next_event(Duration::from_secs(10)) {
-                    let content = event["message"]["content"].as_str().unwrap_or_default();
-                    if let Some(sent_at) = content.strip_prefix("bench:").and_then(|rest| rest.split(':').nth(1)) {
-                        samples.send((node, now_micros() - sent_at.parse::<u128>().unwrap())).unwrap();
-                        seen += 1;
-                    }
-                    if seen == MESSAGES {
-                        break;
-                    }
-                }
+                receive(&mut socket, MESSAGES, Duration::from_secs(10), |_, latency| {
+                    samples.send((node, latency)).unwrap();
+                });
             })
         })
         .collect();

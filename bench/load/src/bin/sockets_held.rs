@@ -7,7 +7,7 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
-use sendinchat_bench::{fan_out, summary};
+use sendinchat_bench::{SEND_INTERVAL, fan_out};
 use sendinchat_tests::app::{AppOptions, ChatSocket, TestApp, TestUser};
 use serde_json::json;
 
@@ -62,9 +62,11 @@ fn main() {
     }
 
     let members: Vec<TestUser> = (0..ROOM_MEMBERS).map(|_| app.new_user()).collect();
-    let (latencies, expected) = fan_out(&app, &members, MESSAGES);
-    println!("\nfan-out to {ROOM_MEMBERS} members with the idle sockets held: p50 p99 max ms | delivered");
-    println!("{}", summary(latencies, expected));
+    let run = fan_out(&app, &members, MESSAGES, SEND_INTERVAL);
+    println!(
+        "\nfan-out to {ROOM_MEMBERS} members with the idle sockets held: p50 p99 max ms | delivered | first, last message's slowest ms | retried connects"
+    );
+    println!("{}", run.summary());
     println!("load average: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
     drop(held);
 }
