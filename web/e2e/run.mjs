@@ -143,11 +143,21 @@ async function run() {
     await request.getByText(`${BOB} asked you for 2.00 USD`).waitFor();
     await request.getByText(/expires in 2[34] h/).waitFor();
     // A second tab of alice's that misses every live event: it still shows the request as open.
+    // Its socket (mocked: it never hears from the server) opens only once the request is shown,
+    // and the catch-up over HTTP that opening starts has ended before alice pays; otherwise that
+    // catch-up, when slow, already brings the payment and the tab is not stale.
     const stale = await openWindow({ width: 1280, height: 800 }, alice.context());
-    await stale.routeWebSocket(/\/chat\/ws\//, () => {});
+    let openStaleSocket;
+    const staleSocketMayOpen = new Promise((resolve) => {
+      openStaleSocket = resolve;
+    });
+    await stale.routeWebSocket(/\/chat\/ws\//, () => staleSocketMayOpen);
     await stale.goto(roomUrl);
     await logIn(stale, ALICE);
     await stale.getByRole('button', { name: 'Pay 2.00 USD' }).waitFor();
+    const staleCaughtUp = stale.waitForResponse((response) => response.url().includes('changes_after='));
+    openStaleSocket();
+    await staleCaughtUp;
 
     await alice.getByRole('button', { name: 'Pay 2.00 USD' }).click();
     await request.locator('.state-label').getByText('Paid').waitFor();
