@@ -19,7 +19,8 @@ const CONNECT_RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// pause that doubles. Pushpin 1.36 answers 502 ("Error while proxying to origin.") to an opening
 /// it could not hand to the app, and never retries one itself; seen right after a room's 1,000
 /// sockets closed at once, while Pushpin still sent the app their close events.
-fn connect(app: &TestApp, room: i64, token: &str, retried: &AtomicUsize) -> ChatSocket {
+/// Counts in `retried` the sockets that needed more than one try.
+pub fn connect(app: &TestApp, room: i64, token: &str, retried: &AtomicUsize) -> ChatSocket {
     let mut pause = CONNECT_RETRY_PAUSE;
     for attempt in 1..=CONNECT_ATTEMPTS_MAX {
         match ChatSocket::connect(app, room, token) {
