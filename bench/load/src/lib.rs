@@ -87,7 +87,7 @@ impl FanOut {
     /// `p50 p99 max | delivered/expected | first/last message's slowest | retried connects`, times
     /// in milliseconds.
     pub fn summary(&self) -> String {
-        let slowest = |index: Option<&u128>| index.map_or(f64::NAN, |&micros| micros as f64 / 1000.0);
+        let slowest = |latency: Option<&u128>| latency.map_or(f64::NAN, |&micros| micros as f64 / 1000.0);
         format!(
             "{} | {:>8.1} {:>8.1} | {:>7}",
             summary(self.latencies.clone(), self.expected),
