@@ -85,8 +85,8 @@ for script in ledger reference; do
     (cd "$work" && pgbench -n -f "$script.sql" -D hot_percent=0 -c 16 -j 2 -T 5 "$database_url" >/dev/null 2>&1)
 done
 
-printf '\n%-8s %5s | %10s %8s %8s %6s | %10s %8s | %10s %8s | %6s %6s\n' mix conns "app tx/s" "p50 ms" "p99 ms" \
-    errors "ledger/s" "p99 ms" "ref tx/s" "p99 ms" "app/ledger" "app/ref"
+printf '\n%-8s %5s | %10s %8s %8s %9s | %10s %8s | %10s %8s | %6s %6s\n' mix conns "app tx/s" "p50 ms" "p99 ms" \
+    "non-2xx/io" "ledger/s" "p99 ms" "ref tx/s" "p99 ms" "app/ledger" "app/ref"
 for hot in 0 30; do
     for connections in 16 64; do
         result=$(wrk_transfers "$base" "$connections" "$hot" "$duration" "$work/transfer.lua")
@@ -94,8 +94,8 @@ for hot in 0 30; do
         read -r db_tps _ db_p99 <<<"$(pgbench_run ledger "$connections" "$hot")"
         read -r ref_tps _ ref_p99 <<<"$(pgbench_run reference "$connections" "$hot")"
         mix=$([ "$hot" = 0 ] && echo uniform || echo "hot$hot%")
-        printf '%-8s %5s | %10s %8s %8s %6s | %10.1f %8s | %10.1f %8s | %6.2f %6.2f\n' "$mix" "$connections" \
-            "$app_tps" "$app_p50" "$app_p99" "$((status_errors + socket_errors))" "$db_tps" "$db_p99" "$ref_tps" \
+        printf '%-8s %5s | %10s %8s %8s %9s | %10.1f %8s | %10.1f %8s | %6.2f %6.2f\n' "$mix" "$connections" \
+            "$app_tps" "$app_p50" "$app_p99" "$status_errors/$socket_errors" "$db_tps" "$db_p99" "$ref_tps" \
             "$ref_p99" "$(echo "$app_tps / $db_tps" | bc -l)" "$(echo "$app_tps / $ref_tps" | bc -l)"
     done
 done

@@ -49,21 +49,26 @@ fn is_bad_gateway(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bo
 /// Lines of the app's log shown when a socket cannot connect.
 const LOG_LINES_ON_FAILURE: usize = 80;
 
-/// What the app's logs (host, Pushpin, zurl) say went wrong: warnings, errors and 5xx answers.
+/// What the app's logs (host, Pushpin, zurl) say went wrong: warnings, errors and 5xx answers;
+/// then the last lines of zurl's log.
 fn log_problems(app: &TestApp) -> String {
-    let log = format!("{}\n--- zurl ---\n{}", app.log(), app.zurl_log());
+    let zurl_log = app.zurl_log();
+    let log = format!("{}\n--- zurl ---\n{zurl_log}", app.log());
     let is_problem = |line: &&str| {
         ["WARN", "ERR", "error", " code=5"].iter().any(|mark| line.contains(mark)) && !line.contains("\"status\":2")
     };
-    let mut problems: Vec<&str> = log.lines().rev().filter(is_problem).take(LOG_LINES_ON_FAILURE).collect();
-    problems.reverse();
-    let zurl_log = app.zurl_log();
-    let zurl_tail: Vec<&str> = zurl_log.lines().rev().take(ZURL_LINES_ON_FAILURE).collect();
     format!(
         "{}\n--- zurl, last lines ---\n{}",
-        problems.join("\n"),
-        zurl_tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        last_lines(&log, is_problem, LOG_LINES_ON_FAILURE),
+        last_lines(&zurl_log, |_| true, ZURL_LINES_ON_FAILURE)
     )
+}
+
+/// The last `count` lines of `text` that `keep` accepts, in their order.
+fn last_lines(text: &str, keep: impl FnMut(&&str) -> bool, count: usize) -> String {
+    let mut lines: Vec<&str> = text.lines().rev().filter(keep).take(count).collect();
+    lines.reverse();
+    lines.join("\n")
 }
 
 /// Last lines of zurl's log (Pushpin's requests to the app) shown when a socket cannot connect.
