@@ -5,9 +5,10 @@
 #   bench/ledger-sql.sh     (BENCH_DURATION=5 seconds per run, BENCH_ROUNDS=3, BENCH_CLIENTS=16)
 #
 # Migrates a scratch database with the project's migrate tool ($SENDINCHAT_MIGRATE_BIN, else
-# through cargo), adds the reference (bench/ledger-sql/reference.sql, its own schema), funds 200
-# users in both, then for a uniform mix and a mix where 30% of transfers involve one hot account
-# runs pgbench (-j 2) on
+# through cargo), adds the reference (bench/ledger-sql/reference.sql, its own schema), seeds both
+# with the same 3,000 funded users and 20,000 earlier transfers (bench/ledger-sql/seed.sql), then,
+# with transfers among the first 200 users, for a uniform mix and a mix where 30% of transfers
+# involve one hot account runs pgbench (-j 2) on
 #   - reference.transfer(...), each call with a new idempotency key;
 #   - fintech_transfer(...) with a new Idempotency-Key each call (the reference's work);
 #   - fintech_transfer(...) without a key;
@@ -33,18 +34,9 @@ psql -qX -d postgres -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" -
     -c "CREATE DATABASE $database"
 migrate "$database_url" >/dev/null
 psql -qX -d "$database" -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" -f bench/ledger-sql/reference.sql
-# The same 200 funded users in both: ids 1..200, a million USD each.
-psql -qX -d "$database" -v ON_ERROR_STOP=1 <<SQL
-INSERT INTO users (username, password_hash)
-SELECT 'bench_' || i, '\$2b\$04\$' || repeat('x', 53) FROM generate_series(1, $users) i;
-DO \$\$ BEGIN
-    IF EXISTS (SELECT FROM users u, fintech_deposit(u.id, 1000000, 'USD', NULL, NULL) d WHERE d.outcome <> 'completed') THEN
-        RAISE 'funding failed';
-    END IF;
-END \$\$;
-INSERT INTO reference.accounts (id, balance) SELECT i, 1000000 FROM generate_series(1, $users) i;
-VACUUM ANALYZE;
-SQL
+# The same 3,000 funded users and 20,000 earlier transfers in both (bench/ledger-sql/seed.sql);
+# the benchmark's transfers are among the first $users of them.
+psql -qX -d "$database" -v ON_ERROR_STOP=1 -v users=3000 -v history=20000 -f bench/ledger-sql/seed.sql
 
 # Each pgbench transaction: a random sender and receiver among the users; with hot_percent, that
 # share of transfers has user 1 as sender or receiver.
