@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sockets held: 10,000 idle WebSockets (SOCKETS=N for another count) on one Pushpin node, the
-# memory of Pushpin's and the app's processes, and fan-out to a 1,000-member room meanwhile.
-# Prints figures.
+# memory of Pushpin's and the app's processes, and fan-out to a 1,000-member room after holding
+# them HOLD_SECONDS (35: past their first keep-alive re-checks). Prints figures.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib/common.sh"
 source "$(dirname "$0")/../scripts/lib/services.sh"
