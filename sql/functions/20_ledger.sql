@@ -263,6 +263,13 @@ $$;
 -- earlier request with the same Idempotency-Key: one row, as OUT parameters rather than a set, so
 -- no tuplestore is built for it. A transfer carries its key on its own row; only a refused
 -- request stores its outcome in idempotency_keys.
+--
+-- An earlier answer under the key is found where it can be, at the least cost to a new key: an
+-- outcome stored in idempotency_keys (a refusal, or another operation's answer) before anything
+-- else; a transfer made under the key by ledger_post, whose insert meets it (the key is unique
+-- on transfers), also when the balance has moved on since; and, when the rules refuse the
+-- request before ledger_post runs, by one look-up before the refusal is stored. So a retry gets
+-- the first answer, and a different request under a used key gets 'idempotency_mismatch'.
 CREATE FUNCTION fintech_transfer(
     p_sender_user_id bigint, p_receiver_user_id bigint, p_receiver_username text,
     p_amount numeric, p_currency char(3), p_note text, p_default_currency char(3),
@@ -270,20 +277,20 @@ CREATE FUNCTION fintech_transfer(
     OUT outcome text, OUT resource text, OUT replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
-    scope text;
+    key_scope text;
     fingerprint bytea;
     receiver_id bigint := p_receiver_user_id;
     result record;
+    earlier record;
 BEGIN
     replayed := true;
     IF p_idempotency_key IS NOT NULL THEN
-        scope := 'user:' || p_sender_user_id;
+        key_scope := 'user:' || p_sender_user_id;
         fingerprint := request_fingerprint('fintech_transfer', p_receiver_user_id::text,
             p_receiver_username, trim_scale(p_amount)::text, p_currency, p_note);
-        -- Before the rules: a retry after the money moved on still gets the first answer.
-        SELECT r.outcome, r.resource INTO outcome, resource
-        FROM idempotency_replay(scope, p_idempotency_key, fingerprint) r;
-        IF FOUND THEN
+        IF EXISTS (SELECT FROM idempotency_keys k WHERE k.scope = key_scope AND k.key = p_idempotency_key) THEN
+            SELECT r.outcome, r.resource INTO outcome, resource
+            FROM idempotency_replay(key_scope, p_idempotency_key, fingerprint) r;
             RETURN;
         END IF;
     END IF;
@@ -291,7 +298,7 @@ BEGIN
         SELECT id INTO receiver_id FROM users WHERE username = p_receiver_username;
     END IF;
     result := ledger_pay(p_sender_user_id, coalesce(receiver_id, 0), p_amount, p_currency, p_note,
-        p_default_currency, scope, p_idempotency_key, fingerprint, p_daily_max);
+        p_default_currency, key_scope, p_idempotency_key, fingerprint, p_daily_max);
     outcome := result.outcome;
     -- A transfer this call posted has no refunds yet; a replayed one may have.
     resource := CASE WHEN result.outcome <> 'completed' THEN NULL
@@ -299,9 +306,18 @@ BEGIN
                      ELSE transfer_json(result.posted, NULL)::text END;
     replayed := result.replayed;
     IF p_idempotency_key IS NOT NULL AND outcome <> 'completed' AND NOT replayed THEN
+        -- Refused by the rules: a transfer made under the key is the answer, not this refusal.
+        SELECT r.outcome, r.resource INTO earlier
+        FROM idempotency_replay(key_scope, p_idempotency_key, fingerprint) r;
+        IF FOUND THEN
+            outcome := earlier.outcome;
+            resource := earlier.resource;
+            replayed := true;
+            RETURN;
+        END IF;
         -- A concurrent duplicate that stored its refusal first keeps the first answer.
         INSERT INTO idempotency_keys (scope, key, request_fingerprint, outcome)
-        VALUES (scope, p_idempotency_key, fingerprint, outcome)
+        VALUES (key_scope, p_idempotency_key, fingerprint, outcome)
         ON CONFLICT DO NOTHING;
     END IF;
 END;

@@ -153,6 +153,27 @@ fn one_idempotency_key_makes_exactly_one_transfer_under_concurrent_retries() {
 
     let different = app().transfer_with_key(&alice, &json!({"receiver_id": bob.id, "amount": "99"}), &key);
     assert_eq!((different.status, different.code()), (422, "idempotency_key_reused"));
+    // A different request that the rules refuse, before any transfer is looked for, is still told
+    // that the key was used.
+    for refused_by_the_rules in [
+        json!({"receiver_id": alice.id, "amount": "1"}),
+        json!({"receiver_username": "nobody_has_this_name", "amount": "1"}),
+        json!({"receiver_id": bob.id, "amount": "1", "currency": "EUR"}),
+    ] {
+        let different = app().transfer_with_key(&alice, &refused_by_the_rules, &key);
+        assert_eq!((different.status, different.code()), (422, "idempotency_key_reused"), "{refused_by_the_rules}");
+    }
+    // After the money has moved on, a retry still gets the first answer.
+    assert_eq!(transfer(&alice, json!({"receiver_id": bob.id, "amount": "87.66"})).status, 201);
+    let late_retry = app().transfer_with_key(&alice, &json!({"receiver_id": bob.id, "amount": "12.34"}), &key);
+    assert_eq!(
+        (late_retry.status, late_retry.header("idempotent-replayed")),
+        (201, Some("true")),
+        "{}",
+        late_retry.text
+    );
+    assert!(bodies.contains(late_retry.text.as_str()), "the late retry returns the first body: {}", late_retry.text);
+    assert_eq!(app().balance(&alice), "0.00");
     // UTF-8 beyond ASCII reaches the component (as under Spin), which refuses it like any
     // other malformed key.
     for malformed_key in ["has spaces in it", "×ø"] {
