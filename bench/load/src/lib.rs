@@ -1,5 +1,7 @@
 //! What the benchmarks share: timestamps, percentiles, and one room's fan-out measured from
 //! `POST /chat/send_message` to receipt on every member's socket.
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
@@ -15,18 +17,22 @@ pub const SEND_INTERVAL: Duration = Duration::from_millis(50);
 /// Pushpin node here delivers within the 250 ms p99 goal (20 messages/s saturates it).
 pub const SUSTAINED_SEND_INTERVAL: Duration = SEND_INTERVAL.saturating_mul(4);
 
-/// How often, and after how long at first, a socket's opening is tried again after a 502.
-const CONNECT_ATTEMPTS_MAX: u32 = 6;
-const CONNECT_RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// How a socket's opening is tried again after a 502, as the web client reconnects
+/// (web/src/realtime.ts): after a pause that starts at 250 ms and doubles up to 5 s, each pause
+/// drawn between half and all of that so that sockets refused together do not come back
+/// together; here at most 12 tries (about 20 to 40 s of pauses) before the benchmark gives up.
+const CONNECT_ATTEMPTS_MAX: u32 = 12;
+const CONNECT_RETRY_PAUSE_FIRST: Duration = Duration::from_millis(250);
+const CONNECT_RETRY_PAUSE_MAX: Duration = Duration::from_secs(5);
 
 /// Opens a member's socket as the web client does: a refused opening (502) is tried again after a
-/// pause that doubles. Pushpin 1.36 answers 502 ("Error while proxying to origin.") to an opening
-/// it refused unsent because its queue to zurl was full, and never retries one itself; that
-/// happens in bursts of requests: a room's 1,000 sockets closing at once, or the keep-alive
-/// re-checks of thousands of held sockets coming due in the same second (README, fan-out).
+/// backoff. Pushpin 1.36 answers 502 ("Error while proxying to origin.") to an opening it refused
+/// unsent because its queue to zurl was full, and never retries one itself; that happens in
+/// bursts of requests: a room's 1,000 sockets closing at once, or the keep-alive re-checks of
+/// thousands of held sockets coming due in the same second (README, fan-out).
 /// Counts in `retried` the sockets that needed more than one try.
 pub fn connect(app: &TestApp, room: i64, token: &str, retried: &AtomicUsize) -> ChatSocket {
-    let mut pause = CONNECT_RETRY_PAUSE;
+    let mut backoff = CONNECT_RETRY_PAUSE_FIRST;
     for attempt in 1..=CONNECT_ATTEMPTS_MAX {
         match ChatSocket::connect(app, room, token) {
             Ok(socket) => return socket,
@@ -34,8 +40,8 @@ pub fn connect(app: &TestApp, room: i64, token: &str, retried: &AtomicUsize) -> 
                 if attempt == 1 {
                     retried.fetch_add(1, Ordering::Relaxed);
                 }
-                std::thread::sleep(pause);
-                pause *= 2;
+                std::thread::sleep(jittered(backoff));
+                backoff = (backoff * 2).min(CONNECT_RETRY_PAUSE_MAX);
             }
             Err(error) => {
                 // Pushpin and zurl write their logs a moment later.
@@ -45,6 +51,13 @@ pub fn connect(app: &TestApp, room: i64, token: &str, retried: &AtomicUsize) -> 
         }
     }
     unreachable!("the last attempt returns or panics")
+}
+
+/// Between half and all of `backoff`. `RandomState` is seeded afresh for each value, which is
+/// random enough to spread retries and needs no random-number crate.
+fn jittered(backoff: Duration) -> Duration {
+    let fraction = RandomState::new().hash_one(0_u8) as f64 / u64::MAX as f64;
+    backoff.mul_f64(0.5 + fraction / 2.0)
 }
 
 fn is_bad_gateway(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
