@@ -269,7 +269,9 @@ $$;
 -- else; a transfer made under the key by ledger_post, whose insert meets it (the key is unique
 -- on transfers), also when the balance has moved on since; and, when the rules refuse the
 -- request before ledger_post runs, by one look-up before the refusal is stored. So a retry gets
--- the first answer, and a different request under a used key gets 'idempotency_mismatch'.
+-- the first answer, and a different request under a used key gets 'idempotency_mismatch'. (A
+-- retry of a completed transfer thus takes its accounts' row locks for a moment, as a new
+-- transfer would; retries are rare, new keys are not.)
 CREATE FUNCTION fintech_transfer(
     p_sender_user_id bigint, p_receiver_user_id bigint, p_receiver_username text,
     p_amount numeric, p_currency char(3), p_note text, p_default_currency char(3),
