@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sockets held: 10,000 idle WebSockets (SOCKETS=N for another count) on one Pushpin node, the
 # memory of Pushpin's and the app's processes, and fan-out to a 1,000-member room after holding
-# them HOLD_SECONDS (35: past their first keep-alive re-checks). Prints figures.
+# them HOLD_SECONDS (35: past their first keep-alive re-checks). NODES=N and INSTANCES=N spread
+# them over more Pushpin nodes and app instances; RECHECK_SECONDS=N sets the app's
+# socket_recheck_interval_seconds. Prints figures.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib/common.sh"
 source "$(dirname "$0")/../scripts/lib/services.sh"

@@ -367,7 +367,7 @@ enum Fault {
 
 #[test]
 fn under_random_faults_every_members_history_equals_the_database() {
-    let options = TopologyOptions { private_redis: true, database_proxy: true };
+    let options = TopologyOptions { private_redis: true, database_proxy: true, ..TopologyOptions::default() };
     let Some(mut topology) = Topology::start(options) else { return };
     let seed = std::env::var("SENDINCHAT_PROPERTY_SEED").ok().and_then(|seed| seed.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1

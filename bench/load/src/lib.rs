@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sendinchat_tests::app::{ChatSocket, RawSocketEvent, TestApp, TestUser};
+use sendinchat_tests::app::{ChatSocket, RawSocketEvent, TestApp, TestUser, Topology};
 use serde_json::json;
 
 /// Pause between two sends of one fan-out run.
@@ -30,11 +30,12 @@ const CONNECT_RETRY_PAUSE_MAX: Duration = Duration::from_secs(5);
 /// unsent because its queue to zurl was full, and never retries one itself; that happens in
 /// bursts of requests: a room's 1,000 sockets closing at once, or the keep-alive re-checks of
 /// thousands of held sockets coming due in the same second (README, fan-out).
-/// Counts in `retried` the sockets that needed more than one try.
-pub fn connect(app: &TestApp, room: i64, token: &str, retried: &AtomicUsize) -> ChatSocket {
+/// Counts in `retried` the sockets that needed more than one try; a failure that is not retried
+/// panics with the problems `logs` shows.
+pub fn connect(node: &TestApp, logs: &dyn AppLogs, room: i64, token: &str, retried: &AtomicUsize) -> ChatSocket {
     let mut backoff = CONNECT_RETRY_PAUSE_FIRST;
     for attempt in 1..=CONNECT_ATTEMPTS_MAX {
-        match ChatSocket::connect(app, room, token) {
+        match ChatSocket::connect(node, room, token) {
             Ok(socket) => return socket,
             Err(error) if attempt < CONNECT_ATTEMPTS_MAX && is_bad_gateway(error.as_ref()) => {
                 if attempt == 1 {
@@ -46,7 +47,7 @@ pub fn connect(app: &TestApp, room: i64, token: &str, retried: &AtomicUsize) -> 
             Err(error) => {
                 // Pushpin and zurl write their logs a moment later.
                 std::thread::sleep(Duration::from_secs(1));
-                panic!("connect (attempt {attempt}): {error}; problems in the log:\n{}", log_problems(app))
+                panic!("connect (attempt {attempt}): {error}; problems in the log:\n{}", log_problems(logs))
             }
         }
     }
@@ -64,14 +65,42 @@ fn is_bad_gateway(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bo
     matches!(error.downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Http(response)) if response.status() == 502)
 }
 
+/// The logs of the processes a benchmark started: one app, or a topology of several.
+pub trait AppLogs: Sync {
+    /// The app's and Pushpin's logs.
+    fn log(&self) -> String;
+    /// zurl's log of Pushpin's requests to the app.
+    fn zurl_log(&self) -> String;
+}
+
+impl AppLogs for TestApp {
+    fn log(&self) -> String {
+        TestApp::log(self)
+    }
+
+    fn zurl_log(&self) -> String {
+        TestApp::zurl_log(self)
+    }
+}
+
+impl AppLogs for Topology {
+    fn log(&self) -> String {
+        Topology::log(self)
+    }
+
+    fn zurl_log(&self) -> String {
+        Topology::zurl_log(self)
+    }
+}
+
 /// Lines of the app's log shown when a socket cannot connect.
 const LOG_LINES_ON_FAILURE: usize = 80;
 
 /// What the app's logs (host, Pushpin, zurl) say went wrong: warnings, errors and 5xx answers;
 /// then the last lines of zurl's log.
-fn log_problems(app: &TestApp) -> String {
-    let zurl_log = app.zurl_log();
-    let log = format!("{}\n--- zurl ---\n{zurl_log}", app.log());
+fn log_problems(logs: &dyn AppLogs) -> String {
+    let zurl_log = logs.zurl_log();
+    let log = format!("{}\n--- zurl ---\n{zurl_log}", logs.log());
     let is_problem = |line: &&str| {
         ["WARN", "ERR", "error", " code=5"].iter().any(|mark| line.contains(mark)) && !line.contains("\"status\":2")
     };
@@ -131,10 +160,16 @@ pub fn percentile(sorted: &[u128], fraction: f64) -> f64 {
     sorted[index] as f64 / 1000.0
 }
 
-/// One room of `members` (the first sends `messages`, one per `send_interval`); every member holds
-/// a socket.
-pub fn fan_out(app: &TestApp, members: &[TestUser], messages: usize, send_interval: Duration) -> FanOut {
-    let owner = &members[0];
+/// One room of `members` (the first sends `messages` through the first of `nodes`, one per
+/// `send_interval`); every member holds a socket, member `i` on node `i % nodes.len()`.
+pub fn fan_out(
+    nodes: &[TestApp],
+    logs: &dyn AppLogs,
+    members: &[TestUser],
+    messages: usize,
+    send_interval: Duration,
+) -> FanOut {
+    let (app, owner) = (&nodes[0], &members[0]);
     let ids: Vec<i64> = members[1..].iter().map(|member| member.id).collect();
     let room = app.post("/chat/create_room", Some(&owner.token), &json!({"name": "bench", "member_ids": ids}), &[]);
     assert_eq!(room.status, 201, "{}", room.text);
@@ -145,8 +180,10 @@ pub fn fan_out(app: &TestApp, members: &[TestUser], messages: usize, send_interv
     let retried_connects = AtomicUsize::new(0);
     let readers: Vec<_> = members
         .iter()
-        .map(|member| {
-            let mut socket = connect(app, room, &member.token, &retried_connects);
+        .enumerate()
+        .map(|(index, member)| {
+            let node = &nodes[index % nodes.len()];
+            let mut socket = connect(node, logs, room, &member.token, &retried_connects);
             let (samples, connected) = (samples.clone(), connected.clone());
             std::thread::spawn(move || {
                 connected.wait();

@@ -8,13 +8,23 @@ use std::time::Duration;
 use super::{AppOptions, PushpinProcess, SharedState, TestApp, client, port_of};
 use crate::processes::{HostProcess, RedisServer, TcpProxy, TestServices, free_port};
 
-/// Which shared services a test needs to break.
-#[derive(Debug, Clone, Copy, Default)]
+/// Which shared services a test needs to break, and the topology's size.
 pub struct TopologyOptions {
     /// A private Redis, for tests that stop it.
     pub private_redis: bool,
     /// Instances reach the database through a [`TcpProxy`], for tests that cut it.
     pub database_proxy: bool,
+    /// How many app instances and Pushpin nodes (two of each unless set).
+    pub instances: usize,
+    pub nodes: usize,
+    /// The instances' variables and flags; its Redis is the private one when `private_redis`.
+    pub app: AppOptions,
+}
+
+impl Default for TopologyOptions {
+    fn default() -> Self {
+        Self { private_redis: false, database_proxy: false, instances: 2, nodes: 2, app: AppOptions::default() }
+    }
 }
 
 pub struct Topology {
@@ -29,10 +39,6 @@ pub struct Topology {
     redis: Option<RedisServer>,
     database_proxy: Option<TcpProxy>,
 }
-
-/// How many app instances and Pushpin nodes.
-const INSTANCES: usize = 2;
-const NODES: usize = 2;
 
 impl Topology {
     /// Starts the topology on the shared services, or the stand-ins `options` asks for; `None`,
@@ -49,8 +55,12 @@ impl Topology {
     }
 
     fn try_start(topology_options: TopologyOptions) -> anyhow::Result<Self> {
+        assert!(topology_options.instances >= 1 && topology_options.nodes >= 1, "at least one instance and one node");
         let redis = if topology_options.private_redis { Some(RedisServer::start()?) } else { None };
-        let options = AppOptions { redis: redis.as_ref().map(RedisServer::url), ..AppOptions::default() };
+        let options = AppOptions {
+            redis: redis.as_ref().map(RedisServer::url).or(topology_options.app.redis),
+            ..topology_options.app
+        };
         let mut shared = SharedState::new(&options)?;
         let database_proxy = if topology_options.database_proxy {
             let database = TestServices::host_and_port(&shared.database_url);
@@ -61,13 +71,16 @@ impl Topology {
         } else {
             None
         };
-        let pushpin_ports = (0..NODES).map(|_| Ok((free_port()?, free_port()?))).collect::<anyhow::Result<Vec<_>>>()?;
+        let pushpin_ports = (0..topology_options.nodes)
+            .map(|_| Ok((free_port()?, free_port()?)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let publish_ports: Vec<u16> = pushpin_ports.iter().map(|(_, publish)| *publish).collect();
         let host_options = shared.host_options(&options, &publish_ports, pushpin_ports[0].0);
         // One after the other: compiling components on a loaded 2-core machine twice at once
         // only makes both slower.
-        let instances =
-            (0..INSTANCES).map(|_| HostProcess::start(&host_options)).collect::<anyhow::Result<Vec<_>>>()?;
+        let instances = (0..topology_options.instances)
+            .map(|_| HostProcess::start(&host_options))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let app_ports = instances.iter().map(|host| port_of(host.base_url())).collect::<anyhow::Result<Vec<_>>>()?;
         let mut pushpins = Vec::new();
         let mut nodes = Vec::new();
@@ -146,6 +159,37 @@ impl Topology {
     /// The forwarder between the instances and the database (started with `database_proxy`).
     pub fn database_proxy(&self) -> &TcpProxy {
         self.database_proxy.as_ref().expect("the topology was started with a database proxy")
+    }
+
+    /// The resident memory of every instance's and node's processes in KiB, each labelled with
+    /// its instance or node.
+    pub fn memory_kib(&self) -> Vec<(String, u64)> {
+        let instances = self
+            .instances
+            .iter()
+            .enumerate()
+            .filter_map(|(index, host)| Some((format!("app {index}"), host.as_ref()?.memory_kib())));
+        let nodes = self
+            .pushpins
+            .iter()
+            .enumerate()
+            .filter_map(|(index, node)| Some((format!("node {index}"), node.as_ref()?.memory_kib())));
+        instances
+            .chain(nodes)
+            .flat_map(|(label, processes)| {
+                processes.into_iter().map(move |(command, kib)| (format!("{label} {command}"), kib))
+            })
+            .collect()
+    }
+
+    /// Node 0's Pushpin delivery settings (every node has the same), for benchmark reports.
+    pub fn pushpin_settings(&self) -> String {
+        self.pushpins.iter().flatten().next().map(PushpinProcess::delivery_settings).unwrap_or_default()
+    }
+
+    /// Every node's log of Pushpin's requests to the app, for benchmarks.
+    pub fn zurl_log(&self) -> String {
+        self.pushpins.iter().flatten().map(PushpinProcess::zurl_log).collect::<Vec<_>>().join("\n-----\n")
     }
 
     /// Every instance's and node's log, for a failed test's message.

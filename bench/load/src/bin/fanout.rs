@@ -36,7 +36,7 @@ fn main() {
     );
     for (size, send_interval) in RUNS {
         let offered = size as f64 / send_interval.as_secs_f64();
-        let run = fan_out(&app, &users[..size], MESSAGES_PER_ROOM, send_interval);
+        let run = fan_out(std::slice::from_ref(&app), &app, &users[..size], MESSAGES_PER_ROOM, send_interval);
         println!("{size:>11} {offered:>12.0} | {}", run.summary());
     }
     println!("(first/last ms: the slowest delivery of the first and of the last message sent; retried: sockets");

@@ -1,9 +1,12 @@
-//! Sockets held: many idle WebSockets (10,000 unless `SOCKETS` says otherwise) on one Pushpin
-//! node with the app; the resident memory of each process (Pushpin's and the app's) before and
-//! after; how fast they were opened; and the fan-out latency to a 1,000-member room at 5 messages/s
-//! (which meets the goal with no other sockets) while they stay connected, after holding them
-//! `HOLD_SECONDS` (35 unless set): past the default re-check interval (20–30 s per socket), so the
-//! fan-out meets the held sockets' keep-alive re-checks.
+//! Sockets held: many idle WebSockets (10,000 unless `SOCKETS` says otherwise) on Pushpin nodes
+//! in front of the app (one node and one app instance unless `NODES` and `INSTANCES` say
+//! otherwise; the sockets and the room's members are spread evenly over the nodes); the resident
+//! memory of each process (Pushpin's and the app's) before and after; how fast they were opened;
+//! and the fan-out latency to a 1,000-member room at 5 messages/s (which meets the goal with no
+//! other sockets) while they stay connected, after holding them `HOLD_SECONDS` (35 unless set):
+//! past the default re-check interval (20–30 s per socket), so the fan-out meets the held
+//! sockets' keep-alive re-checks. `RECHECK_SECONDS` sets the app's
+//! `socket_recheck_interval_seconds` (its default otherwise).
 //!
 //! Run with `bench/sockets-held.sh`.
 use std::sync::Mutex;
@@ -11,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sendinchat_bench::{SUSTAINED_SEND_INTERVAL, connect, fan_out};
-use sendinchat_tests::app::{AppOptions, TestApp, TestUser};
+use sendinchat_tests::app::{AppOptions, TestApp, TestUser, Topology, TopologyOptions};
 use serde_json::json;
 
 const ROOM_MEMBERS: usize = 1_000;
@@ -19,35 +22,52 @@ const MESSAGES: usize = 40;
 /// Idle sockets are opened by this many threads at once, each for one of as many users.
 const OPENERS: usize = 8;
 
-fn main() {
-    let sockets: usize = std::env::var("SOCKETS").ok().and_then(|value| value.parse().ok()).unwrap_or(10_000);
-    let hold_seconds: u64 = std::env::var("HOLD_SECONDS").ok().and_then(|value| value.parse().ok()).unwrap_or(35);
-    let app = TestApp::start(
-        AppOptions::default()
-            .variable("room_max_members", &ROOM_MEMBERS.to_string())
-            .variable("chat_messages_per_minute", "1000000")
-            .host_arg("--quiet"),
-    )
-    .expect("the app starts");
-    println!("Pushpin settings: {}", app.pushpin_settings());
-    let before = app.memory_kib();
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
+}
 
-    // The idle sockets: one room, a few users each holding many sockets.
-    let openers: Vec<TestUser> = (0..OPENERS).map(|_| app.new_user()).collect();
+fn main() {
+    let sockets = setting("SOCKETS", 10_000);
+    let hold_seconds = setting("HOLD_SECONDS", 35) as u64;
+    let mut app = AppOptions::default()
+        .variable("room_max_members", &ROOM_MEMBERS.to_string())
+        .variable("chat_messages_per_minute", "1000000")
+        .host_arg("--quiet");
+    if let Ok(seconds) = std::env::var("RECHECK_SECONDS") {
+        app = app.variable("socket_recheck_interval_seconds", &seconds);
+    }
+    let options = TopologyOptions {
+        instances: setting("INSTANCES", 1),
+        nodes: setting("NODES", 1),
+        app,
+        ..TopologyOptions::default()
+    };
+    let (instance_count, node_count) = (options.instances, options.nodes);
+    let topology = Topology::start(options).expect("not against an external app");
+    let nodes: Vec<TestApp> = (0..node_count).map(|index| topology.node(index)).collect();
+    println!(
+        "{instance_count} app instance(s), {node_count} Pushpin node(s); Pushpin settings: {}",
+        topology.pushpin_settings()
+    );
+    let before = topology.memory_kib();
+
+    // The idle sockets: one room, a few users each holding many sockets, round the nodes.
+    let openers: Vec<TestUser> = (0..OPENERS).map(|_| nodes[0].new_user()).collect();
     let ids: Vec<i64> = openers[1..].iter().map(|user| user.id).collect();
     let lobby =
-        app.post("/chat/create_room", Some(&openers[0].token), &json!({"name": "lobby", "member_ids": ids}), &[]);
+        nodes[0].post("/chat/create_room", Some(&openers[0].token), &json!({"name": "lobby", "member_ids": ids}), &[]);
     assert_eq!(lobby.status, 201, "{}", lobby.text);
     let lobby = lobby.body["id"].as_i64().unwrap();
     let held = Mutex::new(Vec::with_capacity(sockets));
     let retried = AtomicUsize::new(0);
     let started = Instant::now();
     std::thread::scope(|scope| {
-        for opener in &openers {
-            let (app, held, retried) = (&app, &held, &retried);
+        for (opener_index, opener) in openers.iter().enumerate() {
+            let (nodes, topology, held, retried) = (&nodes, &topology, &held, &retried);
             scope.spawn(move || {
-                for _ in 0..sockets / OPENERS {
-                    let socket = connect(app, lobby, &opener.token, retried);
+                for socket_index in 0..sockets / OPENERS {
+                    let node = &nodes[(socket_index * OPENERS + opener_index) % nodes.len()];
+                    let socket = connect(node, topology, lobby, &opener.token, retried);
                     held.lock().unwrap().push(socket);
                 }
             });
@@ -55,24 +75,26 @@ fn main() {
     });
     let opened = held.lock().unwrap().len();
     let opening = started.elapsed();
-    let after = app.memory_kib();
+    let after = topology.memory_kib();
     println!(
         "\n{opened} idle sockets opened in {:.1} s ({:.0}/s, {OPENERS} at a time; {} after a 502 at first)",
         opening.as_secs_f64(),
         opened as f64 / opening.as_secs_f64(),
         retried.load(Ordering::Relaxed)
     );
-    println!("{:>18} | {:>10} | {:>10}", "process", "RSS before", "RSS held");
+    println!("{:>26} | {:>10} | {:>10}", "process", "RSS before", "RSS held");
     for ((command, resident_before), (_, resident_after)) in before.iter().zip(&after) {
-        println!("{command:>18} | {:>7} MiB | {:>7} MiB", resident_before / 1024, resident_after / 1024);
+        println!("{command:>26} | {:>7} MiB | {:>7} MiB", resident_before / 1024, resident_after / 1024);
     }
+    let total = |memory: &[(String, u64)]| memory.iter().map(|(_, kib)| kib).sum::<u64>() / 1024;
+    println!("{:>26} | {:>7} MiB | {:>7} MiB", "all", total(&before), total(&after));
 
-    let members: Vec<TestUser> = (0..ROOM_MEMBERS).map(|_| app.new_user()).collect();
+    let members: Vec<TestUser> = (0..ROOM_MEMBERS).map(|_| nodes[0].new_user()).collect();
     std::thread::sleep(Duration::from_secs(hold_seconds).saturating_sub(started.elapsed() - opening));
     let held_seconds = (started.elapsed() - opening).as_secs_f64();
-    let run = fan_out(&app, &members, MESSAGES, SUSTAINED_SEND_INTERVAL);
+    let run = fan_out(&nodes, &topology, &members, MESSAGES, SUSTAINED_SEND_INTERVAL);
     println!(
-        "\nfan-out to {ROOM_MEMBERS} members at 5 messages/s, the idle sockets held {held_seconds:.0} s before it: p50 p99 max ms | delivered | first, last message's slowest ms | retried connects"
+        "\nfan-out to {ROOM_MEMBERS} members (spread over the nodes) at 5 messages/s, the idle sockets held {held_seconds:.0} s before it: p50 p99 max ms | delivered | first, last message's slowest ms | retried connects"
     );
     println!("{}", run.summary());
     println!("load average: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
