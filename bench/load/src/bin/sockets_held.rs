@@ -6,7 +6,8 @@
 //! other sockets) while they stay connected, after holding them `HOLD_SECONDS` (35 unless set):
 //! past the default re-check interval (20–30 s per socket), so the fan-out meets the held
 //! sockets' keep-alive re-checks. `RECHECK_SECONDS` sets the app's
-//! `socket_recheck_interval_seconds` (its default otherwise).
+//! `socket_recheck_interval_seconds` (its default otherwise). Before and after the fan-out, one
+//! message to the held sockets' room counts those Pushpin has closed.
 //!
 //! Run with `bench/sockets-held.sh`.
 use std::sync::Mutex;
@@ -14,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sendinchat_bench::{SUSTAINED_SEND_INTERVAL, connect, fan_out};
-use sendinchat_tests::app::{AppOptions, TestApp, TestUser, Topology, TopologyOptions};
+use sendinchat_tests::app::{AppOptions, ChatSocket, RawSocketEvent, TestApp, TestUser, Topology, TopologyOptions};
 use serde_json::json;
 
 const ROOM_MEMBERS: usize = 1_000;
@@ -58,6 +59,9 @@ fn main() {
         nodes[0].post("/chat/create_room", Some(&openers[0].token), &json!({"name": "lobby", "member_ids": ids}), &[]);
     assert_eq!(lobby.status, 201, "{}", lobby.text);
     let lobby = lobby.body["id"].as_i64().unwrap();
+    // Signed up before the sockets are held: while their re-checks come in bursts, Pushpin may
+    // refuse plain requests too (502).
+    let members: Vec<TestUser> = (0..ROOM_MEMBERS).map(|_| nodes[0].new_user()).collect();
     let held = Mutex::new(Vec::with_capacity(sockets));
     let retried = AtomicUsize::new(0);
     let started = Instant::now();
@@ -89,14 +93,60 @@ fn main() {
     let total = |memory: &[(String, u64)]| memory.iter().map(|(_, kib)| kib).sum::<u64>() / 1024;
     println!("{:>26} | {:>7} MiB | {:>7} MiB", "all", total(&before), total(&after));
 
-    let members: Vec<TestUser> = (0..ROOM_MEMBERS).map(|_| nodes[0].new_user()).collect();
     std::thread::sleep(Duration::from_secs(hold_seconds).saturating_sub(started.elapsed() - opening));
     let held_seconds = (started.elapsed() - opening).as_secs_f64();
+    let held = still_open(&nodes[0], &openers[0], lobby, held.into_inner().unwrap());
+    println!("\nheld sockets after {held_seconds:.0} s (one message to their room, read on each): {}", held.summary());
     let run = fan_out(&nodes, &topology, &members, MESSAGES, SUSTAINED_SEND_INTERVAL);
     println!(
-        "\nfan-out to {ROOM_MEMBERS} members (spread over the nodes) at 5 messages/s, the idle sockets held {held_seconds:.0} s before it: p50 p99 max ms | delivered | first, last message's slowest ms | retried connects"
+        "\nfan-out to {ROOM_MEMBERS} members (spread over the nodes) at 5 messages/s: p50 p99 max ms | delivered | first, last message's slowest ms | retried connects"
     );
     println!("{}", run.summary());
     println!("load average: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
-    drop(held);
+    let held = still_open(&nodes[0], &openers[0], lobby, held.open);
+    println!("\nof those, after the fan-out and its sockets' closing: {}", held.summary());
+}
+
+/// How long the held sockets' message may take to reach them all.
+const LOBBY_DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What became of held sockets.
+struct Survivors {
+    /// Those that received the message.
+    open: Vec<ChatSocket>,
+    /// Closed by Pushpin instead (it closes a socket whose request, e.g. a keep-alive re-check,
+    /// it could not hand to the app; see `connect`).
+    closed: usize,
+    /// Neither, within the timeout.
+    silent: usize,
+}
+
+impl Survivors {
+    fn summary(&self) -> String {
+        format!("{} open, {} closed by Pushpin, {} silent", self.open.len(), self.closed, self.silent)
+    }
+}
+
+/// Sends one message to the held sockets' room and reads it on each.
+fn still_open(node: &TestApp, sender: &TestUser, lobby: i64, held: Vec<ChatSocket>) -> Survivors {
+    let marker = format!("still-open:{}", sendinchat_bench::now_micros());
+    let sent = node.send_message(sender, &json!({"chat_id": lobby, "content": marker}));
+    assert_eq!(sent.status, 201, "{}", sent.text);
+    let deadline = Instant::now() + LOBBY_DELIVERY_TIMEOUT;
+    let mut survivors = Survivors { open: Vec::with_capacity(held.len()), closed: 0, silent: 0 };
+    for mut socket in held {
+        loop {
+            // A message already received is read even once the deadline has passed.
+            match socket
+                .next_raw_event(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(10)))
+            {
+                Some(RawSocketEvent::Text(text)) if text.contains(&marker) => survivors.open.push(socket),
+                Some(RawSocketEvent::Text(_)) => continue,
+                Some(RawSocketEvent::Closed(_)) => survivors.closed += 1,
+                None => survivors.silent += 1,
+            }
+            break;
+        }
+    }
+    survivors
 }
