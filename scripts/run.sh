@@ -151,7 +151,10 @@ for ((index = 0; index < replicas; index++)); do
     # One node keeps the single-node layout (.data/dev/pushpin); more get a folder each.
     node_data=$data
     [ "$replicas" -eq 1 ] || node_data=$data/node$index
-    start_pushpin "$node_data" "${ws_ports[index]}" "${publish_ports[index]}" "${app_ports[*]}" "$GRIP_SIG_KEY"
+    # Pushpin sends each request to the first target that accepts connections (routes.in), so
+    # node i lists instance i first: the nodes spread the load, and each fails over to the rest.
+    targets=("${app_ports[@]:index}" "${app_ports[@]:0:index}")
+    start_pushpin "$node_data" "${ws_ports[index]}" "${publish_ports[index]}" "${targets[*]}" "$GRIP_SIG_KEY"
     started+=("pushpin:$node_data")
 done
 

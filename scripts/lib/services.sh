@@ -103,7 +103,7 @@ stop_redis() {
 
 # start_pushpin <data folder> <client port> <publish port> <app ports> <sig key>
 # Renders deploy/pushpin/*.in into <data>/pushpin and starts Pushpin in the background, routing
-# to every app instance (<app ports> space-separated).
+# to every app instance (<app ports> space-separated, in the order Pushpin tries them).
 start_pushpin() {
     local data=$1 client_port=$2 publish_port=$3 app_ports=$4 sig_key=$5
     apt_ensure pushpin

@@ -1,6 +1,6 @@
 //! The production topology on one machine (issue 16): two app instances sharing one database and
-//! one Redis, behind two Pushpin nodes that each route to both instances and each receive every
-//! publish, with clients on both nodes; then the faults it meets, one at a time. Each test
+//! one Redis, behind two Pushpin nodes that each route to both instances (each its own first)
+//! and each receive every publish, with clients on both nodes; then the faults it meets, one at a time. Each test
 //! starts its own processes, so against an external app (SENDINCHAT_BASE_URL) they are skipped
 //! with a note.
 use std::collections::HashSet;
@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use sendinchat_tests::app::{
     ChatSocket, EventStream, RoomFollower, StreamItem, TestApp, TestUser, Topology, TopologyOptions,
 };
+use sendinchat_tests::wait;
 use serde_json::{Value, json};
 
 /// Generous: two hosts, two Pushpins and the test share a loaded 2-core machine.
@@ -90,6 +91,14 @@ fn clients_on_different_pushpin_nodes_each_get_every_message_once_in_order() {
     let streamed = stream_seqs(&carol_stream, COUNT, &topology);
     assert_eq!(streamed.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), expected, "node 1, event stream");
     assert!(streamed.iter().all(|(_, id)| id.is_some()), "every message event carries its id");
+    // Pushpin sends a request to the first of its targets that accepts it; each node lists its
+    // own instance first (deploy/pushpin/routes.in), so both instances took sends.
+    for instance in 0..2 {
+        let served = wait::until(Duration::from_secs(5), || {
+            topology.instance_log(instance).contains("\"route\":\"/chat/send_message\"").then_some(())
+        });
+        assert!(served.is_some(), "instance {instance} served no send; log:\n{}", topology.instance_log(instance));
+    }
 }
 
 #[test]
@@ -268,7 +277,7 @@ fn killing_an_app_instance_mid_storm_loses_and_duplicates_no_transfer() {
             })
             .collect();
         let quarter = users.len() * PER_SENDER / 4;
-        let started = sendinchat_tests::wait::until(DELIVERY_TIMEOUT, || {
+        let started = wait::until(DELIVERY_TIMEOUT, || {
             (completed.load(std::sync::atomic::Ordering::SeqCst) >= quarter).then_some(())
         });
         assert!(started.is_some(), "the storm did not get going");

@@ -84,8 +84,9 @@ impl Topology {
         let app_ports = instances.iter().map(|host| port_of(host.base_url())).collect::<anyhow::Result<Vec<_>>>()?;
         let mut pushpins = Vec::new();
         let mut nodes = Vec::new();
-        for (client_port, publish_port) in &pushpin_ports {
-            let pushpin = PushpinProcess::start(&app_ports, *client_port, *publish_port, &shared.grip_sig_key)?;
+        for (index, (client_port, publish_port)) in pushpin_ports.iter().enumerate() {
+            let targets = targets_of_node(&app_ports, index);
+            let pushpin = PushpinProcess::start(&targets, *client_port, *publish_port, &shared.grip_sig_key)?;
             nodes.push(TestApp {
                 base_url: pushpin.http_base_url(),
                 host: None,
@@ -123,6 +124,11 @@ impl Topology {
         TestApp { base_url: host.base_url().to_owned(), ..self.nodes[0].view() }
     }
 
+    /// App instance `index`'s log.
+    pub fn instance_log(&self, index: usize) -> String {
+        self.instances[index].as_ref().map(HostProcess::log).unwrap_or_default()
+    }
+
     /// The app's database, to compare what clients saw with what is stored.
     pub fn database(&self) -> postgres::Client {
         postgres::Client::connect(&self.shared.database_url, postgres::NoTls).expect("connect to the app's database")
@@ -146,7 +152,8 @@ impl Topology {
     /// Starts Pushpin node `index` again on the same ports.
     pub fn start_pushpin(&mut self, index: usize) {
         let (client_port, publish_port) = self.pushpin_ports[index];
-        let pushpin = PushpinProcess::start(&self.app_ports, client_port, publish_port, &self.shared.grip_sig_key)
+        let targets = targets_of_node(&self.app_ports, index);
+        let pushpin = PushpinProcess::start(&targets, client_port, publish_port, &self.shared.grip_sig_key)
             .expect("pushpin restarts");
         self.pushpins[index] = Some(pushpin);
     }
@@ -198,4 +205,13 @@ impl Topology {
         let nodes = self.pushpins.iter().flatten().map(PushpinProcess::log);
         instances.chain(nodes).collect::<Vec<_>>().join("\n-----\n")
     }
+}
+
+/// The app instances as node `index` lists them: Pushpin sends each request to the first that
+/// accepts connections (deploy/pushpin/routes.in), so node `index` starts with instance `index`
+/// and the nodes spread the load while each can fail over to every instance.
+fn targets_of_node(app_ports: &[u16], index: usize) -> Vec<u16> {
+    let mut targets = app_ports.to_vec();
+    targets.rotate_left(index % app_ports.len());
+    targets
 }
