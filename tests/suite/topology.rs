@@ -1,8 +1,8 @@
 //! The production topology on one machine (issue 16): two app instances sharing one database and
 //! one Redis, behind two Pushpin nodes that each route to both instances (each its own first)
-//! and each receive every publish, with clients on both nodes; then the faults it meets, one at a time. Each test
-//! starts its own processes, so against an external app (SENDINCHAT_BASE_URL) they are skipped
-//! with a note.
+//! and each receive every publish, with clients on both nodes; then the faults it meets, one at
+//! a time. Each test starts its own processes, so against an external app (SENDINCHAT_BASE_URL)
+//! they are skipped with a note.
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 

@@ -135,18 +135,25 @@ fn still_open(node: &TestApp, sender: &TestUser, lobby: i64, held: Vec<ChatSocke
     let deadline = Instant::now() + LOBBY_DELIVERY_TIMEOUT;
     let mut survivors = Survivors { open: Vec::with_capacity(held.len()), closed: 0, silent: 0 };
     for mut socket in held {
-        loop {
-            // A message already received is read even once the deadline has passed.
-            match socket
-                .next_raw_event(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(10)))
-            {
-                Some(RawSocketEvent::Text(text)) if text.contains(&marker) => survivors.open.push(socket),
-                Some(RawSocketEvent::Text(_)) => continue,
-                Some(RawSocketEvent::Closed(_)) => survivors.closed += 1,
-                None => survivors.silent += 1,
-            }
-            break;
+        match marked_or_closed(&mut socket, &marker, deadline) {
+            Some(RawSocketEvent::Text(_)) => survivors.open.push(socket),
+            Some(RawSocketEvent::Closed(_)) => survivors.closed += 1,
+            None => survivors.silent += 1,
         }
     }
     survivors
+}
+
+/// A message already received is still read once the deadline has passed, within this.
+const READ_AFTER_DEADLINE: Duration = Duration::from_millis(10);
+
+/// The first event on `socket` that is not some other message: the one carrying `marker`, a
+/// close, or none by `deadline`.
+fn marked_or_closed(socket: &mut ChatSocket, marker: &str, deadline: Instant) -> Option<RawSocketEvent> {
+    loop {
+        match socket.next_raw_event(deadline.saturating_duration_since(Instant::now()).max(READ_AFTER_DEADLINE)) {
+            Some(RawSocketEvent::Text(text)) if !text.contains(marker) => {}
+            event => return event,
+        }
+    }
 }
