@@ -67,6 +67,18 @@ BEGIN ATOMIC
     ) stored;
 END;
 
+-- Serialises the requests that share an Idempotency-Key, until the transaction ends. Every keyed
+-- operation takes it first, before any row lock: a retry sent while the first request still runs
+-- then waits for its answer instead of racing it. Without it, a refusal stored in idempotency_keys
+-- and a transfer posted under the same key by a concurrent retry could both exist (the first
+-- refused for lack of funds, the retry paid after a deposit landed), answering one key two ways.
+-- Keys whose hashes collide only queue behind each other.
+CREATE FUNCTION idempotency_lock(p_scope text, p_key text) RETURNS void
+LANGUAGE sql
+BEGIN ATOMIC
+    SELECT pg_advisory_xact_lock(hashtextextended('idempotency:' || p_scope || E'\x1f' || p_key, 0));
+END;
+
 -- Claims an idempotency key for the current transaction, for operations that have no transfer row
 -- to carry it. Returns no row when the caller should go ahead (no key given, or the key is new);
 -- otherwise one row with the stored outcome, or 'idempotency_mismatch' when the key was used for a
@@ -78,6 +90,7 @@ BEGIN
     IF p_key IS NULL THEN
         RETURN;
     END IF;
+    PERFORM idempotency_lock(p_scope, p_key);
     -- A transfer made under this key by /fintech/transfer claimed it without a row here.
     IF EXISTS (SELECT FROM transfers t WHERE t.idempotency_scope = p_scope AND t.idempotency_key = p_key
                AND t.request_fingerprint <> p_fingerprint) THEN
@@ -269,7 +282,8 @@ $$;
 -- else; a transfer made under the key by ledger_post, whose insert meets it (the key is unique
 -- on transfers), also when the balance has moved on since; and, when the rules refuse the
 -- request before ledger_post runs, by one look-up before the refusal is stored. So a retry gets
--- the first answer, and a different request under a used key gets 'idempotency_mismatch'. (A
+-- the first answer, and a different request under a used key gets 'idempotency_mismatch'; one
+-- sent while the first still runs waits on the key's lock (idempotency_lock) for it. (A
 -- retry of a completed transfer thus takes its accounts' row locks for a moment, as a new
 -- transfer would; retries are rare, new keys are not.)
 CREATE FUNCTION fintech_transfer(
@@ -290,6 +304,7 @@ BEGIN
         key_scope := 'user:' || p_sender_user_id;
         fingerprint := request_fingerprint('fintech_transfer', p_receiver_user_id::text,
             p_receiver_username, trim_scale(p_amount)::text, p_currency, p_note);
+        PERFORM idempotency_lock(key_scope, p_idempotency_key);
         IF EXISTS (SELECT FROM idempotency_keys k WHERE k.scope = key_scope AND k.key = p_idempotency_key) THEN
             SELECT r.outcome, r.resource INTO outcome, resource
             FROM idempotency_replay(key_scope, p_idempotency_key, fingerprint) r;

@@ -38,12 +38,13 @@ BEGIN
     IF p_idempotency_key IS NOT NULL THEN
         scope := 'user:' || p_caller_id;
         fingerprint := request_fingerprint('fintech_refund', p_transfer_id::text, trim_scale(p_amount)::text, p_note);
+        PERFORM idempotency_lock(scope, p_idempotency_key);
     END IF;
     SELECT * INTO payment FROM transfers
     WHERE id = p_transfer_id AND p_caller_id IN (sender_user_id, receiver_user_id)
     FOR NO KEY UPDATE;
-    -- After the lock: a concurrent retry with the same key that held it first has committed by
-    -- now, and its answer is this request's answer.
+    -- After the key's lock: a concurrent request with the same key that held it first has
+    -- committed by now, and its answer is this request's answer.
     replayed := true;
     IF p_idempotency_key IS NOT NULL THEN
         SELECT r.outcome, r.resource INTO outcome, resource

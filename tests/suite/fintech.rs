@@ -182,6 +182,48 @@ fn one_idempotency_key_makes_exactly_one_transfer_under_concurrent_retries() {
     }
 }
 
+/// A retry sent while its first request still runs gets that request's answer, even when money
+/// arrives in between: the first is refused for lack of funds, a deposit lands, and the retry
+/// must replay the refusal rather than pay. Refused transfers queue on the payer's account lock
+/// ahead of them, so the first request and its retry both start before the first has answered.
+#[test]
+fn a_retry_racing_its_refused_first_request_gets_the_same_answer() {
+    let pause = std::time::Duration::from_millis(5);
+    for round in 0..6 {
+        let (payer, payee) = (app().new_user(), app().new_user());
+        let key = format!("race-{}", sendinchat_tests::app::unique_suffix());
+        let body = json!({"receiver_id": payee.id, "amount": "1.00"});
+        let (first, retry) = std::thread::scope(|scope| {
+            let refused = json!({"receiver_id": payee.id, "amount": "5.00"});
+            for _ in 0..12 {
+                let (payer, refused) = (&payer, refused.clone());
+                scope.spawn(move || transfer(payer, refused));
+            }
+            std::thread::sleep(pause);
+            let first = scope.spawn(|| app().transfer_with_key(&payer, &body, &key));
+            std::thread::sleep(pause);
+            scope.spawn(|| app().fund(&payer, "1.00"));
+            std::thread::sleep(pause);
+            let retry = scope.spawn(|| app().transfer_with_key(&payer, &body, &key));
+            (first.join().unwrap(), retry.join().unwrap())
+        });
+        let late = app().transfer_with_key(&payer, &body, &key);
+        for answer in [&retry, &late] {
+            assert_eq!(
+                (answer.status, &answer.text),
+                (first.status, &first.text),
+                "round {round}: one key, one answer"
+            );
+        }
+        // The server may take the two in either order; one answered, the other replayed it.
+        let replayed = |answer: &Response| answer.header("idempotent-replayed") == Some("true");
+        assert!(replayed(&first) != replayed(&retry), "round {round}: {first:?} {retry:?}");
+        assert!(replayed(&late), "round {round}: {late:?}");
+        let expected_balance = if first.status == 201 { "0.00" } else { "1.00" };
+        assert_eq!(app().balance(&payer), expected_balance, "round {round}: {}", first.text);
+    }
+}
+
 #[test]
 fn deposits_need_the_operator_credential() {
     let user = app().new_user();
