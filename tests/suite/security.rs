@@ -325,7 +325,8 @@ fn a_quiet_socket_closes_when_its_token_expires_whatever_its_recheck_interval() 
 
 /// Ending a session closes its event streams at once: logout and refresh-token reuse publish a
 /// close to the session's channel, which every stream opened with that session's tokens holds.
-/// Streams make no later requests, so nothing else would end them. Other sessions stay open.
+/// Streams make no later requests, so nothing else would end them, and a stream opened after the
+/// logout with a token of that session is refused. Other sessions stay open.
 /// (Sockets listen on the same channel; see the test above.)
 #[test]
 fn ending_a_session_closes_its_event_streams_at_once() {
@@ -341,6 +342,15 @@ fn ending_a_session_closes_its_event_streams_at_once() {
 
     assert_eq!(app.logout(&bob.refresh_token).status, 204);
     assert!(stream_ends(&bob_stream), "the logged-out session's stream ends");
+    // Its access token has not expired, but a stream opened with it now would never hear the
+    // close that logout published: it is refused.
+    let after_logout = EventStream::open(app, room, &bob, None).expect("answer");
+    assert_eq!(
+        (after_logout.head.status, after_logout.head.code()),
+        (401, "unauthorized"),
+        "{}",
+        after_logout.head.text
+    );
     assert_eq!(typing_until_closed(&mut alice_socket, Duration::from_secs(1)), None, "alice's socket stays open");
     assert!(!second_stream.next_item(Duration::from_secs(1)).is_some_and(|item| item == StreamItem::Ended));
 

@@ -11,7 +11,7 @@ use chrono::Utc;
 use http::{HeaderValue, StatusCode, header};
 use serde_json::Value;
 use shared::grip::session_channel;
-use shared::ids::{MessageId, PageLimit, RoomId, UserId};
+use shared::ids::{MessageId, PageLimit, RoomId, SessionId, UserId};
 use shared::request::{query_pairs, query_value};
 use shared::token::{Bearer, bearer_token};
 use shared::{ApiError, Reply};
@@ -40,16 +40,15 @@ pub async fn stream(settings: &Settings, request: Request, room: RoomId) -> Resu
     // Only Pushpin can hold the stream open; straight from the API it would end at once. Checked
     // after the request's own faults, which a client must hear about wherever it sent it.
     verify_gateway(settings, request.headers()).map_err(|_| ChatError::StreamWithoutGateway)?;
-    let backlog = backlog(settings, room, user, after).await?;
+    // As for a WebSocket: a token that names no session cannot be checked against a logout.
+    let session = bearer.session.ok_or_else(|| ApiError::unauthorized("the access token names no session"))?;
+    let backlog = backlog(settings, room, user, session, after).await?;
     let mut reply = http::Response::new(FullBody::new(backlog.events.into()));
     let headers = reply.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if !backlog.has_more {
-        let mut channels = format!("{}, {}", room_channel(room), member_channel(room, user));
-        if let Some(session) = bearer.session {
-            channels = format!("{channels}, {}", session_channel(session));
-        }
+        let channels = format!("{}, {}, {}", room_channel(room), member_channel(room, user), session_channel(session));
         headers.insert("grip-hold", HeaderValue::from_static("stream"));
         headers.insert("grip-channel", HeaderValue::try_from(channels).map_err(ApiError::internal)?);
         headers.insert("grip-keep-alive", HeaderValue::from_static(KEEP_ALIVE));
@@ -91,11 +90,14 @@ fn resume_after(headers: &http::HeaderMap, query: &[(String, String)]) -> Result
     }
 }
 
-/// The messages after `after` as SSE events (none without a cursor); a non-member gets 404.
+/// The messages after `after` as SSE events (none without a cursor); a non-member gets 404, and a
+/// session that has ended (logged out) 401: its logout's close was published before this stream
+/// subscribed, so nothing else would ever end the stream.
 async fn backlog(
     settings: &Settings,
     room: RoomId,
     user: UserId,
+    session: SessionId,
     after: Option<MessageId>,
 ) -> Result<Backlog, ChatError> {
     let database = shared::db::connect(&settings.database_url).await?;
@@ -103,13 +105,17 @@ async fn backlog(
     // whether the caller is a member, in the same one query.
     let after = after.map_or(i64::MAX, MessageId::get);
     let limit = PageLimit::parse(None, settings.max_page_size)?;
-    let page: Option<String> = shared::db::optional_row(
+    let row = shared::db::optional_row(
         &database,
-        "SELECT chat_history($1::int8, $2::int8, NULL, $3::int8, $4::int4) AS resource",
-        vec![room.get().into(), user.get().into(), after.into(), limit.get().into()],
+        "SELECT auth_session_is_live($5::int8) AS live, \
+            chat_history($1::int8, $2::int8, NULL, $3::int8, $4::int4) AS resource",
+        vec![room.get().into(), user.get().into(), after.into(), limit.get().into(), session.get().into()],
     )
-    .await?
-    .and_then(|row| row.get("resource"));
+    .await?;
+    if !row.as_ref().and_then(|row| row.get::<bool>("live")).unwrap_or(false) {
+        return Err(ApiError::unauthorized("the session has ended").into());
+    }
+    let page: Option<String> = row.and_then(|row| row.get("resource"));
     let page: Value = serde_json::from_str(&page.ok_or_else(|| ChatError::Outcome("room_not_found".into()))?)
         .map_err(ApiError::internal)?;
     let mut events = String::new();
