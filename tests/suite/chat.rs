@@ -535,6 +535,24 @@ fn senders_are_rate_limited_per_minute() {
     assert!(limited.header("retry-after").is_some());
 }
 
+/// Creating rooms, opening direct rooms and adding members pull others in, so they share one
+/// budget per user (`chat_room_changes_per_minute`): one account cannot flood a victim with rooms.
+#[test]
+fn room_changes_are_rate_limited_per_user() {
+    let Some(app) = private_app(AppOptions::default().variable("chat_room_changes_per_minute", "3")) else {
+        return;
+    };
+    let (alice, bob, carol) = (app.new_user(), app.new_user(), app.new_user());
+    let room = room_with(&app, &alice, &[&bob]);
+    assert_eq!(app.open_direct_room(&alice, bob.id).status, 201);
+    assert_eq!(app.add_member(&alice, room, carol.id).status, 201);
+    let limited = app.open_direct_room(&alice, carol.id);
+    assert_eq!((limited.status, limited.code()), (429, "rate_limited"), "{}", limited.text);
+    assert!(limited.header("retry-after").is_some());
+    let others = app.create_room(&bob, &json!({"name": "Bob's", "member_ids": [carol.id]}));
+    assert_eq!(others.status, 201, "another user's budget is their own: {}", others.text);
+}
+
 #[test]
 fn bad_input_gets_a_4xx_or_an_error_event_never_a_500() {
     let alice = app().new_user();

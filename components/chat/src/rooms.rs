@@ -10,8 +10,8 @@ use spin_sdk::http::Request;
 use crate::error::ChatError;
 use crate::input::RoomName;
 use crate::outcome::{call, error_for};
-use crate::realtime;
 use crate::settings::Settings;
+use crate::{rate_limit, realtime};
 
 /// Reads the caller and the JSON body of a room request.
 async fn caller_and_fields(settings: &Settings, request: Request) -> Result<(UserId, JsonObject), ChatError> {
@@ -42,6 +42,7 @@ pub async fn create(settings: &Settings, request: Request) -> Result<Reply, Chat
         }
     };
     fields.finish()?;
+    rate_limit::allow_room_change(settings, caller).await?;
     let outcome = call(
         settings,
         "SELECT outcome, resource FROM chat_create_room($1::int8, $2::text, $3::int8[], $4::int4)",
@@ -61,6 +62,7 @@ pub async fn direct(settings: &Settings, request: Request) -> Result<Reply, Chat
     let (caller, mut fields) = caller_and_fields(settings, request).await?;
     let peer = user_field(&mut fields, "user_id")?;
     fields.finish()?;
+    rate_limit::allow_room_change(settings, caller).await?;
     let outcome = call(
         settings,
         "SELECT outcome, resource FROM chat_direct_room($1::int8, $2::int8)",
@@ -91,6 +93,7 @@ pub async fn add_member(settings: &Settings, request: Request, room: RoomId) -> 
     let (caller, mut fields) = caller_and_fields(settings, request).await?;
     let user = user_field(&mut fields, "user_id")?;
     fields.finish()?;
+    rate_limit::allow_room_change(settings, caller).await?;
     let outcome = call(
         settings,
         "SELECT outcome, resource FROM chat_add_member($1::int8, $2::int8, $3::int8, $4::int4)",

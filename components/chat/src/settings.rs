@@ -22,6 +22,9 @@ pub struct Settings {
     pub socket_recheck_interval_seconds: u32,
     pub message_bytes_max: usize,
     pub messages_per_minute: i64,
+    /// Rooms created, direct rooms opened and members added per user per minute
+    /// (`chat_room_changes_per_minute`).
+    pub room_changes_per_minute: i64,
     pub room_members_max: i32,
     pub payment_request_ttl_seconds: i32,
     /// How long after sending its author may edit a text message (`message_edit_window_seconds`).
@@ -53,6 +56,7 @@ async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
         socket_recheck_interval_seconds: recheck_interval(variables).await?,
         message_bytes_max: variables.parsed("chat_message_max_bytes").await?,
         messages_per_minute: variables.parsed("chat_messages_per_minute").await?,
+        room_changes_per_minute: variables.parsed("chat_room_changes_per_minute").await?,
         room_members_max: variables.parsed("room_max_members").await?,
         payment_request_ttl_seconds: variables.parsed("payment_request_ttl_seconds").await?,
         message_edit_window_seconds: variables.parsed("message_edit_window_seconds").await?,
