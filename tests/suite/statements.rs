@@ -117,7 +117,9 @@ fn a_statement_starting_after_some_movements_opens_with_the_balance_then() {
 
 #[test]
 fn a_csv_statement_is_rfc_4180_with_opening_and_closing_rows() {
-    let (alice, bob) = (app().new_user(), app().new_user());
+    // A username may start with `-`, which a spreadsheet reads as a formula (`-1-2` is -3).
+    let bob_name = format!("-1-2-{}", sendinchat_tests::app::unique_suffix());
+    let (alice, bob) = (app().new_user(), app().sign_up(&bob_name, "bob's long enough password"));
     app().fund(&alice, "20");
     let note = "=HYPERLINK(\"x\"), two\nlines";
     let paid = app().transfer(&alice, &json!({"receiver_id": bob.id, "amount": "3.00", "note": note}));
@@ -135,7 +137,7 @@ fn a_csv_statement_is_rfc_4180_with_opening_and_closing_rows() {
     assert!(records[1].contains(",,opening_balance,,,,,,0.00\r\n"), "{:?}", records[1]);
     assert!(records[2].contains(",deposit,,,,,20.00,20.00\r\n"), "{:?}", records[2]);
     let expected_payment =
-        format!(",payment,{},{},,\"'=HYPERLINK(\"\"x\"\"), two\nlines\",-3.00,17.00\r\n", bob.id, bob.username);
+        format!(",payment,{},'{},,\"'=HYPERLINK(\"\"x\"\"), two\nlines\",-3.00,17.00\r\n", bob.id, bob.username);
     assert!(records[3].ends_with(&expected_payment), "{:?}", records[3]);
     assert!(records[4].contains(",,closing_balance,,,,,,17.00\r\n"), "{:?}", records[4]);
     assert_eq!(records.len(), 5, "{:?}", csv.text);
@@ -150,6 +152,10 @@ fn statement_parameters_are_validated() {
         ("from=yesterday&to=2026-02-01", 400, "invalid_period"),
         ("from=2026-02-30&to=2026-03-01", 400, "invalid_period"),
         ("from=0000-01-01&to=0000-02-01", 400, "invalid_period"),
+        // 9999-12-31T23:00-05:00 is in the year 10000 in UTC.
+        ("from=9999-12-30&to=9999-12-31T23:00:00-05:00", 400, "invalid_period"),
+        // Equal once cut to Postgres' microseconds.
+        ("from=2026-01-01T00:00:00.0000001Z&to=2026-01-01T00:00:00.0000002Z", 400, "invalid_period"),
         ("from=2026-02-01&to=2026-01-01", 400, "invalid_period"),
         ("from=2026-01-01&to=2026-01-01", 400, "invalid_period"),
         ("from=2025-01-01&to=2026-01-03", 400, "period_too_long"),

@@ -10,7 +10,7 @@
 //! the body with an error instead of its last chunk, and the client sees a broken transfer, never
 //! a complete-looking short statement.
 use bytes::Bytes;
-use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, SubsecRound, TimeDelta, Utc};
 use http::{HeaderValue, header};
 use serde_json::json;
 use shared::ApiError;
@@ -69,11 +69,13 @@ fn moment(name: &'static str, raw: Option<&str>) -> Result<DateTime<Utc>, ApiErr
         Ok(date) => date.and_hms_opt(0, 0, 0).map(|midnight| midnight.and_utc()),
         Err(_) => DateTime::parse_from_rfc3339(raw).ok().map(|moment| moment.with_timezone(&Utc)),
     };
-    // Year 0 parses here but Postgres has none.
-    parsed.filter(|moment| moment.year() >= 1).ok_or_else(|| {
+    // Years 0 and 10000 parse here (the latter from 9999-12-31 with a negative offset), but the
+    // period's bounds are written to Postgres as RFC 3339, which has four-digit years only. Cut
+    // to microseconds, Postgres' precision, so that from < to holds for what it is given.
+    parsed.filter(|moment| (1..=9999).contains(&moment.year())).map(|moment| moment.trunc_subsecs(6)).ok_or_else(|| {
         ApiError::bad_request(
             "invalid_period",
-            format!("{name} must be a date (2026-01-31) or an RFC 3339 timestamp, from the year 1"),
+            format!("{name} must be a date (2026-01-31) or an RFC 3339 timestamp, in the years 1 to 9999"),
         )
     })
 }
@@ -242,7 +244,7 @@ impl Renderer {
                     &optional(line.transfer_id),
                     &line.kind,
                     &optional(line.counterparty_id),
-                    line.counterparty_username.as_deref().unwrap_or_default(),
+                    &spreadsheet_safe(line.counterparty_username.as_deref().unwrap_or_default()),
                     &optional(line.refund_of),
                     &spreadsheet_safe(line.note.as_deref().unwrap_or_default()),
                     line.amount.as_deref().unwrap_or_default(),
@@ -284,11 +286,12 @@ fn csv_row(out: &mut String, fields: &[&str]) {
     out.push_str("\r\n");
 }
 
-/// A note as a spreadsheet cell that is text, never a formula: notes are written by other
-/// people, and a spreadsheet runs a cell starting with `=`, `+`, `-` or `@` (OWASP's CSV
-/// injection). Such a note gets a leading `'`, which spreadsheets read as "this is text".
-fn spreadsheet_safe(note: &str) -> String {
-    if note.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{note}") } else { note.to_owned() }
+/// A field as a spreadsheet cell that is text, never a formula: notes and usernames are written by
+/// other people, and a spreadsheet runs a cell starting with `=`, `+`, `-` or `@` (OWASP's CSV
+/// injection; a username may start with `-`). Such a field gets a leading `'`, which spreadsheets
+/// read as "this is text".
+fn spreadsheet_safe(field: &str) -> String {
+    if field.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{field}") } else { field.to_owned() }
 }
 
 /// The rows still to be sent, and what is rendered but not yet handed on.
