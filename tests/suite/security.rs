@@ -323,10 +323,49 @@ fn a_quiet_socket_closes_when_its_token_expires_whatever_its_recheck_interval() 
     assert!(now_seconds() > expires_at + CLOCK_SKEW_SECONDS - 1, "not before the token was refused");
 }
 
+/// An event stream is re-checked as a socket is: at the stream's next link Pushpin asks the app
+/// whether it may go on. While its token is valid, its session live and its user a member, it goes
+/// on (a message after the first re-check still arrives); once the token is refused it ends. So a
+/// stream outlives neither its token nor a departure whose close it missed while opening.
+#[test]
+fn an_event_stream_goes_on_past_its_rechecks_and_ends_once_its_token_is_refused() {
+    const CLOCK_SKEW_SECONDS: i64 = 30;
+    const RECHECK_SECONDS: i64 = 20;
+    const REFUSED_IN_SECONDS: i64 = 35;
+    let Some(app) = private_app(AppOptions::default().variable("socket_recheck_interval_seconds", "20")) else {
+        return;
+    };
+    let (alice, bob) = (app.new_user(), app.new_user());
+    let room = room_of(&app, &alice, &bob);
+    let expires_at = now_seconds() - CLOCK_SKEW_SECONDS + REFUSED_IN_SECONDS;
+    let session = claims_of(&bob.token)["sid"].clone();
+    let claims = json!({"sub": bob.id.to_string(), "iss": "sendinchat", "sid": session, "iat": now_seconds() - 60, "exp": expires_at});
+    let token = forge_token(&json!({"alg": "HS256", "typ": "JWT"}), &claims, app.jwt_secret());
+    let opened_at = now_seconds();
+    let stream = EventStream::open_path(&app, &format!("/chat/rooms/{room}/events?token={token}"), &[]).expect("opens");
+    assert_eq!(stream.head.status, 200, "{}", stream.head.text);
+
+    std::thread::sleep(Duration::from_secs(RECHECK_SECONDS as u64 + 3));
+    let sent = app.send_message(&alice, &json!({"chat_id": room, "content": "after the first re-check"}));
+    assert_eq!(sent.status, 201, "{}", sent.text);
+    let arrived = wait::until(Duration::from_secs(5), || match stream.next_item(Duration::from_millis(300))? {
+        StreamItem::Event { data, .. } if data["type"] == "message" => Some(Ok(data)),
+        StreamItem::Event { .. } => None,
+        StreamItem::Ended => Some(Err("the stream ended at its first re-check")),
+    });
+    assert_eq!(
+        arrived.expect("the message arrives").expect("still open")["message"]["content"],
+        "after the first re-check"
+    );
+
+    assert!(stream_ends_within(&stream, Duration::from_secs(2 * RECHECK_SECONDS as u64)), "ended by a re-check");
+    assert!(now_seconds() >= opened_at + REFUSED_IN_SECONDS, "not before the token was refused");
+}
+
 /// Ending a session closes its event streams at once: logout and refresh-token reuse publish a
 /// close to the session's channel, which every stream opened with that session's tokens holds.
-/// Streams make no later requests, so nothing else would end them, and a stream opened after the
-/// logout with a token of that session is refused. Other sessions stay open.
+/// Nothing else would end them before their next re-check, and a stream opened after the logout
+/// with a token of that session is refused. Other sessions stay open.
 /// (Sockets listen on the same channel; see the test above.)
 #[test]
 fn ending_a_session_closes_its_event_streams_at_once() {
@@ -362,7 +401,12 @@ fn ending_a_session_closes_its_event_streams_at_once() {
 
 /// Whether `stream` ends within 10 s (events before the end are skipped).
 fn stream_ends(stream: &EventStream) -> bool {
-    wait::until(Duration::from_secs(10), || match stream.next_item(Duration::from_millis(300))? {
+    stream_ends_within(stream, Duration::from_secs(10))
+}
+
+/// Whether `stream` ends within `timeout` (events before the end are skipped).
+fn stream_ends_within(stream: &EventStream, timeout: Duration) -> bool {
+    wait::until(timeout, || match stream.next_item(Duration::from_millis(300))? {
         StreamItem::Ended => Some(()),
         StreamItem::Event { .. } => None,
     })

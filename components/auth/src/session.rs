@@ -73,8 +73,8 @@ pub async fn logout(settings: &Settings, request: Request) -> Result<Reply, Auth
     Ok(no_content())
 }
 
-/// Closes the ended session's sockets and event streams now: streams make no later requests that
-/// could be re-checked, and sockets would otherwise wait for their next frame or keep-alive.
+/// Closes the ended session's sockets and event streams now: they would otherwise wait for their
+/// next frame or re-check (a socket's keep-alive request, a stream's next link).
 async fn close_session_connections(settings: &Settings, session: SessionId) {
     settings.publisher.publish(session_ended_event(session)).await;
 }

@@ -1,7 +1,8 @@
 //! `GET /chat/rooms/{id}/events`: the room's events as Server-Sent Events, for clients that
 //! cannot open WebSockets. Pushpin holds the stream (GRIP `Grip-Hold: stream`) and appends every
 //! event published to the room's channels, in the `http-stream` format of the same publish that
-//! reaches WebSockets. The app only answers the opening request, then forgets the stream.
+//! reaches WebSockets. The app answers the opening request, then only Pushpin's re-checks at the
+//! stream's next link (see `recheck`).
 //!
 //! Resuming: each message event carries `id: <message id>`, so a reconnecting `EventSource` sends
 //! `Last-Event-ID`, which is read as `?after=`: the answer starts with the messages missed since,
@@ -20,7 +21,7 @@ use spin_sdk::http::{FullBody, Request};
 use crate::error::ChatError;
 use crate::realtime::{member_channel, message_event, room_channel};
 use crate::settings::Settings;
-use crate::websocket::verify_gateway;
+use crate::websocket::{recheck_interval_seconds, verify_gateway};
 
 /// An SSE comment Pushpin sends on idle streams, so proxies and clients keep them open.
 const KEEP_ALIVE: &str = ":\\n\\n; format=cstring; timeout=20";
@@ -34,27 +35,90 @@ struct Backlog {
 
 pub async fn stream(settings: &Settings, request: Request, room: RoomId) -> Result<Reply, ChatError> {
     let query = query_pairs(request.uri())?;
+    if let Some(credential) = query_value(&query, "recheck") {
+        return recheck(settings, request.headers(), room, credential).await;
+    }
     let bearer = authenticate(settings, request.headers(), &query)?;
-    let user = bearer.user;
     let after = resume_after(request.headers(), &query)?;
     // Only Pushpin can hold the stream open; straight from the API it would end at once. Checked
     // after the request's own faults, which a client must hear about wherever it sent it.
     verify_gateway(settings, request.headers()).map_err(|_| ChatError::StreamWithoutGateway)?;
     // As for a WebSocket: a token that names no session cannot be checked against a logout.
     let session = bearer.session.ok_or_else(|| ApiError::unauthorized("the access token names no session"))?;
-    let backlog = backlog(settings, room, user, session, after).await?;
-    let mut reply = http::Response::new(FullBody::new(backlog.events.into()));
+    let backlog = backlog(settings, room, bearer.user, session, after).await?;
+    let mut reply = event_stream_reply(backlog.events);
+    if !backlog.has_more {
+        hold(settings, &mut reply, room, bearer, session)?;
+    }
+    Ok(reply)
+}
+
+/// Pushpin asking, at the stream's next link, whether it may go on. Streams hear their session's
+/// end and their member's departure as published closes, but a close published while the stream
+/// was opening, before it subscribed, is lost; and a stream must not outlive its access token.
+/// So, as a socket is by its keep-alive requests, a stream is re-checked: while its token is
+/// valid, its session live and its user a member, it is held again (with a new next link);
+/// otherwise an answer without a hold ends it.
+async fn recheck(
+    settings: &Settings,
+    headers: &http::HeaderMap,
+    room: RoomId,
+    credential: &str,
+) -> Result<Reply, ChatError> {
+    verify_gateway(settings, headers).map_err(|_| ChatError::StreamWithoutGateway)?;
+    let mut reply = event_stream_reply(String::new());
+    let Ok(bearer) = settings.keys.verify_stream_recheck(credential, room, Utc::now()) else {
+        return Ok(reply);
+    };
+    let session = bearer.session.expect("a re-check credential names its session");
+    let database = shared::db::connect(&settings.database_url).await?;
+    let row = shared::db::optional_row(
+        &database,
+        "SELECT auth_session_is_live($1::int8) AND chat_is_member($2::int8, $3::int8) AS allowed",
+        vec![session.get().into(), room.get().into(), bearer.user.get().into()],
+    )
+    .await?;
+    if row.and_then(|row| row.get::<bool>("allowed")).unwrap_or(false) {
+        hold(settings, &mut reply, room, bearer, session)?;
+    }
+    Ok(reply)
+}
+
+fn event_stream_reply(events: String) -> Reply {
+    let mut reply = http::Response::new(FullBody::new(events.into()));
     let headers = reply.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if !backlog.has_more {
-        let channels = format!("{}, {}, {}", room_channel(room), member_channel(room, user), session_channel(session));
-        headers.insert("grip-hold", HeaderValue::from_static("stream"));
-        headers.insert("grip-channel", HeaderValue::try_from(channels).map_err(ApiError::internal)?);
-        headers.insert("grip-keep-alive", HeaderValue::from_static(KEEP_ALIVE));
-    }
     *reply.status_mut() = StatusCode::OK;
-    Ok(reply)
+    reply
+}
+
+/// Asks Pushpin to hold the stream on the room's, the member's and the session's channels, and to
+/// come back to the next link (see [`recheck`]) after the re-check interval, or sooner when the
+/// token is refused sooner.
+fn hold(
+    settings: &Settings,
+    reply: &mut Reply,
+    room: RoomId,
+    bearer: Bearer,
+    session: SessionId,
+) -> Result<(), ApiError> {
+    let channels =
+        format!("{}, {}, {}", room_channel(room), member_channel(room, bearer.user), session_channel(session));
+    let recheck_seconds = recheck_interval_seconds(
+        settings.socket_recheck_interval_seconds,
+        &http::HeaderMap::new(),
+        bearer.refused_from(),
+        Utc::now(),
+    );
+    let credential = settings.keys.issue_stream_recheck(bearer, session, room);
+    let next_link = format!("</chat/rooms/{room}/events?recheck={credential}>; rel=next; timeout={recheck_seconds}");
+    let headers = reply.headers_mut();
+    headers.insert("grip-hold", HeaderValue::from_static("stream"));
+    headers.insert("grip-channel", HeaderValue::try_from(channels).map_err(ApiError::internal)?);
+    headers.insert("grip-keep-alive", HeaderValue::from_static(KEEP_ALIVE));
+    headers.insert("grip-link", HeaderValue::try_from(next_link).map_err(ApiError::internal)?);
+    Ok(())
 }
 
 /// The caller and their session, by `Authorization: Bearer` or, for `EventSource` (which cannot

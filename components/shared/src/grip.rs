@@ -85,8 +85,8 @@ pub fn message_event(room: RoomId, message_json: &str) -> Event {
 }
 
 /// Every socket and event stream opened with one session's tokens listens here, so ending the
-/// session (logout, refresh-token reuse) closes them at once: streams make no later requests to
-/// re-check, and a quiet socket would otherwise stay open until its next keep-alive re-check.
+/// session (logout, refresh-token reuse) closes them at once: a quiet socket or stream would
+/// otherwise stay open until its next re-check (a keep-alive request, a stream's next link).
 pub fn session_channel(session: SessionId) -> String {
     format!("session:{session}")
 }

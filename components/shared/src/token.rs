@@ -6,8 +6,9 @@
 //! required claim (`sub`, `iat`, `exp`, `iss`) is missing or wrong.
 //!
 //! A token also names its session (`sid`, the refresh-token family its login began). Ordinary
-//! requests do not look it up: a token stays good until it expires, even after logout. Only a
-//! WebSocket, which can outlive many tokens, checks that its session is still live.
+//! requests do not look it up: a token stays good until it expires, even after logout. Only
+//! WebSockets and event streams, which can outlive many tokens, check that their session is
+//! still live.
 use chrono::{DateTime, Duration, Utc};
 use http::HeaderMap;
 use jwt_compact::alg::{Hs256, Hs256Key};
@@ -15,7 +16,7 @@ use jwt_compact::{AlgorithmExt, Claims, Header, TimeOptions, UntrustedToken};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::ApiError;
-use crate::ids::{SessionId, UserId};
+use crate::ids::{RoomId, SessionId, UserId};
 
 /// The shortest acceptable HMAC key: HS256 keys shorter than the hash output weaken it.
 pub const SECRET_BYTES_MIN: usize = 32;
@@ -51,6 +52,15 @@ impl Bearer {
 pub struct TokenKeys {
     key: Hs256Key,
     issuer: String,
+}
+
+/// What an event stream's re-check credential says (see [`TokenKeys::issue_stream_recheck`]).
+#[derive(Debug, Serialize, Deserialize)]
+struct StreamRecheckClaims {
+    sub: String,
+    sid: String,
+    room: String,
+    iss: String,
 }
 
 /// Why a token was refused; the client sees only a generic 401, this is for the log and tests.
@@ -108,6 +118,43 @@ impl TokenKeys {
         let session = claims.custom.sid.map(|sid| SessionId::parse(&sid).ok_or(Rejection::MissingClaim)).transpose()?;
         let expires_at = claims.expiration.ok_or(Rejection::MissingClaim)?;
         Ok(Bearer { user, session, expires_at })
+    }
+
+    /// The credential an event stream's next link carries, with which Pushpin asks whether the
+    /// stream may go on: it names the stream's user, session and room, and expires with the access
+    /// token that opened the stream. Its own issuer keeps it from ever passing as an access token,
+    /// and it keeps the access token itself out of the URLs that Pushpin logs.
+    pub fn issue_stream_recheck(&self, bearer: Bearer, session: SessionId, room: RoomId) -> String {
+        let mut claims = Claims::new(StreamRecheckClaims {
+            sub: bearer.user.to_string(),
+            sid: session.to_string(),
+            room: room.to_string(),
+            iss: self.stream_recheck_issuer(),
+        });
+        claims.expiration = Some(bearer.expires_at);
+        Hs256
+            .token(&Header::empty().with_token_type("JWT"), &claims, &self.key)
+            .expect("serialising fixed claims cannot fail")
+    }
+
+    /// Checks a stream's re-check credential for `room`; returns the user, session and expiry of
+    /// the access token it was made from.
+    pub fn verify_stream_recheck(&self, token: &str, room: RoomId, now: DateTime<Utc>) -> Result<Bearer, Rejection> {
+        let claims: Claims<StreamRecheckClaims> = verify_hs256(&self.key, token, now)?;
+        if claims.custom.iss != self.stream_recheck_issuer() {
+            return Err(Rejection::WrongIssuer);
+        }
+        if claims.custom.room != room.to_string() {
+            return Err(Rejection::MissingClaim);
+        }
+        let user = UserId::parse(&claims.custom.sub).ok_or(Rejection::MissingClaim)?;
+        let session = SessionId::parse(&claims.custom.sid).ok_or(Rejection::MissingClaim)?;
+        let expires_at = claims.expiration.ok_or(Rejection::MissingClaim)?;
+        Ok(Bearer { user, session: Some(session), expires_at })
+    }
+
+    fn stream_recheck_issuer(&self) -> String {
+        format!("{}#stream-recheck", self.issuer)
     }
 
     /// The user behind the request's `Authorization: Bearer <token>` header, or a 401.
@@ -200,6 +247,21 @@ mod tests {
         assert!(keys().verify(&token, refused_from - Duration::seconds(1)).is_ok(), "accepted within the skew");
         assert_eq!(keys().verify(&token, refused_from), Err(Rejection::Expired));
         assert_eq!(keys().verify(&token, now + Duration::minutes(16)), Err(Rejection::Expired));
+    }
+
+    #[test]
+    fn a_stream_recheck_credential_holds_for_its_room_only_and_is_no_access_token() {
+        let now = Utc::now();
+        let (user, session) = (UserId::parse("42").unwrap(), SessionId::parse("7").unwrap());
+        let (room, other_room) = (RoomId::parse("3").unwrap(), RoomId::parse("4").unwrap());
+        let access = keys().issue(user, session, Duration::minutes(15), now);
+        let bearer = keys().verify_bearer(&access, now).unwrap();
+        let credential = keys().issue_stream_recheck(bearer, session, room);
+        assert_eq!(keys().verify_stream_recheck(&credential, room, now), Ok(bearer));
+        assert_eq!(keys().verify_stream_recheck(&credential, other_room, now), Err(Rejection::MissingClaim));
+        assert_eq!(keys().verify_stream_recheck(&credential, room, bearer.refused_from()), Err(Rejection::Expired));
+        assert_eq!(keys().verify_bearer(&credential, now), Err(Rejection::MissingClaim), "not an access token");
+        assert!(keys().verify_stream_recheck(&access, room, now).is_err(), "an access token is not a credential");
     }
 
     #[test]
