@@ -159,6 +159,21 @@ fn bad_input_gets_the_right_4xx_and_never_a_500() {
     let cases: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
         ("/users/register", "application/json", b"{\"username\":".to_vec(), 400, "malformed_json"),
         ("/users/register", "application/json", b"[1,2]".to_vec(), 400, "malformed_json"),
+        // Parsers disagree on which of two values wins: neither is guessed at.
+        (
+            "/users/register",
+            "application/json",
+            b"{\"username\":\"ab_one\",\"password\":\"p\",\"username\":\"ab_two\"}".to_vec(),
+            400,
+            "malformed_json",
+        ),
+        (
+            "/users/token",
+            "application/x-www-form-urlencoded",
+            b"username=a&username=b&password=p".to_vec(),
+            400,
+            "malformed_form",
+        ),
         ("/users/register", "text/plain", b"{}".to_vec(), 415, "unsupported_media_type"),
         ("/users/register", "application/json", b"{\"username\":\"abc\"}".to_vec(), 422, "missing_field"),
         ("/users/register", "application/json", b"{\"username\":7,\"password\":\"x\"}".to_vec(), 422, "invalid_field"),

@@ -80,11 +80,19 @@ impl IdempotencyKey {
     pub const HEADER: &'static str = "idempotency-key";
     const LENGTH_MAX: usize = 255;
 
-    /// Reads the header; absent is fine (the request is then not retry-safe), malformed is 400.
+    /// Reads the header; absent is fine (the request is then not retry-safe), malformed is 400, and
+    /// so is a second one: which of two keys a retry would be filed under is anyone's guess.
     pub fn from_headers(headers: &http::HeaderMap) -> Result<Option<Self>, ApiError> {
-        let Some(value) = headers.get(Self::HEADER) else {
+        let mut values = headers.get_all(Self::HEADER).iter();
+        let Some(value) = values.next() else {
             return Ok(None);
         };
+        if values.next().is_some() {
+            return Err(ApiError::bad_request(
+                "invalid_idempotency_key",
+                "give one Idempotency-Key header, not several",
+            ));
+        }
         let key = value.to_str().ok().filter(|key| {
             (1..=Self::LENGTH_MAX).contains(&key.len()) && key.bytes().all(|byte| byte.is_ascii_graphic())
         });
@@ -135,6 +143,16 @@ pub fn checked_page_size(maximum: u32) -> Result<u32, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_idempotency_key_is_given_once_or_not_at_all() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(IdempotencyKey::from_headers(&headers).unwrap(), None);
+        headers.append(IdempotencyKey::HEADER, "first".parse().unwrap());
+        assert_eq!(IdempotencyKey::from_headers(&headers).unwrap().unwrap().as_str(), "first");
+        headers.append(IdempotencyKey::HEADER, "second".parse().unwrap());
+        assert_eq!(IdempotencyKey::from_headers(&headers).unwrap_err().code, "invalid_idempotency_key");
+    }
 
     #[test]
     fn ids_accept_only_plain_positive_integers() {

@@ -1,9 +1,12 @@
 //! Reading request bodies and parameters, with limits, into values handlers can trust.
 //!
 //! Errors name the offending field but never echo its value: a value may be a password.
+use std::fmt;
+
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body_util::{BodyExt, Limited};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 use spin_sdk::http::Request;
 
@@ -69,8 +72,12 @@ impl JsonObject {
             return Err(unsupported_media_type("application/json"));
         }
         match serde_json::from_str(utf8(body)?) {
-            Ok(Value::Object(map)) => Ok(Self(map)),
-            Ok(_) => Err(ApiError::bad_request("malformed_json", "request body must be a JSON object")),
+            Ok(TopLevel::Object(map)) => Ok(Self(map)),
+            Ok(TopLevel::RepeatedField(field)) => Err(repeated_field("malformed_json", &field)),
+            // A well-formed body of another type: the visitor refused it.
+            Err(error) if error.is_data() => {
+                Err(ApiError::bad_request("malformed_json", "request body must be a JSON object"))
+            }
             Err(error) => Err(ApiError::bad_request(
                 "malformed_json",
                 format!("request body is not valid JSON (line {}, column {})", error.line(), error.column()),
@@ -87,7 +94,14 @@ impl JsonObject {
     pub fn from_form_body(body: &[u8]) -> Result<Self, ApiError> {
         let pairs = parse_urlencoded(utf8(body)?)
             .ok_or_else(|| ApiError::bad_request("malformed_form", "request body is not valid form encoding"))?;
-        Ok(Self(pairs.into_iter().map(|(name, value)| (name, Value::String(value))).collect()))
+        let mut fields = Map::new();
+        for (name, value) in pairs {
+            if fields.contains_key(&name) {
+                return Err(repeated_field("malformed_form", &name));
+            }
+            fields.insert(name, Value::String(value));
+        }
+        Ok(Self(fields))
     }
 
     /// Whether the body has `field` at all, `null` included (which `take` reads as absent).
@@ -125,6 +139,47 @@ impl JsonObject {
             )),
         }
     }
+}
+
+/// A body's top level as [`JsonObject`] reads it: the object, or the first field it names twice.
+/// `{"amount":"1","amount":"999"}` means different things to different parsers (most keep the
+/// last value, some the first), so a body that repeats a field is refused, not guessed at.
+enum TopLevel {
+    Object(Map<String, Value>),
+    RepeatedField(String),
+}
+
+impl<'de> Deserialize<'de> for TopLevel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(TopLevelVisitor)
+    }
+}
+
+struct TopLevelVisitor;
+
+impl<'de> Visitor<'de> for TopLevelVisitor {
+    type Value = TopLevel;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut fields: A) -> Result<TopLevel, A::Error> {
+        let mut object = Map::new();
+        while let Some((name, value)) = fields.next_entry::<String, Value>()? {
+            if object.contains_key(&name) {
+                // The rest must still be read for the parser to see the object end.
+                while fields.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                return Ok(TopLevel::RepeatedField(name));
+            }
+            object.insert(name, value);
+        }
+        Ok(TopLevel::Object(object))
+    }
+}
+
+fn repeated_field(code: &'static str, field: &str) -> ApiError {
+    ApiError::bad_request(code, format!("`{}` appears more than once in the request body", truncate(field)))
 }
 
 fn missing(field: &str) -> ApiError {
@@ -215,11 +270,30 @@ mod tests {
     }
 
     #[test]
+    fn a_field_given_twice_is_refused_not_guessed_at() {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, "application/json".parse().unwrap());
+        let twice = JsonObject::from_json_body(&headers, br#"{"amount":"1","note":"x","amount":"999","z":[{}]}"#);
+        let refused = twice.unwrap_err();
+        assert_eq!(
+            (refused.code, refused.message.as_ref()),
+            ("malformed_json", "`amount` appears more than once in the request body")
+        );
+        // Nested objects are values, read as a whole; only the top level's names must differ.
+        assert!(JsonObject::from_json_body(&headers, br#"{"a":{"b":1},"c":{"b":2}}"#).is_ok());
+        assert_eq!(JsonObject::from_form_body(b"username=a&username=b").unwrap_err().code, "malformed_form");
+    }
+
+    #[test]
     fn bodies_that_are_not_json_objects_are_refused() {
         let mut headers = HeaderMap::new();
         headers.insert(http::header::CONTENT_TYPE, "application/json".parse().unwrap());
-        assert_eq!(JsonObject::from_json_body(&headers, b"[1]").unwrap_err().code, "malformed_json");
-        assert_eq!(JsonObject::from_json_body(&headers, b"{").unwrap_err().code, "malformed_json");
+        let refused = |body: &[u8]| JsonObject::from_json_body(&headers, body).unwrap_err();
+        for not_an_object in [&b"[1]"[..], b"\"text\"", b"1", b"null"] {
+            assert_eq!(refused(not_an_object).message, "request body must be a JSON object");
+        }
+        assert!(refused(b"{").message.starts_with("request body is not valid JSON"));
+        assert!(refused(br#"{"a":1} x"#).message.starts_with("request body is not valid JSON"));
         assert_eq!(JsonObject::from_json_body(&headers, b"\xff").unwrap_err().code, "invalid_encoding");
         headers.insert(http::header::CONTENT_TYPE, "text/plain".parse().unwrap());
         assert_eq!(JsonObject::from_json_body(&headers, b"{}").unwrap_err().code, "unsupported_media_type");

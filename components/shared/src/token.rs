@@ -164,6 +164,9 @@ impl TokenKeys {
 
     /// The user and session behind the request's `Authorization: Bearer <token>` header, or a 401.
     pub fn authenticate_bearer(&self, headers: &HeaderMap) -> Result<Bearer, ApiError> {
+        if headers.get_all(http::header::AUTHORIZATION).iter().nth(1).is_some() {
+            return Err(ApiError::unauthorized("give one Authorization header, not several"));
+        }
         let token = bearer_token(headers).ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
         let bearer = self.verify_bearer(token, Utc::now()).map_err(|rejection| match rejection {
             Rejection::Expired => ApiError::unauthorized("the access token has expired"),
@@ -174,9 +177,14 @@ impl TokenKeys {
     }
 }
 
-/// The token of an `Authorization: Bearer <token>` header (scheme compared case-insensitively).
+/// The token of an `Authorization: Bearer <token>` header (scheme compared case-insensitively);
+/// none when the header is given more than once.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+    let value = values.next()?.to_str().ok()?;
+    if values.next().is_some() {
+        return None;
+    }
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
@@ -321,5 +329,25 @@ mod tests {
         assert_eq!(bearer_token(&headers), Some("abc"));
         headers.insert(http::header::AUTHORIZATION, "Basic abc".parse().unwrap());
         assert_eq!(bearer_token(&headers), None);
+    }
+
+    #[test]
+    fn two_authorization_headers_are_refused_rather_than_one_picked() {
+        let token = keys().issue(
+            UserId::parse("42").unwrap(),
+            SessionId::parse("7").unwrap(),
+            Duration::minutes(15),
+            Utc::now(),
+        );
+        let mut headers = HeaderMap::new();
+        headers.append(http::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        assert!(keys().authenticate_bearer(&headers).is_ok());
+        headers.append(http::header::AUTHORIZATION, "Bearer another".parse().unwrap());
+        assert_eq!(bearer_token(&headers), None);
+        let refused = keys().authenticate_bearer(&headers).unwrap_err();
+        assert_eq!(
+            (refused.code, refused.message.as_ref()),
+            ("unauthorized", "give one Authorization header, not several")
+        );
     }
 }
