@@ -48,6 +48,9 @@ RETURN sha256(convert_to(array_to_string(parts, E'\x1f', E'\x1e'), 'UTF8'));
 -- recorded in idempotency_keys, else a transfer made under the key (ledger_post writes it on the
 -- row; a chat payment has both, and its answer is the recorded message). A different fingerprint
 -- answers 'idempotency_mismatch'. No row when the key is new.
+-- A transfer is replayed as it was first answered, byte for byte: with nothing refunded, as when
+-- it was made (its other fields never change). What has been refunded since is the transfer's
+-- own resource (GET /fintech/transactions/{id}), not the answer to this request.
 -- Two outer joins from one row rather than a sorted union: the same two index probes, with half
 -- the plan to set up on every call.
 CREATE FUNCTION idempotency_replay(p_scope text, p_key text, p_fingerprint bytea)
@@ -59,7 +62,7 @@ BEGIN ATOMIC
     FROM (
         SELECT coalesce(k.request_fingerprint, t.request_fingerprint) AS fingerprint,
                CASE WHEN k.key IS NOT NULL THEN k.outcome ELSE 'completed' END AS outcome,
-               CASE WHEN k.key IS NOT NULL THEN k.resource ELSE transfer_json(t)::text END AS resource
+               CASE WHEN k.key IS NOT NULL THEN k.resource ELSE transfer_json(t, NULL)::text END AS resource
         FROM (VALUES (1)) one
         LEFT JOIN idempotency_keys k ON k.scope = p_scope AND k.key = p_key
         LEFT JOIN transfers t ON t.idempotency_scope = p_scope AND t.idempotency_key = p_key
@@ -317,10 +320,8 @@ BEGIN
     result := ledger_pay(p_sender_user_id, coalesce(receiver_id, 0), p_amount, p_currency, p_note,
         p_default_currency, key_scope, p_idempotency_key, fingerprint, p_daily_max);
     outcome := result.outcome;
-    -- A transfer this call posted has no refunds yet; a replayed one may have.
-    resource := CASE WHEN result.outcome <> 'completed' THEN NULL
-                     WHEN result.replayed THEN transfer_json(result.posted)::text
-                     ELSE transfer_json(result.posted, NULL)::text END;
+    -- Posted now or replayed, as it was first answered (see idempotency_replay).
+    resource := CASE WHEN result.outcome = 'completed' THEN transfer_json(result.posted, NULL)::text END;
     replayed := result.replayed;
     IF p_idempotency_key IS NOT NULL AND outcome <> 'completed' AND NOT replayed THEN
         -- Refused by the rules: a transfer made under the key is the answer, not this refusal.

@@ -174,12 +174,25 @@ fn one_idempotency_key_makes_exactly_one_transfer_under_concurrent_retries() {
     );
     assert!(bodies.contains(late_retry.text.as_str()), "the late retry returns the first body: {}", late_retry.text);
     assert_eq!(app().balance(&alice), "0.00");
+    // A refund since does not change the answer: a replay is the first answer, byte for byte.
+    let paid = late_retry.body["id"].as_i64().expect("the transfer's id");
+    assert_eq!(app().refund(&bob, paid, &json!({"amount": "2.34"})).status, 201);
+    let after_refund = app().transfer_with_key(&alice, &json!({"receiver_id": bob.id, "amount": "12.34"}), &key);
+    assert!(bodies.contains(after_refund.text.as_str()), "a replay after a refund: {}", after_refund.text);
+    assert_eq!(app().transaction(&alice, paid).body["refunded_amount"], "2.34", "the transfer itself shows it");
     // UTF-8 beyond ASCII reaches the component (as under Spin), which refuses it like any
     // other malformed key.
     for malformed_key in ["has spaces in it", "×ø"] {
         let malformed = app().transfer_with_key(&alice, &json!({"receiver_id": bob.id, "amount": "1"}), malformed_key);
         assert_eq!((malformed.status, malformed.code()), (400, "invalid_idempotency_key"), "{malformed_key:?}");
     }
+    // Two keys on one request: under which would a retry be filed?
+    let bearer = format!("Bearer {}", alice.token);
+    let body = json!({"receiver_id": bob.id, "amount": "1"}).to_string().into_bytes();
+    let headers =
+        [("authorization", bearer.as_str()), ("idempotency-key", "one-key"), ("idempotency-key", "other-key")];
+    let two_keys = app().request("POST", "/fintech/transfer", &headers, Some(("application/json", body)));
+    assert_eq!((two_keys.status, two_keys.code()), (400, "invalid_idempotency_key"), "{}", two_keys.text);
 }
 
 /// A retry sent while its first request still runs gets that request's answer, even when money
