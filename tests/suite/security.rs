@@ -218,18 +218,14 @@ fn room_of(app: &TestApp, owner: &TestUser, member: &TestUser) -> i64 {
 /// (beyond the tolerated clock skew), the socket's next frame closes it with 4401.
 #[test]
 fn a_socket_closes_once_its_access_token_expires() {
-    const CLOCK_SKEW_SECONDS: i64 = 30;
     let app = TestApp::shared();
     let (alice, bob) = (app.new_user(), app.new_user());
     let room = room_of(app, &alice, &bob);
-    let expires_at = now_seconds() - CLOCK_SKEW_SECONDS + 3;
-    let session = claims_of(&bob.token)["sid"].clone();
-    let claims = json!({"sub": bob.id.to_string(), "iss": "sendinchat", "sid": session, "iat": now_seconds() - 60, "exp": expires_at});
-    let token = forge_token(&json!({"alg": "HS256", "typ": "JWT"}), &claims, app.jwt_secret());
+    let (token, refused_at) = token_refused_in(app, &bob, 3);
     let mut socket = ChatSocket::connect(app, room, &token).expect("connect");
     let closed = typing_until_closed(&mut socket, Duration::from_secs(20));
     assert_eq!(closed, Some(4401), "an expired token's socket is closed");
-    assert!(now_seconds() > expires_at + CLOCK_SKEW_SECONDS - 1, "not before the token expired");
+    assert!(now_seconds() >= refused_at, "not before the token expired");
 }
 
 /// Leaving a room closes the member's sockets with a published close; when that publish is lost
@@ -306,21 +302,28 @@ fn logging_out_closes_the_sessions_quiet_sockets_at_once() {
 /// tolerated clock skew), not only for the interval.
 #[test]
 fn a_quiet_socket_closes_when_its_token_expires_whatever_its_recheck_interval() {
-    const CLOCK_SKEW_SECONDS: i64 = 30;
     const REFUSED_IN_SECONDS: i64 = 25;
     let Some(app) = private_app(AppOptions::default().variable("socket_recheck_interval_seconds", "600")) else {
         return;
     };
     let (alice, bob) = (app.new_user(), app.new_user());
     let room = room_of(&app, &alice, &bob);
-    let expires_at = now_seconds() - CLOCK_SKEW_SECONDS + REFUSED_IN_SECONDS;
-    let session = claims_of(&bob.token)["sid"].clone();
-    let claims = json!({"sub": bob.id.to_string(), "iss": "sendinchat", "sid": session, "iat": now_seconds() - 60, "exp": expires_at});
-    let token = forge_token(&json!({"alg": "HS256", "typ": "JWT"}), &claims, app.jwt_secret());
+    let (token, refused_at) = token_refused_in(&app, &bob, REFUSED_IN_SECONDS);
     let mut socket = ChatSocket::connect(&app, room, &token).expect("connect");
     let closed = quiet_until_closed(&mut socket, Duration::from_secs(REFUSED_IN_SECONDS as u64 + 20));
     assert_eq!(closed, Some(4401), "closed by the keep-alive re-check at the token's expiry");
-    assert!(now_seconds() > expires_at + CLOCK_SKEW_SECONDS - 1, "not before the token was refused");
+    assert!(now_seconds() >= refused_at, "not before the token was refused");
+}
+
+/// A token of `user`'s session that the app refuses `seconds` from now (its expiry is that much
+/// earlier than the tolerated clock skew), and that moment in Unix seconds.
+fn token_refused_in(app: &TestApp, user: &TestUser, seconds: i64) -> (String, i64) {
+    const CLOCK_SKEW_SECONDS: i64 = 30;
+    let refused_at = now_seconds() + seconds;
+    let session = claims_of(&user.token)["sid"].clone();
+    let claims = json!({"sub": user.id.to_string(), "iss": "sendinchat", "sid": session, "iat": now_seconds() - 60,
+                        "exp": refused_at - CLOCK_SKEW_SECONDS});
+    (forge_token(&json!({"alg": "HS256", "typ": "JWT"}), &claims, app.jwt_secret()), refused_at)
 }
 
 /// An event stream is re-checked as a socket is: at the stream's next link Pushpin asks the app
@@ -329,7 +332,6 @@ fn a_quiet_socket_closes_when_its_token_expires_whatever_its_recheck_interval() 
 /// stream outlives neither its token nor a departure whose close it missed while opening.
 #[test]
 fn an_event_stream_goes_on_past_its_rechecks_and_ends_once_its_token_is_refused() {
-    const CLOCK_SKEW_SECONDS: i64 = 30;
     const RECHECK_SECONDS: i64 = 20;
     const REFUSED_IN_SECONDS: i64 = 35;
     let Some(app) = private_app(AppOptions::default().variable("socket_recheck_interval_seconds", "20")) else {
@@ -337,11 +339,7 @@ fn an_event_stream_goes_on_past_its_rechecks_and_ends_once_its_token_is_refused(
     };
     let (alice, bob) = (app.new_user(), app.new_user());
     let room = room_of(&app, &alice, &bob);
-    let expires_at = now_seconds() - CLOCK_SKEW_SECONDS + REFUSED_IN_SECONDS;
-    let session = claims_of(&bob.token)["sid"].clone();
-    let claims = json!({"sub": bob.id.to_string(), "iss": "sendinchat", "sid": session, "iat": now_seconds() - 60, "exp": expires_at});
-    let token = forge_token(&json!({"alg": "HS256", "typ": "JWT"}), &claims, app.jwt_secret());
-    let opened_at = now_seconds();
+    let (token, refused_at) = token_refused_in(&app, &bob, REFUSED_IN_SECONDS);
     let stream = EventStream::open_path(&app, &format!("/chat/rooms/{room}/events?token={token}"), &[]).expect("opens");
     assert_eq!(stream.head.status, 200, "{}", stream.head.text);
 
@@ -359,7 +357,7 @@ fn an_event_stream_goes_on_past_its_rechecks_and_ends_once_its_token_is_refused(
     );
 
     assert!(stream_ends_within(&stream, Duration::from_secs(2 * RECHECK_SECONDS as u64)), "ended by a re-check");
-    assert!(now_seconds() >= opened_at + REFUSED_IN_SECONDS, "not before the token was refused");
+    assert!(now_seconds() >= refused_at, "not before the token was refused");
 }
 
 /// Ending a session closes its event streams at once: logout and refresh-token reuse publish a

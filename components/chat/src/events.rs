@@ -21,7 +21,7 @@ use spin_sdk::http::{FullBody, Request};
 use crate::error::ChatError;
 use crate::realtime::{member_channel, message_event, room_channel};
 use crate::settings::Settings;
-use crate::websocket::{recheck_interval_seconds, verify_gateway};
+use crate::websocket::{Standing, recheck_interval_seconds, standing, verify_gateway};
 
 /// An SSE comment Pushpin sends on idle streams, so proxies and clients keep them open.
 const KEEP_ALIVE: &str = ":\\n\\n; format=cstring; timeout=20";
@@ -71,14 +71,7 @@ async fn recheck(
         return Ok(reply);
     };
     let session = bearer.session.expect("a re-check credential names its session");
-    let database = shared::db::connect(&settings.database_url).await?;
-    let row = shared::db::optional_row(
-        &database,
-        "SELECT auth_session_is_live($1::int8) AND chat_is_member($2::int8, $3::int8) AS allowed",
-        vec![session.get().into(), room.get().into(), bearer.user.get().into()],
-    )
-    .await?;
-    if row.and_then(|row| row.get::<bool>("allowed")).unwrap_or(false) {
+    if standing(settings, session, room, bearer.user).await? == Standing::Member {
         hold(settings, &mut reply, room, bearer, session)?;
     }
     Ok(reply)

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use jwt_compact::Claims;
 use serde::Deserialize;
 use shared::grip::session_channel;
-use shared::ids::{RoomId, SessionId};
+use shared::ids::{RoomId, SessionId, UserId};
 use shared::request::{query_pairs, query_value};
 use shared::token::{Bearer, verify_hs256};
 
@@ -167,20 +167,42 @@ async fn check_authority(
         exchange.close(CLOSE_UNAUTHORIZED, "the access token names no session");
         return Ok(None);
     };
+    match standing(settings, session, room, bearer.user).await? {
+        Standing::SessionEnded => exchange.close(CLOSE_UNAUTHORIZED, "the session has ended"),
+        Standing::NotMember => exchange.close(CLOSE_NOT_MEMBER, "not a member of this room"),
+        Standing::Member => {}
+    }
+    Ok((!exchange.closed).then_some(session))
+}
+
+/// Where a session's user stands in a room, as every re-check of a socket or stream asks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    Member,
+    NotMember,
+    SessionEnded,
+}
+
+/// Whether `session` is live and `user` a member of `room`, in one query.
+pub async fn standing(
+    settings: &Settings,
+    session: SessionId,
+    room: RoomId,
+    user: UserId,
+) -> Result<Standing, ChatError> {
     let database = shared::db::connect(&settings.database_url).await?;
     let row = shared::db::optional_row(
         &database,
         "SELECT auth_session_is_live($1::int8) AS live, chat_is_member($2::int8, $3::int8) AS member",
-        vec![session.get().into(), room.get().into(), bearer.user.get().into()],
+        vec![session.get().into(), room.get().into(), user.get().into()],
     )
     .await?;
     let flag = |name: &str| row.as_ref().and_then(|row| row.get(name)).unwrap_or(false);
-    if !flag("live") {
-        exchange.close(CLOSE_UNAUTHORIZED, "the session has ended");
-    } else if !flag("member") {
-        exchange.close(CLOSE_NOT_MEMBER, "not a member of this room");
-    }
-    Ok((!exchange.closed).then_some(session))
+    Ok(match (flag("live"), flag("member")) {
+        (false, _) => Standing::SessionEnded,
+        (true, false) => Standing::NotMember,
+        (true, true) => Standing::Member,
+    })
 }
 
 #[cfg(test)]
