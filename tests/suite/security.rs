@@ -358,6 +358,7 @@ fn an_event_stream_goes_on_past_its_rechecks_and_ends_once_its_token_is_refused(
 
     assert!(stream_ends_within(&stream, Duration::from_secs(2 * RECHECK_SECONDS as u64)), "ended by a re-check");
     assert!(now_seconds() >= refused_at, "not before the token was refused");
+    assert!(now_seconds() <= refused_at + 3, "within a moment of the refusal, not at the next interval");
 }
 
 /// Ending a session closes its event streams at once: logout and refresh-token reuse publish a

@@ -8,7 +8,7 @@
 //! `Last-Event-ID`, which is read as `?after=`: the answer starts with the messages missed since,
 //! then the stream is held. When more are missed than one page holds, the answer is that page
 //! alone and the stream ends; the client reconnects with the page's last id for the next one.
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use http::{HeaderValue, StatusCode, header};
 use serde_json::Value;
 use shared::grip::session_channel;
@@ -21,7 +21,7 @@ use spin_sdk::http::{FullBody, Request};
 use crate::error::ChatError;
 use crate::realtime::{member_channel, message_event, room_channel};
 use crate::settings::Settings;
-use crate::websocket::{Standing, recheck_interval_seconds, standing, verify_gateway};
+use crate::websocket::{Standing, standing, verify_gateway};
 
 /// An SSE comment Pushpin sends on idle streams, so proxies and clients keep them open.
 const KEEP_ALIVE: &str = ":\\n\\n; format=cstring; timeout=20";
@@ -98,12 +98,8 @@ fn hold(
 ) -> Result<(), ApiError> {
     let channels =
         format!("{}, {}, {}", room_channel(room), member_channel(room, bearer.user), session_channel(session));
-    let recheck_seconds = recheck_interval_seconds(
-        settings.socket_recheck_interval_seconds,
-        &http::HeaderMap::new(),
-        bearer.refused_from(),
-        Utc::now(),
-    );
+    let recheck_seconds =
+        recheck_interval_seconds(settings.socket_recheck_interval_seconds, bearer.refused_from(), Utc::now());
     let credential = settings.keys.issue_stream_recheck(bearer, session, room);
     let next_link = format!("</chat/rooms/{room}/events?recheck={credential}>; rel=next; timeout={recheck_seconds}");
     let headers = reply.headers_mut();
@@ -112,6 +108,15 @@ fn hold(
     headers.insert("grip-keep-alive", HeaderValue::from_static(KEEP_ALIVE));
     headers.insert("grip-link", HeaderValue::try_from(next_link).map_err(ApiError::internal)?);
     Ok(())
+}
+
+/// Seconds until the stream's next re-check: the configured interval, or as soon as its token is
+/// refused when that is sooner. Unlike a socket's keep-alive, a next link's timeout has no floor in
+/// Pushpin, so the stream ends within a second of the refusal; never 0, which Pushpin would
+/// request at once.
+fn recheck_interval_seconds(configured_seconds: u32, token_refused_from: DateTime<Utc>, now: DateTime<Utc>) -> u32 {
+    let until_refused = u32::try_from((token_refused_from - now).num_seconds()).unwrap_or(0);
+    configured_seconds.min(until_refused.max(1))
 }
 
 /// The caller and their session, by `Authorization: Bearer` or, for `EventSource` (which cannot
@@ -183,4 +188,20 @@ async fn backlog(
         }
     }
     Ok(Backlog { events, has_more: page["has_more"].as_bool().unwrap_or(false) })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, Utc};
+
+    use super::recheck_interval_seconds;
+
+    #[test]
+    fn a_stream_is_rechecked_at_its_interval_or_once_its_token_is_refused() {
+        let now = Utc::now();
+        assert_eq!(recheck_interval_seconds(20, now + Duration::minutes(15), now), 20);
+        assert_eq!(recheck_interval_seconds(20, now + Duration::seconds(7), now), 7);
+        assert_eq!(recheck_interval_seconds(20, now + Duration::milliseconds(400), now), 1, "never 0");
+        assert_eq!(recheck_interval_seconds(20, now - Duration::seconds(5), now), 1);
+    }
 }

@@ -90,7 +90,7 @@ fn schedule_recheck(settings: &Settings, headers: &http::HeaderMap, bearer: Bear
 /// drawn from its `Connection-Id`, so sockets opened together (a reconnect storm after a deploy)
 /// come back for their re-checks spread over time rather than all in the same second; but no
 /// later than the moment `token_refused_from`.
-pub fn recheck_interval_seconds(
+fn recheck_interval_seconds(
     configured_seconds: u32,
     headers: &http::HeaderMap,
     token_refused_from: DateTime<Utc>,

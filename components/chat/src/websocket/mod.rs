@@ -22,7 +22,7 @@ use crate::settings::Settings;
 use protocol::{Incoming, Outgoing};
 
 /// Event streams (SSE) come through the same gateway.
-pub use handshake::{Standing, recheck_interval_seconds, standing, verify_gateway};
+pub use handshake::{Standing, standing, verify_gateway};
 
 const CONTENT_TYPE: &str = "application/websocket-events";
 /// Pushpin may batch several client frames into one request.
