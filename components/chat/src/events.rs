@@ -154,7 +154,7 @@ fn resume_after(headers: &http::HeaderMap, query: &[(String, String)]) -> Result
 
 /// The messages after `after` as SSE events (none without a cursor); a non-member gets 404, and a
 /// session that has ended (logged out) 401: its logout's close was published before this stream
-/// subscribed, so nothing else would ever end the stream.
+/// subscribed, so only the stream's first re-check would end it.
 async fn backlog(
     settings: &Settings,
     room: RoomId,
