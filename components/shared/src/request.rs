@@ -96,10 +96,8 @@ impl JsonObject {
             .ok_or_else(|| ApiError::bad_request("malformed_form", "request body is not valid form encoding"))?;
         let mut fields = Map::new();
         for (name, value) in pairs {
-            if fields.contains_key(&name) {
-                return Err(repeated_field("malformed_form", &name));
-            }
-            fields.insert(name, Value::String(value));
+            insert_once(&mut fields, name, Value::String(value))
+                .map_err(|repeated| repeated_field("malformed_form", &repeated))?;
         }
         Ok(Self(fields))
     }
@@ -167,14 +165,24 @@ impl<'de> Visitor<'de> for TopLevelVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut fields: A) -> Result<TopLevel, A::Error> {
         let mut object = Map::new();
         while let Some((name, value)) = fields.next_entry::<String, Value>()? {
-            if object.contains_key(&name) {
+            if let Err(repeated) = insert_once(&mut object, name, value) {
                 // The rest must still be read for the parser to see the object end.
                 while fields.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                return Ok(TopLevel::RepeatedField(name));
+                return Ok(TopLevel::RepeatedField(repeated));
             }
-            object.insert(name, value);
         }
         Ok(TopLevel::Object(object))
+    }
+}
+
+/// Adds a field the object does not have yet, in one look-up; a name it has is given back.
+fn insert_once(object: &mut Map<String, Value>, name: String, value: Value) -> Result<(), String> {
+    match object.entry(name) {
+        serde_json::map::Entry::Vacant(vacant) => {
+            vacant.insert(value);
+            Ok(())
+        }
+        serde_json::map::Entry::Occupied(occupied) => Err(occupied.key().clone()),
     }
 }
 
