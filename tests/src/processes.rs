@@ -11,13 +11,15 @@
 //! - [`build`]: building the host binary and wasm components once per test run.
 
 pub mod build;
+mod ports;
 pub(crate) mod process;
 mod redis_server;
 mod services;
 mod tcp_proxy;
 
+pub use ports::free_port;
 pub use process::{AppUnderTest, HostOptions, HostProcess, StartOutcome};
-pub use redis_server::{RedisServer, free_port};
+pub use redis_server::RedisServer;
 pub use services::TestServices;
 pub use tcp_proxy::TcpProxy;
 

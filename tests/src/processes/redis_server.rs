@@ -1,10 +1,11 @@
 //! A private `redis-server` on a port of its own, for tests that stop and restart Redis.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
+use super::ports::free_port;
 use super::process::WatchedChild;
 
 pub struct RedisServer {
@@ -62,21 +63,5 @@ impl RedisServer {
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(())
-    }
-}
-
-/// A port that was free a moment ago (the kernel picks it; the listener is closed again).
-///
-/// Never returns the same port twice in one test process: tests start apps concurrently, and a
-/// port handed to one (but not yet bound by its server) must not be handed to another.
-pub fn free_port() -> anyhow::Result<u16> {
-    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    loop {
-        let port = TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port();
-        if !handed_out.contains(&port) {
-            handed_out.push(port);
-            return Ok(port);
-        }
     }
 }
