@@ -7,6 +7,8 @@
 //!   page) and show those first; the live message is among them.
 //! - After (re)connecting, the same fetch: events published before the subscription was live
 //!   were not delivered.
+//! - Optionally the same fetch on a timer, when no message came for a while: a lost event that no
+//!   other message follows is otherwise only found at the next reconnect.
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -28,6 +30,8 @@ pub struct RoomFollower {
     pub gaps_filled: usize,
     /// How many times it had to connect again.
     pub reconnects: usize,
+    /// Fetch the history when no message came for this long (see [`RoomFollower::polling_every`]).
+    quiet_period: Option<Duration>,
 }
 
 impl RoomFollower {
@@ -43,9 +47,16 @@ impl RoomFollower {
             duplicates_dropped: 0,
             gaps_filled: 0,
             reconnects: 0,
+            quiet_period: None,
         };
         follower.connect(Duration::from_secs(60));
         follower
+    }
+
+    /// Also fetches `?after=` whenever no message arrived for `quiet_period` while it reads.
+    pub fn polling_every(mut self, quiet_period: Duration) -> Self {
+        self.quiet_period = Some(quiet_period);
+        self
     }
 
     fn last_seq(&self) -> i64 {
@@ -65,6 +76,7 @@ impl RoomFollower {
 
     /// Reads live events until `done` or the deadline; whether `done` held.
     fn read_until(&mut self, deadline: Instant, done: impl Fn(&Self) -> bool) -> bool {
+        let mut quiet_since = Instant::now();
         while !done(self) {
             let Some(remaining) = deadline.checked_duration_since(Instant::now()) else { return false };
             let Some(socket) = self.socket.as_mut() else {
@@ -72,9 +84,16 @@ impl RoomFollower {
                 continue;
             };
             match socket.next_event(remaining.min(Duration::from_millis(500))) {
-                Some(SocketEvent::Text(event)) if event["type"] == "message" => self.on_message(&event["message"]),
+                Some(SocketEvent::Text(event)) if event["type"] == "message" => {
+                    self.on_message(&event["message"]);
+                    quiet_since = Instant::now();
+                }
                 Some(SocketEvent::Text(_)) | None => {}
                 Some(SocketEvent::Closed(_)) => self.reconnect(remaining),
+            }
+            if self.quiet_period.is_some_and(|period| quiet_since.elapsed() >= period) {
+                self.catch_up();
+                quiet_since = Instant::now();
             }
         }
         true
