@@ -2,8 +2,10 @@
 -- transaction. Like the ledger's functions they report business failures as an `outcome` word
 -- ('room_not_found', 'not_owner', ...) that the chat component maps to HTTP in one place.
 --
--- Lock order, to rule out deadlocks: idempotency key, then payment request, then accounts (inside
--- ledger_pay), then the room row (taken last, by chat_append_message or membership changes).
+-- Lock order, to rule out deadlocks: idempotency key, then payment request (or, for a refund, the
+-- payment's transfer), then the room row, then accounts (inside ledger_pay). The room row comes
+-- before any membership check: leaving and adding members take it too, so a member who leaves
+-- while their payment or request runs is either still a member when it is appended or refused.
 
 CREATE FUNCTION payment_request_status(r payment_requests) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -84,7 +86,8 @@ RETURN EXISTS (SELECT 1 FROM room_members WHERE room_id = p_room_id AND user_id 
 
 -- Appends a message to a room: draws the next seq and the next change_seq (a new message is a
 -- change too) under the room's row lock (held until commit, so messages of a room commit in seq
--- order) and bumps the room's activity.
+-- order) and bumps the room's activity. Its sender is a member (callers check that under the room
+-- lock), except for a refund's message, which the payment's receiver sends even after leaving.
 CREATE FUNCTION chat_append_message(
     p_room_id bigint, p_sender_id bigint, p_kind text, p_content text, p_transfer_id bigint,
     p_payment_request_id bigint, p_client_msg_id text, p_split_request_id bigint DEFAULT NULL)
@@ -98,6 +101,9 @@ BEGIN
     UPDATE rooms SET last_seq = last_seq + 1, last_change_seq = last_change_seq + 1, last_activity_at = now()
     WHERE id = p_room_id
     RETURNING last_seq, last_change_seq INTO STRICT next_seq, next_change_seq;
+    IF p_kind <> 'refund' AND NOT chat_is_member(p_room_id, p_sender_id) THEN
+        RAISE EXCEPTION 'chat_append_message: user % is not a member of room %', p_sender_id, p_room_id;
+    END IF;
     INSERT INTO messages (room_id, seq, change_seq, sender_id, kind, content, transfer_id, payment_request_id, client_msg_id,
                           split_request_id)
     VALUES (p_room_id, next_seq, next_change_seq, p_sender_id, p_kind, p_content, p_transfer_id, p_payment_request_id,
@@ -374,6 +380,7 @@ BEGIN
         RETURN;
     END IF;
     replayed := false;
+    PERFORM 1 FROM rooms WHERE id = p_room_id FOR UPDATE;
     IF NOT chat_is_member(p_room_id, p_sender_id) THEN
         outcome := 'room_not_found';
     ELSIF p_sender_id <> p_receiver_id AND NOT chat_is_member(p_room_id, p_receiver_id) THEN
@@ -414,6 +421,7 @@ BEGIN
         RETURN;
     END IF;
     replayed := false;
+    PERFORM 1 FROM rooms WHERE id = p_room_id FOR UPDATE;
     IF NOT chat_is_member(p_room_id, p_requester_id) THEN
         outcome := 'room_not_found';
     ELSIF p_payer_id = p_requester_id THEN
@@ -462,7 +470,8 @@ BEGIN
     END IF;
     replayed := false;
     SELECT * INTO request FROM payment_requests WHERE id = p_request_id AND room_id = p_room_id FOR UPDATE;
-    IF NOT FOUND OR NOT chat_is_member(p_room_id, p_actor_id) THEN
+    PERFORM 1 FROM rooms WHERE id = p_room_id FOR UPDATE;
+    IF request.id IS NULL OR NOT chat_is_member(p_room_id, p_actor_id) THEN
         outcome := 'request_not_found';
     ELSIF request.payer_id <> p_actor_id THEN
         outcome := 'not_payer';

@@ -48,6 +48,7 @@ BEGIN
         RETURN;
     END IF;
     replayed := false;
+    PERFORM 1 FROM rooms WHERE id = p_room_id FOR UPDATE;
     IF p_total IS NOT NULL AND round(p_total, minor_units) = p_total THEN
         share_amounts := split_equal_shares(p_total, cardinality(p_payer_ids), minor_units);
     ELSIF p_total IS NULL AND (SELECT bool_and(round(amount, minor_units) = amount) FROM unnest(p_share_amounts) amount) THEN

@@ -424,6 +424,40 @@ fn payments_in_chat_are_a_transfer_and_a_message_or_neither() {
 }
 
 #[test]
+fn a_payment_racing_its_senders_departure_is_made_before_it_or_refused() {
+    let pause = Duration::from_millis(5);
+    for round in 0..8 {
+        let (alice, bob) = (app().new_user(), app().new_user());
+        app().fund(&alice, "10");
+        let room = room_with(app(), &bob, &[&alice]);
+        let (paid, left) = std::thread::scope(|scope| {
+            // Refused transfers queue on alice's account, so the payment waits for it after it
+            // has looked at the room: the window in which alice's departure can commit.
+            let refused = json!({"receiver_id": bob.id, "amount": "11.00"});
+            for _ in 0..12 {
+                let (alice, refused) = (&alice, refused.clone());
+                scope.spawn(move || app().transfer(alice, &refused));
+            }
+            std::thread::sleep(pause);
+            let paid = scope.spawn(|| app().pay_in_room(&alice, room, &json!({"receiver_id": bob.id, "amount": "1"})));
+            std::thread::sleep(pause);
+            let left = scope.spawn(|| app().leave_room(&alice, room));
+            (paid.join().unwrap(), left.join().unwrap())
+        });
+        assert_eq!(left.status, 204, "round {round}: {}", left.text);
+        let history = app().messages(&bob, room, "");
+        let payments = history.body["items"].as_array().unwrap().iter().filter(|m| m["kind"] == "payment").count();
+        match paid.status {
+            // Made while alice was a member: her departure waited for it.
+            201 => assert_eq!((app().balance(&alice), payments), ("9.00".to_owned(), 1), "round {round}"),
+            404 => assert_eq!((app().balance(&alice), payments), ("10.00".to_owned(), 0), "round {round}"),
+            _ => panic!("round {round}: a payment racing a departure answered {}: {}", paid.status, paid.text),
+        }
+    }
+    assert_ledger_invariants(&mut app().database());
+}
+
+#[test]
 fn a_payment_request_resolves_exactly_once_under_concurrent_accepts() {
     let (requester, payer) = (app().new_user(), app().new_user());
     app().fund(&payer, "10");
