@@ -457,6 +457,53 @@ fn a_payment_racing_its_senders_departure_is_made_before_it_or_refused() {
     assert_ledger_invariants(&mut app().database());
 }
 
+/// Payments, refunds, accepted requests and messages of one room and the same two accounts, all at
+/// once: every one takes the room's lock before the accounts (sql/functions/30_chat.sql), so none
+/// deadlocks (an unmapped deadlock error would be a 500).
+#[test]
+fn a_rooms_payments_refunds_requests_and_messages_at_once_never_deadlock() {
+    let (alice, bob) = (app().new_user(), app().new_user());
+    app().fund(&alice, "100");
+    app().fund(&bob, "100");
+    let room = room_with(app(), &alice, &[&bob]);
+    let pay = |payer: &TestUser, payee: &TestUser| {
+        let paid = app().pay_in_room(payer, room, &json!({"receiver_id": payee.id, "amount": "1.00"}));
+        assert_eq!(paid.status, 201, "{}", paid.text);
+        paid.body["transfer"]["id"].as_i64().unwrap()
+    };
+    // Payments each way to refund, and requests each way to accept, made beforehand.
+    let to_refund = [(pay(&alice, &bob), &bob), (pay(&bob, &alice), &alice)];
+    let request = |requester: &TestUser, payer: &TestUser| {
+        let requested = app().request_payment(requester, room, &json!({"payer_id": payer.id, "amount": "0.10"}));
+        assert_eq!(requested.status, 201, "{}", requested.text);
+        requested.body["payment_request"]["id"].as_i64().unwrap()
+    };
+    let to_accept = [(request(&alice, &bob), &bob), (request(&bob, &alice), &alice)];
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let mut workers = Vec::new();
+        for (payer, payee) in [(&alice, &bob), (&bob, &alice)] {
+            workers.push(scope.spawn(move || {
+                (0..6)
+                    .map(|_| app().pay_in_room(payer, room, &json!({"receiver_id": payee.id, "amount": "0.25"})).status)
+                    .collect::<Vec<_>>()
+            }));
+        }
+        for (payment, receiver) in to_refund {
+            workers.push(scope.spawn(move || {
+                (0..4).map(|_| app().refund(receiver, payment, &json!({"amount": "0.25"})).status).collect()
+            }));
+        }
+        for (request, payer) in to_accept {
+            workers.push(scope.spawn(move || vec![app().accept_payment_request(payer, room, request).status]));
+        }
+        workers
+            .push(scope.spawn(|| (0..6).map(|index| send(app(), &bob, room, &format!("m{index}")).status).collect()));
+        workers.into_iter().flat_map(|worker| worker.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|status| *status == 201), "{statuses:?}");
+    assert_ledger_invariants(&mut app().database());
+}
+
 #[test]
 fn a_payment_request_resolves_exactly_once_under_concurrent_accepts() {
     let (requester, payer) = (app().new_user(), app().new_user());
