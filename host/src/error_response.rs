@@ -48,6 +48,9 @@ fn envelope(status: StatusCode, code: &str, message: impl Into<String>) -> Respo
     let body = serde_json::json!({ "error": { "code": code, "message": message.into() } });
     let mut response = Response::new(full_body(body.to_string()));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }

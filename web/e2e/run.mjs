@@ -309,7 +309,7 @@ async function run() {
     await bob.getByRole('button', { name: 'Create account' }).waitFor();
   });
 
-  await step('a reload keeps alice logged in; older messages come on scrolling up; logging out forgets everything', async () => {
+  await step('a reload keeps alice logged in, a tab opened from hers does not take her session; older messages come on scrolling up; logging out forgets everything', async () => {
     const roomId = Number(new URL(roomUrl).hash.split('/').pop());
     for (let index = 1; index <= 55; index += 1) {
       await aliceApi.post('/chat/send_message', { chat_id: roomId, content: `catching up ${index}` });
@@ -322,6 +322,16 @@ async function run() {
     await alice.locator('.messages').evaluate((list) => list.scrollTo(0, 0));
     await messageText(alice, 'Hi bob! Lunch later?').waitFor();
     await alice.getByRole('button', { name: 'Show older messages' }).waitFor({ state: 'detached' });
+    // A tab opened from hers (as "Duplicate tab" does) gets a copy of her sessionStorage; had it
+    // held the refresh token, the copy would rotate it and revoke her session.
+    const [copy] = await Promise.all([
+      alice.context().waitForEvent('page'),
+      alice.evaluate(() => window.open(location.href)),
+    ]);
+    await copy.getByRole('button', { name: 'Create account' }).waitFor();
+    await copy.close();
+    await alice.reload();
+    await messageText(alice, 'catching up 55').waitFor();
     await alice.getByRole('button', { name: 'Log out' }).click();
     await alice.getByRole('button', { name: 'Create account' }).waitFor();
     check((await alice.evaluate(() => sessionStorage.length)) === 0, 'sessionStorage is not empty after logging out');

@@ -20,7 +20,7 @@ const MESSAGES: Record<string, string> = {
   // Money
   receiver_not_found: 'Nobody has that username.',
   invalid_receiver: 'Choose who to pay.',
-  invalid_amount: 'Enter an amount like 12.50, with no more decimal places than the currency has.',
+  invalid_amount: 'Enter an amount like 12.50 or 1000, without thousands separators or extra decimals.',
   amount_too_large: 'That amount is larger than a single payment may be.',
   invalid_currency: 'That is not a currency code.',
   unsupported_currency: 'That currency is not supported.',

@@ -6,9 +6,20 @@ import { ApiError } from './http';
 const AMOUNT = /^[0-9]+(\.[0-9]+)?$/;
 const AMOUNT_MAX_CHARS = 24;
 
+/**
+ * A separator and exactly three digits reads as thousands in many locales: "1,000" in English,
+ * "1.000" in German. Taken as a decimal point they would mean one unit (the API accepts "1.000"
+ * for 1.00), so they are refused rather than guessed. A three-decimal amount other than ".000"
+ * (for the dinars) is typed with a dot, and a wrong guess there is refused by the API's precision
+ * check instead of paying less.
+ */
+const THOUSANDS_LOOKALIKE = /^[0-9]+(,[0-9]{3}|\.000)$/;
+
 /** The amount to send for what a person typed ("5", "5.00", "5,50"), or null if it is not one. */
 export function parseAmount(typed: string): string | null {
-  const text = typed.trim().replace(',', '.');
+  const trimmed = typed.trim();
+  if (THOUSANDS_LOOKALIKE.test(trimmed)) return null;
+  const text = trimmed.replace(',', '.');
   if (text.length > AMOUNT_MAX_CHARS || !AMOUNT.test(text) || !/[1-9]/.test(text)) return null;
   return text;
 }

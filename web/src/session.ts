@@ -2,12 +2,14 @@
 //
 // - The access token lives only in this object's memory: no script outside the app's bundle
 //   runs on the page (the Content-Security-Policy allows none), and it dies with the page.
-// - The refresh token is kept in sessionStorage, so a reload stays logged in (it is exchanged
-//   for a new pair at start; the used one stops working). sessionStorage belongs to this one
-//   tab and is gone when the tab closes; unlike localStorage it is not shared between tabs, so
-//   two tabs never race to rotate the same token (presenting a used token revokes the whole
-//   session family). The API offers no HttpOnly-cookie session, which would keep the token out
-//   of scripts' reach altogether.
+// - The refresh token lives in memory while the page is shown, and in sessionStorage only while
+//   it is hidden or unloading, so a reload stays logged in (it is exchanged for a new pair at
+//   start; the used one stops working). sessionStorage belongs to this one tab and is gone when
+//   the tab closes, but browsers copy it into a tab duplicated from this one or opened by it:
+//   had the token stayed there, both tabs would rotate it, and presenting a used token revokes
+//   the whole session family, logging both out. Taken out of storage while shown, it is not
+//   copied: the new tab asks for a log-in. The API offers no HttpOnly-cookie session, which
+//   would keep the token out of scripts' reach altogether.
 // - Logging out revokes the token family on the server and clears sessionStorage and memory.
 import { ApiError, call, type CallOptions } from './http';
 import { humanMessage } from './errors';
@@ -23,12 +25,37 @@ export type SessionState =
   | { status: 'signed_out'; notice: string | null }
   | { status: 'signed_in'; user: User };
 
+/** The refresh token the previous page of this tab left in storage, taken out of it. */
+function takeStoredRefreshToken(): string | null {
+  const token = sessionStorage.getItem(REFRESH_TOKEN_KEY);
+  sessionStorage.removeItem(REFRESH_TOKEN_KEY);
+  return token;
+}
+
 export class Session extends Observable {
-  /** Without a stored refresh token there is nothing to resume: the log-in screen comes at once. */
-  state: SessionState =
-    sessionStorage.getItem(REFRESH_TOKEN_KEY) === null ? { status: 'signed_out', notice: null } : { status: 'starting' };
+  private refreshToken: string | null = takeStoredRefreshToken();
+  /** Without a refresh token there is nothing to resume: the log-in screen comes at once. */
+  state: SessionState = this.refreshToken === null ? { status: 'signed_out', notice: null } : { status: 'starting' };
   private access: { token: string; expiresAt: number } | null = null;
   private refreshing: Promise<string> | null = null;
+
+  constructor() {
+    super();
+    // Stored only while nobody is looking at the page: a reload, or a tab the browser discards
+    // while it is hidden, finds it there; a tab duplicated from the page while shown does not.
+    // Memory stays the truth while the page lives.
+    const forget = () => sessionStorage.removeItem(REFRESH_TOKEN_KEY);
+    addEventListener('pagehide', () => this.store());
+    addEventListener('pageshow', forget);
+    document.addEventListener('visibilitychange', () =>
+      document.visibilityState === 'hidden' ? this.store() : forget(),
+    );
+    if (document.visibilityState === 'hidden') this.store();
+  }
+
+  private store(): void {
+    if (this.refreshToken !== null) sessionStorage.setItem(REFRESH_TOKEN_KEY, this.refreshToken);
+  }
 
   /** At page load: resume the tab's session if it has one. */
   async restore(): Promise<void> {
@@ -55,7 +82,7 @@ export class Session extends Observable {
 
   /** Ends the session here at once; the server is told in the background. */
   logout(): void {
-    const refreshToken = sessionStorage.getItem(REFRESH_TOKEN_KEY);
+    const refreshToken = this.refreshToken;
     this.end(null);
     if (refreshToken !== null) {
       call<void>('/users/logout', { method: 'POST', body: { refresh_token: refreshToken } }).catch(() => {});
@@ -97,7 +124,7 @@ export class Session extends Observable {
   }
 
   private async rotate(): Promise<string> {
-    const refreshToken = sessionStorage.getItem(REFRESH_TOKEN_KEY);
+    const refreshToken = this.refreshToken;
     if (refreshToken === null) throw new ApiError('unauthorized', 401);
     try {
       const tokens = await call<Tokens>('/users/refresh', { method: 'POST', body: { refresh_token: refreshToken } });
@@ -111,12 +138,15 @@ export class Session extends Observable {
   }
 
   private keep(tokens: Tokens): string {
-    sessionStorage.setItem(REFRESH_TOKEN_KEY, tokens.refresh_token);
+    this.refreshToken = tokens.refresh_token;
+    // Rotated while hidden (a timer's refresh): the stored token is the used one now.
+    if (document.visibilityState === 'hidden') this.store();
     this.access = { token: tokens.access_token, expiresAt: Date.now() + tokens.expires_in * 1000 };
     return tokens.access_token;
   }
 
   private end(notice: string | null): void {
+    this.refreshToken = null;
     sessionStorage.clear();
     this.access = null;
     this.set({ status: 'signed_out', notice });

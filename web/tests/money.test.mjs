@@ -8,7 +8,9 @@ test('amounts are plain decimals, positive, as typed', () => {
   assert.equal(parseAmount(' 5 '), '5');
   assert.equal(parseAmount('12.50'), '12.50');
   assert.equal(parseAmount('5,5'), '5.5');
-  for (const bad of ['', '0', '0.00', '-1', '1e3', '1.', '.5', 'five', '1'.repeat(25)]) {
+  assert.equal(parseAmount('5,50'), '5.50');
+  assert.equal(parseAmount('1.500'), '1.500', 'three decimals, for the dinars');
+  for (const bad of ['', '0', '0.00', '-1', '1e3', '1.', '.5', 'five', '1'.repeat(25), '1,000', '12,500', '1.000', '1,000.00']) {
     assert.equal(parseAmount(bad), null, bad);
   }
 });

@@ -4,8 +4,10 @@ window.ui = SwaggerUIBundle({
   url: "/openapi.yaml",
   dom_id: "#swagger-ui",
   deepLinking: true,
-  // "Authorize" keeps the token across reloads of this page (in this browser's local storage).
-  persistAuthorization: true,
+  // "Authorize" keeps credentials in this page's memory only: persisted, Swagger UI would write
+  // the password, the tokens and the operator token to this origin's localStorage, readable by
+  // every page of the origin and outliving the app's logout.
+  persistAuthorization: false,
   presets: [SwaggerUIBundle.presets.apis],
   layout: "BaseLayout",
 });

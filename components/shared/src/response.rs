@@ -27,6 +27,8 @@ pub fn raw_json_reply(status: StatusCode, body: impl Into<Bytes>) -> Reply {
     reply.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     // Every API response is specific to its caller: keep it out of shared caches.
     reply.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Bodies carry text other users wrote: a browser must never guess they are a page.
+    reply.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     reply
 }
 

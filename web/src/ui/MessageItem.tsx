@@ -32,7 +32,8 @@ function MessageBody({ services, message }: { services: Services; message: Messa
     case 'text':
       return (
         <p class="text">
-          {message.content}
+          {/* Isolated, so the text's direction never reorders the marker after it. */}
+          <bdi>{message.content}</bdi>
           {message.edited_at === null ? null : <span class="edited"> (edited)</span>}
         </p>
       );
