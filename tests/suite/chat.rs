@@ -643,6 +643,8 @@ fn bad_input_gets_a_4xx_or_an_error_event_never_a_500() {
         (json!({"chat_id": room, "content": oversized}), 413, "message_too_large"),
         (json!({"chat_id": room, "content": "   "}), 422, "empty_message"),
         (json!({"chat_id": room, "content": "bell\u{7}"}), 422, "invalid_content"),
+        // A right-to-left override would make "paid 1000.00" of "00.0001 diap".
+        (json!({"chat_id": room, "content": "hello \u{202e}(detide) olleh"}), 422, "invalid_content"),
         (json!({"chat_id": room}), 422, "missing_field"),
         (json!({"chat_id": "seven", "content": "x"}), 404, "room_not_found"),
         (json!({"chat_id": room, "content": "x", "kind": "payment"}), 422, "unknown_field"),
@@ -660,8 +662,10 @@ fn bad_input_gets_a_4xx_or_an_error_event_never_a_500() {
         Some(("application/json", b"{\"chat_id\":1,\"content\":\"\xff\"}".to_vec())),
     );
     assert_eq!((non_utf8.status, non_utf8.code()), (400, "invalid_encoding"));
-    let create = app().create_room(&alice, &json!({"name": ""}));
-    assert_eq!((create.status, create.code()), (422, "invalid_room_name"));
+    for name in ["", "Refunds \u{202e}DSU 00.0001 diap", "isolated \u{2067}x\u{2069}"] {
+        let create = app().create_room(&alice, &json!({"name": name}));
+        assert_eq!((create.status, create.code()), (422, "invalid_room_name"), "{name:?}");
+    }
 
     let mut socket = connect(app(), room, &alice);
     let frames = [

@@ -79,6 +79,7 @@ fn failed_transfers_explain_themselves_and_move_nothing() {
         (json!({"amount": "1"}), 422, "invalid_receiver"),
         (json!({"receiver_id": bob.id}), 422, "missing_field"),
         (json!({"receiver_id": bob.id, "amount": "1", "note": "x".repeat(281)}), 422, "invalid_note"),
+        (json!({"receiver_id": bob.id, "amount": "1", "note": "\u{202e}00.0001 :si latot"}), 422, "invalid_note"),
         (json!({"receiver_id": bob.id, "amount": "1", "memo": "typo"}), 422, "unknown_field"),
     ];
     for (body, status, code) in cases {

@@ -1,7 +1,8 @@
 //! Chat input parsed into domain types, in one place.
-use shared::ApiError;
+use shared::{ApiError, text};
 
-/// A room's display name: trimmed, 1 to 100 characters, no control characters.
+/// A room's display name: trimmed, 1 to 100 characters, no control characters or text-direction
+/// overrides (`text::is_refused`).
 pub struct RoomName(String);
 
 impl RoomName {
@@ -10,10 +11,10 @@ impl RoomName {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
         let name = raw.trim();
         let length = name.chars().count();
-        if length == 0 || length > Self::CHARS_MAX || name.chars().any(char::is_control) {
+        if length == 0 || length > Self::CHARS_MAX || name.chars().any(|character| text::is_refused(character, &[])) {
             return Err(ApiError::unprocessable(
                 "invalid_room_name",
-                "name must be 1 to 100 characters without control characters",
+                "name must be 1 to 100 characters without control characters or text-direction overrides",
             ));
         }
         Ok(Self(name.to_owned()))
@@ -25,7 +26,8 @@ impl RoomName {
 }
 
 /// A text message: not blank, at most the configured size in bytes, no control characters other
-/// than line breaks and tabs (they would garble other members' screens).
+/// than line breaks and tabs and no text-direction overrides (they would garble or disguise what
+/// other members see: `text::is_refused`).
 pub struct MessageContent(String);
 
 impl MessageContent {
@@ -40,8 +42,11 @@ impl MessageContent {
                 format!("content must be at most {bytes_max} bytes"),
             ));
         }
-        if raw.chars().any(|character| character.is_control() && !matches!(character, '\n' | '\r' | '\t')) {
-            return Err(ApiError::unprocessable("invalid_content", "content must not contain control characters"));
+        if raw.chars().any(|character| text::is_refused(character, &['\n', '\r', '\t'])) {
+            return Err(ApiError::unprocessable(
+                "invalid_content",
+                "content must not contain control characters or text-direction overrides",
+            ));
         }
         Ok(Self(raw))
     }

@@ -111,8 +111,8 @@ impl fmt::Display for Currency {
     }
 }
 
-/// A transfer's note: trimmed, at most 280 characters, no control characters but line breaks.
-/// An empty note is no note.
+/// A transfer's note: trimmed, at most 280 characters, no control characters but line breaks and
+/// no text-direction overrides (`text::is_refused`). An empty note is no note.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note(String);
 
@@ -125,8 +125,11 @@ impl Note {
         if note.chars().count() > Self::CHARS_MAX {
             return Err(ApiError::unprocessable("invalid_note", "note must be at most 280 characters"));
         }
-        if note.chars().any(|character| character.is_control() && character != '\n') {
-            return Err(ApiError::unprocessable("invalid_note", "note must not contain control characters"));
+        if note.chars().any(|character| crate::text::is_refused(character, &['\n'])) {
+            return Err(ApiError::unprocessable(
+                "invalid_note",
+                "note must not contain control characters or text-direction overrides",
+            ));
         }
         Ok((!note.is_empty()).then(|| Self(note.to_owned())))
     }
