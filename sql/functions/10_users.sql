@@ -71,6 +71,8 @@ BEGIN
         WHERE family_id = presented.family_id AND revoked_at IS NULL;
         RETURN QUERY SELECT 'reused', NULL::bigint, presented.family_id;
     ELSE
+        -- Used tokens stay for reuse detection until they expire; then they are of no use.
+        DELETE FROM refresh_tokens WHERE family_id = presented.family_id AND expires_at <= now();
         UPDATE refresh_tokens SET used_at = now() WHERE id = presented.id;
         INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
         VALUES (presented.user_id, presented.family_id, sha256(convert_to(p_successor, 'UTF8')),

@@ -372,8 +372,58 @@ fn per_address_throttling_sees_through_trusted_proxies_only() {
     assert_eq!([login_from(&behind_proxy, "203.0.113.1"), login_from(&behind_proxy, "203.0.113.1")], [401, 401]);
     assert_eq!(login_from(&behind_proxy, "203.0.113.1"), 429, "that client is throttled");
     assert_eq!(login_from(&behind_proxy, "203.0.113.2"), 401, "another client behind the same proxy is not");
+    // An IPv6 client is its /64: its other addresses share its count, another /64 does not.
+    assert_eq!(
+        [login_from(&behind_proxy, "2001:db8:1:2::1"), login_from(&behind_proxy, "2001:db8:1:2::2")],
+        [401, 401]
+    );
+    assert_eq!(login_from(&behind_proxy, "2001:db8:1:2:ffff::3"), 429, "the same /64");
+    assert_eq!(login_from(&behind_proxy, "2001:db8:1:3::1"), 401, "another /64");
 
     let direct = private_app(options("")).expect("a private app");
     assert_eq!([login_from(&direct, "203.0.113.1"), login_from(&direct, "203.0.113.2")], [401, 401]);
     assert_eq!(login_from(&direct, "203.0.113.3"), 429, "an untrusted peer cannot pick its address");
+}
+
+/// Each login costs a bcrypt hash, so a client's correct logins count against its address too:
+/// logging into its own accounts in a loop cannot take the CPU from everyone else's.
+#[test]
+fn successful_logins_count_against_their_address() {
+    let Some(app) = private_app(AppOptions::default().variable("login_max_attempts_per_address", "3")) else {
+        return;
+    };
+    let username = format!("loop_{}", sendinchat_tests::app::unique_suffix());
+    let user = app.sign_up(&username, "a fine password");
+    assert!(user.id > 0, "signing up logs in once");
+    let statuses: Vec<u16> = (0..3).map(|_| app.login(&username, "a fine password").status).collect();
+    assert_eq!(statuses, [200, 200, 429], "the fourth attempt from the address");
+}
+
+/// Clients write "you paid bob": a user named `you` would pass for the reader.
+#[test]
+fn names_that_read_as_the_reader_or_the_service_cannot_be_registered() {
+    let app = app();
+    for reserved in ["you", "You", "myself", "operator"] {
+        let response = app.register(reserved, "a fine password");
+        assert_eq!((response.status, response.code()), (409, "username_taken"), "{reserved}: {}", response.text);
+    }
+}
+
+/// Every rotation stores a token that reuse detection keeps until it expires: refreshing in a
+/// loop would fill the table, so refreshes are counted per client address.
+#[test]
+fn refreshes_are_counted_per_address() {
+    let Some(app) = private_app(AppOptions::default().variable("token_refreshes_per_minute", "2")) else {
+        return;
+    };
+    let user = app.sign_up(&format!("rotor_{}", sendinchat_tests::app::unique_suffix()), "a fine password");
+    let mut refresh_token = user.refresh_token.clone();
+    for _ in 0..2 {
+        let rotated = app.refresh(&refresh_token);
+        assert_eq!(rotated.status, 200, "{}", rotated.text);
+        refresh_token = rotated.body["refresh_token"].as_str().unwrap().to_owned();
+    }
+    let throttled = app.refresh(&refresh_token);
+    assert_eq!((throttled.status, throttled.code()), (429, "rate_limited"), "{}", throttled.text);
+    assert!(throttled.header("retry-after").is_some());
 }

@@ -56,12 +56,16 @@ fn is_common_password(password: &str) -> bool {
     list.binary_search(&password.to_lowercase().as_str()).is_ok()
 }
 
-/// Checks a login attempt. With no stored hash (unknown user) or an impossible password, the
-/// attempt is checked against a dummy hash of the configured cost and fails, taking the same time.
+/// Checks a login attempt. With no stored hash (unknown user) or an impossible password (one no
+/// registration accepts), the attempt is checked against a dummy hash of the configured cost and
+/// fails, taking the same time. An impossible password could otherwise match: bcrypt ends the
+/// password at a NUL and reads 72 bytes of it with its terminator, so a 71-byte password followed
+/// by a NUL would pass for the 71-byte one.
 pub fn verify_password(attempt: &str, stored_hash: Option<&str>, cost: u32) -> Result<bool, bcrypt::BcryptError> {
+    let possible = attempt.len() <= PASSWORD_BYTES_MAX && !attempt.contains('\0');
     let dummy_hash;
     let (hash, can_match) = match stored_hash {
-        Some(hash) if attempt.len() <= PASSWORD_BYTES_MAX => (hash, true),
+        Some(hash) if possible => (hash, true),
         _ => {
             dummy_hash = format!("$2b${cost:02}{DUMMY_HASH_AFTER_COST}");
             (dummy_hash.as_str(), false)
@@ -108,7 +112,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_users_and_overlong_attempts_never_verify() {
+    fn unknown_users_and_impossible_attempts_never_verify() {
         let hash = bcrypt::hash("correct horse battery", 4).unwrap();
         assert!(verify_password("correct horse battery", Some(&hash), 4).unwrap());
         assert!(!verify_password("wrong horse battery", Some(&hash), 4).unwrap());
@@ -116,5 +120,9 @@ mod tests {
         let overlong = format!("correct horse battery{}", "!".repeat(60));
         let overlong_hash = bcrypt::hash(&overlong[..72], 4).unwrap();
         assert!(!verify_password(&overlong, Some(&overlong_hash), 4).unwrap());
+        let longest = "x".repeat(71);
+        let longest_hash = bcrypt::hash(&longest, 4).unwrap();
+        assert!(verify_password(&longest, Some(&longest_hash), 4).unwrap());
+        assert!(!verify_password(&format!("{longest}\0"), Some(&longest_hash), 4).unwrap(), "bcrypt stops at a NUL");
     }
 }

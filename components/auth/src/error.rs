@@ -9,7 +9,10 @@ pub enum AuthError {
     UsernameTaken,
     InvalidCredentials,
     InvalidRefreshToken,
-    UnsupportedGrantType,
+    /// The grant the endpoint serves: `password` (log-in) or `refresh_token`.
+    UnsupportedGrantType {
+        expected: &'static str,
+    },
     Throttled {
         retry_after_seconds: u32,
     },
@@ -24,7 +27,7 @@ impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
         match error {
             AuthError::Api(api_error) => api_error,
-            AuthError::UsernameTaken => ApiError::conflict("username_taken", "that username is taken"),
+            AuthError::UsernameTaken => ApiError::conflict("username_taken", "that username is taken or reserved"),
             AuthError::InvalidCredentials => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "incorrect username or password")
             }
@@ -33,8 +36,8 @@ impl From<AuthError> for ApiError {
                 "invalid_refresh_token",
                 "the refresh token is invalid, expired or revoked",
             ),
-            AuthError::UnsupportedGrantType => {
-                ApiError::bad_request("unsupported_grant_type", "grant_type must be \"password\"")
+            AuthError::UnsupportedGrantType { expected } => {
+                ApiError::bad_request("unsupported_grant_type", format!("grant_type must be \"{expected}\""))
             }
             AuthError::Throttled { retry_after_seconds } => ApiError::too_many_requests(retry_after_seconds),
             AuthError::UserNotFound => ApiError::not_found("no such user"),

@@ -1,6 +1,6 @@
 //! `POST /users/token`: the OAuth2 password grant, as a form (like the seed) or as JSON.
 use shared::Reply;
-use shared::client_address::client_address;
+use shared::client_address::client_network;
 use shared::db::{column, optional_row};
 use shared::ids::UserId;
 use shared::request::{BODY_BYTES_MAX, JsonObject, is_form, read_body};
@@ -20,7 +20,7 @@ struct Account {
 }
 
 pub async fn login(settings: &Settings, request: Request) -> Result<Reply, AuthError> {
-    let address = client_address(request.headers(), &settings.trusted_proxies)?;
+    let network = client_network(request.headers(), &settings.trusted_proxies)?;
     let (parts, body) = read_body(request, BODY_BYTES_MAX).await?;
     let mut fields = if is_form(&parts.headers) {
         JsonObject::from_form_body(&body)?
@@ -28,7 +28,7 @@ pub async fn login(settings: &Settings, request: Request) -> Result<Reply, AuthE
         JsonObject::from_json_body(&parts.headers, &body)?
     };
     if fields.take_string("grant_type")?.is_some_and(|grant| grant != "password") {
-        return Err(AuthError::UnsupportedGrantType);
+        return Err(AuthError::UnsupportedGrantType { expected: "password" });
     }
     let login_name = fields.require_string("username")?;
     let password = fields.require_string("password")?;
@@ -41,7 +41,7 @@ pub async fn login(settings: &Settings, request: Request) -> Result<Reply, AuthE
     // A name that is not a username names no account: it is still checked against the dummy
     // hash (same time) and counted against the address.
     let username = Username::parse(&login_name).ok();
-    let throttle = LoginThrottle::open(settings, username.as_ref(), address).await?;
+    let throttle = LoginThrottle::open(settings, username.as_ref(), network).await?;
     throttle.count_attempt(&settings.throttle).await?;
     let database = shared::db::connect(&settings.database_url).await?;
     let account = match &username {

@@ -1,7 +1,7 @@
 //! `POST /users/register`.
 use http::StatusCode;
 use shared::Reply;
-use shared::client_address::client_address;
+use shared::client_address::client_network;
 use shared::db::{UNIQUE_VIOLATION, column, sqlstate};
 use shared::request::{BODY_BYTES_MAX, JsonObject, read_body};
 use shared::response::raw_json_reply;
@@ -14,13 +14,16 @@ use crate::settings::Settings;
 use crate::throttle::count_registration;
 
 pub async fn register(settings: &Settings, request: Request) -> Result<Reply, AuthError> {
-    let address = client_address(request.headers(), &settings.trusted_proxies)?;
+    let network = client_network(request.headers(), &settings.trusted_proxies)?;
     let (parts, body) = read_body(request, BODY_BYTES_MAX).await?;
     let mut fields = JsonObject::from_json_body(&parts.headers, &body)?;
     let username = Username::parse(&fields.require_string("username")?)?;
     let password = NewPassword::parse(fields.require_string("password")?)?;
     fields.finish()?;
-    count_registration(settings, address).await?;
+    count_registration(settings, network).await?;
+    if username.is_reserved() {
+        return Err(AuthError::UsernameTaken);
+    }
 
     let password_hash = password.hash(settings.bcrypt_cost)?;
     let database = shared::db::connect(&settings.database_url).await?;

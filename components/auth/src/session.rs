@@ -1,5 +1,6 @@
 //! `POST /users/refresh` (rotation with reuse detection) and `POST /users/logout`.
 use shared::Reply;
+use shared::client_address::client_network;
 use shared::db::{column, optional_row};
 use shared::grip::session_ended_event;
 use shared::ids::SessionId;
@@ -9,6 +10,7 @@ use spin_sdk::http::Request;
 
 use crate::error::AuthError;
 use crate::settings::Settings;
+use crate::throttle::count_refresh;
 use crate::tokens::{new_refresh_token, session_reply};
 
 /// Refresh tokens we issue are 43 characters; anything much longer is not worth hashing.
@@ -23,7 +25,7 @@ async fn presented_token(request: Request) -> Result<String, AuthError> {
         JsonObject::from_json_body(&parts.headers, &body)?
     };
     if fields.take_string("grant_type")?.is_some_and(|grant| grant != "refresh_token") {
-        return Err(AuthError::UnsupportedGrantType);
+        return Err(AuthError::UnsupportedGrantType { expected: "refresh_token" });
     }
     let token = fields.require_string("refresh_token")?;
     fields.take("client_id");
@@ -38,7 +40,9 @@ async fn presented_token(request: Request) -> Result<String, AuthError> {
 }
 
 pub async fn refresh(settings: &Settings, request: Request) -> Result<Reply, AuthError> {
+    let network = client_network(request.headers(), &settings.trusted_proxies)?;
     let presented = presented_token(request).await?;
+    count_refresh(settings, network).await?;
     let successor = new_refresh_token()?;
     let database = shared::db::connect(&settings.database_url).await?;
     let row = optional_row(

@@ -21,16 +21,20 @@ pub struct Settings {
     pub registration_limits: RegistrationLimits,
     /// Look-ups of other users per caller per minute.
     pub user_lookups_per_minute: i64,
-    /// Proxies whose `X-Forwarded-For` names the client (see `client_address`).
+    /// Token refreshes per client address per minute.
+    pub token_refreshes_per_minute: i64,
+    /// Proxies whose `X-Forwarded-For` names the client (see `client_network`).
     pub trusted_proxies: Vec<AddressRange>,
     /// Closes the sockets and event streams of a session that ends (logout, refresh-token reuse).
     pub publisher: Publisher,
 }
 
-/// How many failed logins are tolerated, per username and per client address, within a window.
+/// How many failed logins are tolerated, per username and per client address, and how many
+/// attempts of any outcome per client address, within a window.
 pub struct ThrottleSettings {
     pub failures_per_username_max: i64,
     pub failures_per_address_max: i64,
+    pub attempts_per_address_max: i64,
     pub window_seconds: u32,
 }
 
@@ -67,6 +71,7 @@ async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
         throttle: ThrottleSettings {
             failures_per_username_max: variables.parsed("login_max_failures").await?,
             failures_per_address_max: variables.parsed("login_max_failures_per_address").await?,
+            attempts_per_address_max: variables.parsed("login_max_attempts_per_address").await?,
             window_seconds: variables.parsed("login_failure_window_seconds").await?,
         },
         registration_limits: RegistrationLimits {
@@ -75,6 +80,7 @@ async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
             window_seconds: variables.parsed("registration_window_seconds").await?,
         },
         user_lookups_per_minute: variables.parsed("user_lookups_per_minute").await?,
+        token_refreshes_per_minute: variables.parsed("token_refreshes_per_minute").await?,
         trusted_proxies: parse_trusted_proxies(&variables.text("trusted_proxies").await?)
             .map_err(|error| ApiError::internal(format!("trusted_proxies: {error}")))?,
         publisher: Publisher::read(variables).await?,

@@ -9,19 +9,25 @@
 //! call per counter, and a success takes its count back. Checking first and counting after the
 //! (slow) password check would let N parallel guesses all pass the check.
 //!
+//! Attempts are also counted per client address whether they succeed or not, and never given
+//! back: each costs a bcrypt hash, and a client logging into its own accounts in a loop would
+//! otherwise take the CPU from everyone's logins.
+//!
+//! An address is a [`ClientNetwork`]: an IPv6 client counts as its /64.
+//!
 //! Registrations are counted per client address and in total, before the password is hashed and
 //! before the database says whether the name is taken: each costs a bcrypt hash, and the 409 for a
 //! taken name answers "does this user exist?". The total bounds what many addresses can do
 //! together (at the price that they can use up everyone's budget for a window).
 //!
-//! User look-ups are counted per caller and minute, so the directory cannot be walked by id.
+//! User look-ups are counted per caller and minute, so the directory cannot be walked by id, and
+//! token refreshes per client address and minute, so a client cannot fill the token table.
 //!
 //! When Redis is unreachable, login answers 503 (fail closed): without the counters, guessing
-//! would be unthrottled. Registration and look-ups go on unthrottled (fail open, logged): a
+//! would be unthrottled. Registration, refreshes and look-ups go on unthrottled (fail open, logged): a
 //! Redis outage must not stop sign-ups or chats, and bcrypt still bounds each registration's
 //! cost. Everything else in `auth` keeps working without Redis.
-use std::net::IpAddr;
-
+use shared::client_address::ClientNetwork;
 use shared::ids::UserId;
 use shared::username::Username;
 use spin_sdk::redis::Connection;
@@ -33,25 +39,30 @@ pub struct LoginThrottle {
     connection: Connection,
     /// None for a login name that is not a username (it names no account to protect).
     username_key: Option<String>,
+    /// Failures from the client's network.
     address_key: Option<String>,
+    /// Every attempt from the client's network, successes too.
+    attempts_key: Option<String>,
 }
 
 impl LoginThrottle {
     pub async fn open(
         settings: &Settings,
         username: Option<&Username>,
-        client_address: Option<IpAddr>,
+        client_network: Option<ClientNetwork>,
     ) -> Result<Self, AuthError> {
         let connection = shared::redis::connect(&settings.redis_url).await?;
         let prefix = &settings.redis_key_prefix;
         Ok(Self {
             connection,
             username_key: username.map(|name| format!("{prefix}:login-failures:user:{}", name.as_str())),
-            address_key: client_address.map(|address| format!("{prefix}:login-failures:address:{address}")),
+            address_key: client_network.map(|network| format!("{prefix}:login-failures:address:{network}")),
+            attempts_key: client_network.map(|network| format!("{prefix}:login-attempts:address:{network}")),
         })
     }
 
-    /// Counts the attempt as a failure, and refuses it when either counter is past its maximum.
+    /// Counts the attempt (as a failure, until it succeeds), and refuses it when any counter is
+    /// past its maximum.
     pub async fn count_attempt(&self, limits: &ThrottleSettings) -> Result<(), AuthError> {
         count_all(&self.connection, self.counters(limits), limits.window_seconds).await
     }
@@ -70,16 +81,17 @@ impl LoginThrottle {
     fn counters<'a>(&'a self, limits: &ThrottleSettings) -> impl Iterator<Item = (&'a str, i64)> {
         let username = self.username_key.as_deref().map(|key| (key, limits.failures_per_username_max));
         let address = self.address_key.as_deref().map(|key| (key, limits.failures_per_address_max));
-        username.into_iter().chain(address)
+        let attempts = self.attempts_key.as_deref().map(|key| (key, limits.attempts_per_address_max));
+        username.into_iter().chain(address).chain(attempts)
     }
 }
 
 /// Counts a registration per client address and in total; 429 past either maximum.
-pub async fn count_registration(settings: &Settings, client_address: Option<IpAddr>) -> Result<(), AuthError> {
+pub async fn count_registration(settings: &Settings, client_network: Option<ClientNetwork>) -> Result<(), AuthError> {
     let RegistrationLimits { per_address_max, total_max, window_seconds } = settings.registration_limits;
     let prefix = &settings.redis_key_prefix;
     let total = (format!("{prefix}:registrations:total"), total_max);
-    let address = client_address.map(|address| (format!("{prefix}:registrations:address:{address}"), per_address_max));
+    let address = client_network.map(|network| (format!("{prefix}:registrations:address:{network}"), per_address_max));
     let counters: Vec<(String, i64)> = std::iter::once(total).chain(address).collect();
     count_failing_open(settings, &counters, window_seconds, "registration").await
 }
@@ -91,6 +103,17 @@ pub async fn count_lookup(settings: &Settings, caller: UserId) -> Result<(), Aut
     const WINDOW_SECONDS: u32 = 60;
     let key = format!("{}:user-lookups:{caller}", settings.redis_key_prefix);
     count_failing_open(settings, &[(key, settings.user_lookups_per_minute)], WINDOW_SECONDS, "user-lookup").await
+}
+
+/// Counts a token refresh for the client's network, per minute; 429 past
+/// `token_refreshes_per_minute`. Every rotation stores a token that reuse detection must
+/// recognise until it expires, so refreshing in a loop would fill the table; a page refreshes
+/// once per access-token lifetime, or when it loads.
+pub async fn count_refresh(settings: &Settings, client_network: Option<ClientNetwork>) -> Result<(), AuthError> {
+    const WINDOW_SECONDS: u32 = 60;
+    let Some(network) = client_network else { return Ok(()) };
+    let key = format!("{}:token-refreshes:address:{network}", settings.redis_key_prefix);
+    count_failing_open(settings, &[(key, settings.token_refreshes_per_minute)], WINDOW_SECONDS, "refresh").await
 }
 
 /// [`count_all`], except that without Redis the hit goes uncounted (logged) instead of failing.

@@ -10,7 +10,8 @@
 //! trusted proxy (`trusted_proxies`), the client is the nearest address in `X-Forwarded-For`
 //! that is not itself a trusted proxy. Headers from untrusted peers are ignored: a client could
 //! write anything there.
-use std::net::{IpAddr, SocketAddr};
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
 use crate::ApiError;
@@ -65,9 +66,52 @@ pub fn parse_trusted_proxies(text: &str) -> Result<Vec<AddressRange>, String> {
     text.split(',').map(str::trim).filter(|part| !part.is_empty()).map(str::parse).collect()
 }
 
+/// Whom a per-address counter counts: an IPv4 address, or the /64 an IPv6 address belongs to.
+///
+/// An IPv6 subscriber is given at least a /64 (usually a /56 or a /48): counted address by
+/// address, one client would have 2^64 budgets. An IPv4 address written as IPv6
+/// (`::ffff:192.0.2.1`) counts as that IPv4 address, so a client has one budget however its
+/// address arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientNetwork(IpAddr);
+
+impl ClientNetwork {
+    const IPV6_PREFIX_BITS: u32 = 64;
+
+    pub fn of(address: IpAddr) -> Self {
+        match address {
+            IpAddr::V6(address) => match address.to_ipv4_mapped() {
+                Some(mapped) => Self(IpAddr::V4(mapped)),
+                None => {
+                    let host_bits = 128 - Self::IPV6_PREFIX_BITS;
+                    Self(IpAddr::V6(Ipv6Addr::from(u128::from(address) >> host_bits << host_bits)))
+                }
+            },
+            IpAddr::V4(_) => Self(address),
+        }
+    }
+}
+
+impl fmt::Display for ClientNetwork {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IpAddr::V4(address) => write!(formatter, "{address}"),
+            IpAddr::V6(network) => write!(formatter, "{network}/{}", Self::IPV6_PREFIX_BITS),
+        }
+    }
+}
+
+/// The client's network, for per-address counters (see [`client_address`], [`ClientNetwork`]).
+pub fn client_network(
+    headers: &http::HeaderMap,
+    trusted_proxies: &[AddressRange],
+) -> Result<Option<ClientNetwork>, ApiError> {
+    Ok(client_address(headers, trusted_proxies)?.map(ClientNetwork::of))
+}
+
 /// The client's address, or None when the platform did not say who the peer is; 400 when the
 /// request carries a `spin-client-addr` of its own.
-pub fn client_address(headers: &http::HeaderMap, trusted_proxies: &[AddressRange]) -> Result<Option<IpAddr>, ApiError> {
+fn client_address(headers: &http::HeaderMap, trusted_proxies: &[AddressRange]) -> Result<Option<IpAddr>, ApiError> {
     let Some(peer) = platform_peer(headers)? else { return Ok(None) };
     let is_trusted = |address: IpAddr| trusted_proxies.iter().any(|range| range.contains(address));
     if !is_trusted(peer) {
@@ -128,6 +172,16 @@ mod tests {
         assert_eq!(address("10.9.9.9:5000", None), "10.9.9.9", "no header: the proxy itself");
         assert_eq!(address("127.0.0.1:5000", Some("not an address")), "127.0.0.1");
         assert_eq!(address("[::1]:5000", Some("198.51.100.1")), "::1", "::1 is not in the trusted list");
+    }
+
+    #[test]
+    fn an_ipv6_client_counts_as_its_64_and_a_mapped_ipv4_as_itself() {
+        let network = |address: &str| ClientNetwork::of(address.parse().unwrap()).to_string();
+        assert_eq!(network("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(network("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
+        assert_eq!(network("2001:db8:1:3::1"), "2001:db8:1:3::/64");
+        assert_eq!(network("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_eq!(network("192.0.2.1"), "192.0.2.1");
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub struct Bearer {
 impl Bearer {
     /// The first moment at which the token is refused: its expiry plus the tolerated clock skew.
     pub fn refused_from(&self) -> DateTime<Utc> {
-        self.expires_at + Duration::seconds(CLOCK_SKEW_SECONDS) + Duration::seconds(1)
+        saturating_add(self.expires_at, Duration::seconds(CLOCK_SKEW_SECONDS + 1))
     }
 }
 
@@ -203,7 +203,7 @@ pub fn verify_hs256<T: DeserializeOwned>(
     let (_, claims) = verified.into_parts();
     let options = TimeOptions::new(Duration::seconds(CLOCK_SKEW_SECONDS), move || now);
     let expiration = claims.expiration.ok_or(Rejection::MissingClaim)?;
-    if now > expiration + options.leeway {
+    if now > saturating_add(expiration, options.leeway) {
         return Err(Rejection::Expired);
     }
     let earliest_valid = [claims.not_before, claims.issued_at].into_iter().flatten().max();
@@ -211,6 +211,12 @@ pub fn verify_hs256<T: DeserializeOwned>(
         return Err(Rejection::NotYetValid);
     }
     Ok(claims)
+}
+
+/// `moment + duration`, or the last representable moment: a validly signed token may still name
+/// an expiry at the end of time, and adding to it must not panic.
+fn saturating_add(moment: DateTime<Utc>, duration: Duration) -> DateTime<Utc> {
+    moment.checked_add_signed(duration).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// The HMAC key for a shared secret (e.g. Pushpin's `sig_key`).
@@ -270,6 +276,15 @@ mod tests {
         assert_eq!(keys().verify_stream_recheck(&credential, room, bearer.refused_from()), Err(Rejection::Expired));
         assert_eq!(keys().verify_bearer(&credential, now), Err(Rejection::MissingClaim), "not an access token");
         assert!(keys().verify_stream_recheck(&access, room, now).is_err(), "an access token is not a credential");
+    }
+
+    #[test]
+    fn an_expiry_at_the_end_of_time_is_no_panic() {
+        let now = Utc::now().timestamp();
+        let claims = format!(r#"{{"sub":"1","iss":"sendinchat","iat":{now},"exp":8210266876799,"sid":"5"}}"#);
+        let token = sign(r#"{"alg":"HS256","typ":"JWT"}"#, &claims, SECRET);
+        let bearer = keys().verify_bearer(&token, Utc::now()).expect("signed with the key");
+        assert_eq!(bearer.refused_from(), DateTime::<Utc>::MAX_UTC);
     }
 
     #[test]

@@ -26,6 +26,29 @@ impl Username {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether the name is kept from registration: clients write sentences such as "you paid bob"
+    /// and "alice paid you", so a user named `you` would pass for the reader, and one named
+    /// `operator` or `support` for the service.
+    pub fn is_reserved(&self) -> bool {
+        const RESERVED: [&str; 14] = [
+            "admin",
+            "administrator",
+            "deposit",
+            "everyone",
+            "me",
+            "myself",
+            "nobody",
+            "operator",
+            "sendinchat",
+            "someone",
+            "support",
+            "system",
+            "you",
+            "yourself",
+        ];
+        RESERVED.contains(&self.as_str())
+    }
 }
 
 #[cfg(test)]
@@ -37,6 +60,16 @@ mod tests {
         assert_eq!(Username::parse("John_Doe").unwrap().as_str(), "john_doe");
         for bad in ["jo", "a".repeat(33).as_str(), "john doe", "jöhn", "john@doe", "", "\u{212a}elvin"] {
             assert!(Username::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_that_read_as_the_reader_or_the_service_are_reserved() {
+        for reserved in ["you", "YOU", "Myself", "operator", "support"] {
+            assert!(Username::parse(reserved).unwrap().is_reserved(), "{reserved}");
+        }
+        for free in ["you_", "yours", "alice", "mee"] {
+            assert!(!Username::parse(free).unwrap().is_reserved(), "{free}");
         }
     }
 }

@@ -294,6 +294,8 @@ impl SharedState {
             // Every test signs its users up from one address; the tests of registration throttling
             // set their own limits.
             ("registrations_per_address_max", "1000000".to_owned()),
+            ("login_max_attempts_per_address", "1000000".to_owned()),
+            ("token_refreshes_per_minute", "1000000".to_owned()),
             ("registrations_max", "1000000".to_owned()),
             // Tests move large sums through a few users; the daily limit has tests of its own.
             ("daily_outgoing_max", "1000000000".to_owned()),
