@@ -40,6 +40,14 @@ pub fn unavailable(message: impl Into<String>) -> Response<ResponseBody> {
     response
 }
 
+pub fn body_timeout() -> Response<ResponseBody> {
+    envelope(
+        StatusCode::REQUEST_TIMEOUT,
+        "request_timeout",
+        "the request body did not arrive before the request deadline",
+    )
+}
+
 pub fn timeout() -> Response<ResponseBody> {
     envelope(StatusCode::GATEWAY_TIMEOUT, "timeout", "the component did not respond before the request deadline")
 }

@@ -3,13 +3,15 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -21,7 +23,7 @@ use wasmtime_wasi_http::handler::{ErrorCode, ExpirationError, InstantiationError
 use crate::coalescing_io::{CoalescingIo, ResponseInProgress};
 use crate::error_response::{self, ResponseBody};
 use crate::http_threads::{AcceptedConnection, HttpThreads};
-use crate::instance_pool::{HttpComponentHandler, HttpInstances};
+use crate::instance_pool::{HttpComponentHandler, HttpInstances, InstanceFailed};
 use crate::logging;
 use crate::metrics::{self, RequestLabels, RouteLabels};
 use crate::routing::{RouteMatch, Router};
@@ -108,12 +110,13 @@ impl HttpTrigger {
         }
         let (mut parts, body) = request.into_parts();
         let limit = usize::try_from(self.max_request_body_bytes).unwrap_or(usize::MAX);
-        let body = match Limited::new(body, limit).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) if error.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-            Err(error) => {
+        let body = match tokio::time::timeout(self.request_timeout, read_body(body, limit)).await {
+            Ok(Ok(body)) => body,
+            Ok(Err(BodyError::TooLarge)) => return Err(too_large()),
+            Ok(Err(BodyError::Unreadable(error))) => {
                 return Err(error_response::bad_request(format!("cannot read request body: {error}")));
             }
+            Err(_) => return Err(error_response::body_timeout()),
         };
         if let Err(error) = spin_headers::prepare(&mut parts.uri, &mut parts.headers, route, client) {
             return Err(error_response::bad_request(format!("{error:#}")));
@@ -191,7 +194,7 @@ impl ConnectionServer {
         let status = response.status().as_u16();
         logging::request(method.as_str(), &path, component, status, started.elapsed());
         let route = route.as_ref().map_or("-", |route| route.raw_route.as_str());
-        record_request(component, route, method.as_str(), status, started.elapsed());
+        record_request(component, route, method_label(&method), status, started.elapsed());
         response
     }
 
@@ -208,9 +211,10 @@ impl ConnectionServer {
             Ok(request) => request,
             Err(response) => return response,
         };
-        let outcome = tokio::time::timeout(trigger.request_timeout, handler.handle((), request)).await;
+        let failed = Arc::new(InstanceFailed::default());
+        let outcome = tokio::time::timeout(trigger.request_timeout, handler.handle(failed.clone(), request)).await;
         match outcome {
-            Ok(Ok(response)) => response,
+            Ok(Ok(response)) => response.map(|body| CutOffAware { body, failed }.boxed_unsync()),
             Err(_) => error_response::timeout(),
             Ok(Err(error)) if error.is::<ExpirationError>() || started.elapsed() >= trigger.request_timeout => {
                 error_response::timeout()
@@ -224,6 +228,36 @@ impl ConnectionServer {
                 error_response::internal_error()
             }
         }
+    }
+}
+
+/// A response body whose end is an error when the instance streaming it failed: the client must
+/// see a broken response (hyper aborts the connection, with no final chunk), never a truncated
+/// one that looks complete.
+struct CutOffAware {
+    body: ResponseBody,
+    failed: Arc<InstanceFailed>,
+}
+
+impl Body for CutOffAware {
+    type Data = Bytes;
+    type Error = wasmtime::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match Pin::new(&mut self.body).poll_frame(cx) {
+            Poll::Ready(None) if self.failed.is_set() => {
+                Poll::Ready(Some(Err(wasmtime::format_err!("the instance stopped before the response was complete"))))
+            }
+            polled => polled,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream() && !self.failed.is_set()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -258,6 +292,43 @@ async fn accept(listener: &TcpListener, slots: &Arc<Semaphore>) -> std::io::Resu
     let (stream, client) = listener.accept().await?;
     // Detached from this runtime, so that the serving thread's runtime can take the socket over.
     Ok(AcceptedConnection { stream: stream.into_std()?, client, slot })
+}
+
+enum BodyError {
+    TooLarge,
+    Unreadable(hyper::Error),
+}
+
+/// The request's body in one buffer, refused past `limit` bytes. Each frame is copied out as it
+/// comes: hyper hands out slices of its read buffers, and a body sent in one-byte chunks would
+/// otherwise keep a buffer of several KiB alive per byte.
+async fn read_body(mut body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
+    let mut buffer = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(BodyError::Unreadable)?.into_data() else { continue };
+        if data.len() > limit - buffer.len() {
+            return Err(BodyError::TooLarge);
+        }
+        buffer.extend_from_slice(&data);
+    }
+    Ok(buffer.freeze())
+}
+
+/// The method as a metrics label: clients may send any token as a method, and every distinct
+/// label value would be kept (and exported) for good.
+fn method_label(method: &http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        "TRACE" => "TRACE",
+        "CONNECT" => "CONNECT",
+        _ => "other",
+    }
 }
 
 fn declared_length<B>(request: &Request<B>) -> Option<u64> {

@@ -9,8 +9,8 @@
 //! `http_threads`), so its worker tasks run on the thread that serves their requests.
 
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,18 @@ pub struct ReuseLimits {
 }
 
 pub type HttpComponentHandler = ProxyHandler<HttpInstances>;
+
+/// Set when the instance answering a request stops with an error (its deadline, a trap) while
+/// the response may still be streaming. wasmtime ends such a body as if it were complete, so
+/// the server reads this to abort the response instead of finishing a truncated one cleanly.
+#[derive(Debug, Default)]
+pub struct InstanceFailed(AtomicBool);
+
+impl InstanceFailed {
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
 
 /// How to make instances of one HTTP component.
 #[derive(Clone)]
@@ -95,6 +107,7 @@ impl HandlerState for HttpInstances {
                 component_id: self.component.id.clone(),
                 requests_started: AtomicUsize::new(0),
                 reused: metrics.instances_reused.get_or_create_owned(&labels),
+                requests: Mutex::new(Vec::new()),
             },
         })
     }
@@ -134,11 +147,13 @@ pub struct InstanceWorker {
     component_id: String,
     requests_started: AtomicUsize,
     reused: Counter,
+    /// The requests this instance has taken whose responses may still be read.
+    requests: Mutex<Vec<Weak<InstanceFailed>>>,
 }
 
 impl WorkerState for InstanceWorker {
     type StoreData = InstanceState;
-    type RequestId = ();
+    type RequestId = Arc<InstanceFailed>;
 
     fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
         if total >= self.limits.max_requests {
@@ -153,18 +168,26 @@ impl WorkerState for InstanceWorker {
     fn on_request_start(
         &self,
         _: StoreContextMut<'_, InstanceState>,
-        _: (),
+        failed: Arc<InstanceFailed>,
         _: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
         if self.requests_started.fetch_add(1, Ordering::Relaxed) > 0 {
             self.reused.inc();
         }
+        let mut requests = self.requests.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        requests.retain(|request| request.strong_count() > 0);
+        requests.push(Arc::downgrade(&failed));
         Box::pin(tokio::time::sleep(self.limits.request_timeout))
     }
 
     fn drop(&self, store: Store<InstanceState>, result: wasmtime::Result<()>) {
         if let Err(error) = result {
             logging::warn(format_args!("instance of component {:?} stopped: {error:#}", self.component_id));
+            // Before the store goes: dropping it ends the bodies still streaming from it.
+            let requests = self.requests.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for failed in requests.iter().filter_map(Weak::upgrade) {
+                failed.0.store(true, Ordering::Release);
+            }
         }
         drop(store);
     }

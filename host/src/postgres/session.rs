@@ -215,21 +215,46 @@ fn is_stale_statement(error: &Error) -> bool {
 /// whitespace and comments. Only a client statement can leave a transaction open past its call:
 /// functions and procedures cannot.
 fn begins_transaction_block(text: &str) -> bool {
-    let keyword: String = skip_comments(text).chars().take_while(char::is_ascii_alphabetic).collect();
+    let keyword: String = skip_to_first_word(text).chars().take_while(char::is_ascii_alphabetic).collect();
     keyword.eq_ignore_ascii_case("begin") || keyword.eq_ignore_ascii_case("start")
 }
 
-fn skip_comments(mut text: &str) -> &str {
+/// `text` from its first word on: past whitespace, comments and empty statements (Postgres takes
+/// `;BEGIN` as one statement, which opens a transaction).
+fn skip_to_first_word(mut text: &str) -> &str {
     loop {
-        text = text.trim_start();
+        text = text.trim_start_matches(|character: char| character.is_whitespace() || character == ';');
         if let Some(rest) = text.strip_prefix("--") {
             text = rest.split_once('\n').map_or("", |(_, after)| after);
-        } else if let Some(rest) = text.strip_prefix("/*") {
-            text = rest.split_once("*/").map_or("", |(_, after)| after);
+        } else if text.starts_with("/*") {
+            text = after_block_comment(text);
         } else {
             return text;
         }
     }
+}
+
+/// What follows the block comment at the start of `text`. Postgres nests block comments, so
+/// `/* /* */ */ BEGIN` begins a transaction.
+fn after_block_comment(mut text: &str) -> &str {
+    let mut depth = 0_usize;
+    while !text.is_empty() {
+        if let Some(rest) = text.strip_prefix("/*") {
+            depth += 1;
+            text = rest;
+        } else if let Some(rest) = text.strip_prefix("*/") {
+            depth -= 1;
+            text = rest;
+            if depth == 0 {
+                return text;
+            }
+        } else {
+            let mut characters = text.chars();
+            characters.next();
+            text = characters.as_str();
+        }
+    }
+    text
 }
 
 #[cfg(test)]
@@ -240,10 +265,19 @@ mod tests {
     fn recognises_statements_that_begin_a_transaction_block() {
         for text in
             ["BEGIN", "begin isolation level serializable", "  START TRANSACTION", "-- why\nBEGIN", "/* x */ Begin;"]
+                .into_iter()
+                .chain([
+                    ";BEGIN",
+                    " ; ;BEGIN ISOLATION LEVEL SERIALIZABLE",
+                    "/* /* */ */ BEGIN",
+                    "/* a */;/* b */begin",
+                ])
         {
             assert!(begins_transaction_block(text), "{text:?}");
         }
-        for text in ["SELECT 1", "COMMIT", "DO $$ BEGIN PERFORM 1; END $$", "BEGINNING", "/* BEGIN */ SELECT 1", ""] {
+        for text in
+            ["SELECT 1", "COMMIT", "DO $$ BEGIN PERFORM 1; END $$", "BEGINNING", "/* BEGIN */ SELECT 1", "", "/* open"]
+        {
             assert!(!begins_transaction_block(text), "{text:?}");
         }
     }

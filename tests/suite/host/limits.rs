@@ -1,5 +1,7 @@
 //! Request deadlines and body limits: a stuck guest costs one 504, not the host.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -59,4 +61,60 @@ fn a_body_over_the_limit_gets_a_413() {
     assert_eq!(response.status().as_u16(), 200);
     let body: serde_json::Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(body["length"], BODY_LIMIT_BYTES);
+}
+
+/// Sends `head` and `body_pieces` (each in its own write) to the strict host; its answer's first
+/// line.
+fn raw_request(head: &str, body_pieces: &[&[u8]]) -> String {
+    let address = strict_host().base_url().trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(address).expect("connect");
+    stream.set_read_timeout(Some(REQUEST_TIMEOUT)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    for piece in body_pieces {
+        stream.write_all(piece).unwrap();
+    }
+    let mut answer = Vec::new();
+    let mut buffer = [0; 4096];
+    while !answer.windows(4).any(|window| window == b"\r\n\r\n") {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => answer.extend_from_slice(&buffer[..read]),
+        }
+    }
+    String::from_utf8_lossy(&answer).lines().next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn a_body_that_stops_arriving_gets_a_408_at_the_deadline() {
+    let started = Instant::now();
+    let status = raw_request("POST /probe/body HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", &[b"x"]);
+    assert!(status.starts_with("HTTP/1.1 408"), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn a_body_in_one_byte_chunks_arrives_whole() {
+    let chunks: Vec<&[u8]> =
+        std::iter::repeat_n(b"1\r\nx\r\n".as_slice(), 300).chain([b"0\r\n\r\n".as_slice()]).collect();
+    let head = "POST /probe/body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    assert!(raw_request(head, &chunks).starts_with("HTTP/1.1 200"));
+    let over: Vec<&[u8]> =
+        std::iter::repeat_n(b"1\r\nx\r\n".as_slice(), BODY_LIMIT_BYTES + 1).chain([b"0\r\n\r\n".as_slice()]).collect();
+    assert!(raw_request(head, &over).starts_with("HTTP/1.1 413"), "one byte over the limit");
+}
+
+/// A response still streaming when its instance is stopped at the deadline must read as broken:
+/// wasmtime ends such a body as if it were complete, and a client would take a truncated answer
+/// (a statement missing its last rows) for the whole of it.
+#[test]
+fn a_response_cut_off_at_the_deadline_never_ends_cleanly() {
+    let client = http_client(REQUEST_TIMEOUT);
+    let mut response = client.get(&format!("{}/probe/drip/3/10", strict_host().base_url())).call().expect("request");
+    assert_eq!(response.body_mut().read_to_string().expect("a complete body"), "drip\n".repeat(3));
+
+    let mut response = client.get(&format!("{}/probe/drip/40/100", strict_host().base_url())).call().expect("request");
+    assert_eq!(response.status().as_u16(), 200, "the head went out before the deadline");
+    let read = response.body_mut().read_to_string();
+    assert!(read.is_err(), "a body cut off after {:?} read as complete", read.map(|body| body.lines().count()));
 }

@@ -97,3 +97,21 @@ fn a_deadline_kill_shows() {
     let counted = sendinchat_tests::wait::until(Duration::from_secs(5), || Some(scrape(&host)).filter(killed));
     assert!(counted.is_some(), "{}", scrape(&host));
 }
+
+/// Clients choose methods freely: each distinct one, kept as a label value, would stay in memory
+/// and in every scrape for good.
+#[test]
+fn unknown_methods_share_one_label() {
+    use std::io::{Read, Write};
+    let host = host_with_metrics("30s");
+    for method in ["BREW", "BREW-42"] {
+        let mut stream = std::net::TcpStream::connect(host.base_url().trim_start_matches("http://")).unwrap();
+        write!(stream, "{method} /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    }
+    let text = scrape(&host);
+    assert_eq!(sample(&text, "sendinchat_host_http_requests_total", &["method=\"other\""]), 2.0, "{text}");
+    assert!(!text.contains("BREW"), "{text}");
+}

@@ -128,7 +128,7 @@ fn two_hundred_concurrent_requests_are_all_answered_correctly() {
     for request in requests {
         let (number, (status, body)) = request.join().expect("request thread");
         assert_eq!(status, 200, "{body}");
-        assert_eq!(body["echo"], format!("int32:{number}"));
+        assert_eq!(body["echo"], format!("int32:{number}"), "{body}");
     }
 }
 

@@ -9,10 +9,17 @@ mod describe;
 mod postgres;
 mod redis;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
 use http::StatusCode;
+use http_body::{Body, Frame};
+use http_body_util::Either;
 use serde_json::{Value, json};
 use spin_sdk::http::body::IncomingBodyExt;
-use spin_sdk::http::{IntoResponse, Request};
+use spin_sdk::http::{FullBody, IntoResponse, Request};
 use spin_sdk::variables;
 
 type Reply = (StatusCode, Value);
@@ -21,6 +28,10 @@ type Reply = (StatusCode, Value);
 async fn handle(request: Request) -> impl IntoResponse {
     let path = request.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if let ["probe", "drip", lines, interval_ms] = segments.as_slice() {
+        let drip = Drip::new(lines.parse().unwrap_or(0), interval_ms.parse().unwrap_or(0));
+        return http::Response::new(Either::Right(drip));
+    }
     let (status, body) = match segments.as_slice() {
         ["probe", "variable", name] => variable(name).await,
         ["probe", "pg", rest @ ..] => postgres::handle(rest).await,
@@ -35,8 +46,45 @@ async fn handle(request: Request) -> impl IntoResponse {
     http::Response::builder()
         .status(status)
         .header("content-type", "application/json")
-        .body(body.to_string())
+        .body(Either::Left(FullBody::new(Bytes::from(body.to_string()))))
         .expect("valid response")
+}
+
+/// `/probe/drip/{lines}/{interval_ms}`: a body of `lines` lines, one every `interval_ms`, for
+/// tests of a response still streaming at its deadline.
+struct Drip {
+    lines_left: u32,
+    interval_ns: u64,
+    wait: Option<Pin<Box<dyn Future<Output = ()>>>>,
+}
+
+impl Drip {
+    fn new(lines: u32, interval_ms: u64) -> Self {
+        Self { lines_left: lines, interval_ns: interval_ms.saturating_mul(1_000_000), wait: None }
+    }
+}
+
+impl Body for Drip {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.lines_left == 0 {
+            return Poll::Ready(None);
+        }
+        let interval_ns = self.interval_ns;
+        let wait =
+            self.wait.get_or_insert_with(|| Box::pin(spin_sdk::wasip3::clocks::monotonic_clock::wait_for(interval_ns)));
+        if wait.as_mut().poll(context).is_pending() {
+            return Poll::Pending;
+        }
+        self.wait = None;
+        self.lines_left -= 1;
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"drip\n")))))
+    }
 }
 
 fn spin_headers(request: &Request) -> Reply {
