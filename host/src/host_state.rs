@@ -75,7 +75,7 @@ impl InstanceState {
         if let Some(pool) = self.postgres_pools.get(address) {
             return Ok(pool.clone());
         }
-        let pool = self.component.services.postgres.pool(address)?;
+        let pool = self.component.services.postgres.pool(&self.component.id, address)?;
         self.postgres_pools.insert(address.to_owned(), pool.clone());
         Ok(pool)
     }

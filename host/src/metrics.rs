@@ -48,6 +48,7 @@ pub struct ComponentLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PoolLabels {
+    pub component: String,
     /// `host:port/database` of the connection string: never its credentials.
     pub pool: String,
 }

@@ -1,4 +1,6 @@
-//! Connection pools, one per connection string, shared by every instance of every component.
+//! Connection pools, one per component and connection string, shared by every instance of the
+//! component: as in Spin, whose outbound-pg factor keeps a pool per component, so one
+//! component's slow clients cannot take the connections the others need.
 //!
 //! A guest's `connection` resource holds one pooled connection for its whole life, so statements
 //! issued one call at a time on it (BEGIN, ..., COMMIT) form a real transaction. When the
@@ -21,7 +23,7 @@ use super::pool_metrics::PoolMetrics;
 use super::session::Session;
 use crate::{logging, metrics};
 
-/// Most connections one connection string may have open, as in Spin.
+/// Most connections one component may have open to one connection string, as in Spin.
 const CONNECTIONS_PER_POOL: usize = 64;
 
 /// Connecting gives up after this unless the connection string sets `connect_timeout`: an
@@ -39,22 +41,23 @@ const CLEAN_TIMEOUT: Duration = Duration::from_secs(5);
 /// The SQLSTATE of Postgres' "there is no transaction in progress" warning.
 const NO_TRANSACTION_IN_PROGRESS: &str = "25P01";
 
-/// Every pool the process has opened, by connection string.
+/// Every pool the process has opened, by component and connection string.
 #[derive(Default)]
 pub struct PostgresPools {
-    // Written once per connection string; instances cache the `Arc` so this lock is taken once
-    // per instance, not per request.
-    pools: RwLock<HashMap<String, Arc<Pool>>>,
+    // Written once per component and connection string; instances cache the `Arc` so this lock
+    // is taken once per instance, not per request.
+    pools: RwLock<HashMap<(String, String), Arc<Pool>>>,
 }
 
 impl PostgresPools {
-    pub fn pool(&self, address: &str) -> anyhow::Result<Arc<Pool>> {
-        if let Some(pool) = self.pools.read().expect("pool map poisoned").get(address) {
+    pub fn pool(&self, component: &str, address: &str) -> anyhow::Result<Arc<Pool>> {
+        let key = (component.to_owned(), address.to_owned());
+        if let Some(pool) = self.pools.read().expect("pool map poisoned").get(&key) {
             return Ok(pool.clone());
         }
-        let pool = Arc::new(Pool::new(address)?);
+        let pool = Arc::new(Pool::new(component, address)?);
         let mut pools = self.pools.write().expect("pool map poisoned");
-        Ok(pools.entry(address.to_owned()).or_insert(pool).clone())
+        Ok(pools.entry(key).or_insert(pool).clone())
     }
 }
 
@@ -66,7 +69,7 @@ pub struct Pool {
 }
 
 impl Pool {
-    fn new(address: &str) -> anyhow::Result<Self> {
+    fn new(component: &str, address: &str) -> anyhow::Result<Self> {
         let mut config: Config = address.parse().context("invalid Postgres connection string")?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
@@ -77,7 +80,7 @@ impl Pool {
                  server with sslmode=disable (Spin itself supports TLS)"
             );
         }
-        let metrics = Arc::new(PoolMetrics::new(&config));
+        let metrics = Arc::new(PoolMetrics::new(component, &config));
         Ok(Self {
             config,
             idle: Mutex::new(Vec::new()),

@@ -1,4 +1,4 @@
-//! A pool's handles into the host's metrics, labelled with the pool's server and database.
+//! A pool's handles into the host's metrics, labelled with its component, server and database.
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -19,8 +19,8 @@ pub struct PoolMetrics {
 }
 
 impl PoolMetrics {
-    pub fn new(config: &Config) -> Self {
-        let labels = PoolLabels { pool: pool_label(config) };
+    pub fn new(component: &str, config: &Config) -> Self {
+        let labels = PoolLabels { component: component.to_owned(), pool: pool_label(config) };
         let metrics = metrics::get();
         Self {
             open: metrics.postgres_connections_open.get_or_create_owned(&labels),
