@@ -8,6 +8,7 @@ start_system() {
     shift 4
     # Cheap hashing and no throttles: the benchmark creates many users from one address.
     SPIN_VARIABLE_BCRYPT_COST=4 SPIN_VARIABLE_LOGIN_MAX_FAILURES_PER_ADDRESS=100000 \
+        SPIN_VARIABLE_LOGIN_MAX_ATTEMPTS_PER_ADDRESS=100000 \
         SPIN_VARIABLE_REGISTRATIONS_PER_ADDRESS_MAX=100000 SPIN_VARIABLE_REGISTRATIONS_MAX=100000 \
         scripts/run.sh --data "$data" --port "$app_port" --ws-port "$ws_port" "$@" >"$log_file" 2>&1 &
     run_pid=$!
