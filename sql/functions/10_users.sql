@@ -17,11 +17,14 @@ RETURN json_build_object(
 );
 
 -- Issues the first refresh token of a new family (at login). Returns the family's id: the
--- session that access tokens name (`sid`).
+-- session that access tokens name (`sid`). The user's expired tokens go first: no use remains for
+-- them (an expired token is refused whether it is there or not), and sessions abandoned without a
+-- logout would otherwise stay for good.
 CREATE FUNCTION auth_issue_refresh_token(p_user_id bigint, p_token text, p_ttl_seconds integer)
 RETURNS bigint
 LANGUAGE sql
 BEGIN ATOMIC
+    DELETE FROM refresh_tokens WHERE user_id = p_user_id AND expires_at <= now();
     INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
     VALUES (p_user_id, nextval('refresh_token_families'), sha256(convert_to(p_token, 'UTF8')),
             now() + make_interval(secs => p_ttl_seconds))

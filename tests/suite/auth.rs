@@ -427,3 +427,23 @@ fn refreshes_are_counted_per_address() {
     assert_eq!((throttled.status, throttled.code()), (429, "rate_limited"), "{}", throttled.text);
     assert!(throttled.header("retry-after").is_some());
 }
+
+/// Expired tokens are of no use (an expired token is refused whether it is stored or not): a
+/// log-in deletes the user's, so sessions abandoned without a logout do not stay for good.
+#[test]
+fn a_log_in_clears_the_users_expired_tokens() {
+    let Some(app) = private_app(AppOptions::default().variable("refresh_token_ttl_seconds", "1")) else {
+        return;
+    };
+    let username = format!("lapse_{}", sendinchat_tests::app::unique_suffix());
+    let user = app.sign_up(&username, "a fine password");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(app.refresh(&user.refresh_token).status, 401, "expired");
+    assert_eq!(app.login(&username, "a fine password").status, 200);
+    let stored: i64 = app
+        .database()
+        .query_one("SELECT count(*) FROM refresh_tokens WHERE user_id = $1", &[&user.id])
+        .expect("count")
+        .get(0);
+    assert_eq!(stored, 1, "only the new session's token is left");
+}
