@@ -1,6 +1,6 @@
 //! Statements (issue 18): `GET /fintech/statement` in JSON and CSV, whose opening and closing
 //! balances and running balances agree with the ledger, and whose parameters are validated.
-use sendinchat_tests::app::{Response, TestApp, TestUser};
+use sendinchat_tests::app::{AppOptions, Response, TestApp, TestUser, private_app};
 use sendinchat_tests::ledger::assert_ledger_invariants;
 use serde_json::{Value, json};
 
@@ -213,4 +213,70 @@ fn a_long_statement_streams_whole_in_order() {
     }
     assert_eq!(shown.body["closing_balance"], app().balance(&alice));
     assert_eq!(shown.body["closing_balance"], "800.00");
+}
+
+/// A statement is read whole before it is sent, so it has a size limit: past
+/// `statement_lines_max` lines, a 422 asks for a shorter period.
+#[test]
+fn a_statement_past_its_line_limit_is_refused() {
+    let Some(app) = private_app(AppOptions::default().variable("statement_lines_max", "3")) else {
+        return;
+    };
+    let (alice, bob) = (app.new_user(), app.new_user());
+    app.fund(&alice, "10");
+    let today = |app: &TestApp, user: &TestUser| {
+        let (yesterday, tomorrow) = yesterday_and_tomorrow();
+        app.get(&format!("/fintech/statement?from={yesterday}&to={tomorrow}"), Some(&user.token))
+    };
+    for _ in 0..2 {
+        assert_eq!(app.transfer(&alice, &json!({"receiver_id": bob.id, "amount": "1"})).status, 201);
+    }
+    let three = today(&app, &alice);
+    assert_eq!((three.status, lines(&three).len()), (200, 3), "{}", three.text);
+    assert_eq!(app.transfer(&alice, &json!({"receiver_id": bob.id, "amount": "1"})).status, 201);
+    let four = today(&app, &alice);
+    assert_eq!((four.status, four.code()), (422, "statement_too_large"), "{}", four.text);
+}
+
+/// A client that does not read its statement holds no database connection: the rows are read
+/// before the answer starts. (Streamed from the query instead, 64 such clients took the
+/// component's whole pool, and under Spin, which sets no deadline, kept it.)
+#[test]
+fn a_statement_nobody_reads_holds_no_database_connection() {
+    use tokio::io::AsyncWriteExt;
+    let Some(app) = private_app(AppOptions::default().host_arg("--metrics-listen=127.0.0.1:0")) else {
+        return;
+    };
+    let user = app.new_user();
+    // Several MB of JSON: far more than the sockets between host and client can buffer.
+    app.database()
+        .execute(
+            "SELECT fintech_deposit($1, 1, 'USD', repeat('n', 280), NULL) FROM generate_series(1, 8000)",
+            &[&user.id],
+        )
+        .expect("deposits");
+    let (yesterday, tomorrow) = yesterday_and_tomorrow();
+    let address = app.url("").trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let request = format!(
+        "GET /fintech/statement?from={yesterday}&to={tomorrow} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+        user.token
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let _unread = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket.connect(address.parse().unwrap()).await.expect("connect");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        stream
+    });
+    // Long enough for the statement to be read whole and its connection released.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let metrics_url = app.metrics_url().expect("the host serves metrics");
+    let metrics = ureq::get(metrics_url).call().unwrap().into_body().read_to_string().unwrap();
+    let in_use: Vec<&str> = metrics
+        .lines()
+        .filter(|line| line.starts_with("sendinchat_host_postgres_connections_in_use{") && line.contains("fintech"))
+        .collect();
+    assert!(!in_use.is_empty(), "fintech's pool is reported: {metrics}");
+    assert!(in_use.iter().all(|line| line.ends_with(" 0")), "a statement nobody reads holds {in_use:?}");
 }

@@ -20,6 +20,7 @@ const MESSAGES: Record<string, string> = {
   // Money
   receiver_not_found: 'Nobody has that username.',
   invalid_receiver: 'Choose who to pay.',
+  statement_too_large: 'That period holds too many lines for one statement. Ask for a shorter period.',
   invalid_amount: 'Enter an amount like 12.50 or 1000, without thousands separators or extra decimals.',
   amount_too_large: 'That amount is larger than a single payment may be.',
   invalid_currency: 'That is not a currency code.',

@@ -19,6 +19,8 @@ pub struct Settings {
     pub daily_outgoing_max: Decimal,
     /// Largest `limit` a listing accepts (`max_page_size`).
     pub max_page_size: u32,
+    /// Most lines one statement holds (`statement_lines_max`): they are read into memory whole.
+    pub statement_lines_max: usize,
     /// How the refund of a chat payment is announced in its room, as `chat` announces messages.
     pub publisher: Publisher,
 }
@@ -39,6 +41,7 @@ async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
         max_transfer_amount: variables.parsed("max_transfer_amount").await?,
         daily_outgoing_max: variables.parsed("daily_outgoing_max").await?,
         max_page_size: shared::ids::checked_page_size(variables.parsed("max_page_size").await?)?,
+        statement_lines_max: variables.parsed("statement_lines_max").await?,
         publisher: Publisher::read(variables).await?,
     })
 }

@@ -2,13 +2,12 @@
 //! currency over a period, line by line with the balance after each, between its opening and
 //! closing balances (sql/functions/24_statements.sql).
 //!
-//! Streamed: the statement is one query, whose rows the host passes on as Postgres sends them and
-//! this handler turns into the body as the client reads it, at most [`CHUNK_BYTES`] at a time; a
-//! year of history is never held in memory. One query is one snapshot, so the lines agree with
-//! each other and with the balances. The head waits for the first row (the opening balance), so a
-//! refusal or a database failure is still an ordinary error response; a failure after that ends
-//! the body with an error instead of its last chunk, and the client sees a broken transfer, never
-//! a complete-looking short statement.
+//! The statement is one query, so one snapshot: the lines agree with each other and with the
+//! balances. Its rows are read whole before the answer starts (at most `statement_lines_max`;
+//! past that, 422 `statement_too_large`), and the pooled connection goes back at once: a client
+//! reading slowly must not hold one, or 64 such clients would take the component's pool (under
+//! Spin, which sets no deadline, for good). Every failure is therefore an ordinary error
+//! response. The body is then rendered as the client reads it, at most [`CHUNK_BYTES`] at a time.
 use bytes::Bytes;
 use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, SubsecRound, TimeDelta, Utc};
 use http::{HeaderValue, header};
@@ -112,13 +111,10 @@ impl StatementQuery {
 pub async fn statement(settings: &Settings, request: Request) -> Result<StreamingReply, FintechError> {
     let caller = settings.keys.authenticate(request.headers())?;
     let query = StatementQuery::parse(&request, settings)?;
-    let database = shared::db::connect(&settings.database_url).await?;
-    let mut rows = open_rows(&database, caller, &query).await?;
-    let Some(opening) = rows.next().await else {
-        rows.result().await?;
+    let mut lines = read_lines(settings, caller, &query).await?.into_iter();
+    let Some(opening) = lines.next() else {
         return Err(ApiError::unprocessable("unsupported_currency", "the ledger does not hold that currency").into());
     };
-    let opening = Line::from_row(&opening)?;
     let renderer = Renderer {
         format: query.format,
         balance: opening.balance.clone(),
@@ -126,7 +122,7 @@ pub async fn statement(settings: &Settings, request: Request) -> Result<Streamin
         closing_at: timestamp(query.period.to),
     };
     let head = renderer.head(&query, &opening);
-    let lines = Lines { _database: database, rows: Some(rows), renderer, pending: head };
+    let lines = Lines { lines: Some(lines), renderer, pending: head };
     let (content_type, filename) = match query.format {
         Format::Json => ("application/json", None),
         Format::Csv => ("text/csv; charset=utf-8; header=present", Some(format!("statement-{}.csv", query.currency))),
@@ -138,6 +134,28 @@ pub async fn statement(settings: &Settings, request: Request) -> Result<Streamin
         reply.headers_mut().insert(header::CONTENT_DISPOSITION, disposition);
     }
     Ok(reply)
+}
+
+/// The opening balance and every line, read whole; the connection is released on return.
+async fn read_lines(settings: &Settings, caller: UserId, query: &StatementQuery) -> Result<Vec<Line>, FintechError> {
+    let database = shared::db::connect(&settings.database_url).await?;
+    let mut rows = open_rows(&database, caller, query).await?;
+    let started = std::time::Instant::now();
+    let mut lines = Vec::new();
+    while let Some(row) = rows.next().await {
+        // The opening balance is a row too.
+        if lines.len() > settings.statement_lines_max {
+            return Err(ApiError::unprocessable(
+                "statement_too_large",
+                format!("a statement holds at most {} lines; ask for a shorter period", settings.statement_lines_max),
+            )
+            .into());
+        }
+        lines.push(Line::from_row(&row)?);
+    }
+    rows.result().await?;
+    shared::request_log::note_database_time(started.elapsed());
+    Ok(lines)
 }
 
 async fn open_rows(database: &Connection, caller: UserId, query: &StatementQuery) -> Result<QueryResult, FintechError> {
@@ -294,35 +312,27 @@ fn spreadsheet_safe(field: &str) -> String {
     if field.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{field}") } else { field.to_owned() }
 }
 
-/// The rows still to be sent, and what is rendered but not yet handed on.
+/// The lines still to be rendered, and what is rendered but not yet handed on.
 struct Lines {
-    /// Kept open until the last row is read.
-    _database: Connection,
-    /// `None` once the rows have ended (or failed): the body is complete.
-    rows: Option<QueryResult>,
+    /// `None` once the last line is rendered: the body is complete.
+    lines: Option<std::vec::IntoIter<Line>>,
     renderer: Renderer,
     pending: String,
 }
 
 impl Lines {
-    /// The next chunk of the body: rows rendered until [`CHUNK_BYTES`] are ready or they end.
+    /// The next chunk of the body: lines rendered until [`CHUNK_BYTES`] are ready or they end.
     async fn next_chunk(mut self) -> Option<(Result<Bytes, ChunkError>, Self)> {
-        let mut rows = self.rows.take()?;
+        let mut lines = self.lines.take()?;
         let mut chunk = std::mem::take(&mut self.pending);
         while chunk.len() < CHUNK_BYTES {
-            let Some(row) = rows.next().await else {
-                if let Err(error) = rows.result().await {
-                    return Some((Err(ChunkError::other(format!("reading the statement: {error}"))), self));
-                }
+            let Some(line) = lines.next() else {
                 self.renderer.tail(&mut chunk);
                 return Some((Ok(Bytes::from(chunk)), self));
             };
-            match Line::from_row(&row) {
-                Ok(line) => self.renderer.line(line, &mut chunk),
-                Err(error) => return Some((Err(ChunkError::other(format!("{error:?}"))), self)),
-            }
+            self.renderer.line(line, &mut chunk);
         }
-        self.rows = Some(rows);
+        self.lines = Some(lines);
         Some((Ok(Bytes::from(chunk)), self))
     }
 }
