@@ -97,12 +97,14 @@ impl HttpTrigger {
         }
     }
 
-    /// Reads the body (refusing one over the limit) and applies Spin's URI and header rules.
+    /// Reads the body (refusing one over the limit, or not all there by the request's deadline)
+    /// and applies Spin's URI and header rules.
     async fn prepare_request(
         &self,
         request: Request<Incoming>,
         route: &RouteMatch,
         client: SocketAddr,
+        deadline: tokio::time::Instant,
     ) -> Result<wasmtime_wasi_http::handler::Request, Response<ResponseBody>> {
         let too_large = || error_response::payload_too_large(self.max_request_body_bytes);
         if declared_length(&request).is_some_and(|length| length > self.max_request_body_bytes) {
@@ -110,7 +112,7 @@ impl HttpTrigger {
         }
         let (mut parts, body) = request.into_parts();
         let limit = usize::try_from(self.max_request_body_bytes).unwrap_or(usize::MAX);
-        let body = match tokio::time::timeout(self.request_timeout, read_body(body, limit)).await {
+        let body = match tokio::time::timeout_at(deadline, read_body(body, limit)).await {
             Ok(Ok(body)) => body,
             Ok(Err(BodyError::TooLarge)) => return Err(too_large()),
             Ok(Err(BodyError::Unreadable(error))) => {
@@ -207,12 +209,14 @@ impl ConnectionServer {
     ) -> Response<ResponseBody> {
         let trigger = &self.trigger;
         let handler = &self.handlers[&route.component];
-        let request = match trigger.prepare_request(request, route, client).await {
+        // One deadline for the whole request: the body's arrival and the component's answer.
+        let deadline = tokio::time::Instant::from_std(started + trigger.request_timeout);
+        let request = match trigger.prepare_request(request, route, client, deadline).await {
             Ok(request) => request,
             Err(response) => return response,
         };
         let failed = Arc::new(InstanceFailed::default());
-        let outcome = tokio::time::timeout(trigger.request_timeout, handler.handle(failed.clone(), request)).await;
+        let outcome = tokio::time::timeout_at(deadline, handler.handle(failed.clone(), request)).await;
         match outcome {
             Ok(Ok(response)) => response.map(|body| CutOffAware { body, failed }.boxed_unsync()),
             Err(_) => error_response::timeout(),

@@ -49,7 +49,7 @@ start_postgres() {
     fi
     # Every app keeps a pool of up to 64 connections per component (as Spin does); tests run many
     # apps at once.
-    local options="-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=/tmp -c max_connections=200"
+    local options="-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=/tmp -c max_connections=400"
     # Test data is thrown away: skip the disk flushes that durability needs.
     [ "$durable" = no ] && options="$options -c max_connections=600 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     if ! as_postgres "$bin/pg_ctl" -D "$cluster" status >/dev/null 2>&1; then

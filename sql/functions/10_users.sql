@@ -24,7 +24,11 @@ CREATE FUNCTION auth_issue_refresh_token(p_user_id bigint, p_token text, p_ttl_s
 RETURNS bigint
 LANGUAGE sql
 BEGIN ATOMIC
-    DELETE FROM refresh_tokens WHERE user_id = p_user_id AND expires_at <= now();
+    -- Rows another transaction holds (a logout, a rotation of the same family) are skipped, not
+    -- waited for: cleaning is best-effort, and waiting in this order could deadlock with theirs.
+    DELETE FROM refresh_tokens WHERE id IN (
+        SELECT id FROM refresh_tokens WHERE user_id = p_user_id AND expires_at <= now()
+        FOR UPDATE SKIP LOCKED);
     INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
     VALUES (p_user_id, nextval('refresh_token_families'), sha256(convert_to(p_token, 'UTF8')),
             now() + make_interval(secs => p_ttl_seconds))
@@ -75,7 +79,9 @@ BEGIN
         RETURN QUERY SELECT 'reused', NULL::bigint, presented.family_id;
     ELSE
         -- Used tokens stay for reuse detection until they expire; then they are of no use.
-        DELETE FROM refresh_tokens WHERE family_id = presented.family_id AND expires_at <= now();
+        DELETE FROM refresh_tokens WHERE id IN (
+            SELECT id FROM refresh_tokens WHERE family_id = presented.family_id AND expires_at <= now()
+            FOR UPDATE SKIP LOCKED);
         UPDATE refresh_tokens SET used_at = now() WHERE id = presented.id;
         INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
         VALUES (presented.user_id, presented.family_id, sha256(convert_to(p_successor, 'UTF8')),

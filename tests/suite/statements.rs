@@ -243,7 +243,7 @@ fn a_statement_past_its_line_limit_is_refused() {
 /// component's whole pool, and under Spin, which sets no deadline, kept it.)
 #[test]
 fn a_statement_nobody_reads_holds_no_database_connection() {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Some(app) = private_app(AppOptions::default().host_arg("--metrics-listen=127.0.0.1:0")) else {
         return;
     };
@@ -262,21 +262,30 @@ fn a_statement_nobody_reads_holds_no_database_connection() {
         user.token
     );
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let _unread = runtime.block_on(async {
+    // Reads the answer's first bytes (its status line), then nothing more.
+    let (_unread, first_bytes) = runtime.block_on(async {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(4096).unwrap();
         let mut stream = socket.connect(address.parse().unwrap()).await.expect("connect");
         stream.write_all(request.as_bytes()).await.unwrap();
-        stream
+        let mut first_bytes = [0; 12];
+        stream.read_exact(&mut first_bytes).await.expect("the answer starts");
+        (stream, first_bytes)
     });
-    // Long enough for the statement to be read whole and its connection released.
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(&first_bytes, b"HTTP/1.1 200", "{}", String::from_utf8_lossy(&first_bytes));
     let metrics_url = app.metrics_url().expect("the host serves metrics");
-    let metrics = ureq::get(metrics_url).call().unwrap().into_body().read_to_string().unwrap();
-    let in_use: Vec<&str> = metrics
-        .lines()
-        .filter(|line| line.starts_with("sendinchat_host_postgres_connections_in_use{") && line.contains("fintech"))
-        .collect();
-    assert!(!in_use.is_empty(), "fintech's pool is reported: {metrics}");
-    assert!(in_use.iter().all(|line| line.ends_with(" 0")), "a statement nobody reads holds {in_use:?}");
+    let fintech_in_use = || {
+        let metrics = ureq::get(metrics_url).call().unwrap().into_body().read_to_string().unwrap();
+        let in_use: Vec<String> = metrics
+            .lines()
+            .filter(|line| line.starts_with("sendinchat_host_postgres_connections_in_use{") && line.contains("fintech"))
+            .map(str::to_owned)
+            .collect();
+        assert!(!in_use.is_empty(), "fintech's pool is reported: {metrics}");
+        in_use
+    };
+    let released = sendinchat_tests::wait::until(std::time::Duration::from_secs(5), || {
+        Some(()).filter(|()| fintech_in_use().iter().all(|line| line.ends_with(" 0")))
+    });
+    assert!(released.is_some(), "a statement nobody reads holds {:?}", fintech_in_use());
 }

@@ -7,21 +7,29 @@ const AMOUNT = /^[0-9]+(\.[0-9]+)?$/;
 const AMOUNT_MAX_CHARS = 24;
 
 /**
- * A separator and exactly three digits reads as thousands in many locales: "1,000" in English,
- * "1.000" in German. Taken as a decimal point they would mean one unit (the API accepts "1.000"
- * for 1.00), so they are refused rather than guessed. A three-decimal amount other than ".000"
- * (for the dinars) is typed with a dot, and a wrong guess there is refused by the API's precision
- * check instead of paying less.
+ * A comma and exactly three digits reads as thousands in English ("1,000"), as a dot and three
+ * digits does in German ("1.000", "1.500"). Taken as a decimal point either would pay a
+ * thousandth of what was meant, and the API accepts trailing zeros ("1.500" USD is 1.50), so the
+ * client refuses rather than guesses: a comma before three digits always, and any fraction
+ * longer than the currency has (`minorUnits`).
  */
-const THOUSANDS_LOOKALIKE = /^[0-9]+(,[0-9]{3}|\.000)$/;
+const COMMA_THOUSANDS = /^[0-9]+,[0-9]{3}$/;
+
+/** Decimal places of the currencies that do not have two (ISO 4217). */
+const MINOR_UNITS: Record<string, number> = { JPY: 0, KRW: 0, KWD: 3, BHD: 3 };
+
+function minorUnits(currency: string): number {
+  return MINOR_UNITS[currency] ?? 2;
+}
 
 /** The amount to send for what a person typed ("5", "5.00", "5,50"), or null if it is not one. */
-export function parseAmount(typed: string): string | null {
+export function parseAmount(typed: string, currency: string): string | null {
   const trimmed = typed.trim();
-  if (THOUSANDS_LOOKALIKE.test(trimmed)) return null;
+  if (COMMA_THOUSANDS.test(trimmed)) return null;
   const text = trimmed.replace(',', '.');
   if (text.length > AMOUNT_MAX_CHARS || !AMOUNT.test(text) || !/[1-9]/.test(text)) return null;
-  return text;
+  const decimals = text.split('.')[1]?.length ?? 0;
+  return decimals > minorUnits(currency) ? null : text;
 }
 
 export function formatMoney(amount: string, currency: string): string {

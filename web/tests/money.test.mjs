@@ -4,15 +4,19 @@ import { humanMessage } from '../src/errors.ts';
 import { ApiError } from '../src/http.ts';
 import { noteOrNull, parseAmount, PaymentIntent } from '../src/money.ts';
 
-test('amounts are plain decimals, positive, as typed', () => {
-  assert.equal(parseAmount(' 5 '), '5');
-  assert.equal(parseAmount('12.50'), '12.50');
-  assert.equal(parseAmount('5,5'), '5.5');
-  assert.equal(parseAmount('5,50'), '5.50');
-  assert.equal(parseAmount('1.500'), '1.500', 'three decimals, for the dinars');
-  for (const bad of ['', '0', '0.00', '-1', '1e3', '1.', '.5', 'five', '1'.repeat(25), '1,000', '12,500', '1.000', '1,000.00']) {
-    assert.equal(parseAmount(bad), null, bad);
+test('amounts are plain decimals, positive, as typed, with no more decimals than the currency has', () => {
+  assert.equal(parseAmount(' 5 ', 'USD'), '5');
+  assert.equal(parseAmount('12.50', 'USD'), '12.50');
+  assert.equal(parseAmount('5,5', 'USD'), '5.5');
+  assert.equal(parseAmount('5,50', 'EUR'), '5.50');
+  assert.equal(parseAmount('1.500', 'KWD'), '1.500', 'three decimals, for the dinars');
+  assert.equal(parseAmount('1500', 'JPY'), '1500');
+  const bad = ['', '0', '0.00', '-1', '1e3', '1.', '.5', 'five', '1'.repeat(25), '1,000', '12,500', '1,000.00'];
+  for (const typed of [...bad, '1.000', '1.500', '10.250']) {
+    assert.equal(parseAmount(typed, 'USD'), null, typed);
   }
+  assert.equal(parseAmount('1,500', 'KWD'), null, 'a comma before three digits reads as thousands');
+  assert.equal(parseAmount('1.5', 'JPY'), null);
 });
 
 test('a blank note is no note', () => {

@@ -139,7 +139,10 @@ pub async fn statement(settings: &Settings, request: Request) -> Result<Streamin
 /// The opening balance and every line, read whole; the connection is released on return.
 async fn read_lines(settings: &Settings, caller: UserId, query: &StatementQuery) -> Result<Vec<Line>, FintechError> {
     let database = shared::db::connect(&settings.database_url).await?;
-    let mut rows = open_rows(&database, caller, query).await?;
+    // One row more than the opening balance and the allowed lines tells that there are too many;
+    // the limit stops Postgres there instead of producing a year it would then discard.
+    let rows_max = settings.statement_lines_max + 2;
+    let mut rows = open_rows(&database, caller, query, rows_max).await?;
     let started = std::time::Instant::now();
     let mut lines = Vec::new();
     while let Some(row) = rows.next().await {
@@ -158,16 +161,22 @@ async fn read_lines(settings: &Settings, caller: UserId, query: &StatementQuery)
     Ok(lines)
 }
 
-async fn open_rows(database: &Connection, caller: UserId, query: &StatementQuery) -> Result<QueryResult, FintechError> {
+async fn open_rows(
+    database: &Connection,
+    caller: UserId,
+    query: &StatementQuery,
+    rows_max: usize,
+) -> Result<QueryResult, FintechError> {
     let started = std::time::Instant::now();
     let rows = database
         .query(
-            "SELECT * FROM fintech_statement($1::int8, $2::text, $3::text::timestamptz, $4::text::timestamptz)",
+            "SELECT * FROM fintech_statement($1::int8, $2::text, $3::text::timestamptz, $4::text::timestamptz) LIMIT $5",
             vec![
                 caller.get().into(),
                 query.currency.as_str().to_owned().into(),
                 timestamp(query.period.from).into(),
                 timestamp(query.period.to).into(),
+                i64::try_from(rows_max).unwrap_or(i64::MAX).into(),
             ],
         )
         .await;

@@ -21,13 +21,14 @@ pub fn free_port() -> anyhow::Result<u16> {
     let mut next = NEXT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let high = ephemeral_port_low();
     anyhow::ensure!(high > PORT_LOW, "the ephemeral port range starts at {high}, below {PORT_LOW}");
-    let span = high - PORT_LOW;
+    let span = u32::from(high - PORT_LOW);
     // Test processes running side by side (a suite and a benchmark) start at different ports.
-    let start = *next.get_or_insert(PORT_LOW + (std::process::id() % u32::from(span)) as u16);
+    let start = u32::from(*next.get_or_insert(PORT_LOW + (std::process::id() % span) as u16) - PORT_LOW);
     for step in 0..span {
-        let port = PORT_LOW + (start - PORT_LOW + step) % span;
+        // Below `high`, so it fits a u16.
+        let port = PORT_LOW + ((start + step) % span) as u16;
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            *next = Some(PORT_LOW + (port - PORT_LOW + 1) % span);
+            *next = Some(PORT_LOW + ((u32::from(port - PORT_LOW) + 1) % span) as u16);
             return Ok(port);
         }
     }

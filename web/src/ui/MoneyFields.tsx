@@ -77,7 +77,7 @@ export function usePaymentForm(currency: string) {
   const { busy, error, submit } = useSubmission();
   const pay = (counterpart: unknown, send: (payment: PaymentFields, idempotencyKey: string) => Promise<void>) =>
     submit(async () => {
-      const amount = parseAmount(money.amount);
+      const amount = parseAmount(money.amount, money.currency);
       if (amount === null) throw new ApiError('invalid_amount', 0);
       const payment = { amount, currency: money.currency, note: noteOrNull(money.note) };
       const key = intent.current.keyFor({ counterpart, ...payment });
