@@ -330,6 +330,23 @@ async function run() {
     ]);
     await copy.getByRole('button', { name: 'Create account' }).waitFor();
     await copy.close();
+    // Hidden, her page stores the token (a reload must find it); a tab duplicated now copies it,
+    // asks whether her page is still open, and leaves the token alone.
+    const setVisibility = (state) =>
+      alice.evaluate((visibility) => {
+        if (visibility === 'visible') delete document.visibilityState;
+        else Object.defineProperty(document, 'visibilityState', { value: visibility, configurable: true });
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, state);
+    await setVisibility('hidden');
+    check((await alice.evaluate(() => sessionStorage.length)) === 1, 'a hidden page stores its refresh token');
+    const [hiddenCopy] = await Promise.all([
+      alice.context().waitForEvent('page'),
+      alice.evaluate(() => window.open(location.href)),
+    ]);
+    await hiddenCopy.getByRole('button', { name: 'Create account' }).waitFor();
+    await hiddenCopy.close();
+    await setVisibility('visible');
     await alice.reload();
     await messageText(alice, 'catching up 55').waitFor();
     await alice.getByRole('button', { name: 'Log out' }).click();

@@ -8,11 +8,14 @@
 //   the tab closes, but browsers copy it into a tab duplicated from this one or opened by it:
 //   had the token stayed there, both tabs would rotate it, and presenting a used token revokes
 //   the whole session family, logging both out. Taken out of storage while shown, it is not
-//   copied: the new tab asks for a log-in. The API offers no HttpOnly-cookie session, which
+//   copied: the new tab asks for a log-in. A tab duplicated while the page is hidden does copy
+//   it, so the stored token names the page that stored it, and a page finding one first asks
+//   (BroadcastChannel) whether that page is still open: if so it leaves the token alone. The API offers no HttpOnly-cookie session, which
 //   would keep the token out of scripts' reach altogether.
 // - Logging out revokes the token family on the server and clears sessionStorage and memory.
 import { ApiError, call, type CallOptions } from './http';
 import { humanMessage } from './errors';
+import { randomId } from './money';
 import { Observable } from './observable';
 import type { Tokens, User } from './types';
 
@@ -25,15 +28,36 @@ export type SessionState =
   | { status: 'signed_out'; notice: string | null }
   | { status: 'signed_in'; user: User };
 
+/** Where pages of the app ask whether the page that stored a refresh token is still open. */
+const SESSION_CHANNEL = 'sendinchat.session';
+/** How long a page waits for the storing page to answer: a reload's old page is gone at once. */
+const OWNER_ANSWER_MS = 150;
+
+/** A refresh token as a page stores it: with the id of that page, its owner. */
+interface StoredToken {
+  token: string;
+  owner: string;
+}
+
 /** The refresh token the previous page of this tab left in storage, taken out of it. */
-function takeStoredRefreshToken(): string | null {
-  const token = sessionStorage.getItem(REFRESH_TOKEN_KEY);
+function takeStoredRefreshToken(): StoredToken | null {
+  const stored = sessionStorage.getItem(REFRESH_TOKEN_KEY);
   sessionStorage.removeItem(REFRESH_TOKEN_KEY);
-  return token;
+  try {
+    const parsed: unknown = stored === null ? null : JSON.parse(stored);
+    const { token, owner } = (parsed ?? {}) as Partial<StoredToken>;
+    return typeof token === 'string' && typeof owner === 'string' ? { token, owner } : null;
+  } catch {
+    return null;
+  }
 }
 
 export class Session extends Observable {
-  private refreshToken: string | null = takeStoredRefreshToken();
+  /** This page, as the owner of the token it stores. */
+  private readonly pageId = randomId();
+  private readonly channel = new BroadcastChannel(SESSION_CHANNEL);
+  private readonly stored = takeStoredRefreshToken();
+  private refreshToken: string | null = this.stored?.token ?? null;
   /** Without a refresh token there is nothing to resume: the log-in screen comes at once. */
   state: SessionState = this.refreshToken === null ? { status: 'signed_out', notice: null } : { status: 'starting' };
   private access: { token: string; expiresAt: number } | null = null;
@@ -41,6 +65,11 @@ export class Session extends Observable {
 
   constructor() {
     super();
+    // A tab duplicated while this page is hidden copies the token it stored; the copy asks
+    // whether this page is still open before using it, and this page says so.
+    this.channel.onmessage = (event: MessageEvent<{ alive?: string }>) => {
+      if (event.data.alive === this.pageId) this.channel.postMessage({ here: this.pageId });
+    };
     // Stored only while nobody is looking at the page: a reload, or a tab the browser discards
     // while it is hidden, finds it there; a tab duplicated from the page while shown does not.
     // Memory stays the truth while the page lives.
@@ -54,12 +83,35 @@ export class Session extends Observable {
   }
 
   private store(): void {
-    if (this.refreshToken !== null) sessionStorage.setItem(REFRESH_TOKEN_KEY, this.refreshToken);
+    if (this.refreshToken === null) return;
+    const stored: StoredToken = { token: this.refreshToken, owner: this.pageId };
+    sessionStorage.setItem(REFRESH_TOKEN_KEY, JSON.stringify(stored));
+  }
+
+  /** Whether the page that stored the token is still open (this tab is a copy of its tab). */
+  private ownerIsOpen(owner: string): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), OWNER_ANSWER_MS);
+      const listener = (event: MessageEvent<{ here?: string }>) => {
+        if (event.data.here !== owner) return;
+        clearTimeout(timer);
+        this.channel.removeEventListener('message', listener);
+        resolve(true);
+      };
+      this.channel.addEventListener('message', listener);
+      this.channel.postMessage({ alive: owner });
+    });
   }
 
   /** At page load: resume the tab's session if it has one. */
   async restore(): Promise<void> {
     if (this.state.status !== 'starting') return;
+    if (this.stored !== null && (await this.ownerIsOpen(this.stored.owner))) {
+      // The token is the open page's: rotating it here would revoke its session.
+      this.refreshToken = null;
+      this.set({ status: 'signed_out', notice: null });
+      return;
+    }
     try {
       await this.refresh();
       await this.enter();
