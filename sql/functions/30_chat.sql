@@ -88,6 +88,9 @@ RETURN EXISTS (SELECT 1 FROM room_members WHERE room_id = p_room_id AND user_id 
 -- change too) under the room's row lock (held until commit, so messages of a room commit in seq
 -- order) and bumps the room's activity. Its sender is a member (callers check that under the room
 -- lock), except for a refund's message, which the payment's receiver sends even after leaving.
+-- The check is asserted here for the payment kinds, whose callers lock the room apart from the
+-- check; a text message's caller checks right after taking the lock, and a second look-up on
+-- every message would only repeat it.
 CREATE FUNCTION chat_append_message(
     p_room_id bigint, p_sender_id bigint, p_kind text, p_content text, p_transfer_id bigint,
     p_payment_request_id bigint, p_client_msg_id text, p_split_request_id bigint DEFAULT NULL)
@@ -101,7 +104,7 @@ BEGIN
     UPDATE rooms SET last_seq = last_seq + 1, last_change_seq = last_change_seq + 1, last_activity_at = now()
     WHERE id = p_room_id
     RETURNING last_seq, last_change_seq INTO STRICT next_seq, next_change_seq;
-    IF p_kind <> 'refund' AND NOT chat_is_member(p_room_id, p_sender_id) THEN
+    IF p_kind NOT IN ('text', 'refund') AND NOT chat_is_member(p_room_id, p_sender_id) THEN
         RAISE EXCEPTION 'chat_append_message: user % is not a member of room %', p_sender_id, p_room_id;
     END IF;
     INSERT INTO messages (room_id, seq, change_seq, sender_id, kind, content, transfer_id, payment_request_id, client_msg_id,

@@ -385,17 +385,22 @@ fn per_address_throttling_sees_through_trusted_proxies_only() {
     assert_eq!(login_from(&direct, "203.0.113.3"), 429, "an untrusted peer cannot pick its address");
 }
 
+/// A private app with one setting changed, and a user signed up on it (which logs in once).
+fn user_on_app_with(variable: &str, value: &str) -> Option<(TestApp, TestUser)> {
+    let app = private_app(AppOptions::default().variable(variable, value))?;
+    let user = app.sign_up(&format!("u_{}", sendinchat_tests::app::unique_suffix()), "a fine password");
+    Some((app, user))
+}
+
 /// Each login costs a bcrypt hash, so a client's correct logins count against its address too:
 /// logging into its own accounts in a loop cannot take the CPU from everyone else's.
 #[test]
 fn successful_logins_count_against_their_address() {
-    let Some(app) = private_app(AppOptions::default().variable("login_max_attempts_per_address", "3")) else {
+    let Some((app, user)) = user_on_app_with("login_max_attempts_per_address", "3") else {
         return;
     };
-    let username = format!("loop_{}", sendinchat_tests::app::unique_suffix());
-    let user = app.sign_up(&username, "a fine password");
     assert!(user.id > 0, "signing up logs in once");
-    let statuses: Vec<u16> = (0..3).map(|_| app.login(&username, "a fine password").status).collect();
+    let statuses: Vec<u16> = (0..3).map(|_| app.login(&user.username, &user.password).status).collect();
     assert_eq!(statuses, [200, 200, 429], "the fourth attempt from the address");
 }
 
@@ -413,10 +418,9 @@ fn names_that_read_as_the_reader_or_the_service_cannot_be_registered() {
 /// loop would fill the table, so refreshes are counted per client address.
 #[test]
 fn refreshes_are_counted_per_address() {
-    let Some(app) = private_app(AppOptions::default().variable("token_refreshes_per_minute", "2")) else {
+    let Some((app, user)) = user_on_app_with("token_refreshes_per_minute", "2") else {
         return;
     };
-    let user = app.sign_up(&format!("rotor_{}", sendinchat_tests::app::unique_suffix()), "a fine password");
     let mut refresh_token = user.refresh_token.clone();
     for _ in 0..2 {
         let rotated = app.refresh(&refresh_token);
@@ -432,14 +436,12 @@ fn refreshes_are_counted_per_address() {
 /// log-in deletes the user's, so sessions abandoned without a logout do not stay for good.
 #[test]
 fn a_log_in_clears_the_users_expired_tokens() {
-    let Some(app) = private_app(AppOptions::default().variable("refresh_token_ttl_seconds", "1")) else {
+    let Some((app, user)) = user_on_app_with("refresh_token_ttl_seconds", "1") else {
         return;
     };
-    let username = format!("lapse_{}", sendinchat_tests::app::unique_suffix());
-    let user = app.sign_up(&username, "a fine password");
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(app.refresh(&user.refresh_token).status, 401, "expired");
-    assert_eq!(app.login(&username, "a fine password").status, 200);
+    assert_eq!(app.login(&user.username, &user.password).status, 200);
     let stored: i64 = app
         .database()
         .query_one("SELECT count(*) FROM refresh_tokens WHERE user_id = $1", &[&user.id])
