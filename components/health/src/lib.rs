@@ -71,8 +71,8 @@ impl Check {
 }
 
 async fn postgres_ready(url: &str) -> Result<(), ApiError> {
-    let database = shared::db::connect(url).await?;
-    shared::db::optional_row(&database, "SELECT 1 AS ready", vec![]).await.map_err(shared::db::failure)?;
+    let database = shared::db::connect(url)?;
+    shared::db::optional_row(&database, "SELECT 1 AS ready", vec![]).map_err(shared::db::failure)?;
     Ok(())
 }
 

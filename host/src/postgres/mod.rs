@@ -249,6 +249,13 @@ fn query_failed(error: tokio_postgres::Error) -> Error {
     }))
 }
 
+/// An error met while a synchronous query's rows were read: most errors a statement raises as it
+/// runs (a constraint, a deadlock) arrive so. Spin's `query` reports them as text, the SQLSTATE
+/// lost (its `query-async` keeps it), and a guest must meet here what it would meet there.
+fn failed_while_reading(error: tokio_postgres::Error) -> Error {
+    Error::QueryFailed(QueryError::Text(format!("{:?}", query_failed(error))))
+}
+
 fn db_error_extras(db_error: &tokio_postgres::error::DbError) -> Vec<(String, String)> {
     let line = db_error.line().map(|line| line.to_string());
     let fields = [
@@ -288,7 +295,7 @@ async fn query_all(connection: &PooledConnection, statement: &str, params: &[Par
     let mut rows = Vec::new();
     let mut buffered_bytes = std::mem::size_of::<RowSet>();
     while let Some(row) = stream.next().await {
-        let row = row.map_err(query_failed)?;
+        let row = row.map_err(failed_while_reading)?;
         if rows.is_empty() {
             // As in Spin, columns are described by the first row; no rows, no columns.
             columns = convert::columns(&row);

@@ -87,6 +87,19 @@ fn a_database_error_carries_its_sqlstate() {
     assert!(extras.contains(&json!(["constraint", "probe_unique_pkey"])), "{body}");
 }
 
+/// Spin's synchronous `query` reports an error the statement raised while its rows were read as
+/// text, its SQLSTATE lost; `query-async` keeps it. The app's components use `query` and so must
+/// decide nothing on a query's SQLSTATE; the host must not give them one Spin would not.
+#[test]
+fn an_error_raised_while_a_query_runs_keeps_its_sqlstate_only_in_query_async() {
+    let streamed = probe("unique-violation/query/async");
+    assert_eq!(streamed["error"]["kind"], "db-error", "{streamed}");
+    assert_eq!(streamed["error"]["code"], "23505");
+    let whole = probe("unique-violation/query/sync");
+    assert_eq!(whole["error"]["kind"], "query-failed", "{whole}");
+    assert!(whole["error"]["text"].as_str().unwrap().contains("23505"), "{whole}");
+}
+
 #[test]
 fn an_undeclared_database_host_is_refused() {
     let body = probe("undeclared");

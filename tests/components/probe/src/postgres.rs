@@ -15,6 +15,7 @@ pub async fn handle(path: &[&str]) -> Reply {
         ["timestamptz"] => timestamptz().await,
         ["transaction"] => transaction().await,
         ["unique-violation"] => unique_violation().await,
+        ["unique-violation", "query", call] => unique_violation_in_query(call).await,
         ["leak"] => leak_transaction().await,
         ["undeclared"] => undeclared().await,
         ["echo", number] => echo(number).await,
@@ -129,6 +130,19 @@ async fn unique_violation() -> Result<Value, Error> {
     connection.execute("CREATE TEMP TABLE probe_unique (id int PRIMARY KEY)", Vec::<P>::new()).await?;
     connection.execute("INSERT INTO probe_unique VALUES (1)", Vec::<P>::new()).await?;
     connection.execute("INSERT INTO probe_unique VALUES (1)", Vec::<P>::new()).await?;
+    Ok(json!({ "inserted_twice": true }))
+}
+
+/// The same violation met by a query, through the synchronous `query` or `query-async`.
+async fn unique_violation_in_query(call: &str) -> Result<Value, Error> {
+    let connection = connect().await?;
+    connection.execute("CREATE TEMP TABLE probe_unique (id int PRIMARY KEY)", Vec::<P>::new()).await?;
+    let insert = "INSERT INTO probe_unique VALUES (1) RETURNING id";
+    connection.query(insert, Vec::<P>::new()).await?.collect().await?;
+    match call {
+        "async" => drop(connection.query(insert, Vec::<P>::new()).await?.collect().await?),
+        _ => drop(connection.into_inner().query(insert, &[]).map_err(Error::PgError)?),
+    }
     Ok(json!({ "inserted_twice": true }))
 }
 
