@@ -17,9 +17,9 @@ RETURN json_build_object(
 );
 
 -- Issues the first refresh token of a new family (at login). Returns the family's id: the
--- session that access tokens name (`sid`). The user's expired tokens go first: no use remains for
--- them (an expired token is refused whether it is there or not), and sessions abandoned without a
--- logout would otherwise stay for good.
+-- session that access tokens name (`sid`). The user's expired tokens go first, and a few of
+-- anyone's: no use remains for them (an expired token is refused whether it is there or not), and
+-- sessions abandoned without a logout would otherwise stay for good.
 CREATE FUNCTION auth_issue_refresh_token(p_user_id bigint, p_token text, p_ttl_seconds integer)
 RETURNS bigint
 LANGUAGE sql
@@ -29,6 +29,12 @@ BEGIN ATOMIC
     DELETE FROM refresh_tokens WHERE id IN (
         SELECT id FROM refresh_tokens WHERE user_id = p_user_id AND expires_at <= now()
         FOR UPDATE SKIP LOCKED);
+    -- And a few of anyone's, oldest first: users who never come back would leave theirs for
+    -- good. A log-in adds one token and removes up to this many, so the table stays near the size
+    -- of its live sessions.
+    DELETE FROM refresh_tokens WHERE id IN (
+        SELECT id FROM refresh_tokens WHERE expires_at <= now()
+        ORDER BY expires_at LIMIT 16 FOR UPDATE SKIP LOCKED);
     INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
     VALUES (p_user_id, nextval('refresh_token_families'), sha256(convert_to(p_token, 'UTF8')),
             now() + make_interval(secs => p_ttl_seconds))

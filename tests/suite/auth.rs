@@ -449,3 +449,20 @@ fn a_log_in_clears_the_users_expired_tokens() {
         .get(0);
     assert_eq!(stored, 1, "only the new session's token is left");
 }
+
+/// Users who never come back cannot clear their own: each log-in also deletes a few of anyone's
+/// expired tokens.
+#[test]
+fn a_log_in_clears_other_users_expired_tokens_too() {
+    let Some((app, gone)) = user_on_app_with("refresh_token_ttl_seconds", "1") else {
+        return;
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    let newcomer = app.sign_up(&format!("u_{}", sendinchat_tests::app::unique_suffix()), "a fine password");
+    let stored = |user: i64| -> i64 {
+        let query = "SELECT count(*) FROM refresh_tokens WHERE user_id = $1";
+        app.database().query_one(query, &[&user]).expect("count").get(0)
+    };
+    assert_eq!(stored(gone.id), 0, "the expired token of a user who did not log in again");
+    assert_eq!(stored(newcomer.id), 1, "the new session's token");
+}
