@@ -340,7 +340,7 @@ async fn start_streaming_query(
 }
 
 async fn forward_rows(
-    stream: tokio_postgres::RowStream,
+    stream: session::Rows,
     columns_sender: oneshot::Sender<Vec<Column>>,
     row_sender: mpsc::Sender<Row>,
 ) -> Result<(), Error> {

@@ -20,7 +20,7 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::{AsyncMessage, Config, NoTls};
 
 use super::pool_metrics::PoolMetrics;
-use super::session::Session;
+use super::session::{Release, Session};
 use crate::{logging, metrics};
 
 /// Most connections one component may have open to one connection string, as in Spin.
@@ -155,21 +155,36 @@ impl Pool {
     }
 
     /// Puts the connection back. Its session is reset when its next user runs a statement (in
-    /// the same round trip), unless its user began a transaction block: then it is cleaned now,
-    /// before it is idle, so a transaction left open cannot hold locks while nobody uses it. The
-    /// capacity permit is released only once the connection is idle, so connections being cleaned
-    /// still count against the pool's limit.
+    /// the same round trip), unless its user began a transaction block or left a statement
+    /// unfinished: then it is cleaned now (the statement cancelled first), before it is idle, so
+    /// neither a transaction left open nor a statement still running holds locks while nobody
+    /// uses it, and no next user waits behind it. The capacity permit is released only once the
+    /// connection is idle, so connections being cleaned still count against the pool's limit.
     fn give_back(self: Arc<Self>, session: Session, permit: OwnedSemaphorePermit, component_id: String) {
         self.metrics.in_use.dec();
         if session.is_closed() {
             return;
         }
-        if !session.release() {
-            self.put_idle(session);
-            return;
-        }
+        let cancel = match session.release() {
+            Release::Idle => {
+                self.put_idle(session);
+                return;
+            }
+            Release::Clean => false,
+            Release::CancelThenClean => true,
+        };
         tokio::spawn(async move {
-            match tokio::time::timeout(CLEAN_TIMEOUT, session.clean()).await {
+            let cleaned = tokio::time::timeout(CLEAN_TIMEOUT, async {
+                if cancel {
+                    session.cancel_statement().await?;
+                    logging::warn(format_args!(
+                        "component {component_id:?} left a Postgres statement unfinished (stopped at its \
+                         deadline, or its rows unread); cancelled it"
+                    ));
+                }
+                session.clean().await
+            });
+            match cleaned.await {
                 Ok(Ok(had_open_transaction)) => {
                     if had_open_transaction {
                         logging::warn(format_args!(

@@ -8,14 +8,23 @@
 //! in the same write as the next user's first statement, so it costs no round trip; a session
 //! whose user began a transaction block is cleaned at once instead (see `pool`), so a transaction
 //! left open never holds its locks while the connection sits idle.
+//!
+//! A user stopped in the middle of a statement (its instance killed at the request deadline) or
+//! that stopped reading a statement's rows leaves the statement running on the server, holding
+//! its locks, with the next user's statements queued behind it on the connection. Such a
+//! connection's statement is cancelled and the session cleaned before anyone uses it again.
 
-use std::sync::Mutex;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::thread::ThreadId;
+
+use futures::Stream;
 
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Error, RowStream, Statement};
+use tokio_postgres::{Client, Error, NoTls, Row, RowStream, Statement};
 
 use super::pool_metrics::PoolMetrics;
 use super::statement_cache::{STATEMENTS_PER_CONNECTION_MAX, StatementCache};
@@ -40,6 +49,8 @@ pub struct Session {
     used: AtomicBool,
     /// The current user began a transaction block (which may still be open).
     transaction_block_begun: AtomicBool,
+    /// A statement was sent whose answer has not been read to its end.
+    statement_unfinished: Arc<AtomicBool>,
     /// "There is no transaction in progress" warnings the server has sent on this connection,
     /// which tell a cleanup's ROLLBACK whether a transaction was open.
     no_transaction_warnings: std::sync::Arc<AtomicU64>,
@@ -57,6 +68,34 @@ enum Outcome {
     Count(u64),
 }
 
+/// What a connection needs before its next user, once its user gave it back.
+pub enum Release {
+    /// Nothing now: the reset goes out with the next user's first statement.
+    Idle,
+    /// A clean now: its user began a transaction block, which may still be open.
+    Clean,
+    /// Its user left a statement unfinished: cancel it, then clean.
+    CancelThenClean,
+}
+
+/// A query's rows; reading them to their end (or to an error) finishes the statement.
+pub struct Rows {
+    stream: Pin<Box<RowStream>>,
+    statement_unfinished: Arc<AtomicBool>,
+}
+
+impl Stream for Rows {
+    type Item = Result<Row, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let next = std::task::ready!(self.stream.as_mut().poll_next(cx));
+        if !matches!(next, Some(Ok(_))) {
+            self.statement_unfinished.store(false, Ordering::SeqCst);
+        }
+        Poll::Ready(next)
+    }
+}
+
 impl Session {
     pub fn new(
         client: Client,
@@ -72,6 +111,7 @@ impl Session {
             reset_pending: AtomicBool::new(false),
             used: AtomicBool::new(false),
             transaction_block_begun: AtomicBool::new(false),
+            statement_unfinished: Arc::new(AtomicBool::new(false)),
             no_transaction_warnings,
             metrics,
         }
@@ -85,27 +125,48 @@ impl Session {
         self.client.is_closed()
     }
 
-    pub async fn query_raw(&self, text: &str, params: &Parameters) -> Result<RowStream, Error> {
-        match self.run(text, params, Call::Query).await? {
-            Outcome::Rows(rows) => Ok(rows),
-            Outcome::Count(_) => unreachable!("a query call returns rows"),
+    pub async fn query_raw(&self, text: &str, params: &Parameters) -> Result<Rows, Error> {
+        self.statement_unfinished.store(true, Ordering::SeqCst);
+        match self.run(text, params, Call::Query).await {
+            Ok(Outcome::Rows(stream)) => {
+                Ok(Rows { stream: Box::pin(stream), statement_unfinished: self.statement_unfinished.clone() })
+            }
+            Ok(Outcome::Count(_)) => unreachable!("a query call returns rows"),
+            Err(error) => {
+                self.statement_unfinished.store(false, Ordering::SeqCst);
+                Err(error)
+            }
         }
     }
 
     pub async fn execute(&self, text: &str, params: &Parameters) -> Result<u64, Error> {
-        match self.run(text, params, Call::Execute).await? {
+        self.statement_unfinished.store(true, Ordering::SeqCst);
+        let outcome = self.run(text, params, Call::Execute).await;
+        self.statement_unfinished.store(false, Ordering::SeqCst);
+        match outcome? {
             Outcome::Count(count) => Ok(count),
             Outcome::Rows(_) => unreachable!("an execute call returns a count"),
         }
     }
 
-    /// Called when the user gives the connection back. Returns whether it must be cleaned now
-    /// (its user began a transaction block); otherwise the reset waits for the next user.
-    pub fn release(&self) -> bool {
+    /// Called when the user gives the connection back: what it needs before its next user.
+    pub fn release(&self) -> Release {
         if self.used.swap(false, Ordering::SeqCst) {
             self.reset_pending.store(true, Ordering::SeqCst);
         }
-        self.transaction_block_begun.swap(false, Ordering::SeqCst)
+        let transaction_block_begun = self.transaction_block_begun.swap(false, Ordering::SeqCst);
+        if self.statement_unfinished.swap(false, Ordering::SeqCst) {
+            Release::CancelThenClean
+        } else if transaction_block_begun {
+            Release::Clean
+        } else {
+            Release::Idle
+        }
+    }
+
+    /// Asks the server to cancel the statement it is running for this session, if any.
+    pub async fn cancel_statement(&self) -> Result<(), Error> {
+        self.client.cancel_token().cancel_query(NoTls).await
     }
 
     /// Rolls back any open transaction and resets the session now. Returns whether a

@@ -98,6 +98,34 @@ fn a_deadline_kill_shows() {
     assert!(counted.is_some(), "{}", scrape(&host));
 }
 
+/// The components block in Spin's synchronous Postgres calls: a deadline passing during one still
+/// answers 504 on time, kills the instance, cancels the statement it left running (which would
+/// otherwise hold its locks, and the connection, until it ended) and gives the connection back.
+#[test]
+fn a_deadline_passing_in_a_synchronous_query_answers_and_frees_the_connection() {
+    let services = sendinchat_tests::processes::TestServices::from_env();
+    let mut database =
+        postgres::Client::connect(&services.database("host_conformance").unwrap(), postgres::NoTls).unwrap();
+    let host = host_with_metrics("1s");
+    let started = std::time::Instant::now();
+    let (status, _) = get_json(&format!("{}/probe/pg/sleep/sync/8000", host.base_url()));
+    assert_eq!(status, 504);
+    assert!(started.elapsed() < Duration::from_secs(4), "answered after {:?}", started.elapsed());
+    let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep($1)' AND state = 'active'";
+    let cancelled = sendinchat_tests::wait::until(Duration::from_secs(3), || {
+        (database.query_one(sleeping, &[]).unwrap().get::<_, i64>(0) == 0).then_some(())
+    });
+    assert!(cancelled.is_some(), "the statement still ran {:?} after its request began", started.elapsed());
+    let freed = |text: &String| {
+        let killed = sample(text, "sendinchat_host_instances_killed_by_deadline_total", &["component=\"probe\""]);
+        killed == 1.0 && sample(text, "sendinchat_host_postgres_connections_in_use", &[]) == 0.0
+    };
+    let scraped = sendinchat_tests::wait::until(Duration::from_secs(10), || Some(scrape(&host)).filter(freed));
+    assert!(scraped.is_some(), "{}", scrape(&host));
+    let (status, body) = get_json(&format!("{}/probe/pg/echo/7", host.base_url()));
+    assert_eq!((status, &body["echo"]), (200, &serde_json::json!("int32:7")), "{body}");
+}
+
 /// Clients choose methods freely: each distinct one, kept as a label value, would stay in memory
 /// and in every scrape for good.
 #[test]

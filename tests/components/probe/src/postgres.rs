@@ -21,6 +21,7 @@ pub async fn handle(path: &[&str]) -> Reply {
         ["echo", number] => echo(number).await,
         ["stream", count] => stream(count).await,
         ["hold", milliseconds] => hold_connection(milliseconds).await,
+        ["sleep", "sync", milliseconds] => sleep_in_synchronous_query(milliseconds).await,
         ["session", "leave", state] => leave_session_state(state).await,
         ["session", "inspect"] => inspect_session().await,
         ["statement", "select-star"] => select_star().await,
@@ -190,6 +191,14 @@ async fn hold_connection(milliseconds: &str) -> Result<Value, Error> {
     spin_sdk::wasip3::clocks::monotonic_clock::wait_for(milliseconds.saturating_mul(1_000_000) as _).await;
     drop(connection);
     Ok(json!({ "pid": pid }))
+}
+
+/// Blocks the guest in one synchronous `query` while Postgres sleeps.
+async fn sleep_in_synchronous_query(milliseconds: &str) -> Result<Value, Error> {
+    let seconds = milliseconds.parse::<f64>().unwrap_or(0.0) / 1000.0;
+    let connection = connect().await?.into_inner();
+    connection.query("SELECT pg_sleep($1)", &[P::Floating64(seconds)]).map_err(Error::PgError)?;
+    Ok(json!({ "slept": true }))
 }
 
 /// Leaves one kind of session state behind on the pooled connection, and says which backend it
