@@ -129,6 +129,28 @@ fn a_connection_released_inside_a_transaction_is_rolled_back_with_a_warning() {
     assert_eq!(body["rows_after_rollback"], 0, "{body}");
 }
 
+/// A synchronous call blocks its instance until it returns; the app's components make all their
+/// Postgres calls so. Requests arriving meanwhile must run in other instances, not queue behind
+/// it: sixteen requests each blocked 500 ms in a query end together, not one after another.
+#[test]
+fn requests_blocked_in_synchronous_queries_run_side_by_side() {
+    let host = own_host();
+    let base_url = host.base_url().to_owned();
+    let started = std::time::Instant::now();
+    let requests: Vec<_> = (0..16)
+        .map(|_| {
+            let url = format!("{base_url}/probe/pg/sleep/sync/500");
+            std::thread::spawn(move || get_json(&url))
+        })
+        .collect();
+    for request in requests {
+        let (status, body) = request.join().unwrap();
+        assert_eq!((status, &body["slept"]), (200, &json!(true)), "{body}");
+    }
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(3), "16 x 500 ms took {elapsed:?}: the queries ran in turn");
+}
+
 #[test]
 fn two_hundred_concurrent_requests_are_all_answered_correctly() {
     let base_url = shared_app().base_url().to_owned();
