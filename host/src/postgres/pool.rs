@@ -155,54 +155,63 @@ impl Pool {
     }
 
     /// Puts the connection back. Its session is reset when its next user runs a statement (in
-    /// the same round trip), unless its user began a transaction block or left a statement
-    /// unfinished: then it is cleaned now (the statement cancelled first), before it is idle, so
-    /// neither a transaction left open nor a statement still running holds locks while nobody
-    /// uses it, and no next user waits behind it. The capacity permit is released only once the
-    /// connection is idle, so connections being cleaned still count against the pool's limit.
+    /// the same round trip), unless its user began a transaction block: then it is cleaned now,
+    /// before it is idle, so a transaction left open cannot hold locks while nobody uses it. A
+    /// connection whose user left a statement unfinished has the statement cancelled (it would
+    /// hold its locks until it ended, and the next user would wait behind it) and is closed. The
+    /// capacity permit is released only once the connection is idle or closed, so connections
+    /// being cleaned still count against the pool's limit.
     fn give_back(self: Arc<Self>, session: Session, permit: OwnedSemaphorePermit, component_id: String) {
         self.metrics.in_use.dec();
         if session.is_closed() {
             return;
         }
-        let cancel = match session.release() {
-            Release::Idle => {
-                self.put_idle(session);
-                return;
+        match session.release() {
+            Release::Idle => self.put_idle(session),
+            Release::Clean => {
+                tokio::spawn(async move {
+                    self.clean(session, &component_id).await;
+                    drop(permit);
+                });
             }
-            Release::Clean => false,
-            Release::CancelThenClean => true,
-        };
-        tokio::spawn(async move {
-            let cleaned = tokio::time::timeout(CLEAN_TIMEOUT, async {
-                if cancel {
-                    session.cancel_statement().await?;
+            Release::Cancel => {
+                tokio::spawn(async move {
+                    match tokio::time::timeout(CLEAN_TIMEOUT, session.cancel_statement()).await {
+                        Ok(Ok(())) => logging::warn(format_args!(
+                            "component {component_id:?} left a Postgres statement unfinished (stopped at \
+                             its deadline, or its rows unread); cancelled it and closed the connection"
+                        )),
+                        Ok(Err(error)) => logging::warn(format_args!("cancelling a Postgres statement: {error}")),
+                        Err(_) => logging::warn(format_args!(
+                            "cancelling a Postgres statement took longer than {CLEAN_TIMEOUT:?}"
+                        )),
+                    }
+                    drop(session);
+                    drop(permit);
+                });
+            }
+        }
+    }
+
+    /// Rolls back and resets a connection whose user began a transaction block, then makes it
+    /// idle; one that cannot be cleaned is dropped, and closes.
+    async fn clean(&self, session: Session, component_id: &str) {
+        match tokio::time::timeout(CLEAN_TIMEOUT, session.clean()).await {
+            Ok(Ok(had_open_transaction)) => {
+                if had_open_transaction {
                     logging::warn(format_args!(
-                        "component {component_id:?} left a Postgres statement unfinished (stopped at its \
-                         deadline, or its rows unread); cancelled it"
+                        "component {component_id:?} released a Postgres connection inside an open \
+                         transaction; rolled it back (under Spin the transaction would stay open \
+                         for the next user of the connection)"
                     ));
                 }
-                session.clean().await
-            });
-            match cleaned.await {
-                Ok(Ok(had_open_transaction)) => {
-                    if had_open_transaction {
-                        logging::warn(format_args!(
-                            "component {component_id:?} released a Postgres connection inside an open \
-                             transaction; rolled it back (under Spin the transaction would stay open \
-                             for the next user of the connection)"
-                        ));
-                    }
-                    self.put_idle(session);
-                }
-                // A connection that cannot be cleaned is dropped, and closes.
-                Ok(Err(error)) => logging::warn(format_args!("discarding a Postgres connection: {error}")),
-                Err(_) => logging::warn(format_args!(
-                    "discarding a Postgres connection: cleaning took longer than {CLEAN_TIMEOUT:?}"
-                )),
+                self.put_idle(session);
             }
-            drop(permit);
-        });
+            Ok(Err(error)) => logging::warn(format_args!("discarding a Postgres connection: {error}")),
+            Err(_) => logging::warn(format_args!(
+                "discarding a Postgres connection: cleaning took longer than {CLEAN_TIMEOUT:?}"
+            )),
+        }
     }
 }
 

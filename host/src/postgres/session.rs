@@ -12,10 +12,12 @@
 //! A user stopped in the middle of a statement (its instance killed at the request deadline) or
 //! that stopped reading a statement's rows leaves the statement running on the server, holding
 //! its locks, with the next user's statements queued behind it on the connection. Such a
-//! connection's statement is cancelled and the session cleaned before anyone uses it again.
+//! connection's statement is cancelled and the connection closed: a cancel is a signal the server
+//! acts on when it arrives, which may be after the statement ended on its own, so on a reused
+//! connection it could cancel the next user's statement instead.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::thread::ThreadId;
@@ -49,8 +51,9 @@ pub struct Session {
     used: AtomicBool,
     /// The current user began a transaction block (which may still be open).
     transaction_block_begun: AtomicBool,
-    /// A statement was sent whose answer has not been read to its end.
-    statement_unfinished: Arc<AtomicBool>,
+    /// Statements sent whose answers have not been read to their end (a guest may start a query
+    /// before it has read the rows of another).
+    statements_unfinished: Arc<AtomicUsize>,
     /// "There is no transaction in progress" warnings the server has sent on this connection,
     /// which tell a cleanup's ROLLBACK whether a transaction was open.
     no_transaction_warnings: std::sync::Arc<AtomicU64>,
@@ -74,14 +77,15 @@ pub enum Release {
     Idle,
     /// A clean now: its user began a transaction block, which may still be open.
     Clean,
-    /// Its user left a statement unfinished: cancel it, then clean.
-    CancelThenClean,
+    /// Its user left a statement unfinished: cancel it and close the connection.
+    Cancel,
 }
 
 /// A query's rows; reading them to their end (or to an error) finishes the statement.
 pub struct Rows {
     stream: Pin<Box<RowStream>>,
-    statement_unfinished: Arc<AtomicBool>,
+    /// The session's count, until this statement is counted out.
+    statements_unfinished: Option<Arc<AtomicUsize>>,
 }
 
 impl Stream for Rows {
@@ -89,8 +93,10 @@ impl Stream for Rows {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let next = std::task::ready!(self.stream.as_mut().poll_next(cx));
-        if !matches!(next, Some(Ok(_))) {
-            self.statement_unfinished.store(false, Ordering::SeqCst);
+        if !matches!(next, Some(Ok(_)))
+            && let Some(count) = self.statements_unfinished.take()
+        {
+            count.fetch_sub(1, Ordering::SeqCst);
         }
         Poll::Ready(next)
     }
@@ -111,7 +117,7 @@ impl Session {
             reset_pending: AtomicBool::new(false),
             used: AtomicBool::new(false),
             transaction_block_begun: AtomicBool::new(false),
-            statement_unfinished: Arc::new(AtomicBool::new(false)),
+            statements_unfinished: Arc::new(AtomicUsize::new(0)),
             no_transaction_warnings,
             metrics,
         }
@@ -126,23 +132,23 @@ impl Session {
     }
 
     pub async fn query_raw(&self, text: &str, params: &Parameters) -> Result<Rows, Error> {
-        self.statement_unfinished.store(true, Ordering::SeqCst);
+        self.statements_unfinished.fetch_add(1, Ordering::SeqCst);
         match self.run(text, params, Call::Query).await {
             Ok(Outcome::Rows(stream)) => {
-                Ok(Rows { stream: Box::pin(stream), statement_unfinished: self.statement_unfinished.clone() })
+                Ok(Rows { stream: Box::pin(stream), statements_unfinished: Some(self.statements_unfinished.clone()) })
             }
             Ok(Outcome::Count(_)) => unreachable!("a query call returns rows"),
             Err(error) => {
-                self.statement_unfinished.store(false, Ordering::SeqCst);
+                self.statements_unfinished.fetch_sub(1, Ordering::SeqCst);
                 Err(error)
             }
         }
     }
 
     pub async fn execute(&self, text: &str, params: &Parameters) -> Result<u64, Error> {
-        self.statement_unfinished.store(true, Ordering::SeqCst);
+        self.statements_unfinished.fetch_add(1, Ordering::SeqCst);
         let outcome = self.run(text, params, Call::Execute).await;
-        self.statement_unfinished.store(false, Ordering::SeqCst);
+        self.statements_unfinished.fetch_sub(1, Ordering::SeqCst);
         match outcome? {
             Outcome::Count(count) => Ok(count),
             Outcome::Rows(_) => unreachable!("an execute call returns a count"),
@@ -155,8 +161,8 @@ impl Session {
             self.reset_pending.store(true, Ordering::SeqCst);
         }
         let transaction_block_begun = self.transaction_block_begun.swap(false, Ordering::SeqCst);
-        if self.statement_unfinished.swap(false, Ordering::SeqCst) {
-            Release::CancelThenClean
+        if self.statements_unfinished.load(Ordering::SeqCst) > 0 {
+            Release::Cancel
         } else if transaction_block_begun {
             Release::Clean
         } else {

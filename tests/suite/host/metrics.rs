@@ -99,8 +99,8 @@ fn a_deadline_kill_shows() {
 }
 
 /// The components block in Spin's synchronous Postgres calls: a deadline passing during one still
-/// answers 504 on time, kills the instance, cancels the statement it left running (which would
-/// otherwise hold its locks, and the connection, until it ended) and gives the connection back.
+/// answers 504 on time, kills the instance, and cancels the statement it left running (which
+/// would otherwise hold its locks, and its connection, until it ended); the pool answers next.
 #[test]
 fn a_deadline_passing_in_a_synchronous_query_answers_and_frees_the_connection() {
     let services = sendinchat_tests::processes::TestServices::from_env();
@@ -111,7 +111,9 @@ fn a_deadline_passing_in_a_synchronous_query_answers_and_frees_the_connection() 
     let (status, _) = get_json(&format!("{}/probe/pg/sleep/sync/8000", host.base_url()));
     assert_eq!(status, 504);
     assert!(started.elapsed() < Duration::from_secs(4), "answered after {:?}", started.elapsed());
-    let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep($1)' AND state = 'active'";
+    // Older than a second: other tests' sleeps through the same probe last 500 ms.
+    let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep($1)' \
+                    AND state = 'active' AND now() - query_start > interval '1 second'";
     let cancelled = sendinchat_tests::wait::until(Duration::from_secs(3), || {
         (database.query_one(sleeping, &[]).unwrap().get::<_, i64>(0) == 0).then_some(())
     });
