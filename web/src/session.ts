@@ -56,15 +56,20 @@ export class Session extends Observable {
   /** This page, as the owner of the token it stores. */
   private readonly pageId = randomId();
   private readonly channel = new BroadcastChannel(SESSION_CHANNEL);
-  private readonly stored = takeStoredRefreshToken();
-  private refreshToken: string | null = this.stored?.token ?? null;
-  /** Without a refresh token there is nothing to resume: the log-in screen comes at once. */
-  state: SessionState = this.refreshToken === null ? { status: 'signed_out', notice: null } : { status: 'starting' };
+  private refreshToken: string | null;
+  /** The page that stored the token this page started with: while it is open, the token is its. */
+  private readonly storedBy: string | null;
+  state: SessionState;
   private access: { token: string; expiresAt: number } | null = null;
   private refreshing: Promise<string> | null = null;
 
   constructor() {
     super();
+    const stored = takeStoredRefreshToken();
+    this.refreshToken = stored?.token ?? null;
+    this.storedBy = stored?.owner ?? null;
+    // Without a refresh token there is nothing to resume: the log-in screen comes at once.
+    this.state = this.refreshToken === null ? { status: 'signed_out', notice: null } : { status: 'starting' };
     // A tab duplicated while this page is hidden copies the token it stored; the copy asks
     // whether this page is still open before using it, and this page says so.
     this.channel.onmessage = (event: MessageEvent<{ alive?: string }>) => {
@@ -106,7 +111,7 @@ export class Session extends Observable {
   /** At page load: resume the tab's session if it has one. */
   async restore(): Promise<void> {
     if (this.state.status !== 'starting') return;
-    if (this.stored !== null && (await this.ownerIsOpen(this.stored.owner))) {
+    if (this.storedBy !== null && (await this.ownerIsOpen(this.storedBy))) {
       // The token is the open page's: rotating it here would revoke its session.
       this.refreshToken = null;
       this.set({ status: 'signed_out', notice: null });
