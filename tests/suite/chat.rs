@@ -3,7 +3,8 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use sendinchat_tests::app::{
-    AppOptions, ChatSocket, Response, SocketEvent, TestApp, TestUser, app_with_private_redis, private_app,
+    AppOptions, ChatSocket, Response, SocketEvent, TestApp, TestUser, app_with_private_redis, funded_pair_on_app_with,
+    private_app,
 };
 use sendinchat_tests::ledger::assert_ledger_invariants;
 use sendinchat_tests::tokens::{forge_token, now_seconds};
@@ -539,11 +540,9 @@ fn a_payment_request_resolves_exactly_once_under_concurrent_accepts() {
 
 #[test]
 fn payment_requests_expire() {
-    let Some(app) = private_app(AppOptions::default().variable("payment_request_ttl_seconds", "1")) else {
+    let Some((app, payer, requester)) = funded_pair_on_app_with("payment_request_ttl_seconds", "1", "5") else {
         return;
     };
-    let (requester, payer) = (app.new_user(), app.new_user());
-    app.fund(&payer, "5");
     let room = room_with(&app, &requester, &[&payer]);
     let requested = app.request_payment(&requester, room, &json!({"payer_id": payer.id, "amount": "1"}));
     assert_eq!(requested.body["payment_request"]["status"], "pending", "{}", requested.text);

@@ -2,7 +2,7 @@
 //! ledger's invariants under contention (issue 6).
 use std::collections::HashSet;
 
-use sendinchat_tests::app::{AppOptions, Response, TestApp, TestUser, private_app};
+use sendinchat_tests::app::{AppOptions, Response, TestApp, TestUser, funded_pair_on_app_with, private_app};
 use sendinchat_tests::ledger::{assert_ledger_invariants, assert_postgres_refuses_ledger_violations};
 use serde_json::{Value, json};
 
@@ -480,11 +480,9 @@ fn the_page_size_limit_is_configurable() {
 /// sender's account row, where the day's total is kept.
 #[test]
 fn concurrent_transfers_cannot_pass_the_daily_limit_together() {
-    let Some(app) = private_app(AppOptions::default().variable("daily_outgoing_max", "10.00")) else {
+    let Some((app, alice, bob)) = funded_pair_on_app_with("daily_outgoing_max", "10.00", "100") else {
         return;
     };
-    let (alice, bob) = (app.new_user(), app.new_user());
-    app.fund(&alice, "100");
     let outcomes: Vec<(u16, String)> = std::thread::scope(|scope| {
         let transfers: Vec<_> = (0..8)
             .map(|_| {

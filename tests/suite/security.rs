@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sendinchat_tests::app::{
-    AppOptions, ChatSocket, EventStream, Response, SocketEvent, StreamItem, TestApp, TestUser, private_app,
+    AppOptions, ChatSocket, EventStream, Response, SocketEvent, StreamItem, TestApp, TestUser, funded_pair_on_app_with,
+    private_app,
 };
 use sendinchat_tests::processes::build::workspace_root;
 use sendinchat_tests::tokens::{claims_of, forge_token, now_seconds};
@@ -644,11 +645,9 @@ fn a_quiet_socket_is_closed_after_its_user_left_even_when_the_close_publish_is_l
 /// none of them is a way around the per-user budget.
 #[test]
 fn payments_requests_and_read_markers_are_rate_limited_like_messages() {
-    let Some(app) = private_app(AppOptions::default().variable("chat_messages_per_minute", "2")) else {
+    let Some((app, alice, bob)) = funded_pair_on_app_with("chat_messages_per_minute", "2", "10") else {
         return;
     };
-    let (alice, bob) = (app.new_user(), app.new_user());
-    app.fund(&alice, "10");
     let room = room_of(&app, &alice, &bob);
     let limited = |response: &Response| (response.status, response.code()) == (429, "rate_limited");
 

@@ -1,6 +1,6 @@
 //! Statements (issue 18): `GET /fintech/statement` in JSON and CSV, whose opening and closing
 //! balances and running balances agree with the ledger, and whose parameters are validated.
-use sendinchat_tests::app::{AppOptions, Response, TestApp, TestUser, private_app};
+use sendinchat_tests::app::{AppOptions, Response, TestApp, TestUser, funded_pair_on_app_with, private_app};
 use sendinchat_tests::ledger::assert_ledger_invariants;
 use serde_json::{Value, json};
 
@@ -219,11 +219,9 @@ fn a_long_statement_streams_whole_in_order() {
 /// `statement_lines_max` lines, a 422 asks for a shorter period.
 #[test]
 fn a_statement_past_its_line_limit_is_refused() {
-    let Some(app) = private_app(AppOptions::default().variable("statement_lines_max", "3")) else {
+    let Some((app, alice, bob)) = funded_pair_on_app_with("statement_lines_max", "3", "10") else {
         return;
     };
-    let (alice, bob) = (app.new_user(), app.new_user());
-    app.fund(&alice, "10");
     let today = |app: &TestApp, user: &TestUser| {
         let (yesterday, tomorrow) = yesterday_and_tomorrow();
         app.get(&format!("/fintech/statement?from={yesterday}&to={tomorrow}"), Some(&user.token))

@@ -366,6 +366,15 @@ pub fn private_app(options: AppOptions) -> Option<TestApp> {
     Some(TestApp::start(options).expect("private app starts"))
 }
 
+/// A private app with one variable set, and two of its users, the first funded with `funds`
+/// (in the app's currency); `None` (with a note) against an external app.
+pub fn funded_pair_on_app_with(variable: &str, value: &str, funds: &str) -> Option<(TestApp, TestUser, TestUser)> {
+    let app = private_app(AppOptions::default().variable(variable, value))?;
+    let (funded, other) = (app.new_user(), app.new_user());
+    app.fund(&funded, funds);
+    Some((app, funded, other))
+}
+
 /// A private app on its own Redis server, for tests that stop and restart Redis; `None` (with a
 /// note) against an external app.
 pub fn app_with_private_redis(options: AppOptions) -> Option<(TestApp, RedisServer)> {
