@@ -18,7 +18,7 @@ pub enum AuthError {
     },
     UserNotFound,
     /// Boxed: Postgres errors carry every field of the server's report.
-    Database(shared::db::Error),
+    Database(Box<spin_sdk::pg::Error>),
     Redis(spin_sdk::redis::Error),
     Hashing(bcrypt::BcryptError),
 }
@@ -41,7 +41,7 @@ impl From<AuthError> for ApiError {
             }
             AuthError::Throttled { retry_after_seconds } => ApiError::too_many_requests(retry_after_seconds),
             AuthError::UserNotFound => ApiError::not_found("no such user"),
-            AuthError::Database(error) => shared::db::failure(error),
+            AuthError::Database(error) => shared::db::failure(*error),
             AuthError::Redis(error) => shared::redis::failure(error),
             AuthError::Hashing(error) => ApiError::internal(format!("bcrypt: {error}")),
         }
@@ -54,9 +54,9 @@ impl From<ApiError> for AuthError {
     }
 }
 
-impl From<shared::db::Error> for AuthError {
-    fn from(error: shared::db::Error) -> Self {
-        Self::Database(error)
+impl From<spin_sdk::pg::Error> for AuthError {
+    fn from(error: spin_sdk::pg::Error) -> Self {
+        Self::Database(Box::new(error))
     }
 }
 

@@ -44,7 +44,7 @@ async fn route(request: Request) -> Result<Reply, AuthError> {
         (Method::POST, ["refresh"]) => session::refresh(settings, request).await,
         (Method::POST, ["logout"]) => session::logout(settings, request).await,
         (_, ["register" | "token" | "refresh" | "logout"]) => Err(ApiError::method_not_allowed("POST").into()),
-        (Method::GET, ["me"]) => lookup::me(settings, request),
+        (Method::GET, ["me"]) => lookup::me(settings, request).await,
         (Method::GET, []) => lookup::by_username(settings, request).await,
         (Method::GET, [id]) => lookup::by_id(settings, request, id).await,
         (_, [] | [_]) => Err(ApiError::method_not_allowed("GET").into()),

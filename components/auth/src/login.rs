@@ -1,12 +1,12 @@
 //! `POST /users/token`: the OAuth2 password grant, as a form (like the seed) or as JSON.
 use shared::Reply;
 use shared::client_address::client_network;
-use shared::db::Connection;
 use shared::db::{column, optional_row};
 use shared::ids::UserId;
 use shared::request::{BODY_BYTES_MAX, JsonObject, is_form, read_body};
 use shared::username::Username;
 use spin_sdk::http::Request;
+use spin_sdk::pg::Connection;
 
 use crate::credentials::{needs_rehash, verify_password};
 use crate::error::AuthError;
@@ -43,9 +43,9 @@ pub async fn login(settings: &Settings, request: Request) -> Result<Reply, AuthE
     let username = Username::parse(&login_name).ok();
     let throttle = LoginThrottle::open(settings, username.as_ref(), network).await?;
     throttle.count_attempt(&settings.throttle).await?;
-    let database = shared::db::connect(&settings.database_url)?;
+    let database = shared::db::connect(&settings.database_url).await?;
     let account = match &username {
-        Some(username) => find_account(&database, username)?,
+        Some(username) => find_account(&database, username).await?,
         None => None,
     };
     let stored_hash = account.as_ref().map(|account| account.password_hash.as_str());
@@ -54,31 +54,30 @@ pub async fn login(settings: &Settings, request: Request) -> Result<Reply, AuthE
         Some(account) => {
             throttle.record_success().await?;
             if needs_rehash(&account.password_hash, settings.bcrypt_cost) {
-                rehash(&database, account.id, &password, settings.bcrypt_cost)?;
+                rehash(&database, account.id, &password, settings.bcrypt_cost).await?;
             }
-            start_session(settings, &database, account.id)
+            start_session(settings, &database, account.id).await
         }
         None => Err(AuthError::InvalidCredentials),
     }
 }
 
-fn find_account(database: &Connection, username: &Username) -> Result<Option<Account>, AuthError> {
+async fn find_account(database: &Connection, username: &Username) -> Result<Option<Account>, AuthError> {
     let row = optional_row(
         database,
         "SELECT id, password_hash FROM users WHERE username = $1",
         vec![username.as_str().to_owned().into()],
-    )?;
+    )
+    .await?;
     let Some(row) = row else { return Ok(None) };
     Ok(Some(Account { id: column(&row, "id")?, password_hash: column(&row, "password_hash")? }))
 }
 
 /// Stores the user's (just verified) password hashed with the configured cost.
-fn rehash(database: &Connection, user: UserId, password: &str, cost: u32) -> Result<(), AuthError> {
+async fn rehash(database: &Connection, user: UserId, password: &str, cost: u32) -> Result<(), AuthError> {
     let password_hash = bcrypt::hash(password, cost)?;
-    shared::db::execute(
-        database,
-        "UPDATE users SET password_hash = $1 WHERE id = $2",
-        vec![password_hash.into(), user.get().into()],
-    )?;
+    database
+        .execute("UPDATE users SET password_hash = $1 WHERE id = $2", [password_hash.into(), user.get().into()])
+        .await?;
     Ok(())
 }

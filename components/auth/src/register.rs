@@ -2,7 +2,7 @@
 use http::StatusCode;
 use shared::Reply;
 use shared::client_address::client_network;
-use shared::db::column;
+use shared::db::{UNIQUE_VIOLATION, column, sqlstate};
 use shared::request::{BODY_BYTES_MAX, JsonObject, read_body};
 use shared::response::raw_json_reply;
 use shared::username::Username;
@@ -26,17 +26,17 @@ pub async fn register(settings: &Settings, request: Request) -> Result<Reply, Au
     }
 
     let password_hash = password.hash(settings.bcrypt_cost)?;
-    let database = shared::db::connect(&settings.database_url)?;
-    // A taken name inserts no row: the conflict is an answer, not an error (see shared::db).
+    let database = shared::db::connect(&settings.database_url).await?;
     let inserted = shared::db::optional_row(
         &database,
-        "INSERT INTO users (username, password_hash) VALUES ($1, $2) \
-         ON CONFLICT ON CONSTRAINT users_username_key DO NOTHING \
-         RETURNING user_json(users)::text AS resource",
+        "INSERT INTO users (username, password_hash) VALUES ($1, $2) RETURNING user_json(users)::text AS resource",
         vec![username.as_str().to_owned().into(), password_hash.into()],
-    )?;
+    )
+    .await;
     match inserted {
-        Some(row) => Ok(raw_json_reply(StatusCode::CREATED, column::<String>(&row, "resource")?)),
-        None => Err(AuthError::UsernameTaken),
+        Ok(Some(row)) => Ok(raw_json_reply(StatusCode::CREATED, column::<String>(&row, "resource")?)),
+        Ok(None) => Err(shared::ApiError::internal("INSERT ... RETURNING returned no row").into()),
+        Err(error) if sqlstate(&error) == Some(UNIQUE_VIOLATION) => Err(AuthError::UsernameTaken),
+        Err(error) => Err(error.into()),
     }
 }

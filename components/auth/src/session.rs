@@ -44,12 +44,13 @@ pub async fn refresh(settings: &Settings, request: Request) -> Result<Reply, Aut
     let presented = presented_token(request).await?;
     count_refresh(settings, network).await?;
     let successor = new_refresh_token()?;
-    let database = shared::db::connect(&settings.database_url)?;
+    let database = shared::db::connect(&settings.database_url).await?;
     let row = optional_row(
         &database,
         "SELECT outcome, user_id, session_id FROM auth_rotate_refresh_token($1::text, $2::text, $3::int4)",
         vec![presented.into(), successor.clone().into(), settings.refresh_token_ttl_seconds.into()],
-    )?
+    )
+    .await?
     .ok_or_else(|| shared::ApiError::internal("auth_rotate_refresh_token returned no row"))?;
     match column::<String>(&row, "outcome")?.as_str() {
         "rotated" => Ok(session_reply(settings, column(&row, "user_id")?, column(&row, "session_id")?, &successor)),
@@ -65,9 +66,10 @@ pub async fn refresh(settings: &Settings, request: Request) -> Result<Reply, Aut
 /// logout is idempotent and reveals nothing.
 pub async fn logout(settings: &Settings, request: Request) -> Result<Reply, AuthError> {
     let presented = presented_token(request).await?;
-    let database = shared::db::connect(&settings.database_url)?;
+    let database = shared::db::connect(&settings.database_url).await?;
     let row =
-        optional_row(&database, "SELECT auth_revoke_refresh_token($1::text) AS session_id", vec![presented.into()])?
+        optional_row(&database, "SELECT auth_revoke_refresh_token($1::text) AS session_id", vec![presented.into()])
+            .await?
             .ok_or_else(|| shared::ApiError::internal("auth_revoke_refresh_token returned no row"))?;
     if let Some(session) = column::<Option<SessionId>>(&row, "session_id")? {
         close_session_connections(settings, session).await;

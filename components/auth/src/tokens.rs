@@ -4,11 +4,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use http::StatusCode;
 use serde_json::json;
-use shared::db::Connection;
 use shared::db::{column, optional_row};
 use shared::ids::{SessionId, UserId};
 use shared::response::json_reply;
 use shared::{ApiError, Reply};
+use spin_sdk::pg::Connection;
 
 use crate::error::AuthError;
 use crate::settings::Settings;
@@ -23,13 +23,14 @@ pub fn new_refresh_token() -> Result<String, AuthError> {
 }
 
 /// Starts a new session (a new refresh-token family) for `user` after a successful login.
-pub fn start_session(settings: &Settings, database: &Connection, user: UserId) -> Result<Reply, AuthError> {
+pub async fn start_session(settings: &Settings, database: &Connection, user: UserId) -> Result<Reply, AuthError> {
     let refresh_token = new_refresh_token()?;
     let row = optional_row(
         database,
         "SELECT auth_issue_refresh_token($1::int8, $2::text, $3::int4) AS session_id",
         vec![user.get().into(), refresh_token.clone().into(), settings.refresh_token_ttl_seconds.into()],
-    )?
+    )
+    .await?
     .ok_or_else(|| ApiError::internal("auth_issue_refresh_token returned no row"))?;
     Ok(session_reply(settings, user, column(&row, "session_id")?, &refresh_token))
 }

@@ -39,7 +39,8 @@ pub async fn edit(
             content.into_string().into(),
             i64::from(settings.message_edit_window_seconds).into(),
         ],
-    )?;
+    )
+    .await?;
     if let Some(edited) = outcome.fresh_resource("edited") {
         realtime::publish(settings, realtime::change_event(room, "message_edited", edited)).await;
     }
@@ -60,7 +61,8 @@ pub async fn delete(
         settings,
         "SELECT outcome, resource, replayed FROM chat_delete_message($1::int8, $2::int8, $3::int8)",
         vec![room.get().into(), message.get().into(), caller.get().into()],
-    )?;
+    )
+    .await?;
     if let Some(tombstone) = outcome.fresh_resource("deleted") {
         realtime::publish(settings, realtime::change_event(room, "message_deleted", tombstone)).await;
     }

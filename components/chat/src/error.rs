@@ -18,7 +18,7 @@ pub enum ChatError {
     /// A WebSocket-over-HTTP request without a valid `Grip-Sig`: not from our Pushpin.
     NotFromGateway,
     /// Boxed: Postgres errors carry every field of the server's report.
-    Database(shared::db::Error),
+    Database(Box<spin_sdk::pg::Error>),
 }
 
 impl From<ChatError> for ApiError {
@@ -40,7 +40,7 @@ impl From<ChatError> for ApiError {
             ChatError::NotFromGateway => {
                 ApiError::unauthorized("WebSocket-over-HTTP requests must carry a valid Grip-Sig")
             }
-            ChatError::Database(error) => shared::db::failure(error),
+            ChatError::Database(error) => shared::db::failure(*error),
         }
     }
 }
@@ -107,8 +107,8 @@ impl From<ApiError> for ChatError {
     }
 }
 
-impl From<shared::db::Error> for ChatError {
-    fn from(error: shared::db::Error) -> Self {
-        Self::Database(error)
+impl From<spin_sdk::pg::Error> for ChatError {
+    fn from(error: spin_sdk::pg::Error) -> Self {
+        Self::Database(Box::new(error))
     }
 }

@@ -33,10 +33,10 @@ struct Backlog {
     has_more: bool,
 }
 
-pub fn stream(settings: &Settings, request: Request, room: RoomId) -> Result<Reply, ChatError> {
+pub async fn stream(settings: &Settings, request: Request, room: RoomId) -> Result<Reply, ChatError> {
     let query = query_pairs(request.uri())?;
     if let Some(credential) = query_value(&query, "recheck") {
-        return recheck(settings, request.headers(), room, credential);
+        return recheck(settings, request.headers(), room, credential).await;
     }
     let bearer = authenticate(settings, request.headers(), &query)?;
     let after = resume_after(request.headers(), &query)?;
@@ -45,7 +45,7 @@ pub fn stream(settings: &Settings, request: Request, room: RoomId) -> Result<Rep
     verify_gateway(settings, request.headers()).map_err(|_| ChatError::StreamWithoutGateway)?;
     // As for a WebSocket: a token that names no session cannot be checked against a logout.
     let session = bearer.session.ok_or_else(|| ApiError::unauthorized("the access token names no session"))?;
-    let backlog = backlog(settings, room, bearer.user, session, after)?;
+    let backlog = backlog(settings, room, bearer.user, session, after).await?;
     let mut reply = event_stream_reply(backlog.events);
     if !backlog.has_more {
         hold(settings, &mut reply, room, bearer, session)?;
@@ -59,14 +59,19 @@ pub fn stream(settings: &Settings, request: Request, room: RoomId) -> Result<Rep
 /// So, as a socket is by its keep-alive requests, a stream is re-checked: while its token is
 /// valid, its session live and its user a member, it is held again (with a new next link);
 /// otherwise an answer without a hold ends it.
-fn recheck(settings: &Settings, headers: &http::HeaderMap, room: RoomId, credential: &str) -> Result<Reply, ChatError> {
+async fn recheck(
+    settings: &Settings,
+    headers: &http::HeaderMap,
+    room: RoomId,
+    credential: &str,
+) -> Result<Reply, ChatError> {
     verify_gateway(settings, headers).map_err(|_| ChatError::StreamWithoutGateway)?;
     let mut reply = event_stream_reply(String::new());
     let Ok(bearer) = settings.keys.verify_stream_recheck(credential, room, Utc::now()) else {
         return Ok(reply);
     };
     let session = bearer.session.expect("a re-check credential names its session");
-    if standing(settings, session, room, bearer.user)? == Standing::Member {
+    if standing(settings, session, room, bearer.user).await? == Standing::Member {
         hold(settings, &mut reply, room, bearer, session)?;
     }
     Ok(reply)
@@ -150,14 +155,14 @@ fn resume_after(headers: &http::HeaderMap, query: &[(String, String)]) -> Result
 /// The messages after `after` as SSE events (none without a cursor); a non-member gets 404, and a
 /// session that has ended (logged out) 401: its logout's close was published before this stream
 /// subscribed, so only the stream's first re-check would end it.
-fn backlog(
+async fn backlog(
     settings: &Settings,
     room: RoomId,
     user: UserId,
     session: SessionId,
     after: Option<MessageId>,
 ) -> Result<Backlog, ChatError> {
-    let database = shared::db::connect(&settings.database_url)?;
+    let database = shared::db::connect(&settings.database_url).await?;
     // Without a cursor the page asked for is past the newest message: empty, but it still says
     // whether the caller is a member, in the same one query.
     let after = after.map_or(i64::MAX, MessageId::get);
@@ -167,7 +172,8 @@ fn backlog(
         "SELECT auth_session_is_live($5::int8) AS live, \
             chat_history($1::int8, $2::int8, NULL, $3::int8, $4::int4) AS resource",
         vec![room.get().into(), user.get().into(), after.into(), limit.get().into(), session.get().into()],
-    )?;
+    )
+    .await?;
     if !row.as_ref().and_then(|row| row.get::<bool>("live")).unwrap_or(false) {
         return Err(ApiError::unauthorized("the session has ended").into());
     }

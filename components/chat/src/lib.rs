@@ -59,9 +59,9 @@ async fn route(request: Request) -> Result<Reply, ChatError> {
     match (method, segments.as_slice()) {
         (Method::POST, ["create_room"]) => rooms::create(settings, request).await,
         (Method::POST, ["direct"]) => rooms::direct(settings, request).await,
-        (Method::GET, ["rooms"]) => rooms::list(settings, request),
+        (Method::GET, ["rooms"]) => rooms::list(settings, request).await,
         (Method::POST, ["send_message"]) => messages::send(settings, request).await,
-        (Method::GET, ["messages", room]) => messages::history(settings, request, room_id(room)?),
+        (Method::GET, ["messages", room]) => messages::history(settings, request, room_id(room)?).await,
         (Method::POST, ["ws", room]) => websocket::handle(settings, request, room).await,
         (Method::GET, ["ws", _]) => Err(ChatError::WebSocketWithoutGateway),
         (method, ["rooms", room, rest @ ..]) => room_route(settings, request, method, room_id(room)?, rest).await,
@@ -81,7 +81,7 @@ async fn room_route(
     rest: &[&str],
 ) -> Result<Reply, ChatError> {
     match (method, rest) {
-        (Method::GET, ["events"]) => events::stream(settings, request, room),
+        (Method::GET, ["events"]) => events::stream(settings, request, room).await,
         (Method::POST, ["members"]) => rooms::add_member(settings, request, room).await,
         (Method::DELETE, ["members", "me"]) => rooms::leave(settings, request, room).await,
         (Method::POST, ["read"]) => messages::mark_read(settings, request, room).await,
@@ -96,7 +96,7 @@ async fn room_route(
             payments::resolve(settings, request, room, id, Resolution::Decline).await
         }
         (Method::POST, ["split_requests"]) => splits::create(settings, request, room).await,
-        (Method::GET, ["split_requests", id]) => splits::show(settings, request, room, id),
+        (Method::GET, ["split_requests", id]) => splits::show(settings, request, room, id).await,
         (_, ["members"] | ["read"] | ["payments"] | ["payment_requests"])
         | (_, ["payment_requests", _, "accept" | "decline"]) => Err(ApiError::method_not_allowed("POST").into()),
         (_, ["split_requests"]) => Err(ApiError::method_not_allowed("POST").into()),

@@ -33,7 +33,8 @@ pub async fn post_message(
             content.into_string().into(),
             client_msg_id.map(ClientMsgId::into_string).into(),
         ],
-    )?;
+    )
+    .await?;
     if let Some(message) = outcome.fresh_resource("created") {
         realtime::publish(settings, realtime::message_event(room, message)).await;
     }
@@ -56,7 +57,7 @@ pub async fn send(settings: &Settings, request: Request) -> Result<Reply, ChatEr
 
 /// `GET /chat/messages/{room}?before=&after=&limit=`, or `?changes_after=&limit=` (the messages
 /// changed since: see [`changes`]): members only (others get 404).
-pub fn history(settings: &Settings, request: Request, room: RoomId) -> Result<Reply, ChatError> {
+pub async fn history(settings: &Settings, request: Request, room: RoomId) -> Result<Reply, ChatError> {
     let caller = settings.keys.authenticate(request.headers())?;
     let query = query_pairs(request.uri())?;
     let limit = PageLimit::parse(query_value(&query, "limit"), settings.max_page_size)?;
@@ -68,7 +69,7 @@ pub fn history(settings: &Settings, request: Request, room: RoomId) -> Result<Re
             )
             .into());
         }
-        return changes(settings, room, caller, ChangeCursor::parse(raw)?, limit);
+        return changes(settings, room, caller, ChangeCursor::parse(raw)?, limit).await;
     }
     let cursor = |name: &str| -> Result<Option<i64>, ApiError> {
         match query_value(&query, name) {
@@ -79,12 +80,13 @@ pub fn history(settings: &Settings, request: Request, room: RoomId) -> Result<Re
         }
     };
     let (before, after) = (cursor("before")?, cursor("after")?);
-    let database = shared::db::connect(&settings.database_url)?;
+    let database = shared::db::connect(&settings.database_url).await?;
     let page: Option<String> = shared::db::optional_row(
         &database,
         "SELECT chat_history($1::int8, $2::int8, $3::int8, $4::int8, $5::int4) AS resource",
         vec![room.get().into(), caller.get().into(), before.into(), after.into(), limit.get().into()],
-    )?
+    )
+    .await?
     .and_then(|row| row.get("resource"));
     let page = page.ok_or_else(|| ChatError::Outcome("room_not_found".into()))?;
     Ok(raw_json_reply(StatusCode::OK, page))
@@ -92,19 +94,20 @@ pub fn history(settings: &Settings, request: Request, room: RoomId) -> Result<Re
 
 /// The room's messages whose latest change (insert, edit or deletion) came after `cursor`, in
 /// change order, each as it is now: how a returning client learns what changed while it was away.
-fn changes(
+async fn changes(
     settings: &Settings,
     room: RoomId,
     caller: UserId,
     cursor: ChangeCursor,
     limit: PageLimit,
 ) -> Result<Reply, ChatError> {
-    let database = shared::db::connect(&settings.database_url)?;
+    let database = shared::db::connect(&settings.database_url).await?;
     let page: Option<String> = shared::db::optional_row(
         &database,
         "SELECT chat_changes($1::int8, $2::int8, $3::int8, $4::int4) AS resource",
         vec![room.get().into(), caller.get().into(), cursor.get().into(), limit.get().into()],
-    )?
+    )
+    .await?
     .and_then(|row| row.get("resource"));
     let page = page.ok_or_else(|| ChatError::Outcome("room_not_found".into()))?;
     Ok(raw_json_reply(StatusCode::OK, page))
@@ -123,7 +126,8 @@ pub async fn mark_read(settings: &Settings, request: Request, room: RoomId) -> R
         settings,
         "SELECT outcome, resource FROM chat_mark_read($1::int8, $2::int8, $3::int8)",
         vec![room.get().into(), caller.get().into(), up_to.get().into()],
-    )?;
+    )
+    .await?;
     if let Some(marker) = outcome.fresh_resource("marked") {
         realtime::publish(settings, realtime::read_event(room, marker)).await;
     }

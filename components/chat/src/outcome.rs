@@ -7,9 +7,10 @@ use crate::error::ChatError;
 use crate::settings::Settings;
 
 /// Runs `statement`, which selects `outcome`, `resource` and optionally `replayed`.
-pub fn call(settings: &Settings, statement: &str, params: Vec<ParameterValue>) -> Result<SqlOutcome, ChatError> {
-    let database = shared::db::connect(&settings.database_url)?;
-    let row = shared::db::optional_row(&database, statement, params)?
+pub async fn call(settings: &Settings, statement: &str, params: Vec<ParameterValue>) -> Result<SqlOutcome, ChatError> {
+    let database = shared::db::connect(&settings.database_url).await?;
+    let row = shared::db::optional_row(&database, statement, params)
+        .await?
         .ok_or_else(|| ApiError::internal(format!("no row from {statement}")))?;
     Ok(SqlOutcome::from_row(&row)?)
 }

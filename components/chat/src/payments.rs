@@ -81,7 +81,8 @@ pub async fn pay(settings: &Settings, request: Request, room: RoomId) -> Result<
         "SELECT outcome, resource, replayed FROM chat_send_payment(\
             $1::int8, $2::int8, $3::int8, $4::numeric, $5::text, $6::text, $7::text, $8::text, $9::numeric)",
         arguments,
-    )?;
+    )
+    .await?;
     announce_and_reply(settings, room, outcome).await
 }
 
@@ -93,7 +94,8 @@ pub async fn request(settings: &Settings, request: Request, room: RoomId) -> Res
         "SELECT outcome, resource, replayed FROM chat_request_payment(\
             $1::int8, $2::int8, $3::int8, $4::numeric, $5::text, $6::text, $7::int4, $8::text)",
         command.arguments(room, settings.payment_request_ttl_seconds.into()),
-    )?;
+    )
+    .await?;
     announce_and_reply(settings, room, outcome).await
 }
 
@@ -123,6 +125,7 @@ pub async fn resolve(
             key_text(idempotency_key).into(),
             settings.daily_outgoing_max.into(),
         ],
-    )?;
+    )
+    .await?;
     announce_and_reply(settings, room, outcome).await
 }

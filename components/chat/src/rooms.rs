@@ -52,7 +52,8 @@ pub async fn create(settings: &Settings, request: Request) -> Result<Reply, Chat
             spin_sdk::pg::ParameterValue::ArrayInt64(member_ids),
             settings.room_members_max.into(),
         ],
-    )?;
+    )
+    .await?;
     Ok(outcome.into_reply(&[("created", StatusCode::CREATED)], error_for))
 }
 
@@ -66,21 +67,23 @@ pub async fn direct(settings: &Settings, request: Request) -> Result<Reply, Chat
         settings,
         "SELECT outcome, resource FROM chat_direct_room($1::int8, $2::int8)",
         vec![caller.get().into(), peer.get().into()],
-    )?;
+    )
+    .await?;
     Ok(outcome.into_reply(&[("created", StatusCode::CREATED), ("existing", StatusCode::OK)], error_for))
 }
 
 /// `GET /chat/rooms?limit=`: newest activity first, with last message and unread count.
-pub fn list(settings: &Settings, request: Request) -> Result<Reply, ChatError> {
+pub async fn list(settings: &Settings, request: Request) -> Result<Reply, ChatError> {
     let caller = settings.keys.authenticate(request.headers())?;
     let query = query_pairs(request.uri())?;
     let limit = PageLimit::parse(query_value(&query, "limit"), settings.max_page_size)?;
-    let database = shared::db::connect(&settings.database_url)?;
+    let database = shared::db::connect(&settings.database_url).await?;
     let row = shared::db::optional_row(
         &database,
         "SELECT chat_rooms($1::int8, $2::int4) AS resource",
         vec![caller.get().into(), limit.get().into()],
-    )?
+    )
+    .await?
     .ok_or_else(|| ApiError::internal("chat_rooms returned no row"))?;
     Ok(raw_json_reply(StatusCode::OK, shared::db::column::<String>(&row, "resource")?))
 }
@@ -95,7 +98,8 @@ pub async fn add_member(settings: &Settings, request: Request, room: RoomId) -> 
         settings,
         "SELECT outcome, resource FROM chat_add_member($1::int8, $2::int8, $3::int8, $4::int4)",
         vec![room.get().into(), caller.get().into(), user.get().into(), settings.room_members_max.into()],
-    )?;
+    )
+    .await?;
     Ok(outcome.into_reply(&[("added", StatusCode::CREATED), ("already_member", StatusCode::OK)], error_for))
 }
 
@@ -106,7 +110,8 @@ pub async fn leave(settings: &Settings, request: Request, room: RoomId) -> Resul
         settings,
         "SELECT chat_leave_room($1::int8, $2::int8) AS outcome",
         vec![room.get().into(), caller.get().into()],
-    )?;
+    )
+    .await?;
     if outcome.word != "left" {
         return Err(ChatError::Outcome(outcome.word));
     }

@@ -147,7 +147,8 @@ pub async fn create(settings: &Settings, request: Request, room: RoomId) -> Resu
             settings.payment_request_ttl_seconds.into(),
             idempotency_key.map(|key| key.as_str().to_owned()).into(),
         ],
-    )?;
+    )
+    .await?;
     if let Some(message) = outcome.fresh_resource("completed") {
         realtime::publish(settings, realtime::message_event(room, message)).await;
     }
@@ -155,15 +156,16 @@ pub async fn create(settings: &Settings, request: Request, room: RoomId) -> Resu
 }
 
 /// `GET /chat/rooms/{id}/split_requests/{split}`: the split with each share's status (members only).
-pub fn show(settings: &Settings, request: Request, room: RoomId, raw_split_id: &str) -> Result<Reply, ChatError> {
+pub async fn show(settings: &Settings, request: Request, room: RoomId, raw_split_id: &str) -> Result<Reply, ChatError> {
     let caller = settings.keys.authenticate(request.headers())?;
     let split = SplitRequestId::parse(raw_split_id).ok_or_else(|| ChatError::Outcome("split_not_found".into()))?;
-    let database = shared::db::connect(&settings.database_url)?;
+    let database = shared::db::connect(&settings.database_url).await?;
     let resource: Option<String> = shared::db::optional_row(
         &database,
         "SELECT chat_split_request($1::int8, $2::int8, $3::int8) AS resource",
         vec![room.get().into(), caller.get().into(), split.get().into()],
-    )?
+    )
+    .await?
     .and_then(|row| row.get("resource"));
     let resource = resource.ok_or_else(|| ChatError::Outcome("split_not_found".into()))?;
     Ok(raw_json_reply(StatusCode::OK, resource))

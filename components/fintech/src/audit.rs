@@ -17,10 +17,11 @@ use crate::settings::Settings;
 /// investigation, bounded so a badly broken ledger still answers quickly.
 const LISTED_MAX: i32 = 100;
 
-pub fn audit(settings: &Settings, request: Request) -> Result<Reply, FintechError> {
+pub async fn audit(settings: &Settings, request: Request) -> Result<Reply, FintechError> {
     authenticate_operator(settings, request.headers())?;
-    let database = shared::db::connect(&settings.database_url)?;
-    let row = optional_row(&database, "SELECT fintech_audit($1::int4) AS report", vec![LISTED_MAX.into()])?
+    let database = shared::db::connect(&settings.database_url).await?;
+    let row = optional_row(&database, "SELECT fintech_audit($1::int4) AS report", vec![LISTED_MAX.into()])
+        .await?
         .ok_or_else(|| ApiError::internal("fintech_audit returned no row"))?;
     let report: String = column(&row, "report")?;
     let parsed: Value = serde_json::from_str(&report).map_err(ApiError::internal)?;

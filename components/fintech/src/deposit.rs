@@ -34,12 +34,13 @@ pub async fn deposit(settings: &Settings, request: Request) -> Result<Reply, Fin
         terms.note_text().into(),
         idempotency_key.map(|key| key.as_str().to_owned()).into(),
     ];
-    let database = shared::db::connect(&settings.database_url)?;
+    let database = shared::db::connect(&settings.database_url).await?;
     let row = optional_row(
         &database,
         "SELECT outcome, resource, replayed FROM fintech_deposit($1::int8, $2::numeric, $3::text, $4::text, $5::text)",
         params,
-    )?
+    )
+    .await?
     .ok_or_else(|| ApiError::internal("fintech_deposit returned no row"))?;
     Ok(SqlOutcome::from_row(&row)?.into_reply(&[(SUCCESS_OUTCOME, StatusCode::CREATED)], outcome_error))
 }

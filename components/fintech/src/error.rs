@@ -12,7 +12,7 @@ pub enum FintechError {
     OperatorCredentialInvalid,
     TransferNotFound,
     /// Boxed: Postgres errors carry every field of the server's report.
-    Database(shared::db::Error),
+    Database(Box<spin_sdk::pg::Error>),
 }
 
 impl From<FintechError> for ApiError {
@@ -32,7 +32,7 @@ impl From<FintechError> for ApiError {
                 "a valid X-Operator-Token is required",
             ),
             FintechError::TransferNotFound => ApiError::not_found("no such transaction"),
-            FintechError::Database(error) => shared::db::failure(error),
+            FintechError::Database(error) => shared::db::failure(*error),
         }
     }
 }
@@ -43,8 +43,8 @@ impl From<ApiError> for FintechError {
     }
 }
 
-impl From<shared::db::Error> for FintechError {
-    fn from(error: shared::db::Error) -> Self {
-        Self::Database(error)
+impl From<spin_sdk::pg::Error> for FintechError {
+    fn from(error: spin_sdk::pg::Error) -> Self {
+        Self::Database(Box::new(error))
     }
 }

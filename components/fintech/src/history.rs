@@ -27,20 +27,21 @@ impl Direction {
     }
 }
 
-pub fn balance(settings: &Settings, request: Request) -> Result<Reply, FintechError> {
+pub async fn balance(settings: &Settings, request: Request) -> Result<Reply, FintechError> {
     let caller = settings.keys.authenticate(request.headers())?;
-    let database = shared::db::connect(&settings.database_url)?;
+    let database = shared::db::connect(&settings.database_url).await?;
     let row = optional_row(
         &database,
         "SELECT fintech_balances($1::int8, $2::text) AS resource",
         vec![caller.get().into(), settings.default_currency.as_str().to_owned().into()],
-    )?
+    )
+    .await?
     .ok_or_else(|| ApiError::internal("fintech_balances returned no row"))?;
     Ok(raw_json_reply(StatusCode::OK, column::<String>(&row, "resource")?))
 }
 
 /// Newest first; `before` is the `next_before` cursor of the previous page.
-pub fn list(settings: &Settings, request: Request, direction: Direction) -> Result<Reply, FintechError> {
+pub async fn list(settings: &Settings, request: Request, direction: Direction) -> Result<Reply, FintechError> {
     let caller = settings.keys.authenticate(request.headers())?;
     let query = query_pairs(request.uri())?;
     let limit = PageLimit::parse(query_value(&query, "limit"), settings.max_page_size)?;
@@ -50,7 +51,7 @@ pub fn list(settings: &Settings, request: Request, direction: Direction) -> Resu
             ApiError::bad_request("invalid_cursor", "before must be the next_before value of a previous page")
         })?),
     };
-    let database = shared::db::connect(&settings.database_url)?;
+    let database = shared::db::connect(&settings.database_url).await?;
     let row = optional_row(
         &database,
         "SELECT fintech_history($1::int8, $2::text, $3::int8, $4::int4) AS resource",
@@ -60,21 +61,23 @@ pub fn list(settings: &Settings, request: Request, direction: Direction) -> Resu
             before.map(TransferId::get).into(),
             limit.get().into(),
         ],
-    )?
+    )
+    .await?
     .ok_or_else(|| ApiError::internal("fintech_history returned no row"))?;
     Ok(raw_json_reply(StatusCode::OK, column::<String>(&row, "resource")?))
 }
 
 /// 404 unless the caller sent or received it: the answer does not reveal that it exists.
-pub fn one(settings: &Settings, request: Request, raw_id: &str) -> Result<Reply, FintechError> {
+pub async fn one(settings: &Settings, request: Request, raw_id: &str) -> Result<Reply, FintechError> {
     let caller = settings.keys.authenticate(request.headers())?;
     let id = TransferId::parse(raw_id).ok_or(FintechError::TransferNotFound)?;
-    let database = shared::db::connect(&settings.database_url)?;
+    let database = shared::db::connect(&settings.database_url).await?;
     let resource: Option<String> = optional_row(
         &database,
         "SELECT fintech_transaction($1::int8, $2::int8) AS resource",
         vec![caller.get().into(), id.get().into()],
-    )?
+    )
+    .await?
     .and_then(|row| row.get("resource"));
     let resource = resource.ok_or(FintechError::TransferNotFound)?;
     Ok(raw_json_reply(StatusCode::OK, resource))

@@ -43,7 +43,7 @@ async fn handle(request: Request) -> StreamingReply {
 async fn route(request: Request) -> Result<StreamingReply, FintechError> {
     let settings = settings::load().await?;
     if request.method() == Method::GET && request.uri().path().trim_end_matches('/') == "/fintech/statement" {
-        return statement::statement(settings, request);
+        return statement::statement(settings, request).await;
     }
     complete_route(settings, request).await.map(streaming::complete)
 }
@@ -54,12 +54,12 @@ async fn complete_route(settings: &'static settings::Settings, request: Request)
     match (request.method().clone(), segments.as_slice()) {
         (Method::POST, ["transfer"]) => transfer::transfer(settings, request).await,
         (Method::POST, ["deposits"]) => deposit::deposit(settings, request).await,
-        (Method::GET, ["balance"]) => history::balance(settings, request),
-        (Method::GET, ["audit"]) => audit::audit(settings, request),
-        (Method::GET, ["transactions"]) => history::list(settings, request, Direction::All),
-        (Method::GET, ["transactions", "sent"]) => history::list(settings, request, Direction::Sent),
-        (Method::GET, ["transactions", "received"]) => history::list(settings, request, Direction::Received),
-        (Method::GET, ["transactions", id]) => history::one(settings, request, id),
+        (Method::GET, ["balance"]) => history::balance(settings, request).await,
+        (Method::GET, ["audit"]) => audit::audit(settings, request).await,
+        (Method::GET, ["transactions"]) => history::list(settings, request, Direction::All).await,
+        (Method::GET, ["transactions", "sent"]) => history::list(settings, request, Direction::Sent).await,
+        (Method::GET, ["transactions", "received"]) => history::list(settings, request, Direction::Received).await,
+        (Method::GET, ["transactions", id]) => history::one(settings, request, id).await,
         (Method::POST, ["transactions", id, "refunds"]) => refund::refund(settings, request, id).await,
         (_, ["transfer" | "deposits"] | ["transactions", _, "refunds"]) => {
             Err(ApiError::method_not_allowed("POST").into())

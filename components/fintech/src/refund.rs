@@ -47,13 +47,14 @@ pub async fn refund(settings: &Settings, request: Request, raw_id: &str) -> Resu
         command.note.map(Note::into_string).into(),
         idempotency_key.map(|key| key.as_str().to_owned()).into(),
     ];
-    let database = shared::db::connect(&settings.database_url)?;
+    let database = shared::db::connect(&settings.database_url).await?;
     let row = optional_row(
         &database,
         "SELECT outcome, resource, replayed, room_message \
          FROM fintech_refund($1::int8, $2::int8, $3::numeric, $4::text, $5::text)",
         params,
-    )?
+    )
+    .await?
     .ok_or_else(|| ApiError::internal("fintech_refund returned no row"))?;
     // The refund of a chat payment added a message to its room: announce it, as chat would.
     if let Some(message) = row.get::<String>("room_message") {

@@ -13,12 +13,12 @@ use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, SubsecRound, TimeDelt
 use http::{HeaderValue, header};
 use serde_json::json;
 use shared::ApiError;
-use shared::db::Row;
 use shared::ids::UserId;
 use shared::money::Currency;
 use shared::request::{query_pairs, query_value};
 use shared::streaming::{ChunkError, StreamingReply, streamed};
 use spin_sdk::http::Request;
+use spin_sdk::pg::{Connection, QueryResult, Row};
 
 use crate::error::FintechError;
 use crate::settings::Settings;
@@ -108,10 +108,10 @@ impl StatementQuery {
     }
 }
 
-pub fn statement(settings: &Settings, request: Request) -> Result<StreamingReply, FintechError> {
+pub async fn statement(settings: &Settings, request: Request) -> Result<StreamingReply, FintechError> {
     let caller = settings.keys.authenticate(request.headers())?;
     let query = StatementQuery::parse(&request, settings)?;
-    let mut lines = read_lines(settings, caller, &query)?.into_iter();
+    let mut lines = read_lines(settings, caller, &query).await?.into_iter();
     let Some(opening) = lines.next() else {
         return Err(ApiError::unprocessable("unsupported_currency", "the ledger does not hold that currency").into());
     };
@@ -137,31 +137,51 @@ pub fn statement(settings: &Settings, request: Request) -> Result<StreamingReply
 }
 
 /// The opening balance and every line, read whole; the connection is released on return.
-fn read_lines(settings: &Settings, caller: UserId, query: &StatementQuery) -> Result<Vec<Line>, FintechError> {
-    let database = shared::db::connect(&settings.database_url)?;
+async fn read_lines(settings: &Settings, caller: UserId, query: &StatementQuery) -> Result<Vec<Line>, FintechError> {
+    let database = shared::db::connect(&settings.database_url).await?;
     // One row more than the opening balance and the allowed lines tells that there are too many;
     // the limit stops Postgres there instead of producing a year it would then discard.
     let rows_max = settings.statement_lines_max + 2;
-    let rows = shared::db::rows(
-        &database,
-        "SELECT * FROM fintech_statement($1::int8, $2::text, $3::text::timestamptz, $4::text::timestamptz) LIMIT $5",
-        vec![
-            caller.get().into(),
-            query.currency.as_str().to_owned().into(),
-            timestamp(query.period.from).into(),
-            timestamp(query.period.to).into(),
-            i64::try_from(rows_max).unwrap_or(i64::MAX).into(),
-        ],
-    )?;
-    // The opening balance is a row too.
-    if rows.len() > settings.statement_lines_max + 1 {
-        return Err(ApiError::unprocessable(
-            "statement_too_large",
-            format!("a statement holds at most {} lines; ask for a shorter period", settings.statement_lines_max),
-        )
-        .into());
+    let mut rows = open_rows(&database, caller, query, rows_max).await?;
+    let started = std::time::Instant::now();
+    let mut lines = Vec::new();
+    while let Some(row) = rows.next().await {
+        // The opening balance is a row too.
+        if lines.len() > settings.statement_lines_max {
+            return Err(ApiError::unprocessable(
+                "statement_too_large",
+                format!("a statement holds at most {} lines; ask for a shorter period", settings.statement_lines_max),
+            )
+            .into());
+        }
+        lines.push(Line::from_row(&row)?);
     }
-    rows.iter().map(|row| Line::from_row(row).map_err(FintechError::from)).collect()
+    rows.result().await?;
+    shared::request_log::note_database_time(started.elapsed());
+    Ok(lines)
+}
+
+async fn open_rows(
+    database: &Connection,
+    caller: UserId,
+    query: &StatementQuery,
+    rows_max: usize,
+) -> Result<QueryResult, FintechError> {
+    let started = std::time::Instant::now();
+    let rows = database
+        .query(
+            "SELECT * FROM fintech_statement($1::int8, $2::text, $3::text::timestamptz, $4::text::timestamptz) LIMIT $5",
+            vec![
+                caller.get().into(),
+                query.currency.as_str().to_owned().into(),
+                timestamp(query.period.from).into(),
+                timestamp(query.period.to).into(),
+                i64::try_from(rows_max).unwrap_or(i64::MAX).into(),
+            ],
+        )
+        .await;
+    shared::request_log::note_database_time(started.elapsed());
+    Ok(rows?)
 }
 
 /// One row of `fintech_statement`: the opening balance, or a line.

@@ -68,13 +68,14 @@ pub async fn transfer(settings: &Settings, request: Request) -> Result<Reply, Fi
         idempotency_key.map(|key| key.as_str().to_owned()).into(),
         settings.daily_outgoing_max.into(),
     ];
-    let database = shared::db::connect(&settings.database_url)?;
+    let database = shared::db::connect(&settings.database_url).await?;
     let row = optional_row(
         &database,
         "SELECT outcome, resource, replayed FROM fintech_transfer(\
             $1::int8, $2::int8, $3::text, $4::numeric, $5::text, $6::text, $7::text, $8::text, $9::numeric)",
         params,
-    )?
+    )
+    .await?
     .ok_or_else(|| ApiError::internal("fintech_transfer returned no row"))?;
     Ok(SqlOutcome::from_row(&row)?.into_reply(&[(SUCCESS_OUTCOME, StatusCode::CREATED)], outcome_error))
 }

@@ -37,7 +37,7 @@ async fn readiness() -> Reply {
         Ok(settings) => settings,
         Err(error) => return error.into_reply(),
     };
-    let postgres = Check::run(async { postgres_ready(&settings.database_url) }).await;
+    let postgres = Check::run(postgres_ready(&settings.database_url)).await;
     let redis = Check::run(redis_ready(&settings.redis_url)).await;
     let dependencies = json!({"postgres": postgres.report(), "redis": redis.report()});
     match postgres.outcome.and(redis.outcome) {
@@ -70,9 +70,9 @@ impl Check {
     }
 }
 
-fn postgres_ready(url: &str) -> Result<(), ApiError> {
-    let database = shared::db::connect(url)?;
-    shared::db::optional_row(&database, "SELECT 1 AS ready", vec![]).map_err(shared::db::failure)?;
+async fn postgres_ready(url: &str) -> Result<(), ApiError> {
+    let database = shared::db::connect(url).await?;
+    shared::db::optional_row(&database, "SELECT 1 AS ready", vec![]).await.map_err(shared::db::failure)?;
     Ok(())
 }
 

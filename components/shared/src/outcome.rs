@@ -1,8 +1,8 @@
 //! What the SQL functions answer (sql/functions/*): an outcome word, the resource it produced as
 //! JSON text, and whether this is a replay of an earlier request with the same idempotency key.
 //! One type for `fintech` and `chat`, turned into a reply in one place.
-use crate::db::Row;
 use http::{HeaderValue, StatusCode};
+use spin_sdk::pg::Row;
 
 use crate::db::column;
 use crate::response::raw_json_reply;

@@ -42,7 +42,7 @@ pub fn verify_gateway(settings: &Settings, headers: &http::HeaderMap) -> Result<
 
 /// Answers OPEN: accept the socket, then either subscribe it to the room or close it with a code
 /// that says why (bad token or ended session 4401, not a member 4403, no such room 4404).
-pub fn open(
+pub async fn open(
     settings: &Settings,
     request: &http::request::Parts,
     room: Option<RoomId>,
@@ -62,7 +62,7 @@ pub fn open(
         exchange.close(CLOSE_NO_SUCH_ROOM, "no such room");
         return Ok(());
     };
-    if let Some(session) = check_authority(settings, room, bearer, exchange)? {
+    if let Some(session) = check_authority(settings, room, bearer, exchange).await? {
         exchange.subscribe(&room_channel(room));
         // Leaving the room and ending the session publish a close to these, so either closes
         // the socket at once, without waiting for its next re-check.
@@ -116,7 +116,7 @@ fn recheck_interval_seconds(
 /// headers, token included, with every request. Closes the socket with 4401 when the token has
 /// expired, names another user or belongs to a session that ended (logout, reuse detection), and
 /// with 4403 when the user is no longer a member.
-pub fn recheck(
+pub async fn recheck(
     settings: &Settings,
     request: &http::request::Parts,
     session: Session,
@@ -125,7 +125,7 @@ pub fn recheck(
     let offered = offered_subprotocols(&request.headers);
     match presented_bearer(settings, request, &offered) {
         Some(bearer) if bearer.user == session.user => {
-            if check_authority(settings, session.room, bearer, exchange)?.is_some() {
+            if check_authority(settings, session.room, bearer, exchange).await?.is_some() {
                 schedule_recheck(settings, &request.headers, bearer, exchange);
             }
         }
@@ -157,7 +157,7 @@ fn offered_subprotocols(headers: &http::HeaderMap) -> Vec<String> {
 /// The token's session when it is live and its user a member of `room`, in one query; closes the
 /// socket (4401, 4403) when not. A token that names no session cannot be checked, so it opens no
 /// socket.
-fn check_authority(
+async fn check_authority(
     settings: &Settings,
     room: RoomId,
     bearer: Bearer,
@@ -167,7 +167,7 @@ fn check_authority(
         exchange.close(CLOSE_UNAUTHORIZED, "the access token names no session");
         return Ok(None);
     };
-    match standing(settings, session, room, bearer.user)? {
+    match standing(settings, session, room, bearer.user).await? {
         Standing::SessionEnded => exchange.close(CLOSE_UNAUTHORIZED, "the session has ended"),
         Standing::NotMember => exchange.close(CLOSE_NOT_MEMBER, "not a member of this room"),
         Standing::Member => {}
@@ -184,13 +184,19 @@ pub enum Standing {
 }
 
 /// Whether `session` is live and `user` a member of `room`, in one query.
-pub fn standing(settings: &Settings, session: SessionId, room: RoomId, user: UserId) -> Result<Standing, ChatError> {
-    let database = shared::db::connect(&settings.database_url)?;
+pub async fn standing(
+    settings: &Settings,
+    session: SessionId,
+    room: RoomId,
+    user: UserId,
+) -> Result<Standing, ChatError> {
+    let database = shared::db::connect(&settings.database_url).await?;
     let row = shared::db::optional_row(
         &database,
         "SELECT auth_session_is_live($1::int8) AS live, chat_is_member($2::int8, $3::int8) AS member",
         vec![session.get().into(), room.get().into(), user.get().into()],
-    )?;
+    )
+    .await?;
     let flag = |name: &str| row.as_ref().and_then(|row| row.get(name)).unwrap_or(false);
     Ok(match (flag("live"), flag("member")) {
         (false, _) => Standing::SessionEnded,

@@ -111,14 +111,14 @@ pub async fn handle(settings: &Settings, request: Request, raw_room: &str) -> Re
     // A request without events is Pushpin's keep-alive (`Keep-Alive-Interval`, set at OPEN).
     let client_speaks = events.iter().any(|event| matches!(event, Incoming::Text(_) | Incoming::Ping(_)));
     if let Some(session) = session.filter(|_| client_speaks || events.is_empty()) {
-        handshake::recheck(settings, &parts, session, &mut exchange)?;
+        handshake::recheck(settings, &parts, session, &mut exchange).await?;
     }
     for event in events {
         if exchange.closed {
             break;
         }
         match event {
-            Incoming::Open => handshake::open(settings, &parts, RoomId::parse(raw_room), &mut exchange)?,
+            Incoming::Open => handshake::open(settings, &parts, RoomId::parse(raw_room), &mut exchange).await?,
             Incoming::Text(bytes) => match session {
                 Some(session) => frames::handle(settings, session, &bytes, &mut exchange).await,
                 None => exchange.close(CLOSE_UNAUTHORIZED, "not authenticated"),
