@@ -20,8 +20,9 @@
 -- component to publish to the room once committed (NULL: no message, or a replay).
 --
 -- Lock order (as in sql/functions/30_chat.sql): the payment's row, so refunds of one payment queue
--- and each sees the total of those before it; then the payment's room, if it was made in one; then
--- the two accounts (ledger_post); then the payment's refund_totals row (the trigger).
+-- and each sees the total of those before it; then the two accounts (ledger_post); then the
+-- payment's refund_totals row (the trigger); then the payment's room, if it was made in one, to
+-- append the message.
 CREATE FUNCTION fintech_refund(
     p_caller_id bigint, p_transfer_id bigint, p_amount numeric, p_note text, p_idempotency_key text,
     OUT outcome text, OUT resource text, OUT replayed boolean, OUT room_message text)
@@ -43,7 +44,6 @@ BEGIN
     WHERE id = p_transfer_id AND p_caller_id IN (sender_user_id, receiver_user_id)
     FOR NO KEY UPDATE;
     SELECT m.room_id INTO room FROM messages m WHERE m.transfer_id = payment.id AND m.kind = 'payment';
-    PERFORM 1 FROM rooms WHERE id = room FOR UPDATE;
     -- After the key's lock: a concurrent request with the same key that held it first has
     -- committed by now, and its answer is this request's answer.
     replayed := true;

@@ -3,9 +3,13 @@
 -- ('room_not_found', 'not_owner', ...) that the chat component maps to HTTP in one place.
 --
 -- Lock order, to rule out deadlocks: idempotency key, then payment request (or, for a refund, the
--- payment's transfer), then the room row, then accounts (inside ledger_pay). The room row comes
--- before any membership check: leaving and adding members take it too, so a member who leaves
--- while their payment or request runs is either still a member when it is appended or refused.
+-- payment's transfer), then the memberships a payment rests on, then accounts (inside ledger_pay),
+-- then the room row (taken to append the message, held until commit). A payment that waits for a
+-- busy account thus holds only its own memberships, not the room: the room's other messages go on.
+-- The memberships are held FOR KEY SHARE, which a departure (it deletes the row, after locking it
+-- before the room) waits for, so a member who leaves while their payment runs is either still a
+-- member when it is appended or refused. Operations without a payment take the room row before
+-- their membership checks: a departure or an addition takes it too.
 
 CREATE FUNCTION payment_request_status(r payment_requests) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -84,13 +88,23 @@ CREATE FUNCTION chat_is_member(p_room_id bigint, p_user_id bigint) RETURNS boole
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN EXISTS (SELECT 1 FROM room_members WHERE room_id = p_room_id AND user_id = p_user_id);
 
+-- How many of the users are members of the room, their memberships locked until commit (FOR KEY
+-- SHARE: a departure waits, a read marker moves on). In user id order, as every caller locks them.
+CREATE FUNCTION chat_lock_memberships(p_room_id bigint, p_user_ids bigint[]) RETURNS integer
+LANGUAGE sql
+BEGIN ATOMIC
+    SELECT count(*)::integer FROM (
+        SELECT 1 FROM room_members WHERE room_id = p_room_id AND user_id = ANY (p_user_ids)
+        ORDER BY user_id FOR KEY SHARE) locked;
+END;
+
 -- Appends a message to a room: draws the next seq and the next change_seq (a new message is a
 -- change too) under the room's row lock (held until commit, so messages of a room commit in seq
 -- order) and bumps the room's activity. Its sender is a member (callers check that under the room
--- lock), except for a refund's message, which the payment's receiver sends even after leaving.
--- The check is asserted here for the payment kinds, whose callers lock the room apart from the
--- check; a text message's caller checks right after taking the lock, and a second look-up on
--- every message would only repeat it.
+-- lock, or a payment's under a lock on the membership), except for a refund's message, which the
+-- payment's receiver sends even after leaving. The check is asserted here for the payment kinds,
+-- whose callers check apart from this; a text message's caller checks right after taking the
+-- room's lock, and a second look-up on every message would only repeat it.
 CREATE FUNCTION chat_append_message(
     p_room_id bigint, p_sender_id bigint, p_kind text, p_content text, p_transfer_id bigint,
     p_payment_request_id bigint, p_client_msg_id text, p_split_request_id bigint DEFAULT NULL)
@@ -216,6 +230,9 @@ LANGUAGE plpgsql AS $$
 DECLARE
     room rooms;
 BEGIN
+    -- The membership before the room: a payment holds the membership while it waits for accounts,
+    -- and takes the room only after them.
+    PERFORM 1 FROM room_members WHERE room_id = p_room_id AND user_id = p_user_id FOR UPDATE;
     SELECT * INTO room FROM rooms WHERE id = p_room_id FOR UPDATE;
     DELETE FROM room_members WHERE room_id = p_room_id AND user_id = p_user_id;
     IF NOT FOUND THEN
@@ -383,7 +400,8 @@ BEGIN
         RETURN;
     END IF;
     replayed := false;
-    PERFORM 1 FROM rooms WHERE id = p_room_id FOR UPDATE;
+    -- Both memberships held until commit: the room's lock comes last, with the message.
+    PERFORM chat_lock_memberships(p_room_id, ARRAY[p_sender_id, p_receiver_id]);
     IF NOT chat_is_member(p_room_id, p_sender_id) THEN
         outcome := 'room_not_found';
     ELSIF p_sender_id <> p_receiver_id AND NOT chat_is_member(p_room_id, p_receiver_id) THEN
@@ -473,8 +491,8 @@ BEGIN
     END IF;
     replayed := false;
     SELECT * INTO request FROM payment_requests WHERE id = p_request_id AND room_id = p_room_id FOR UPDATE;
-    PERFORM 1 FROM rooms WHERE id = p_room_id FOR UPDATE;
-    IF request.id IS NULL OR NOT chat_is_member(p_room_id, p_actor_id) THEN
+    -- The actor's membership held until commit: the room's lock comes last, with the message.
+    IF request.id IS NULL OR chat_lock_memberships(p_room_id, ARRAY[p_actor_id]) = 0 THEN
         outcome := 'request_not_found';
     ELSIF request.payer_id <> p_actor_id THEN
         outcome := 'not_payer';

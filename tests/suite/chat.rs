@@ -459,7 +459,7 @@ fn a_payment_racing_its_senders_departure_is_made_before_it_or_refused() {
 }
 
 /// Payments, refunds, accepted requests and messages of one room and the same two accounts, all at
-/// once: every one takes the room's lock before the accounts (sql/functions/30_chat.sql), so none
+/// once: every one takes the accounts before the room's lock (sql/functions/30_chat.sql), so none
 /// deadlocks (an unmapped deadlock error would be a 500).
 #[test]
 fn a_rooms_payments_refunds_requests_and_messages_at_once_never_deadlock() {
@@ -502,6 +502,51 @@ fn a_rooms_payments_refunds_requests_and_messages_at_once_never_deadlock() {
         workers.into_iter().flat_map(|worker| worker.join().unwrap()).collect()
     });
     assert!(statuses.iter().all(|status| *status == 201), "{statuses:?}");
+    assert_ledger_invariants(&mut app().database());
+}
+
+/// A payment waiting for its sender's account (here held by a transaction of the test's own, as a
+/// long transfer would hold it) does not hold up its room: it takes the room's lock only once it
+/// has the accounts, so the room's other messages go on, and the payment is appended after them.
+#[test]
+fn a_payment_waiting_for_its_account_does_not_hold_up_the_rooms_messages() {
+    let (alice, bob) = (app().new_user(), app().new_user());
+    app().fund(&alice, "10");
+    let room = room_with(app(), &alice, &[&bob]);
+    let mut database = app().database();
+    let mut holder = database.transaction().unwrap();
+    let holder_pid: i32 = holder.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    holder.execute("SELECT 1 FROM accounts WHERE owner_user_id = $1 FOR UPDATE", &[&alice.id]).unwrap();
+    let (alice, bob) = (&alice, &bob);
+    let (paid, sent_while_held) = std::thread::scope(|scope| {
+        let paid = scope.spawn(move || app().pay_in_room(alice, room, &json!({"receiver_id": bob.id, "amount": "1"})));
+        let mut observer = app().database();
+        let payment_waits = wait::until(EVENT_TIMEOUT, || {
+            let waiting: i64 = observer
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))",
+                    &[&holder_pid],
+                )
+                .unwrap()
+                .get(0);
+            (waiting > 0).then_some(())
+        });
+        assert!(payment_waits.is_some(), "the payment never waited for alice's account");
+        let (sent_sender, sent) = std::sync::mpsc::channel();
+        scope.spawn(move || {
+            // The receiver is gone only when the test has already failed.
+            let _ = sent_sender.send(send(app(), bob, room, "meanwhile"));
+        });
+        // Before the account is let go: a message held up by the payment would never come in time.
+        let sent_while_held = sent.recv_timeout(EVENT_TIMEOUT);
+        holder.commit().unwrap();
+        (paid.join().unwrap(), sent_while_held)
+    });
+    let sent = sent_while_held.expect("a message waited for a payment that waited for an account");
+    assert_eq!(sent.status, 201, "{}", sent.text);
+    assert_eq!(paid.status, 201, "{}", paid.text);
+    assert!(paid.body["seq"].as_i64() > sent.body["seq"].as_i64(), "{} then {}", sent.text, paid.text);
+    assert_eq!(app().balance(alice), "9.00");
     assert_ledger_invariants(&mut app().database());
 }
 
