@@ -88,14 +88,15 @@ CREATE FUNCTION chat_is_member(p_room_id bigint, p_user_id bigint) RETURNS boole
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN EXISTS (SELECT 1 FROM room_members WHERE room_id = p_room_id AND user_id = p_user_id);
 
--- How many of the users are members of the room, their memberships locked until commit (FOR KEY
--- SHARE: a departure waits, a read marker moves on). In user id order, as every caller locks them.
-CREATE FUNCTION chat_lock_memberships(p_room_id bigint, p_user_ids bigint[]) RETURNS integer
+-- Those of the users who are members of the room, their memberships locked until commit (FOR KEY
+-- SHARE: a departure waits, a read marker moves on), in user id order. Callers decide membership
+-- from this answer, not from a later look-up: that could see a membership committed since, which
+-- this did not lock, and whose member could then leave while the caller waits for accounts.
+CREATE FUNCTION chat_lock_memberships(p_room_id bigint, p_user_ids bigint[]) RETURNS bigint[]
 LANGUAGE sql
 BEGIN ATOMIC
-    SELECT count(*)::integer FROM (
-        SELECT 1 FROM room_members WHERE room_id = p_room_id AND user_id = ANY (p_user_ids)
-        ORDER BY user_id FOR KEY SHARE) locked;
+    SELECT ARRAY(SELECT user_id FROM room_members WHERE room_id = p_room_id AND user_id = ANY (p_user_ids)
+                 ORDER BY user_id FOR KEY SHARE);
 END;
 
 -- Appends a message to a room: draws the next seq and the next change_seq (a new message is a
@@ -227,17 +228,17 @@ $$;
 -- joined earliest. Outcomes: 'left', 'room_not_found'.
 CREATE FUNCTION chat_leave_room(p_room_id bigint, p_user_id bigint) RETURNS text
 LANGUAGE plpgsql AS $$
-DECLARE
-    room rooms;
 BEGIN
     -- The membership before the room: a payment holds the membership while it waits for accounts,
-    -- and takes the room only after them.
+    -- and takes the room only after them. A user who was no member when this looked is refused
+    -- here, before the room: a membership added meanwhile, deleted after taking the room, would
+    -- be locked in the payments' order reversed (a deadlock with a payment to them).
     PERFORM 1 FROM room_members WHERE room_id = p_room_id AND user_id = p_user_id FOR UPDATE;
-    SELECT * INTO room FROM rooms WHERE id = p_room_id FOR UPDATE;
-    DELETE FROM room_members WHERE room_id = p_room_id AND user_id = p_user_id;
     IF NOT FOUND THEN
         RETURN 'room_not_found';
     END IF;
+    PERFORM 1 FROM rooms WHERE id = p_room_id FOR UPDATE;
+    DELETE FROM room_members WHERE room_id = p_room_id AND user_id = p_user_id;
     INSERT INTO room_departures (room_id, user_id) VALUES (p_room_id, p_user_id)
     ON CONFLICT (room_id, user_id) DO UPDATE SET left_at = now();
     UPDATE rooms SET
@@ -393,6 +394,7 @@ DECLARE
     fingerprint bytea := request_fingerprint('chat_payment', p_room_id::text, p_receiver_id::text,
         trim_scale(p_amount)::text, p_currency, p_note);
     result record;
+    members bigint[];
 BEGIN
     SELECT * INTO result FROM idempotency_claim(scope, p_idempotency_key, fingerprint);
     IF FOUND THEN
@@ -401,10 +403,10 @@ BEGIN
     END IF;
     replayed := false;
     -- Both memberships held until commit: the room's lock comes last, with the message.
-    PERFORM chat_lock_memberships(p_room_id, ARRAY[p_sender_id, p_receiver_id]);
-    IF NOT chat_is_member(p_room_id, p_sender_id) THEN
+    members := chat_lock_memberships(p_room_id, ARRAY[p_sender_id, p_receiver_id]);
+    IF NOT p_sender_id = ANY (members) THEN
         outcome := 'room_not_found';
-    ELSIF p_sender_id <> p_receiver_id AND NOT chat_is_member(p_room_id, p_receiver_id) THEN
+    ELSIF NOT p_receiver_id = ANY (members) THEN
         outcome := 'receiver_not_member';
     ELSE
         SELECT * INTO result FROM ledger_pay(p_sender_id, p_receiver_id, p_amount, p_currency, p_note,
@@ -492,7 +494,7 @@ BEGIN
     replayed := false;
     SELECT * INTO request FROM payment_requests WHERE id = p_request_id AND room_id = p_room_id FOR UPDATE;
     -- The actor's membership held until commit: the room's lock comes last, with the message.
-    IF request.id IS NULL OR chat_lock_memberships(p_room_id, ARRAY[p_actor_id]) = 0 THEN
+    IF request.id IS NULL OR NOT p_actor_id = ANY (chat_lock_memberships(p_room_id, ARRAY[p_actor_id])) THEN
         outcome := 'request_not_found';
     ELSIF request.payer_id <> p_actor_id THEN
         outcome := 'not_payer';
