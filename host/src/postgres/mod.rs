@@ -14,6 +14,7 @@ mod pool_metrics;
 mod session;
 mod statement_cache;
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -131,10 +132,10 @@ impl wit::HostConnectionWithStore<InstanceState> for Postgres {
         params: Vec<ParameterValue>,
     ) -> Result<(Vec<Column>, StreamReader<Row>, FutureReader<Result<(), Error>>), Error> {
         let connection = accessor.with(|mut access| access.get().connection(&connection))?;
-        let (columns, rows, outcome) = start_streaming_query(connection, statement, params).await?;
+        let QueryStream { columns, rows, outcome } = start_streaming_query(connection, statement, params).await?;
         accessor
             .with(|mut access| {
-                let rows = StreamReader::new(&mut access, RowProducer(rows))?;
+                let rows = StreamReader::new(&mut access, rows)?;
                 let outcome = FutureReader::new(&mut access, async move {
                     let outcome = outcome.await.unwrap_or_else(|_| {
                         Err(Error::Other("the query's row reader stopped unexpectedly".to_owned()))
@@ -314,38 +315,66 @@ fn result_too_large() -> Error {
     Error::QueryFailed(QueryError::Text(format!("query result exceeds limit of {MAX_BUFFERED_RESULT_BYTES} bytes")))
 }
 
-type QueryStream = (Vec<Column>, mpsc::Receiver<Row>, oneshot::Receiver<Result<(), Error>>);
+/// A started query: its columns, the rows read so far, the rest (when there are more), and how
+/// the row stream ended, once it has.
+struct QueryStream {
+    columns: Vec<Column>,
+    rows: RowProducer,
+    outcome: oneshot::Receiver<Result<(), Error>>,
+}
 
-/// Starts a query whose rows are read by a background task, at most a few ahead of the guest.
-/// Returns once the first row (or the end) has arrived, since the first row describes the
-/// columns. The receiver of the outcome learns how the row stream ended.
+/// Starts a query and reads its first rows (the first describes the columns). Most results are a
+/// few rows, all read here; a longer one gets a background task that reads the rest, at most a
+/// few ahead of the guest. A task per query cost the host a spawn, two channels and their wake-ups
+/// for the one row most statements return.
 async fn start_streaming_query(
     connection: Arc<PooledConnection>,
     statement: String,
     params: Vec<ParameterValue>,
 ) -> Result<QueryStream, Error> {
     let params = parameters(&params).map_err(|error| Error::BadParameter(format!("{error:?}")))?;
-    let stream = connection.session().query_raw(&statement, &params).await.map_err(query_failed)?;
-    let (columns_sender, columns) = oneshot::channel();
-    let (row_sender, rows) = mpsc::channel(ROWS_READ_AHEAD);
+    let mut stream = connection.session().query_raw(&statement, &params).await.map_err(query_failed)?;
+    let mut columns = Vec::new();
+    let mut ready = VecDeque::new();
     let (outcome_sender, outcome) = oneshot::channel();
+    while ready.len() < ROWS_READ_AHEAD {
+        let Some(row) = stream.next().await else {
+            let _ = outcome_sender.send(Ok(()));
+            return Ok(QueryStream { columns, rows: RowProducer { ready, rest: None }, outcome });
+        };
+        match row.map_err(query_failed).and_then(|row| {
+            if ready.is_empty() {
+                columns = convert::columns(&row);
+            }
+            guest_row(&row)
+        }) {
+            Ok(values) => ready.push_back(values),
+            Err(error) => {
+                // The rows before the error reach the guest; the error ends the stream.
+                let _ = outcome_sender.send(Err(error));
+                return Ok(QueryStream { columns, rows: RowProducer { ready, rest: None }, outcome });
+            }
+        }
+    }
+    let (row_sender, rest) = mpsc::channel(ROWS_READ_AHEAD);
     tokio::spawn(async move {
         // Holding the connection keeps it out of the pool until the last row is read.
         let _connection = connection;
-        let result = forward_rows(stream, columns_sender, row_sender).await;
-        let _ = outcome_sender.send(result);
+        let _ = outcome_sender.send(forward_rows(stream, row_sender).await);
     });
-    let columns = columns.await.unwrap_or_default();
-    Ok((columns, rows, outcome))
+    Ok(QueryStream { columns, rows: RowProducer { ready, rest: Some(rest) }, outcome })
 }
 
-async fn forward_rows(
-    stream: session::Rows,
-    columns_sender: oneshot::Sender<Vec<Column>>,
-    row_sender: mpsc::Sender<Row>,
-) -> Result<(), Error> {
-    let mut stream = std::pin::pin!(stream);
-    let mut columns_sender = Some(columns_sender);
+/// A row as the guest receives it, refused past the buffering limit.
+fn guest_row(row: &tokio_postgres::Row) -> Result<Row, Error> {
+    let values = convert::row_values(row).map_err(conversion_failed)?;
+    if values.iter().map(convert::memory_size).sum::<usize>() > MAX_BUFFERED_RESULT_BYTES {
+        return Err(result_too_large());
+    }
+    Ok(values)
+}
+
+async fn forward_rows(mut stream: session::Rows, row_sender: mpsc::Sender<Row>) -> Result<(), Error> {
     loop {
         let next = tokio::select! {
             biased;
@@ -354,22 +383,19 @@ async fn forward_rows(
             next = stream.next() => next,
         };
         let Some(row) = next else { return Ok(()) };
-        let row = row.map_err(query_failed)?;
-        if let Some(sender) = columns_sender.take() {
-            let _ = sender.send(convert::columns(&row));
-        }
-        let values = convert::row_values(&row).map_err(conversion_failed)?;
-        if values.iter().map(convert::memory_size).sum::<usize>() > MAX_BUFFERED_RESULT_BYTES {
-            return Err(result_too_large());
-        }
+        let values = guest_row(&row.map_err(query_failed)?)?;
         if row_sender.send(values).await.is_err() {
             return Ok(());
         }
     }
 }
 
-/// Delivers rows from the background reader to the guest's `stream<row>`.
-struct RowProducer(mpsc::Receiver<Row>);
+/// Delivers a query's rows to the guest's `stream<row>`: those read when it started, then those
+/// the background reader forwards.
+struct RowProducer {
+    ready: VecDeque<Row>,
+    rest: Option<mpsc::Receiver<Row>>,
+}
 
 impl<D> StreamProducer<D> for RowProducer {
     type Item = Row;
@@ -382,7 +408,13 @@ impl<D> StreamProducer<D> for RowProducer {
         mut destination: Destination<'a, Self::Item, Self::Buffer>,
         finish: bool,
     ) -> Poll<wasmtime::Result<StreamResult>> {
-        match self.get_mut().0.poll_recv(cx) {
+        let producer = self.get_mut();
+        let next = match (producer.ready.pop_front(), &mut producer.rest) {
+            (Some(row), _) => Poll::Ready(Some(row)),
+            (None, Some(rest)) => rest.poll_recv(cx),
+            (None, None) => Poll::Ready(None),
+        };
+        match next {
             Poll::Ready(Some(row)) => {
                 destination.set_buffer(Some(row));
                 Poll::Ready(Ok(StreamResult::Completed))
