@@ -505,6 +505,106 @@ fn a_rooms_payments_refunds_requests_and_messages_at_once_never_deadlock() {
     assert_ledger_invariants(&mut app().database());
 }
 
+/// Users added to a busy room while they leave it and payments to them run: every request answers
+/// its outcome, none deadlocks (an unmapped deadlock error is a 500).
+#[test]
+fn members_joining_and_leaving_while_paid_in_a_busy_room_never_deadlock() {
+    let payer = app().new_user();
+    app().fund(&payer, "10");
+    for round in 0..8 {
+        let (owner, newcomer) = (app().new_user(), app().new_user());
+        let room = room_with(app(), &owner, &[&payer]);
+        let (payer, owner, newcomer) = (&payer, &owner, &newcomer);
+        let statuses: Vec<(&str, u16)> = std::thread::scope(|scope| {
+            let added = scope.spawn(move || vec![("add", app().add_member(owner, room, newcomer.id).status)]);
+            let left = scope.spawn(move || vec![("leave", app().leave_room(newcomer, room).status)]);
+            let paid = scope.spawn(move || {
+                (0..2)
+                    .map(|_| {
+                        let body = json!({"receiver_id": newcomer.id, "amount": "0.01"});
+                        ("pay", app().pay_in_room(payer, room, &body).status)
+                    })
+                    .collect::<Vec<_>>()
+            });
+            let sent = scope.spawn(move || {
+                (0..3).map(|index| ("send", send(app(), owner, room, &format!("m{index}")).status)).collect::<Vec<_>>()
+            });
+            [added, left, paid, sent].into_iter().flat_map(|worker| worker.join().unwrap()).collect()
+        });
+        for (what, status) in statuses {
+            let expected: &[u16] = match what {
+                "add" => &[201],
+                // Before the addition: not a member yet.
+                "leave" => &[204, 404],
+                // Made while the newcomer was a member, or refused outside that time.
+                "pay" => &[201, 422],
+                _ => &[201],
+            };
+            assert!(expected.contains(&status), "round {round}: {what} answered {status}");
+        }
+    }
+    assert_ledger_invariants(&mut app().database());
+}
+
+/// A departure racing its own addition, in a busy room, while a payment to the newcomer runs. The
+/// test holds the room in two transactions of its own, one after the other, to make the one
+/// interleaving that matters: the addition waits for the room, the departure looks while the
+/// newcomer is no member yet, the addition commits, the payment locks the new membership and waits
+/// for the room. The departure is refused when it looks, before the room. Had it waited for the
+/// room and then deleted the membership committed meanwhile, it would have locked the membership
+/// after the room, the reverse of the payment's order: a deadlock, answered 500.
+#[test]
+fn a_departure_racing_its_own_addition_is_refused_before_it_waits_for_the_room() {
+    let (owner, payer, newcomer) = (app().new_user(), app().new_user(), app().new_user());
+    app().fund(&payer, "1");
+    let room = room_with(app(), &owner, &[&payer]);
+    let (owner, payer, newcomer) = (&owner, &payer, &newcomer);
+    let lock_room = "SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE";
+    let mut observer = app().database();
+    // Whether a backend running `statement` waits for a lock. (Another test's statement could pass
+    // for this test's, which would only let this test go on early: never a failure.)
+    let mut waits = move |statement: &str| -> bool {
+        let query = "SELECT count(*) FROM pg_stat_activity \
+                     WHERE cardinality(pg_blocking_pids(pid)) > 0 AND query LIKE '%' || $1 || '%'";
+        observer.query_one(query, &[&statement]).unwrap().get::<_, i64>(0) > 0
+    };
+    let mut first_database = app().database();
+    let mut first = first_database.transaction().unwrap();
+    first.execute(lock_room, &[&room]).unwrap();
+    let (added, left, paid) = std::thread::scope(|scope| {
+        let added = scope.spawn(move || app().add_member(owner, room, newcomer.id));
+        let queued = wait::until(EVENT_TIMEOUT, || waits("chat_add_member").then_some(()));
+        queued.expect("the addition waits for the room");
+        // The second holder queues behind the addition, and takes the room once it commits.
+        let (release_sender, release) = std::sync::mpsc::channel::<()>();
+        let second = scope.spawn(move || {
+            let mut database = app().database();
+            let mut second = database.transaction().unwrap();
+            second.execute(lock_room, &[&room]).unwrap();
+            let _ = release.recv_timeout(EVENT_TIMEOUT);
+            second.commit().unwrap();
+        });
+        let queued = wait::until(EVENT_TIMEOUT, || waits(lock_room).then_some(()));
+        queued.expect("the second holder waits for the room");
+        let left = scope.spawn(move || app().leave_room(newcomer, room));
+        let looked = wait::until(EVENT_TIMEOUT, || (left.is_finished() || waits("chat_leave_room")).then_some(()));
+        looked.expect("the departure answered or waits for the room");
+        first.commit().unwrap();
+        let added = added.join().unwrap();
+        let paid =
+            scope.spawn(move || app().pay_in_room(payer, room, &json!({"receiver_id": newcomer.id, "amount": "0.01"})));
+        let queued = wait::until(EVENT_TIMEOUT, || waits("chat_send_payment").then_some(()));
+        queued.expect("the payment waits for the room");
+        release_sender.send(()).unwrap();
+        second.join().unwrap();
+        (added, left.join().unwrap(), paid.join().unwrap())
+    });
+    assert_eq!(added.status, 201, "{}", added.text);
+    assert_eq!((left.status, left.code()), (404, "room_not_found"), "{}", left.text);
+    assert_eq!(paid.status, 201, "{}", paid.text);
+    assert_ledger_invariants(&mut app().database());
+}
+
 /// A payment waiting for its sender's account (here held by a transaction of the test's own, as a
 /// long transfer would hold it) does not hold up its room: it takes the room's lock only once it
 /// has the accounts, so the room's other messages go on, and the payment is appended after them.
