@@ -58,7 +58,10 @@ pub async fn stream(settings: &Settings, request: Request, room: RoomId) -> Resu
 /// was opening, before it subscribed, is lost; and a stream must not outlive its access token.
 /// So, as a socket is by its keep-alive requests, a stream is re-checked: while its token is
 /// valid, its session live and its user a member, it is held again (with a new next link);
-/// otherwise an answer without a hold ends it.
+/// otherwise an answer without a hold ends it. That answer is a 200, also for a credential that
+/// does not verify (forged, or sent by a client itself): Pushpin retries a next link that answers
+/// an error status, with back-off, before it ends the stream (Pushpin 1.36,
+/// `handler/httpsession.cpp`), and an empty 200 reveals nothing.
 async fn recheck(
     settings: &Settings,
     headers: &http::HeaderMap,
