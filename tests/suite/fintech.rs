@@ -339,6 +339,57 @@ fn simultaneous_first_transfers_between_new_users_never_deadlock() {
     assert_ledger_invariants(&mut database);
 }
 
+/// A transfer that Postgres aborts to break a deadlock answers a retryable 503 with Retry-After,
+/// not a 500: nothing of it was written, and its retry under the same key completes once. The
+/// deadlock is the test's own doing: the transfer locks its two accounts in id order, and a
+/// transaction of the test's holds the second and then asks for the first. (Postgres breaks a
+/// deadlock in the backend that waited longest, the transfer's; the test's waits 10 s to make sure.)
+#[test]
+fn a_transfer_aborted_by_a_deadlock_answers_a_retryable_503_and_its_retry_completes() {
+    let (alice, bob) = (funded_user("10"), funded_user("10"));
+    let mut database = app().database();
+    let mut account_of = |user: &TestUser| -> i64 {
+        database.query_one("SELECT id FROM accounts WHERE owner_user_id = $1", &[&user.id]).unwrap().get(0)
+    };
+    let accounts = [account_of(&alice), account_of(&bob)];
+    let (first, second) = (accounts.iter().min().copied().unwrap(), accounts.iter().max().copied().unwrap());
+    let mut observer = app().database();
+    let mut holder_database = app().database();
+    let mut holder = holder_database.transaction().unwrap();
+    holder.batch_execute("SET LOCAL deadlock_timeout = '10s'").unwrap();
+    let holder_pid: i32 = holder.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    let lock_account = "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE";
+    holder.execute(lock_account, &[&second]).unwrap();
+    let body = json!({"receiver_id": bob.id, "amount": "1"});
+    let aborted = std::thread::scope(|scope| {
+        let sent = scope.spawn(|| app().transfer_with_key(&alice, &body, "deadlocked-once"));
+        let waiting = sendinchat_tests::wait::until(std::time::Duration::from_secs(10), || {
+            let blocked: i64 = observer
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))",
+                    &[&holder_pid],
+                )
+                .unwrap()
+                .get(0);
+            (blocked > 0).then_some(())
+        });
+        waiting.expect("the transfer waits for the account the test holds");
+        // The transfer holds the first account: asking for it closes the cycle.
+        holder.execute(lock_account, &[&first]).unwrap();
+        holder.rollback().unwrap();
+        sent.join().unwrap()
+    });
+    assert_eq!((aborted.status, aborted.code()), (503, "unavailable"), "{}", aborted.text);
+    assert!(aborted.header("retry-after").is_some(), "a 503 says when to retry");
+    assert_eq!((app().balance(&alice), app().balance(&bob)), ("10.00".to_owned(), "10.00".to_owned()));
+    let retried = app().transfer_with_key(&alice, &body, "deadlocked-once");
+    assert_eq!(retried.status, 201, "{}", retried.text);
+    let again = app().transfer_with_key(&alice, &body, "deadlocked-once");
+    assert_eq!(again.body["id"], retried.body["id"], "the key still makes one transfer");
+    assert_eq!((app().balance(&alice), app().balance(&bob)), ("9.00".to_owned(), "11.00".to_owned()));
+    assert_ledger_invariants(&mut app().database());
+}
+
 /// 50 accounts, 32 concurrent clients, 5,000 random transfers, a hot account in 30% of them.
 #[test]
 fn a_storm_of_concurrent_transfers_keeps_every_invariant() {

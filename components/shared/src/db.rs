@@ -57,9 +57,12 @@ pub fn sqlstate(error: &pg::Error) -> Option<&str> {
 }
 
 /// Maps a database failure nobody handled more specifically: lost connectivity or an overloaded
-/// server is a retryable 503, anything else a logged 500.
+/// server is a retryable 503, and so is a transaction the server aborted to break a deadlock or a
+/// serialization conflict (the lock order should rule both out; if one happens all the same, the
+/// transaction left nothing behind and its retry can succeed, and the request's log line names
+/// it). Anything else is a logged 500.
 pub fn failure(error: pg::Error) -> ApiError {
-    if is_unavailable(&error) {
+    if is_unavailable(&error) || is_transient_conflict(&error) {
         ApiError::unavailable("postgres", describe(&error))
     } else {
         ApiError::internal(format!("postgres: {}", describe(&error)))
@@ -83,6 +86,12 @@ fn is_unavailable(error: &pg::Error) -> bool {
         }
         _ => false,
     }
+}
+
+/// 40P01: deadlock detected; 40001: serialization failure. Postgres asks for the transaction to
+/// be retried in both.
+fn is_transient_conflict(error: &pg::Error) -> bool {
+    matches!(sqlstate(error), Some("40P01" | "40001"))
 }
 
 fn describe(error: &pg::Error) -> String {
