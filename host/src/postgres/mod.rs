@@ -36,7 +36,8 @@ use crate::host_state::InstanceState;
 /// Largest query result the host buffers for a guest, as in Spin (128 MiB).
 const MAX_BUFFERED_RESULT_BYTES: usize = 128 << 20;
 
-/// Rows `query-async` reads ahead of the guest.
+/// Rows of a `query-async` result the host reads at once, before the guest asks for them. A
+/// longer result is read by a task that keeps a queue of this many rows (and one more) ahead.
 const ROWS_READ_AHEAD: usize = 4;
 
 /// The host side of a guest's `connection` resource: one pooled connection, held until the
@@ -315,8 +316,7 @@ fn result_too_large() -> Error {
     Error::QueryFailed(QueryError::Text(format!("query result exceeds limit of {MAX_BUFFERED_RESULT_BYTES} bytes")))
 }
 
-/// A started query: its columns, the rows read so far, the rest (when there are more), and how
-/// the row stream ended, once it has.
+/// A started query: its columns, its rows, and how the row stream ended (once it has).
 struct QueryStream {
     columns: Vec<Column>,
     rows: RowProducer,
@@ -324,9 +324,8 @@ struct QueryStream {
 }
 
 /// Starts a query and reads its first rows (the first describes the columns). Most results are a
-/// few rows, all read here; a longer one gets a background task that reads the rest, at most a
-/// few ahead of the guest. A task per query cost the host a spawn, two channels and their wake-ups
-/// for the one row most statements return.
+/// few rows, all read here; a longer one is handed to a background task. A task per query cost
+/// the host a spawn, two channels and their wake-ups for the one row most statements return.
 async fn start_streaming_query(
     connection: Arc<PooledConnection>,
     statement: String,
@@ -335,34 +334,52 @@ async fn start_streaming_query(
     let params = parameters(&params).map_err(|error| Error::BadParameter(format!("{error:?}")))?;
     let mut stream = connection.session().query_raw(&statement, &params).await.map_err(query_failed)?;
     let mut columns = Vec::new();
-    let mut ready = VecDeque::new();
-    let (outcome_sender, outcome) = oneshot::channel();
-    while ready.len() < ROWS_READ_AHEAD {
-        let Some(row) = stream.next().await else {
-            let _ = outcome_sender.send(Ok(()));
-            return Ok(QueryStream { columns, rows: RowProducer { ready, rest: None }, outcome });
+    let mut read = VecDeque::new();
+    // The rows before an error reach the guest; the error ends the stream.
+    let end = loop {
+        let row = match stream.next().await {
+            None => break Ok(()),
+            Some(row) => row.map_err(query_failed),
         };
-        match row.map_err(query_failed).and_then(|row| {
-            if ready.is_empty() {
+        let values = row.and_then(|row| {
+            if read.is_empty() {
                 columns = convert::columns(&row);
             }
             guest_row(&row)
-        }) {
-            Ok(values) => ready.push_back(values),
-            Err(error) => {
-                // The rows before the error reach the guest; the error ends the stream.
-                let _ = outcome_sender.send(Err(error));
-                return Ok(QueryStream { columns, rows: RowProducer { ready, rest: None }, outcome });
-            }
+        });
+        match values {
+            Ok(values) => read.push_back(values),
+            Err(error) => break Err(error),
         }
+        // One row past the read-ahead tells a longer result from one that ends there.
+        if read.len() > ROWS_READ_AHEAD {
+            let (rows, outcome) = read_rest_in_background(connection, stream, read);
+            return Ok(QueryStream { columns, rows, outcome });
+        }
+    };
+    let (outcome_sender, outcome) = oneshot::channel();
+    let _ = outcome_sender.send(end);
+    Ok(QueryStream { columns, rows: RowProducer::Read(read), outcome })
+}
+
+/// Queues the rows read so far and spawns a task that reads the rest behind them.
+fn read_rest_in_background(
+    connection: Arc<PooledConnection>,
+    stream: session::Rows,
+    read: VecDeque<Row>,
+) -> (RowProducer, oneshot::Receiver<Result<(), Error>>) {
+    assert_eq!(read.len(), ROWS_READ_AHEAD + 1);
+    let (row_sender, rows) = mpsc::channel(ROWS_READ_AHEAD + 1);
+    for row in read {
+        assert!(row_sender.try_send(row).is_ok(), "the queue has room for the rows read");
     }
-    let (row_sender, rest) = mpsc::channel(ROWS_READ_AHEAD);
+    let (outcome_sender, outcome) = oneshot::channel();
     tokio::spawn(async move {
         // Holding the connection keeps it out of the pool until the last row is read.
         let _connection = connection;
         let _ = outcome_sender.send(forward_rows(stream, row_sender).await);
     });
-    Ok(QueryStream { columns, rows: RowProducer { ready, rest: Some(rest) }, outcome })
+    (RowProducer::Reading(rows), outcome)
 }
 
 /// A row as the guest receives it, refused past the buffering limit.
@@ -390,11 +407,11 @@ async fn forward_rows(mut stream: session::Rows, row_sender: mpsc::Sender<Row>) 
     }
 }
 
-/// Delivers a query's rows to the guest's `stream<row>`: those read when it started, then those
-/// the background reader forwards.
-struct RowProducer {
-    ready: VecDeque<Row>,
-    rest: Option<mpsc::Receiver<Row>>,
+/// Delivers a query's rows to the guest's `stream<row>`: a short result read whole, or the queue
+/// a background task fills.
+enum RowProducer {
+    Read(VecDeque<Row>),
+    Reading(mpsc::Receiver<Row>),
 }
 
 impl<D> StreamProducer<D> for RowProducer {
@@ -409,10 +426,9 @@ impl<D> StreamProducer<D> for RowProducer {
         finish: bool,
     ) -> Poll<wasmtime::Result<StreamResult>> {
         let producer = self.get_mut();
-        let next = match (producer.ready.pop_front(), &mut producer.rest) {
-            (Some(row), _) => Poll::Ready(Some(row)),
-            (None, Some(rest)) => rest.poll_recv(cx),
-            (None, None) => Poll::Ready(None),
+        let next = match producer {
+            RowProducer::Read(rows) => Poll::Ready(rows.pop_front()),
+            RowProducer::Reading(rows) => rows.poll_recv(cx),
         };
         match next {
             Poll::Ready(Some(row)) => {

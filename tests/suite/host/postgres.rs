@@ -107,11 +107,21 @@ fn an_undeclared_database_host_is_refused() {
     assert_eq!(body["error"]["text"], "address postgres://127.0.0.2:5432 is not permitted");
 }
 
+/// Results around the host's read-ahead (4 rows read at once, longer ones by a task) and far past
+/// it, each whole and in order, and each cut short by an error after the rows before it.
 #[test]
-fn query_async_streams_many_rows() {
-    let body = probe("stream/20000");
-    assert_eq!(body["rows"], 20000);
-    assert_eq!(body["sum"], 200_010_000);
+fn query_async_streams_results_of_every_length() {
+    for count in [0_i64, 1, 4, 5, 6, 20_000] {
+        let body = probe(&format!("stream/{count}"));
+        assert_eq!((&body["rows"], &body["sum"]), (&json!(count), &json!(count * (count + 1) / 2)), "{body}");
+        assert_eq!(body["error"], Value::Null, "{body}");
+    }
+    for failing_row in [1_i64, 4, 5, 6, 19_999] {
+        let body = probe(&format!("stream/20000/failing-at/{failing_row}"));
+        let read = failing_row - 1;
+        assert_eq!((&body["rows"], &body["sum"]), (&json!(read), &json!(read * (read + 1) / 2)), "{body}");
+        assert_eq!(body["error"]["code"], "22012", "division by zero ends the stream: {body}");
+    }
 }
 
 #[test]

@@ -19,7 +19,8 @@ pub async fn handle(path: &[&str]) -> Reply {
         ["leak"] => leak_transaction().await,
         ["undeclared"] => undeclared().await,
         ["echo", number] => echo(number).await,
-        ["stream", count] => stream(count).await,
+        ["stream", count] => stream(count, "0").await,
+        ["stream", count, "failing-at", row] => stream(count, row).await,
         ["hold", milliseconds] => hold_connection(milliseconds).await,
         ["sleep", "sync", milliseconds] => sleep_in_synchronous_query(milliseconds).await,
         ["session", "leave", state] => leave_session_state(state).await,
@@ -167,11 +168,13 @@ async fn echo(number: &str) -> Result<Value, Error> {
     Ok(json!({ "echo": describe(&rows[0][0]) }))
 }
 
-/// Reads many rows through `query-async`'s stream, one at a time.
-async fn stream(count: &str) -> Result<Value, Error> {
-    let count: i32 = count.parse().unwrap_or(0);
+/// Reads `count` rows through `query-async`'s stream, one at a time; row `failing_row` (if not 0)
+/// divides by zero. The rows read and how the stream ended.
+async fn stream(count: &str, failing_row: &str) -> Result<Value, Error> {
+    let (count, failing_row): (i32, i32) = (count.parse().unwrap_or(0), failing_row.parse().unwrap_or(0));
     let connection = connect().await?;
-    let mut result = connection.query("SELECT n FROM generate_series(1, $1::int4) AS n", vec![P::Int32(count)]).await?;
+    let statement = "SELECT n / (CASE WHEN n = $2 THEN 0 ELSE 1 END) AS n FROM generate_series(1, $1::int4) AS n";
+    let mut result = connection.query(statement, vec![P::Int32(count), P::Int32(failing_row)]).await?;
     let (mut rows, mut sum) = (0_i64, 0_i64);
     while let Some(row) = result.next().await {
         rows += 1;
@@ -179,8 +182,8 @@ async fn stream(count: &str) -> Result<Value, Error> {
             sum += i64::from(n);
         }
     }
-    result.result().await?;
-    Ok(json!({ "rows": rows, "sum": sum }))
+    let error = result.result().await.err().map(|error| error_json(&error));
+    Ok(json!({ "rows": rows, "sum": sum, "error": error }))
 }
 
 /// Keeps a pooled connection for `milliseconds`, so that many at once exhaust the pool.
