@@ -460,7 +460,7 @@ fn a_payment_racing_its_senders_departure_is_made_before_it_or_refused() {
 
 /// Payments, refunds, accepted requests and messages of one room and the same two accounts, all at
 /// once: every one takes the accounts before the room's lock (sql/functions/30_chat.sql), so none
-/// deadlocks (an unmapped deadlock error would be a 500).
+/// deadlocks (Postgres would abort one of them: a 503 where a 201 is expected).
 #[test]
 fn a_rooms_payments_refunds_requests_and_messages_at_once_never_deadlock() {
     let (alice, bob) = (app().new_user(), app().new_user());
@@ -506,7 +506,7 @@ fn a_rooms_payments_refunds_requests_and_messages_at_once_never_deadlock() {
 }
 
 /// Users added to a busy room while they leave it and payments to them run: every request answers
-/// its outcome, none deadlocks (an unmapped deadlock error is a 500).
+/// one of the outcomes its timing allows, none a 5xx (a deadlock would abort one with a 503).
 #[test]
 fn members_joining_and_leaving_while_paid_in_a_busy_room_never_deadlock() {
     let payer = app().new_user();
@@ -552,7 +552,7 @@ fn members_joining_and_leaving_while_paid_in_a_busy_room_never_deadlock() {
 /// newcomer is no member yet, the addition commits, the payment locks the new membership and waits
 /// for the room. The departure is refused when it looks, before the room. Had it waited for the
 /// room and then deleted the membership committed meanwhile, it would have locked the membership
-/// after the room, the reverse of the payment's order: a deadlock, answered 500.
+/// after the room, the reverse of the payment's order: a deadlock, and one of them aborted.
 #[test]
 fn a_departure_racing_its_own_addition_is_refused_before_it_waits_for_the_room() {
     let (owner, payer, newcomer) = (app().new_user(), app().new_user(), app().new_user());
@@ -560,40 +560,51 @@ fn a_departure_racing_its_own_addition_is_refused_before_it_waits_for_the_room()
     let room = room_with(app(), &owner, &[&payer]);
     let (owner, payer, newcomer) = (&owner, &payer, &newcomer);
     let lock_room = "SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE";
+    let backend_pid = "SELECT pg_backend_pid()";
     let mut observer = app().database();
-    // Whether a backend running `statement` waits for a lock. (Another test's statement could pass
-    // for this test's, which would only let this test go on early: never a failure.)
-    let mut waits = move |statement: &str| -> bool {
-        let query = "SELECT count(*) FROM pg_stat_activity \
-                     WHERE cardinality(pg_blocking_pids(pid)) > 0 AND query LIKE '%' || $1 || '%'";
-        observer.query_one(query, &[&statement]).unwrap().get::<_, i64>(0) > 0
+    // Whether a backend running `statement` waits, directly or in a queue, behind one of the
+    // test's own room holders (`holders`): another test's backends running the same functions
+    // never wait behind those.
+    let mut waits = move |statement: &str, holders: &[i32]| -> bool {
+        let query = "WITH RECURSIVE behind(pid) AS ( \
+                         SELECT pid FROM pg_stat_activity WHERE pg_blocking_pids(pid) && $2::int4[] \
+                         UNION SELECT waiter.pid FROM pg_stat_activity AS waiter, behind \
+                               WHERE behind.pid = ANY (pg_blocking_pids(waiter.pid))) \
+                     SELECT count(*) FROM behind JOIN pg_stat_activity USING (pid) \
+                     WHERE query LIKE '%' || $1 || '%'";
+        observer.query_one(query, &[&statement, &holders]).unwrap().get::<_, i64>(0) > 0
     };
     let mut first_database = app().database();
     let mut first = first_database.transaction().unwrap();
+    let first_pid: i32 = first.query_one(backend_pid, &[]).unwrap().get(0);
     first.execute(lock_room, &[&room]).unwrap();
     let (added, left, paid) = std::thread::scope(|scope| {
         let added = scope.spawn(move || app().add_member(owner, room, newcomer.id));
-        let queued = wait::until(EVENT_TIMEOUT, || waits("chat_add_member").then_some(()));
+        let queued = wait::until(EVENT_TIMEOUT, || waits("chat_add_member", &[first_pid]).then_some(()));
         queued.expect("the addition waits for the room");
         // The second holder queues behind the addition, and takes the room once it commits.
         let (release_sender, release) = std::sync::mpsc::channel::<()>();
+        let (pid_sender, second_pid) = std::sync::mpsc::channel::<i32>();
         let second = scope.spawn(move || {
             let mut database = app().database();
             let mut second = database.transaction().unwrap();
+            pid_sender.send(second.query_one(backend_pid, &[]).unwrap().get(0)).unwrap();
             second.execute(lock_room, &[&room]).unwrap();
             let _ = release.recv_timeout(EVENT_TIMEOUT);
             second.commit().unwrap();
         });
-        let queued = wait::until(EVENT_TIMEOUT, || waits(lock_room).then_some(()));
+        let second_pid = second_pid.recv().unwrap();
+        let queued = wait::until(EVENT_TIMEOUT, || waits(lock_room, &[first_pid]).then_some(()));
         queued.expect("the second holder waits for the room");
         let left = scope.spawn(move || app().leave_room(newcomer, room));
-        let looked = wait::until(EVENT_TIMEOUT, || (left.is_finished() || waits("chat_leave_room")).then_some(()));
+        let looked =
+            wait::until(EVENT_TIMEOUT, || (left.is_finished() || waits("chat_leave_room", &[first_pid])).then_some(()));
         looked.expect("the departure answered or waits for the room");
         first.commit().unwrap();
         let added = added.join().unwrap();
         let paid =
             scope.spawn(move || app().pay_in_room(payer, room, &json!({"receiver_id": newcomer.id, "amount": "0.01"})));
-        let queued = wait::until(EVENT_TIMEOUT, || waits("chat_send_payment").then_some(()));
+        let queued = wait::until(EVENT_TIMEOUT, || waits("chat_send_payment", &[second_pid]).then_some(()));
         queued.expect("the payment waits for the room");
         release_sender.send(()).unwrap();
         second.join().unwrap();
@@ -645,7 +656,8 @@ fn a_payment_waiting_for_its_account_does_not_hold_up_the_rooms_messages() {
     let sent = sent_while_held.expect("a message waited for a payment that waited for an account");
     assert_eq!(sent.status, 201, "{}", sent.text);
     assert_eq!(paid.status, 201, "{}", paid.text);
-    assert!(paid.body["seq"].as_i64() > sent.body["seq"].as_i64(), "{} then {}", sent.text, paid.text);
+    let seq = |response: &Response| response.body["seq"].as_i64().unwrap();
+    assert!(seq(&paid) > seq(&sent), "{} then {}", sent.text, paid.text);
     assert_eq!(app().balance(alice), "9.00");
     assert_ledger_invariants(&mut app().database());
 }
@@ -662,12 +674,13 @@ fn oversized_frames_are_refused_and_never_stored() {
     let mut socket = connect(app(), room, &alice);
     for kib in [16, 64] {
         socket.send_raw(Message::text(json!({"type": "message", "content": "x".repeat(kib << 10)}).to_string()));
-        eprintln!("sending {kib} KiB");
         let error = socket.next_of_type("error", EVENT_TIMEOUT).unwrap_or_else(|| panic!("{kib} KiB: no error event"));
         assert_eq!(error["code"], "message_too_large", "{kib} KiB");
     }
-    socket.send_raw(Message::text(json!({"type": "message", "content": "x".repeat(1 << 20)}).to_string()));
-    assert!(next_close(&mut socket).is_some(), "a 1 MiB frame left the socket open");
+    // Pushpin may close the socket while the frame is still being written: the write fails.
+    let huge = Message::text(json!({"type": "message", "content": "x".repeat(1 << 20)}).to_string());
+    let closed = socket.try_send_raw(huge).is_err() || next_close(&mut socket).is_some();
+    assert!(closed, "a 1 MiB frame left the socket open");
     let mut again = connect(app(), room, &alice);
     again.send(&json!({"type": "message", "content": "after", "client_msg_id": "after-1"}));
     assert!(again.next_of_type("ack", EVENT_TIMEOUT).is_some(), "the next socket works");

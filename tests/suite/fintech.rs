@@ -341,9 +341,12 @@ fn simultaneous_first_transfers_between_new_users_never_deadlock() {
 
 /// A transfer that Postgres aborts to break a deadlock answers a retryable 503 with Retry-After,
 /// not a 500: nothing of it was written, and its retry under the same key completes once. The
-/// deadlock is the test's own doing: the transfer locks its two accounts in id order, and a
-/// transaction of the test's holds the second and then asks for the first. (Postgres breaks a
-/// deadlock in the backend that waited longest, the transfer's; the test's waits 10 s to make sure.)
+/// deadlock is the test's own doing, and the transfer is made the backend that closes the cycle:
+/// a backend looks for a deadlock once it has waited `deadlock_timeout` (1 s) and the one that
+/// finds it is aborted, so the test's transactions wait 10 s. The transfer locks its two accounts
+/// in id order. `gate` holds the first, so the transfer waits there; `holder` takes the second
+/// and queues for the first behind the transfer; `gate` lets go; the transfer takes the first and
+/// asks for the second, and its 1 s comes long before the holder's 10.
 #[test]
 fn a_transfer_aborted_by_a_deadlock_answers_a_retryable_503_and_its_retry_completes() {
     let (alice, bob) = (funded_user("10"), funded_user("10"));
@@ -353,30 +356,33 @@ fn a_transfer_aborted_by_a_deadlock_answers_a_retryable_503_and_its_retry_comple
     };
     let accounts = [account_of(&alice), account_of(&bob)];
     let (first, second) = (accounts.iter().min().copied().unwrap(), accounts.iter().max().copied().unwrap());
-    let mut observer = app().database();
-    let mut holder_database = app().database();
-    let mut holder = holder_database.transaction().unwrap();
-    holder.batch_execute("SET LOCAL deadlock_timeout = '10s'").unwrap();
-    let holder_pid: i32 = holder.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
     let lock_account = "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE";
+    let (mut gate_database, mut holder_database) = (app().database(), app().database());
+    let (mut gate, mut holder) = (gate_database.transaction().unwrap(), holder_database.transaction().unwrap());
+    let [gate_pid, holder_pid] = [&mut gate, &mut holder].map(|transaction| {
+        transaction.batch_execute("SET LOCAL deadlock_timeout = '10s'").unwrap();
+        transaction.query_one("SELECT pg_backend_pid()", &[]).unwrap().get::<_, i32>(0)
+    });
+    gate.execute(lock_account, &[&first]).unwrap();
     holder.execute(lock_account, &[&second]).unwrap();
+    let mut observer = app().database();
+    let mut waits_for = |blocker: &str, pid: i32| {
+        let query = format!("SELECT count(*) FROM pg_stat_activity WHERE {blocker}");
+        let waiting = || (observer.query_one(&query, &[&pid]).unwrap().get::<_, i64>(0) > 0).then_some(());
+        sendinchat_tests::wait::until(std::time::Duration::from_secs(10), waiting)
+    };
     let body = json!({"receiver_id": bob.id, "amount": "1"});
     let aborted = std::thread::scope(|scope| {
         let sent = scope.spawn(|| app().transfer_with_key(&alice, &body, "deadlocked-once"));
-        let waiting = sendinchat_tests::wait::until(std::time::Duration::from_secs(10), || {
-            let blocked: i64 = observer
-                .query_one(
-                    "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))",
-                    &[&holder_pid],
-                )
-                .unwrap()
-                .get(0);
-            (blocked > 0).then_some(())
+        waits_for("$1 = ANY (pg_blocking_pids(pid))", gate_pid).expect("the transfer waits for the gate");
+        let queued = scope.spawn(move || {
+            holder.execute(lock_account, &[&first]).expect("the holder outlives the deadlock");
+            holder.rollback().unwrap();
         });
-        waiting.expect("the transfer waits for the account the test holds");
-        // The transfer holds the first account: asking for it closes the cycle.
-        holder.execute(lock_account, &[&first]).unwrap();
-        holder.rollback().unwrap();
+        let holder_waits = waits_for("pid = $1 AND cardinality(pg_blocking_pids(pid)) > 0", holder_pid);
+        holder_waits.expect("the holder queues for the first account");
+        gate.rollback().unwrap();
+        queued.join().unwrap();
         sent.join().unwrap()
     });
     assert_eq!((aborted.status, aborted.code()), (503, "unavailable"), "{}", aborted.text);

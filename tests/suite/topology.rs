@@ -213,8 +213,9 @@ fn a_restarted_pushpin_node_loses_nothing_and_the_other_node_is_not_interrupted(
     }
     topology.start_pushpin(0);
     for index in 0..5 {
-        // A connection the client kept alive to node 0 died with it, and a request sent on it gets
-        // no answer: the client retries, its client_msg_id keeping the message single.
+        // A connection the client kept alive to node 0 died with it, and a request sent on it
+        // fails ("Peer disconnected"): the client retries, its client_msg_id keeping the message
+        // single.
         let content = format!("after node 0 is back {index}");
         let body = json!({"chat_id": room, "content": content, "client_msg_id": format!("after-{index}")});
         post_until_answered(&first, &alice, "/chat/send_message", &body, &format!("after-{index}"));

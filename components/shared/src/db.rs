@@ -62,8 +62,10 @@ pub fn sqlstate(error: &pg::Error) -> Option<&str> {
 /// transaction left nothing behind and its retry can succeed, and the request's log line names
 /// it). Anything else is a logged 500.
 pub fn failure(error: pg::Error) -> ApiError {
-    if is_unavailable(&error) || is_transient_conflict(&error) {
+    if is_unavailable(&error) {
         ApiError::unavailable("postgres", describe(&error))
+    } else if is_transient_conflict(&error) {
+        ApiError::retryable(format_args!("postgres aborted the transaction: {}", describe(&error)))
     } else {
         ApiError::internal(format!("postgres: {}", describe(&error)))
     }

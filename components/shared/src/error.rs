@@ -66,7 +66,13 @@ impl ApiError {
 
     /// A dependency (Postgres, Redis) is unreachable: the client may retry shortly.
     pub fn unavailable(dependency: &str, cause: impl Display) -> Self {
-        request_log::note_cause(format_args!("{dependency} unavailable: {cause}"));
+        Self::retryable(format_args!("{dependency} unavailable: {cause}"))
+    }
+
+    /// A failure that left nothing behind and need not recur (an outage, a transaction aborted to
+    /// break a deadlock): logged with its cause, answered with a 503 that says when to retry.
+    pub fn retryable(cause: impl Display) -> Self {
+        request_log::note_cause(cause);
         Self {
             retry_after_seconds: Some(UNAVAILABLE_RETRY_AFTER_SECONDS),
             ..Self::new(

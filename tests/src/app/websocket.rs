@@ -84,7 +84,12 @@ impl ChatSocket {
     }
 
     pub fn send_raw(&mut self, message: Message) {
-        self.socket.send(message).expect("send frame");
+        self.try_send_raw(message).expect("send frame");
+    }
+
+    /// Sends a frame the gateway may refuse by closing the socket while it is being written.
+    pub fn try_send_raw(&mut self, message: Message) -> Result<(), tungstenite::Error> {
+        self.socket.send(message)
     }
 
     /// The next event within `timeout`, or `None`, its text checked against the API contract.
