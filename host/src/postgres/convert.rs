@@ -7,7 +7,7 @@
 
 use std::error::Error as StdError;
 
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 use bytes::{Buf, BufMut, BytesMut};
 use chrono::{Datelike, Timelike};
 use postgres_range::{BoundSided, BoundType, Normalizable, Range, RangeBound};
@@ -146,8 +146,8 @@ pub fn parameter(value: &ParameterValue) -> anyhow::Result<Box<dyn ToSql + Send 
                 .with_context(|| format!("invalid JSON {}", String::from_utf8_lossy(v)))?,
         ),
         ParameterValue::Decimal(v) => Box::new(decimal_from_wit(v)?),
-        ParameterValue::RangeInt32(v) => Box::new(range_from_wit(*v)),
-        ParameterValue::RangeInt64(v) => Box::new(range_from_wit(*v)),
+        ParameterValue::RangeInt32(v) => Box::new(range_from_wit(*v, i32::MAX)?),
+        ParameterValue::RangeInt64(v) => Box::new(range_from_wit(*v, i64::MAX)?),
         ParameterValue::RangeDecimal(v) => Box::new(decimal_range_from_wit(v)?),
         ParameterValue::ArrayInt32(v) => Box::new(v.clone()),
         ParameterValue::ArrayInt64(v) => Box::new(v.clone()),
@@ -203,11 +203,22 @@ fn range_to_wit<T: Copy + Normalizable + PartialOrd>(range: Range<T>) -> WitRang
     (range.lower().map(|b| bound(b.value, b.type_)), range.upper().map(|b| bound(b.value, b.type_)))
 }
 
-fn range_from_wit<T: Normalizable + PartialOrd>((lower, upper): WitRange<T>) -> Range<T> {
-    Range::new(
+/// An integer range, refused when its canonical form would need a bound past `max`: Postgres
+/// keeps ranges as `[lower, upper)`, so an exclusive lower or inclusive upper bound of `max` is out
+/// of range (and `postgres_range` panics on one).
+fn range_from_wit<T: Normalizable + PartialOrd + Copy + std::fmt::Display>(
+    (lower, upper): WitRange<T>,
+    max: T,
+) -> anyhow::Result<Range<T>> {
+    let lower_past_max = matches!(lower, Some((value, RangeBoundKind::Exclusive)) if value == max);
+    let upper_past_max = matches!(upper, Some((value, RangeBoundKind::Inclusive)) if value == max);
+    if lower_past_max || upper_past_max {
+        bail!("a range bound past {max} is out of range");
+    }
+    Ok(Range::new(
         lower.map(|(value, kind)| RangeBound::new(value, bound_kind_from_wit(kind))),
         upper.map(|(value, kind)| RangeBound::new(value, bound_kind_from_wit(kind))),
-    )
+    ))
 }
 
 fn decimal_range_to_wit(range: Range<RangeableDecimal>) -> WitRange<String> {
@@ -336,5 +347,23 @@ impl FromSql<'_> for RangeableDecimal {
 impl Normalizable for RangeableDecimal {
     fn normalize<S: BoundSided>(bound: RangeBound<S, Self>) -> RangeBound<S, Self> {
         bound
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_ranges_past_the_largest_value_are_refused_not_a_panic() {
+        use RangeBoundKind::{Exclusive, Inclusive};
+        for range in [(Some((i32::MAX, Exclusive)), None), (None, Some((i32::MAX, Inclusive)))] {
+            assert!(parameter(&ParameterValue::RangeInt32(range)).is_err(), "{range:?}");
+        }
+        let past = (Some((i64::MAX, Exclusive)), Some((i64::MAX, Inclusive)));
+        assert!(parameter(&ParameterValue::RangeInt64(past)).is_err());
+        for range in [(Some((i32::MAX, Inclusive)), None), (Some((1, Inclusive)), Some((i32::MAX, Exclusive)))] {
+            assert!(parameter(&ParameterValue::RangeInt32(range)).is_ok(), "{range:?}");
+        }
     }
 }

@@ -208,27 +208,34 @@ impl InstanceState {
     }
 }
 
-/// Checks each host named by a connection string (URL or key/value form) against the
-/// component's `allowed_outbound_hosts`.
+/// Checks each host named by a connection string (URL or key/value form), and each `hostaddr`
+/// (the address actually dialled when given), against the component's `allowed_outbound_hosts`.
 fn ensure_address_allowed(state: &InstanceState, address: &str) -> Result<(), Error> {
     let config: tokio_postgres::Config =
         address.parse().map_err(|error: tokio_postgres::Error| Error::ConnectionFailed(error.to_string()))?;
     let ports = config.get_ports();
+    // The port paired with the `index`th host, or the only port given for all hosts.
+    let port = |index: usize| ports.get(index).or(if ports.len() == 1 { ports.first() } else { None });
+    let mut targets = Vec::new();
     for (index, host) in config.get_hosts().iter().enumerate() {
         let tokio_postgres::config::Host::Tcp(host) = host else {
             return Err(Error::ConnectionFailed("Unix sockets are not supported on WebAssembly".to_owned()));
         };
-        // The port paired with this host, or the only port given for all hosts.
-        let port = ports.get(index).or(if ports.len() == 1 { ports.first() } else { None });
-        let target = match port {
+        targets.push(match port(index) {
             Some(port) => format!("{host}:{port}"),
             None => host.clone(),
-        };
-        if !state.component().allowed_hosts.allows(&target, "postgres") {
-            return Err(Error::ConnectionFailed(format!("address postgres://{target} is not permitted")));
-        }
+        });
     }
-    Ok(())
+    for (index, address) in config.get_hostaddrs().iter().enumerate() {
+        targets.push(match port(index) {
+            Some(port) => std::net::SocketAddr::new(*address, *port).to_string(),
+            None => address.to_string(),
+        });
+    }
+    match targets.iter().find(|target| !state.component().allowed_hosts.allows(target, "postgres")) {
+        Some(target) => Err(Error::ConnectionFailed(format!("address postgres://{target} is not permitted"))),
+        None => Ok(()),
+    }
 }
 
 fn connection_failed(error: anyhow::Error) -> Error {

@@ -174,6 +174,11 @@ impl Pool {
                     drop(permit);
                 });
             }
+            Release::Close => {
+                logging::warn(format_args!("a Postgres session could not be reset; closed the connection"));
+                drop(session);
+                drop(permit);
+            }
             Release::Cancel => {
                 tokio::spawn(async move {
                     match tokio::time::timeout(CLEAN_TIMEOUT, session.cancel_statement()).await {

@@ -25,7 +25,7 @@ use std::thread::ThreadId;
 use futures::Stream;
 
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, WrongType};
 use tokio_postgres::{Client, Error, NoTls, Row, RowStream, Statement};
 
 use super::pool_metrics::PoolMetrics;
@@ -51,6 +51,9 @@ pub struct Session {
     used: AtomicBool,
     /// The current user began a transaction block (which may still be open).
     transaction_block_begun: AtomicBool,
+    /// The reset a previous user left pending failed: the session may still hold that user's
+    /// state, and is closed when given back.
+    reset_failed: AtomicBool,
     /// Statements sent whose answers have not been read to their end (a guest may start a query
     /// before it has read the rows of another).
     statements_unfinished: Arc<AtomicUsize>,
@@ -79,6 +82,8 @@ pub enum Release {
     Clean,
     /// Its user left a statement unfinished: cancel it and close the connection.
     Cancel,
+    /// Its session could not be reset: close the connection.
+    Close,
 }
 
 /// A query's rows; reading them to their end (or to an error) finishes the statement.
@@ -117,6 +122,7 @@ impl Session {
             reset_pending: AtomicBool::new(false),
             used: AtomicBool::new(false),
             transaction_block_begun: AtomicBool::new(false),
+            reset_failed: AtomicBool::new(false),
             statements_unfinished: Arc::new(AtomicUsize::new(0)),
             no_transaction_warnings,
             metrics,
@@ -161,7 +167,9 @@ impl Session {
             self.reset_pending.store(true, Ordering::SeqCst);
         }
         let transaction_block_begun = self.transaction_block_begun.swap(false, Ordering::SeqCst);
-        if self.statements_unfinished.load(Ordering::SeqCst) > 0 {
+        if self.reset_failed.load(Ordering::SeqCst) {
+            Release::Close
+        } else if self.statements_unfinished.load(Ordering::SeqCst) > 0 {
             Release::Cancel
         } else if transaction_block_begun {
             Release::Clean
@@ -194,7 +202,7 @@ impl Session {
         }
         let first = self.after_pending_reset(self.prepare_and_call(text, params, &call)).await;
         match first {
-            Err(error) if is_stale_statement(&error) => {
+            Err(error) if is_stale_statement(&error) || is_wrong_parameter_type(&error) => {
                 self.forget_stale(text, &error);
                 match self.prepare_and_call(text, params, &call).await {
                     // Inside a transaction the stale statement's failure has already aborted it,
@@ -217,7 +225,12 @@ impl Session {
     }
 
     /// The statement from the cache, or prepared now and cached once the server accepted it.
+    /// Inside a transaction block the cache is bypassed: there a stale cached statement's
+    /// failure would abort the user's transaction, where Spin, preparing each call, succeeds.
     async fn prepared(&self, text: &str) -> Result<Statement, Error> {
+        if self.transaction_block_begun.load(Ordering::SeqCst) {
+            return self.client.prepare(text).await;
+        }
         if let Some(statement) = self.statements.lock().expect("statement cache poisoned").get(text) {
             self.metrics.statement_cache_hits.inc();
             return Ok(statement);
@@ -247,7 +260,13 @@ impl Session {
         // `join!` polls the reset first, so its messages are queued on the connection before the
         // operation's; the server answers them in order.
         let (reset, result) = futures::join!(self.reset(), operation);
-        reset?;
+        if let Err(error) = reset {
+            // The operation went out behind the failed reset and may have run, with the previous
+            // user's state; the user is told it failed, and the session is not used again (Spin
+            // discards a connection whose recycling failed).
+            self.reset_failed.store(true, Ordering::SeqCst);
+            return Err(error);
+        }
         result
     }
 
@@ -278,6 +297,14 @@ fn is_stale_statement(error: &Error) -> bool {
     }
 }
 
+/// A parameter of a type other than the cached statement's: the statement was prepared for
+/// another user, whose session (its `search_path`, its temporary tables) or whose schema made
+/// Postgres infer other parameter types. Caught before anything is sent, so preparing again for
+/// this user's session (as Spin does on every call) is safe.
+fn is_wrong_parameter_type(error: &Error) -> bool {
+    std::error::Error::source(error).is_some_and(|source| source.is::<WrongType>())
+}
+
 /// Whether `text` starts a transaction block (`BEGIN`, `START TRANSACTION`), after any leading
 /// whitespace and comments. Only a client statement can leave a transaction open past its call:
 /// functions and procedures cannot.
@@ -292,7 +319,8 @@ fn skip_to_first_word(mut text: &str) -> &str {
     loop {
         text = text.trim_start_matches(|character: char| character.is_whitespace() || character == ';');
         if let Some(rest) = text.strip_prefix("--") {
-            text = rest.split_once('\n').map_or("", |(_, after)| after);
+            // Postgres ends a line comment at a carriage return as well as at a newline.
+            text = rest.split_once(['\n', '\r']).map_or("", |(_, after)| after);
         } else if text.starts_with("/*") {
             text = after_block_comment(text);
         } else {
@@ -338,6 +366,7 @@ mod tests {
                     " ; ;BEGIN ISOLATION LEVEL SERIALIZABLE",
                     "/* /* */ */ BEGIN",
                     "/* a */;/* b */begin",
+                    "-- why\rBEGIN",
                 ])
         {
             assert!(begins_transaction_block(text), "{text:?}");

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use sendinchat_tests::processes::{HostProcess, TestServices};
+use sendinchat_tests::wait;
 
 use super::{conformance_options, get_json, own_host, shared_app};
 
@@ -105,6 +106,11 @@ fn an_undeclared_database_host_is_refused() {
     let body = probe("undeclared");
     assert_eq!(body["error"]["kind"], "connection-failed", "{body}");
     assert_eq!(body["error"]["text"], "address postgres://127.0.0.2:5432 is not permitted");
+    // The declared database by name, but another address to dial.
+    let body = probe("undeclared/hostaddr");
+    assert_eq!(body["error"]["kind"], "connection-failed", "{body}");
+    let text = body["error"]["text"].as_str().unwrap_or_default();
+    assert!(text.starts_with("address postgres://127.0.0.2:") && text.ends_with(" is not permitted"), "{body}");
 }
 
 /// Results around the host's read-ahead (4 rows read at once, longer ones by a task) and far past
@@ -171,13 +177,19 @@ fn probe_on(host: &HostProcess, path: &str) -> Value {
 fn no_session_state_leaks_to_the_next_user_of_a_connection() {
     let host = private_host();
     let clean = probe_on(&host, "session/inspect");
-    for state in ["settings", "temp-table", "advisory-lock", "listen", "cursor", "sequence", "transaction"] {
+    let states = ["settings", "temp-table", "advisory-lock", "listen", "cursor", "sequence"];
+    let mut transactions_left = 0;
+    for state in states.into_iter().chain(["transaction", "transaction-after-comment"]) {
         let left = probe_on(&host, &format!("session/leave/{state}"));
         assert!(left["error"].is_null(), "{state}: {left}");
-        if state == "transaction" {
+        if state.starts_with("transaction") {
             // Cleaned at once rather than by the next user; wait until it is back in the pool.
-            host.wait_for_log("released a Postgres connection inside an open transaction", Duration::from_secs(10))
-                .unwrap();
+            transactions_left += 1;
+            let cleaned = wait::until(Duration::from_secs(10), || {
+                let warnings = host.log().matches("released a Postgres connection inside an open transaction").count();
+                (warnings == transactions_left).then_some(())
+            });
+            cleaned.unwrap_or_else(|| panic!("{state}: no cleaning warning; log:\n{}", host.log()));
         }
         let seen = probe_on(&host, "session/inspect");
         assert_eq!(seen["pid"], left["pid"], "{state}: the next request must reuse the connection: {seen}");
@@ -200,10 +212,28 @@ fn cached_statements_survive_schema_changes_and_failures() {
     let first = probe_on(&host, "statement/select-star");
     assert_eq!(first["columns"], json!(["a"]), "the failure was not cached: {first}");
     database.batch_execute("ALTER TABLE probe_altered ADD COLUMN b int").unwrap();
+    // Inside a transaction block the cache is bypassed: a stale statement's failure there would
+    // have aborted the guest's transaction.
+    let in_transaction = probe_on(&host, "statement/select-star/in-transaction");
+    assert_eq!(in_transaction["pid"], first["pid"], "same connection: {in_transaction}");
+    assert_eq!(in_transaction["columns"], json!(["a", "b"]), "{in_transaction}");
     let altered = probe_on(&host, "statement/select-star");
     assert_eq!(altered["pid"], first["pid"], "same connection, so the statement was cached: {altered}");
     assert_eq!(altered["columns"], json!(["a", "b"]), "re-prepared after the result type changed: {altered}");
     database.batch_execute("DROP TABLE probe_altered").unwrap();
+}
+
+/// A cached statement keeps the parameter types Postgres inferred for the session that prepared
+/// it; the next user's session (here its own temporary table) may infer others, as it would under
+/// Spin, which prepares every call.
+#[test]
+fn a_cached_statement_takes_the_parameter_types_of_the_session_that_runs_it() {
+    let host = private_host();
+    let narrow = probe_on(&host, "statement/typed/int4");
+    assert_eq!(narrow["count"], 0, "{narrow}");
+    let wide = probe_on(&host, "statement/typed/int8");
+    assert_eq!(wide["pid"], narrow["pid"], "the next request must reuse the connection: {wide}");
+    assert_eq!(wide["count"], 0, "{wide}");
 }
 
 #[test]

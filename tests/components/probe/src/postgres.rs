@@ -17,7 +17,8 @@ pub async fn handle(path: &[&str]) -> Reply {
         ["unique-violation"] => unique_violation().await,
         ["unique-violation", "query", call] => unique_violation_in_query(call).await,
         ["leak"] => leak_transaction().await,
-        ["undeclared"] => undeclared().await,
+        ["undeclared"] => undeclared("postgres://postgres@127.0.0.2:5432/postgres?sslmode=disable").await,
+        ["undeclared", "hostaddr"] => undeclared_hostaddr().await,
         ["echo", number] => echo(number).await,
         ["stream", count] => stream(count, "0").await,
         ["stream", count, "failing-at", row] => stream(count, row).await,
@@ -25,7 +26,9 @@ pub async fn handle(path: &[&str]) -> Reply {
         ["sleep", "sync", milliseconds] => sleep_in_synchronous_query(milliseconds).await,
         ["session", "leave", state] => leave_session_state(state).await,
         ["session", "inspect"] => inspect_session().await,
-        ["statement", "select-star"] => select_star().await,
+        ["statement", "select-star"] => select_star(false).await,
+        ["statement", "select-star", "in-transaction"] => select_star(true).await,
+        ["statement", "typed", column_type] => select_typed(column_type).await,
         ["statement", "deallocate-then-select"] => deallocate_then_select().await,
         _ => {
             return (StatusCode::NOT_FOUND, json!({ "error": "unknown pg probe" }));
@@ -155,10 +158,17 @@ async fn leak_transaction() -> Result<Value, Error> {
     Ok(json!({ "left_open": true }))
 }
 
-async fn undeclared() -> Result<Value, Error> {
-    let connection = Connection::open("postgres://postgres@127.0.0.2:5432/postgres?sslmode=disable").await?;
+async fn undeclared(address: &str) -> Result<Value, Error> {
+    let connection = Connection::open(address).await?;
     drop(connection);
     Ok(json!({ "connected": true }))
+}
+
+/// The declared database, but with a `hostaddr` (the address dialled) that is not declared.
+async fn undeclared_hostaddr() -> Result<Value, Error> {
+    let address = variables::get("database_url").await.map_err(|e| PgError::Other(format!("{e:?}")))?;
+    let separator = if address.contains('?') { '&' } else { '?' };
+    undeclared(&format!("{address}{separator}hostaddr=127.0.0.2")).await
 }
 
 async fn echo(number: &str) -> Result<Value, Error> {
@@ -216,6 +226,8 @@ async fn leave_session_state(state: &str) -> Result<Value, Error> {
         "cursor" => &["DECLARE probe_cursor CURSOR WITH HOLD FOR SELECT 1"],
         "sequence" => &["CREATE SEQUENCE IF NOT EXISTS probe_leak_sequence", "SELECT nextval('probe_leak_sequence')"],
         "transaction" => &["BEGIN", "SELECT pg_current_xact_id()"],
+        // Postgres ends a line comment at a carriage return too.
+        "transaction-after-comment" => &["-- why\rBEGIN", "SELECT pg_current_xact_id()"],
         _ => return Err(Error::PgError(PgError::Other(format!("unknown session state {state:?}")))),
     };
     let connection = connect().await?;
@@ -257,13 +269,37 @@ async fn backend_pid(connection: &Connection) -> Result<i32, Error> {
 }
 
 /// `SELECT *` from a table the test alters between calls: the statement's result type changes
-/// under a cached prepared statement.
-async fn select_star() -> Result<Value, Error> {
+/// under a cached prepared statement. Optionally inside a transaction block.
+async fn select_star(in_transaction: bool) -> Result<Value, Error> {
     let connection = connect().await?;
+    if in_transaction {
+        connection.execute("BEGIN", Vec::<P>::new()).await?;
+    }
     let result = connection.query("SELECT * FROM probe_altered", Vec::<P>::new()).await?;
     let columns: Vec<String> = result.columns().iter().map(|column| column.name.clone()).collect();
     let rows = result.collect().await?;
+    if in_transaction {
+        connection.execute("COMMIT", Vec::<P>::new()).await?;
+    }
     Ok(json!({ "columns": columns, "rows": rows.len(), "pid": backend_pid(&connection).await? }))
+}
+
+/// The same statement text over a temporary table whose column is `int4` or `int8`, with a
+/// parameter of that type: Postgres infers the parameter's type from this session's table.
+async fn select_typed(column_type: &str) -> Result<Value, Error> {
+    let (create, parameter) = match column_type {
+        "int4" => ("CREATE TEMP TABLE probe_typed (v int4)", P::Int32(7)),
+        "int8" => ("CREATE TEMP TABLE probe_typed (v int8)", P::Int64(7)),
+        _ => return Err(Error::PgError(PgError::Other(format!("unknown column type {column_type:?}")))),
+    };
+    let connection = connect().await?;
+    connection.execute(create, Vec::<P>::new()).await?;
+    let rows = connection.query("SELECT count(*) FROM probe_typed WHERE v = $1", vec![parameter]).await?;
+    let count = match rows.collect().await?[0][0] {
+        DbValue::Int64(count) => count,
+        _ => -1,
+    };
+    Ok(json!({ "count": count, "pid": backend_pid(&connection).await? }))
 }
 
 /// The guest deallocates every prepared statement of its session, then runs a statement the
