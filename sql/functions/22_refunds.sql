@@ -76,7 +76,9 @@ BEGIN
             -- A refund cannot itself be refunded.
             resource := transfer_json(result.posted, NULL)::text;
         END IF;
-        IF outcome = 'completed' AND NOT replayed AND room IS NOT NULL THEN
+        -- A receiver who has left the room still refunds, but posts nothing (its note least of all)
+        -- into a room they are no longer in; the payment's message shows the amount refunded.
+        IF outcome = 'completed' AND NOT replayed AND room IS NOT NULL AND chat_is_member(room, p_caller_id) THEN
             room_message := message_json(
                 chat_append_message(room, p_caller_id, 'refund', p_note, (result.posted).id, NULL, NULL))::text;
         END IF;

@@ -102,8 +102,9 @@ END;
 -- Appends a message to a room: draws the next seq and the next change_seq (a new message is a
 -- change too) under the room's row lock (held until commit, so messages of a room commit in seq
 -- order) and bumps the room's activity. Its sender is a member (callers check that under the room
--- lock, or a payment's under a lock on the membership), except for a refund's message, which the
--- payment's receiver sends even after leaving. The check is asserted here for the payment kinds,
+-- lock, or a payment's under a lock on the membership), except perhaps a refund's: its caller
+-- looks without a lock, and a departure may commit in between (its message is then the last of a
+-- member who just left, harmless). The check is asserted here for the payment kinds,
 -- whose callers check apart from this; a text message's caller checks right after taking the
 -- room's lock, and a second look-up on every message would only repeat it.
 CREATE FUNCTION chat_append_message(

@@ -678,6 +678,42 @@ fn payments_requests_and_read_markers_are_rate_limited_like_messages() {
     assert!(limited(&app.mark_read(&alice, room, message_id)));
 }
 
+/// A refund of a chat payment posts into its room, so it spends the refunder's chat budget: a
+/// payment refunded a cent at a time is no way around it. A receiver who has left the room still
+/// refunds, but posts nothing into the room (a refund's note would otherwise reach its members).
+#[test]
+fn refunds_spend_the_chat_budget_and_a_former_member_posts_nothing() {
+    let Some((app, alice, bob)) = funded_pair_on_app_with("chat_messages_per_minute", "2", "10") else {
+        return;
+    };
+    let carol = app.new_user();
+    let paid = |receiver: &TestUser, room: i64| {
+        let paid = app.pay_in_room(&alice, room, &json!({"receiver_id": receiver.id, "amount": "1.00"}));
+        assert_eq!(paid.status, 201, "{}", paid.text);
+        paid.body["transfer"]["id"].as_i64().unwrap()
+    };
+    let (bobs_room, carols_room) = (room_of(&app, &alice, &bob), room_of(&app, &alice, &carol));
+    let (to_bob, to_carol) = (paid(&bob, bobs_room), paid(&carol, carols_room));
+    let refund = |user: &TestUser, payment: i64| app.refund(user, payment, &json!({"amount": "0.01", "note": "ha"}));
+    for _ in 0..2 {
+        let refunded = refund(&bob, to_bob);
+        assert_eq!(refunded.status, 201, "{}", refunded.text);
+    }
+    let third = refund(&bob, to_bob);
+    assert_eq!((third.status, third.code()), (429, "rate_limited"), "{}", third.text);
+    assert!(third.header("retry-after").is_some());
+    assert_eq!(app.balance(&bob), "0.98", "the refused refund moved nothing");
+
+    assert_eq!(app.leave_room(&carol, carols_room).status, 204);
+    let refunded = refund(&carol, to_carol);
+    assert_eq!(refunded.status, 201, "{}", refunded.text);
+    let messages = app.messages(&alice, carols_room, "");
+    let last = messages.body["items"].as_array().and_then(|items| items.last()).cloned().unwrap_or_default();
+    assert_eq!(last["kind"], "payment", "no refund message: {}", messages.text);
+    assert_eq!(last["transfer"]["refunded_amount"], "0.01", "{}", messages.text);
+    assert_eq!(app.balance(&alice), "8.03");
+}
+
 /// Leaving is the leaver's decision: neither the owner (adding members) nor the other party of a
 /// direct room (opening it again) can put someone back; opening the direct chat oneself can.
 #[test]

@@ -1,20 +1,15 @@
-//! Messages (and typing notices, and read markers) per user per minute, counted in Redis. Payments
-//! and payment requests in a room, and their resolutions, post messages, so they spend the
-//! messages' budget. Room changes (creating rooms, opening direct rooms, adding members) have a
-//! budget of their own.
-//!
-//! When Redis is unreachable the limit is not enforced (fail open): losing the counter must not
-//! stop people from talking, and every message is still stored and bounded in size. Login
-//! throttling, where a missing counter would help an attacker, fails closed instead (see `auth`).
+//! Messages (and typing notices, and read markers) per user per minute, counted in Redis
+//! (`shared::rate_limit`). Payments and payment requests in a room, and their resolutions, post
+//! messages, so they spend the messages' budget. Room changes (creating rooms, opening direct
+//! rooms, adding members) have a budget of their own.
 use shared::ids::UserId;
+use shared::rate_limit::{self, CHAT_MESSAGES};
 
 use crate::error::ChatError;
 use crate::settings::Settings;
 
-const WINDOW_SECONDS: u32 = 60;
-
 pub async fn allow_message(settings: &Settings, sender: UserId) -> Result<(), ChatError> {
-    allow(settings, "messages", settings.messages_per_minute, sender).await
+    allow(settings, CHAT_MESSAGES, settings.messages_per_minute, sender).await
 }
 
 /// Typing notices share the messages' budget size but have their own counter.
@@ -35,21 +30,7 @@ pub async fn allow_room_change(settings: &Settings, caller: UserId) -> Result<()
 }
 
 async fn allow(settings: &Settings, what: &str, per_minute: i64, sender: UserId) -> Result<(), ChatError> {
-    let key = format!("{}:chat-{what}:{sender}", settings.redis_key_prefix);
-    let counted = match shared::redis::connect(&settings.redis_url).await {
-        Ok(connection) => shared::redis::count_in_window(&connection, &key, WINDOW_SECONDS)
-            .await
-            .map_err(|error| format!("{error:?}")),
-        Err(error) => Err(error.to_string()),
-    };
-    match counted {
-        Ok(window) if window.count > per_minute => Err(ChatError::RateLimited {
-            retry_after_seconds: u32::try_from(window.seconds_left).unwrap_or(WINDOW_SECONDS),
-        }),
-        Ok(_) => Ok(()),
-        Err(error) => {
-            shared::request_log::warn(format_args!("rate limit not enforced for user {sender}: {error}"));
-            Ok(())
-        }
-    }
+    rate_limit::spend(&settings.redis_url, &settings.redis_key_prefix, what, per_minute, sender)
+        .await
+        .map_err(|retry_after_seconds| ChatError::RateLimited { retry_after_seconds })
 }

@@ -23,6 +23,11 @@ pub struct Settings {
     pub statement_lines_max: usize,
     /// How the refund of a chat payment is announced in its room, as `chat` announces messages.
     pub publisher: Publisher,
+    /// Where the refunder's chat budget is counted, as `chat` counts it.
+    pub redis_url: String,
+    pub redis_key_prefix: String,
+    /// A refund may post into a room, so it spends the chat budget (`chat_messages_per_minute`).
+    pub chat_messages_per_minute: i64,
 }
 
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
@@ -43,6 +48,9 @@ async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
         max_page_size: shared::ids::checked_page_size(variables.parsed("max_page_size").await?)?,
         statement_lines_max: variables.parsed("statement_lines_max").await?,
         publisher: Publisher::read(variables).await?,
+        redis_url: variables.text("redis_url").await?,
+        redis_key_prefix: variables.text("redis_key_prefix").await?,
+        chat_messages_per_minute: variables.parsed("chat_messages_per_minute").await?,
     })
 }
 

@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod money;
 pub mod outcome;
 pub mod publisher;
+pub mod rate_limit;
 pub mod redis;
 pub mod request;
 pub mod request_log;
