@@ -109,6 +109,40 @@ BEGIN
 END;
 $$;
 
+-- How many refused requests' answers a scope (a user, or the operator) keeps. A refused request
+-- had no effect, so a retry of one forgotten is judged afresh: it can make its effect once, never
+-- twice. Nothing throttles refusals, so without a bound a client could fill the table.
+CREATE FUNCTION idempotency_refusals_kept_max() RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN 1000;
+
+-- Forgets a few of the scope's refusals past the latest idempotency_refusals_kept_max(), oldest
+-- first; called as each refusal is stored, so the kept ones stay near the bound. Rows locked by
+-- a concurrent request are skipped: forgetting is never worth a wait.
+CREATE FUNCTION idempotency_forget_old_refusals(p_scope text) RETURNS void
+LANGUAGE sql
+BEGIN ATOMIC
+    DELETE FROM idempotency_keys
+    WHERE (scope, key) IN (
+        SELECT k.scope, k.key FROM idempotency_keys k
+        WHERE k.scope = p_scope AND k.outcome <> 'completed'
+        ORDER BY k.created_at DESC
+        OFFSET idempotency_refusals_kept_max() LIMIT 16
+        FOR UPDATE SKIP LOCKED);
+END;
+
+-- Stores a refused request's answer under its key, unless a concurrent duplicate stored its own
+-- first (that one keeps the first answer).
+CREATE FUNCTION idempotency_store_refusal(p_scope text, p_key text, p_fingerprint bytea, p_outcome text)
+RETURNS void
+LANGUAGE sql
+BEGIN ATOMIC
+    INSERT INTO idempotency_keys (scope, key, request_fingerprint, outcome)
+    VALUES (p_scope, p_key, p_fingerprint, p_outcome)
+    ON CONFLICT DO NOTHING;
+    SELECT idempotency_forget_old_refusals(p_scope);
+END;
+
 -- Records the outcome of a request whose key idempotency_claim granted (no-op without a key).
 CREATE FUNCTION idempotency_record(p_scope text, p_key text, p_outcome text, p_resource text)
 RETURNS void
@@ -116,6 +150,7 @@ LANGUAGE sql
 BEGIN ATOMIC
     UPDATE idempotency_keys SET outcome = p_outcome, resource = p_resource
     WHERE scope = p_scope AND key = p_key;
+    SELECT idempotency_forget_old_refusals(p_scope) WHERE p_key IS NOT NULL AND p_outcome <> 'completed';
 END;
 
 -- Opens the accounts the users lack in a currency. One statement, in user id order: two first
@@ -333,10 +368,7 @@ BEGIN
             replayed := true;
             RETURN;
         END IF;
-        -- A concurrent duplicate that stored its refusal first keeps the first answer.
-        INSERT INTO idempotency_keys (scope, key, request_fingerprint, outcome)
-        VALUES (key_scope, p_idempotency_key, fingerprint, outcome)
-        ON CONFLICT DO NOTHING;
+        PERFORM idempotency_store_refusal(key_scope, p_idempotency_key, fingerprint, outcome);
     END IF;
 END;
 $$;

@@ -84,10 +84,7 @@ BEGIN
         END IF;
     END IF;
     IF p_idempotency_key IS NOT NULL AND outcome <> 'completed' AND NOT replayed THEN
-        -- A concurrent duplicate that stored its refusal first keeps the first answer.
-        INSERT INTO idempotency_keys (scope, key, request_fingerprint, outcome)
-        VALUES (scope, p_idempotency_key, fingerprint, outcome)
-        ON CONFLICT DO NOTHING;
+        PERFORM idempotency_store_refusal(scope, p_idempotency_key, fingerprint, outcome);
     END IF;
 END;
 $$;

@@ -396,6 +396,45 @@ fn a_transfer_aborted_by_a_deadlock_answers_a_retryable_503_and_its_retry_comple
     assert_ledger_invariants(&mut app().database());
 }
 
+/// A refused request's answer is stored under its Idempotency-Key, and nothing throttles refusals:
+/// each user keeps the answers of their latest 1,000 (`idempotency_refusals_kept_max`), so a client
+/// cannot fill the table. The latest still replay; one forgotten is judged afresh, which a refused
+/// request (it had no effect) allows without ever making its effect twice.
+#[test]
+fn a_user_keeps_the_answers_of_their_latest_thousand_refusals() {
+    const KEPT: i64 = 1_000;
+    const REFUSALS: usize = 1_040;
+    const CLIENTS: usize = 4;
+    let (alice, bob) = (app().new_user(), app().new_user());
+    let body = json!({"receiver_id": bob.id, "amount": "1"});
+    let refused = |key: &str| {
+        let refused = app().transfer_with_key(&alice, &body, key);
+        assert_eq!((refused.status, refused.code()), (422, "insufficient_funds"), "{}", refused.text);
+    };
+    refused("oldest");
+    std::thread::scope(|scope| {
+        for client in 0..CLIENTS {
+            let refused = &refused;
+            scope.spawn(move || (client..REFUSALS).step_by(CLIENTS).for_each(|index| refused(&format!("k-{index}"))));
+        }
+    });
+    refused("latest");
+    let mut database = app().database();
+    let scope = format!("user:{}", alice.id);
+    let stored: i64 =
+        database.query_one("SELECT count(*) FROM idempotency_keys WHERE scope = $1", &[&scope]).unwrap().get(0);
+    assert!((KEPT..=KEPT + 16).contains(&stored), "{stored} refusals kept of {}", REFUSALS + 2);
+    app().fund(&alice, "5");
+    let latest = app().transfer_with_key(&alice, &body, "latest");
+    assert_eq!((latest.status, latest.header("idempotent-replayed")), (422, Some("true")), "{}", latest.text);
+    let oldest = app().transfer_with_key(&alice, &body, "oldest");
+    assert_eq!(oldest.status, 201, "forgotten, so judged afresh: {}", oldest.text);
+    let again = app().transfer_with_key(&alice, &body, "oldest");
+    assert_eq!((again.status, again.body["id"].clone()), (201, oldest.body["id"].clone()), "{}", again.text);
+    assert_eq!(app().balance(&alice), "4.00", "one transfer for the key");
+    assert_ledger_invariants(&mut database);
+}
+
 /// 50 accounts, 32 concurrent clients, 5,000 random transfers, a hot account in 30% of them.
 #[test]
 fn a_storm_of_concurrent_transfers_keeps_every_invariant() {
