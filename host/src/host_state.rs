@@ -72,7 +72,7 @@ impl InstanceState {
     }
 
     pub fn cached_postgres_pool(&mut self, address: &str) -> anyhow::Result<Arc<crate::postgres::Pool>> {
-        if let Some(pool) = self.postgres_pools.get(address) {
+        if let Some(pool) = self.postgres_pools.get(address).filter(|pool| !pool.is_closed()) {
             return Ok(pool.clone());
         }
         let pool = self.component.services.postgres.pool(&self.component.id, address)?;

@@ -9,7 +9,7 @@
 //! component: under Spin it would leak into the next request) and session state is discarded.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::ThreadId;
 use std::time::Duration;
@@ -25,6 +25,15 @@ use crate::{logging, metrics};
 
 /// Most connections one component may have open to one connection string, as in Spin.
 const CONNECTIONS_PER_POOL: usize = 64;
+
+/// Most pools (connection strings) one component keeps, as Spin's pool cache holds 16: past it the
+/// least recently used pool is closed. Without a bound a guest varying its connection string
+/// (`application_name`, `options`) would keep an idle connection per string until Postgres
+/// refused every client.
+const POOLS_PER_COMPONENT_MAX: usize = 16;
+
+/// Orders pools by their last use, for closing the least recently used.
+static USE_CLOCK: AtomicU64 = AtomicU64::new(0);
 
 /// Connecting gives up after this unless the connection string sets `connect_timeout`: an
 /// unreachable server must fail the guest's call, not hold it until the request deadline.
@@ -57,13 +66,38 @@ impl PostgresPools {
         }
         let pool = Arc::new(Pool::new(component, address)?);
         let mut pools = self.pools.write().expect("pool map poisoned");
-        Ok(pools.entry(key).or_insert(pool).clone())
+        let pool = pools.entry(key).or_insert(pool).clone();
+        close_least_recently_used_past_bound(&mut pools, component);
+        Ok(pool)
     }
+}
+
+fn close_least_recently_used_past_bound(pools: &mut HashMap<(String, String), Arc<Pool>>, component: &str) {
+    let of_component = |pools: &HashMap<(String, String), Arc<Pool>>| {
+        pools
+            .iter()
+            .filter(|((owner, _), _)| owner == component)
+            .map(|(key, pool)| (key.clone(), pool.clone()))
+            .collect::<Vec<_>>()
+    };
+    let owned = of_component(pools);
+    if owned.len() <= POOLS_PER_COMPONENT_MAX {
+        return;
+    }
+    let least_recently_used = owned.iter().min_by_key(|(_, pool)| pool.last_used.load(Ordering::SeqCst));
+    let (key, pool) = least_recently_used.expect("the component has pools");
+    pools.remove(key);
+    pool.close();
+    assert!(of_component(pools).len() <= POOLS_PER_COMPONENT_MAX);
 }
 
 pub struct Pool {
     config: Config,
     idle: Mutex<Vec<Session>>,
+    /// When it was last checked out from (`USE_CLOCK`).
+    last_used: AtomicU64,
+    /// Put out of use past the component's bound: it keeps no idle connection.
+    closed: AtomicBool,
     capacity: Arc<Semaphore>,
     metrics: Arc<PoolMetrics>,
 }
@@ -84,6 +118,8 @@ impl Pool {
         Ok(Self {
             config,
             idle: Mutex::new(Vec::new()),
+            last_used: AtomicU64::new(USE_CLOCK.fetch_add(1, Ordering::SeqCst)),
+            closed: AtomicBool::new(false),
             capacity: Arc::new(Semaphore::new(CONNECTIONS_PER_POOL)),
             metrics,
         })
@@ -92,6 +128,7 @@ impl Pool {
     /// Takes an idle connection or opens one, waiting while the pool is at capacity.
     pub async fn checkout(self: &Arc<Self>, component_id: &str) -> anyhow::Result<PooledConnection> {
         let started = std::time::Instant::now();
+        self.last_used.store(USE_CLOCK.fetch_add(1, Ordering::SeqCst), Ordering::SeqCst);
         let Ok(permit) = tokio::time::timeout(ACQUIRE_TIMEOUT, self.capacity.clone().acquire_owned()).await else {
             self.metrics.acquire_timeouts.inc();
             bail!("no pooled Postgres connection became free within {ACQUIRE_TIMEOUT:?}");
@@ -144,14 +181,33 @@ impl Pool {
             Some(index) => Some(idle.remove(index)),
             None => idle.pop(),
         };
-        self.metrics.idle.set(idle.len() as i64);
+        if session.is_some() {
+            self.metrics.idle.dec();
+        }
         session
     }
 
     fn put_idle(&self, session: Session) {
         let mut idle = self.idle.lock().expect("idle list poisoned");
-        idle.push(session);
-        self.metrics.idle.set(idle.len() as i64);
+        // Checked under the lock `close` takes, so no session is left idle in a closed pool.
+        if !self.closed.load(Ordering::SeqCst) {
+            idle.push(session);
+            self.metrics.idle.inc();
+        }
+    }
+
+    /// Closes the idle connections, and those in use as they come back. Instances that still
+    /// hold the pool open a new one (see `InstanceState::cached_postgres_pool`).
+    fn close(&self) {
+        let mut idle = self.idle.lock().expect("idle list poisoned");
+        self.closed.store(true, Ordering::SeqCst);
+        // Counted per label, which pools of other connection strings to the same database share.
+        self.metrics.idle.dec_by(idle.len() as i64);
+        idle.clear();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
     }
 
     /// Puts the connection back. Its session is reset when its next user runs a statement (in

@@ -243,3 +243,31 @@ fn statements_deallocated_by_the_guest_are_prepared_again() {
     assert!(body["error"].is_null(), "{body}");
     assert_eq!(body["pid"], body["pid_again"]);
 }
+
+/// A component keeps at most 16 pools (one per connection string), as Spin's pool cache: a guest
+/// varying its connection string (here `application_name`) cannot keep an idle connection per
+/// string until Postgres refuses every client.
+#[test]
+fn a_component_keeps_at_most_sixteen_connection_pools() {
+    const POOLS_MAX: i64 = 16;
+    let host = private_host();
+    let run = std::process::id();
+    for index in 0..24 {
+        let body = probe_on(&host, &format!("connect-as/probe_pool_{run}_{index}"));
+        assert!(body["error"].is_null(), "{body}");
+    }
+    let mut database =
+        postgres::Client::connect(&TestServices::from_env().database("host_conformance").unwrap(), postgres::NoTls)
+            .unwrap();
+    let pattern = format!("probe\\_pool\\_{run}\\_%");
+    let open = wait::until(Duration::from_secs(10), || {
+        let open: i64 = database
+            .query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE $1", &[&pattern])
+            .unwrap()
+            .get(0);
+        (open <= POOLS_MAX).then_some(open)
+    });
+    assert!(open.is_some(), "more than {POOLS_MAX} pools keep their connections; host log:\n{}", host.log());
+    let latest = probe_on(&host, &format!("connect-as/probe_pool_{run}_23"));
+    assert!(latest["error"].is_null(), "the latest pool still serves: {latest}");
+}

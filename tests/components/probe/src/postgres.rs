@@ -19,6 +19,7 @@ pub async fn handle(path: &[&str]) -> Reply {
         ["leak"] => leak_transaction().await,
         ["undeclared"] => undeclared("postgres://postgres@127.0.0.2:5432/postgres?sslmode=disable").await,
         ["undeclared", "hostaddr"] => undeclared_hostaddr().await,
+        ["connect-as", application_name] => connect_as(application_name).await,
         ["echo", number] => echo(number).await,
         ["stream", count] => stream(count, "0").await,
         ["stream", count, "failing-at", row] => stream(count, row).await,
@@ -162,6 +163,15 @@ async fn undeclared(address: &str) -> Result<Value, Error> {
     let connection = Connection::open(address).await?;
     drop(connection);
     Ok(json!({ "connected": true }))
+}
+
+/// Runs a statement through a connection string of its own: the declared database, under
+/// `application_name` (each string its own pool in the host, as in Spin).
+async fn connect_as(application_name: &str) -> Result<Value, Error> {
+    let address = variables::get("database_url").await.map_err(|e| PgError::Other(format!("{e:?}")))?;
+    let separator = if address.contains('?') { '&' } else { '?' };
+    let connection = Connection::open(format!("{address}{separator}application_name={application_name}")).await?;
+    Ok(json!({ "pid": backend_pid(&connection).await? }))
 }
 
 /// The declared database, but with a `hostaddr` (the address dialled) that is not declared.
