@@ -262,9 +262,11 @@ impl Session {
         let (reset, result) = futures::join!(self.reset(), operation);
         if let Err(error) = reset {
             // The operation went out behind the failed reset and may have run, with the previous
-            // user's state; the user is told it failed, and the session is not used again (Spin
-            // discards a connection whose recycling failed).
+            // user's state; the user is told it failed, the reset goes out again with the user's
+            // next statement, and the session is not used again (Spin discards a connection whose
+            // recycling failed).
             self.reset_failed.store(true, Ordering::SeqCst);
+            self.reset_pending.store(true, Ordering::SeqCst);
             return Err(error);
         }
         result
