@@ -211,8 +211,9 @@ impl Pool {
     }
 
     /// Puts the connection back. Its session is reset when its next user runs a statement (in
-    /// the same round trip), unless its user began a transaction block: then it is cleaned now,
-    /// before it is idle, so a transaction left open cannot hold locks while nobody uses it. A
+    /// the same round trip), unless its user began a transaction block or took a session-level
+    /// advisory lock: then it is cleaned now, before it is idle, so a transaction left open or a
+    /// lock left taken is not held while nobody uses it. A
     /// connection whose user left a statement unfinished has the statement cancelled (it would
     /// hold its locks until it ended, and the next user would wait behind it) and is closed. The
     /// capacity permit is released only once the connection is idle or closed, so connections
@@ -254,8 +255,9 @@ impl Pool {
         }
     }
 
-    /// Rolls back and resets a connection whose user began a transaction block, then makes it
-    /// idle; one that cannot be cleaned is dropped, and closes.
+    /// Rolls back and resets a connection whose user began a transaction block (or took a
+    /// session-level advisory lock), then makes it idle; one that cannot be cleaned is dropped,
+    /// and closes.
     async fn clean(&self, session: Session, component_id: &str) {
         match tokio::time::timeout(CLEAN_TIMEOUT, session.clean()).await {
             Ok(Ok(had_open_transaction)) => {

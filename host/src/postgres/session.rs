@@ -6,8 +6,9 @@
 //! pool (deadpool-postgres, `RecyclingMethod::Clean`) resets a connection when it is next checked
 //! out, in a round trip of its own before the guest's first statement. Here the reset is sent
 //! in the same write as the next user's first statement, so it costs no round trip; a session
-//! whose user began a transaction block is cleaned at once instead (see `pool`), so a transaction
-//! left open never holds its locks while the connection sits idle.
+//! whose user began a transaction block or took a session-level advisory lock is cleaned at once
+//! instead (see `pool`), so neither a transaction left open nor a lock left taken is held while
+//! the connection sits idle (the idle list is last in, first out: it may sit there long).
 //!
 //! A user stopped in the middle of a statement (its instance killed at the request deadline) or
 //! that stopped reading a statement's rows leaves the statement running on the server, holding
@@ -51,6 +52,8 @@ pub struct Session {
     used: AtomicBool,
     /// The current user began a transaction block (which may still be open).
     transaction_block_begun: AtomicBool,
+    /// The current user may have taken a session-level advisory lock (which may still be held).
+    session_lock_taken: AtomicBool,
     /// The reset a previous user left pending failed: the session may still hold that user's
     /// state, and is closed when given back.
     reset_failed: AtomicBool,
@@ -78,7 +81,8 @@ enum Outcome {
 pub enum Release {
     /// Nothing now: the reset goes out with the next user's first statement.
     Idle,
-    /// A clean now: its user began a transaction block, which may still be open.
+    /// A clean now: its user began a transaction block, which may still be open, or may hold
+    /// a session-level advisory lock.
     Clean,
     /// Its user left a statement unfinished: cancel it and close the connection.
     Cancel,
@@ -122,6 +126,7 @@ impl Session {
             reset_pending: AtomicBool::new(false),
             used: AtomicBool::new(false),
             transaction_block_begun: AtomicBool::new(false),
+            session_lock_taken: AtomicBool::new(false),
             reset_failed: AtomicBool::new(false),
             statements_unfinished: Arc::new(AtomicUsize::new(0)),
             no_transaction_warnings,
@@ -167,11 +172,12 @@ impl Session {
             self.reset_pending.store(true, Ordering::SeqCst);
         }
         let transaction_block_begun = self.transaction_block_begun.swap(false, Ordering::SeqCst);
+        let session_lock_taken = self.session_lock_taken.swap(false, Ordering::SeqCst);
         if self.reset_failed.load(Ordering::SeqCst) {
             Release::Close
         } else if self.statements_unfinished.load(Ordering::SeqCst) > 0 {
             Release::Cancel
-        } else if transaction_block_begun {
+        } else if transaction_block_begun || session_lock_taken {
             Release::Clean
         } else {
             Release::Idle
@@ -199,6 +205,9 @@ impl Session {
         self.used.store(true, Ordering::SeqCst);
         if begins_transaction_block(text) {
             self.transaction_block_begun.store(true, Ordering::SeqCst);
+        }
+        if takes_session_lock(text) {
+            self.session_lock_taken.store(true, Ordering::SeqCst);
         }
         let first = self.after_pending_reset(self.prepare_and_call(text, params, &call)).await;
         match first {
@@ -305,6 +314,14 @@ fn is_stale_statement(error: &Error) -> bool {
 /// this user's session (as Spin does on every call) is safe.
 fn is_wrong_parameter_type(error: &Error) -> bool {
     std::error::Error::source(error).is_some_and(|source| source.is::<WrongType>())
+}
+
+/// Whether `text` may take a session-level advisory lock (`pg_advisory_lock`, `_shared`,
+/// `pg_try_advisory_lock`; not the `_xact_` ones, which end with their transaction). A function
+/// the statement calls could take one unseen: those are still released by the next user's reset.
+fn takes_session_lock(text: &str) -> bool {
+    const NAME: &[u8] = b"advisory_lock";
+    text.as_bytes().windows(NAME.len()).any(|window| window.eq_ignore_ascii_case(NAME))
 }
 
 /// Whether `text` starts a transaction block (`BEGIN`, `START TRANSACTION`), after any leading

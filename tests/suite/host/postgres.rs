@@ -191,12 +191,29 @@ fn no_session_state_leaks_to_the_next_user_of_a_connection() {
             });
             cleaned.unwrap_or_else(|| panic!("{state}: no cleaning warning; log:\n{}", host.log()));
         }
+        if state == "advisory-lock" {
+            // Cleaned at once too, silently: wait until the backend has run the reset.
+            wait_until_reset(left["pid"].as_i64().unwrap());
+        }
         let seen = probe_on(&host, "session/inspect");
         assert_eq!(seen["pid"], left["pid"], "{state}: the next request must reuse the connection: {seen}");
         assert_eq!(seen["values"], clean["values"], "{state} leaked: {seen}");
         // 55000: currval is not yet defined in this session (42P01 before the sequence exists).
         assert!(["55000", "42P01"].contains(&seen["sequence_currval"].as_str().unwrap()), "{state}: {seen}");
     }
+}
+
+/// Waits until backend `pid` has run the host's session reset (its last statement) and is idle.
+fn wait_until_reset(pid: i64) {
+    let services = TestServices::from_env();
+    let mut database =
+        postgres::Client::connect(&services.database("host_conformance").unwrap(), postgres::NoTls).unwrap();
+    let reset = wait::until(Duration::from_secs(10), || {
+        let query =
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'idle' AND query LIKE 'CLOSE ALL;%'";
+        (database.query_one(query, &[&(pid as i32)]).unwrap().get::<_, i64>(0) == 1).then_some(())
+    });
+    reset.unwrap_or_else(|| panic!("backend {pid} was not reset"));
 }
 
 #[test]
@@ -270,4 +287,26 @@ fn a_component_keeps_at_most_sixteen_connection_pools() {
     assert!(open.is_some(), "more than {POOLS_MAX} pools keep their connections; host log:\n{}", host.log());
     let latest = probe_on(&host, &format!("connect-as/probe_pool_{run}_23"));
     assert!(latest["error"].is_null(), "the latest pool still serves: {latest}");
+}
+
+/// A session-level advisory lock a request leaves taken is released when its connection is given
+/// back, not when the connection is next used: the pool hands out the connection returned last,
+/// so one returned earlier may sit idle long, and another backend waiting for the lock with it.
+#[test]
+fn an_advisory_lock_left_taken_is_released_with_its_connection() {
+    let host = private_host();
+    let left = probe_on(&host, "session/leave/advisory-lock");
+    assert!(left["error"].is_null(), "{left}");
+    let mut database =
+        postgres::Client::connect(&TestServices::from_env().database("host_conformance").unwrap(), postgres::NoTls)
+            .unwrap();
+    let pid = left["pid"].as_i64().unwrap() as i32;
+    let released = wait::until(Duration::from_secs(10), || {
+        let held: i64 = database
+            .query_one("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = $1", &[&pid])
+            .unwrap()
+            .get(0);
+        (held == 0).then_some(())
+    });
+    assert!(released.is_some(), "backend {pid} still holds the lock its last user left taken");
 }
