@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 use wasmtime::StoreContextMut;
@@ -36,8 +36,9 @@ use crate::host_state::InstanceState;
 /// Largest query result the host buffers for a guest, as in Spin (128 MiB).
 const MAX_BUFFERED_RESULT_BYTES: usize = 128 << 20;
 
-/// Rows of a `query-async` result the host reads at once, before the guest asks for them. A
-/// longer result is read by a task that keeps a queue of this many rows (and one more) ahead.
+/// Rows of a `query-async` result the host reads at once (those already arrived), before the
+/// guest asks for them. A longer result is read by a task that keeps a queue of this many rows
+/// (and one more) ahead.
 const ROWS_READ_AHEAD: usize = 4;
 
 /// The host side of a guest's `connection` resource: one pooled connection, held until the
@@ -331,7 +332,8 @@ struct QueryStream {
 }
 
 /// Starts a query and reads its first rows (the first describes the columns). Most results are a
-/// few rows, all read here; a longer one is handed to a background task. A task per query cost
+/// few rows that arrive together, all read here; a longer or slower one is handed to a background
+/// task. A task per query cost
 /// the host a spawn, two channels and their wake-ups for the one row most statements return.
 async fn start_streaming_query(
     connection: Arc<PooledConnection>,
@@ -344,7 +346,15 @@ async fn start_streaming_query(
     let mut read = VecDeque::new();
     // The rows before an error reach the guest; the error ends the stream.
     let end = loop {
-        let row = match stream.next().await {
+        // The first row is waited for (it describes the columns; Spin answers once it has it);
+        // the next ones only taken if they are already here, so the guest gets its answer as soon
+        // as under Spin even when later rows are slow to come (a lock they wait for, say).
+        let next = if read.is_empty() { Some(stream.next().await) } else { stream.next().now_or_never() };
+        let Some(next) = next else {
+            let (rows, outcome) = read_rest_in_background(connection, stream, read);
+            return Ok(QueryStream { columns, rows, outcome });
+        };
+        let row = match next {
             None => break Ok(()),
             Some(row) => row.map_err(query_failed),
         };
@@ -375,7 +385,7 @@ fn read_rest_in_background(
     stream: session::Rows,
     read: VecDeque<Row>,
 ) -> (RowProducer, oneshot::Receiver<Result<(), Error>>) {
-    assert_eq!(read.len(), ROWS_READ_AHEAD + 1);
+    assert!((1..=ROWS_READ_AHEAD + 1).contains(&read.len()));
     let (row_sender, rows) = mpsc::channel(ROWS_READ_AHEAD + 1);
     for row in read {
         assert!(row_sender.try_send(row).is_ok(), "the queue has room for the rows read");

@@ -18,7 +18,7 @@ fn host_with_metrics(request_timeout: &str) -> HostProcess {
     HostProcess::start(&options).unwrap()
 }
 
-fn scrape(host: &HostProcess) -> String {
+pub(super) fn scrape(host: &HostProcess) -> String {
     let mut response = http_client(REQUEST_TIMEOUT).get(host.metrics_url()).call().expect("metrics");
     assert_eq!(response.status(), 200);
     let content_type = response.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
@@ -27,7 +27,7 @@ fn scrape(host: &HostProcess) -> String {
 }
 
 /// The value of the sample `name{...}` whose labels include every one of `labels`, or 0.
-fn sample(text: &str, name: &str, labels: &[&str]) -> f64 {
+pub(super) fn sample(text: &str, name: &str, labels: &[&str]) -> f64 {
     text.lines()
         .filter(|line| line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
         .filter(|line| labels.iter().all(|label| line.contains(label)))

@@ -21,6 +21,7 @@ pub async fn handle(path: &[&str]) -> Reply {
         ["undeclared", "hostaddr"] => undeclared_hostaddr().await,
         ["connect-as", application_name] => connect_as(application_name).await,
         ["echo", number] => echo(number).await,
+        ["first-row-then-blocked"] => first_row_then_blocked().await,
         ["stream", count] => stream(count, "0").await,
         ["stream", count, "failing-at", row] => stream(count, row).await,
         ["hold", milliseconds] => hold_connection(milliseconds).await,
@@ -204,6 +205,29 @@ async fn stream(count: &str, failing_row: &str) -> Result<Value, Error> {
     }
     let error = result.result().await.err().map(|error| error_json(&error));
     Ok(json!({ "rows": rows, "sum": sum, "error": error }))
+}
+
+/// A query whose first row comes at once and whose next ones wait for a lock this guest holds on
+/// another connection: the guest must get the first row (the query's answer) before it lets go
+/// of the lock, as under Spin, or it would wait for itself.
+async fn first_row_then_blocked() -> Result<Value, Error> {
+    let holder = connect().await?;
+    holder.execute("SELECT pg_advisory_lock(4243)", Vec::<P>::new()).await?;
+    let reader = connect().await?;
+    // The first two rows are larger than Postgres' send buffer, so the first is sent whole (the
+    // second pushes its last bytes out) before the third waits for the lock.
+    let statement = "SELECT n, CASE WHEN n <= 2 THEN repeat('x', 65536) \
+        ELSE (SELECT 'after' FROM pg_advisory_xact_lock_shared(4243 + n - n)) END AS v \
+        FROM generate_series(1, 4) AS n";
+    let mut result = reader.query(statement, Vec::<P>::new()).await?;
+    let first = result.next().await.is_some();
+    holder.execute("SELECT pg_advisory_unlock(4243)", Vec::<P>::new()).await?;
+    let mut rows = usize::from(first);
+    while result.next().await.is_some() {
+        rows += 1;
+    }
+    result.result().await?;
+    Ok(json!({ "rows": rows }))
 }
 
 /// Keeps a pooled connection for `milliseconds`, so that many at once exhaust the pool.
