@@ -236,6 +236,27 @@ fn a_statement_past_its_line_limit_is_refused() {
     assert_eq!((four.status, four.code()), (422, "statement_too_large"), "{}", four.text);
 }
 
+/// Each statement reads up to `statement_lines_max` lines into memory, so each user has a budget
+/// of them (`statements_per_minute`); a refused one is refused before any is read, and bad input
+/// is answered before the budget is spent.
+#[test]
+fn statements_are_rate_limited_per_user() {
+    let Some((app, alice, bob)) = funded_pair_on_app_with("statements_per_minute", "2", "10") else {
+        return;
+    };
+    let today = |user: &TestUser, query: &str| app.get(&format!("/fintech/statement?{query}"), Some(&user.token));
+    let period = around_today();
+    assert_eq!(today(&alice, "from=2020-02-01&to=2020-01-01").status, 400, "bad input costs nothing");
+    for _ in 0..2 {
+        let answered = today(&alice, &period);
+        assert_eq!(answered.status, 200, "{}", answered.text);
+    }
+    let refused = today(&alice, &period);
+    assert_eq!((refused.status, refused.code()), (429, "rate_limited"), "{}", refused.text);
+    assert!(refused.header("retry-after").is_some(), "a 429 says when to retry");
+    assert_eq!(today(&bob, &period).status, 200, "the budget is per user");
+}
+
 /// A client that does not read its statement holds no database connection: the rows are read
 /// before the answer starts. (Streamed from the query instead, 64 such clients took the
 /// component's whole pool, and under Spin, which sets no deadline, kept it.)

@@ -14,19 +14,19 @@ pub async fn allow_message(settings: &Settings, sender: UserId) -> Result<(), Ch
 
 /// Typing notices share the messages' budget size but have their own counter.
 pub async fn allow_typing(settings: &Settings, sender: UserId) -> Result<(), ChatError> {
-    allow(settings, "typing", settings.messages_per_minute, sender).await
+    allow(settings, "chat-typing", settings.messages_per_minute, sender).await
 }
 
 /// Read markers share the messages' budget size but have their own counter.
 pub async fn allow_read_marker(settings: &Settings, reader: UserId) -> Result<(), ChatError> {
-    allow(settings, "read-markers", settings.messages_per_minute, reader).await
+    allow(settings, "chat-read-markers", settings.messages_per_minute, reader).await
 }
 
 /// Creating a room, opening a direct room and adding a member each pull other users into a room:
 /// without a budget of their own (`chat_room_changes_per_minute`), one account could flood a victim
 /// with hundreds of rooms.
 pub async fn allow_room_change(settings: &Settings, caller: UserId) -> Result<(), ChatError> {
-    allow(settings, "room-changes", settings.room_changes_per_minute, caller).await
+    allow(settings, "chat-room-changes", settings.room_changes_per_minute, caller).await
 }
 
 async fn allow(settings: &Settings, what: &str, per_minute: i64, sender: UserId) -> Result<(), ChatError> {

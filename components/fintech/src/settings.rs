@@ -28,6 +28,9 @@ pub struct Settings {
     pub redis_key_prefix: String,
     /// A refund may post into a room, so it spends the chat budget (`chat_messages_per_minute`).
     pub chat_messages_per_minute: i64,
+    /// Statements per user per minute (`statements_per_minute`): each reads up to
+    /// `statement_lines_max` lines into memory.
+    pub statements_per_minute: i64,
 }
 
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
@@ -51,6 +54,7 @@ async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
         redis_url: variables.text("redis_url").await?,
         redis_key_prefix: variables.text("redis_key_prefix").await?,
         chat_messages_per_minute: variables.parsed("chat_messages_per_minute").await?,
+        statements_per_minute: variables.parsed("statements_per_minute").await?,
     })
 }
 
