@@ -310,12 +310,17 @@ async fn query_all(connection: &PooledConnection, statement: &str, params: &[Par
             // As in Spin, columns are described by the first row; no rows, no columns.
             columns = convert::columns(&row);
         }
-        let values = convert::row_values(&row).map_err(conversion_failed)?;
-        buffered_bytes += values.iter().map(convert::memory_size).sum::<usize>();
-        if buffered_bytes > MAX_BUFFERED_RESULT_BYTES {
-            return Err(result_too_large());
+        let taken = convert::row_values(&row).map_err(conversion_failed).and_then(|values| {
+            buffered_bytes += values.iter().map(convert::memory_size).sum::<usize>();
+            if buffered_bytes > MAX_BUFFERED_RESULT_BYTES { Err(result_too_large()) } else { Ok(values) }
+        });
+        match taken {
+            Ok(values) => rows.push(values),
+            Err(error) => {
+                discard_rest(stream).await;
+                return Err(error);
+            }
         }
-        rows.push(values);
     }
     Ok(RowSet { columns, rows })
 }
@@ -356,17 +361,18 @@ async fn start_streaming_query(
         };
         let row = match next {
             None => break Ok(()),
-            Some(row) => row.map_err(query_failed),
+            Some(Err(error)) => break Err(query_failed(error)),
+            Some(Ok(row)) => row,
         };
-        let values = row.and_then(|row| {
-            if read.is_empty() {
-                columns = convert::columns(&row);
-            }
-            guest_row(&row)
-        });
-        match values {
+        if read.is_empty() {
+            columns = convert::columns(&row);
+        }
+        match guest_row(&row) {
             Ok(values) => read.push_back(values),
-            Err(error) => break Err(error),
+            Err(error) => {
+                discard_rest(&mut stream).await;
+                break Err(error);
+            }
         }
         // One row past the read-ahead tells a longer result from one that ends there.
         if read.len() > ROWS_READ_AHEAD {
@@ -417,11 +423,27 @@ async fn forward_rows(mut stream: session::Rows, row_sender: mpsc::Sender<Row>) 
             next = stream.next() => next,
         };
         let Some(row) = next else { return Ok(()) };
-        let values = guest_row(&row.map_err(query_failed)?)?;
+        let values = match guest_row(&row.map_err(query_failed)?) {
+            Ok(values) => values,
+            Err(error) => {
+                discard_rest(&mut stream).await;
+                return Err(error);
+            }
+        };
         if row_sender.send(values).await.is_err() {
             return Ok(());
         }
     }
+}
+
+/// Reads what is left of a result after a row the guest cannot take (a type it has no value
+/// for, or past the size limit) has ended it, so that the statement finishes and its connection
+/// stays usable: as under Spin, where tokio-postgres discards the rest of a dropped result.
+/// Left unread, the statement would count as unfinished, and its connection be closed.
+async fn discard_rest<S: futures::Stream<Item = Result<tokio_postgres::Row, tokio_postgres::Error>> + Unpin>(
+    mut stream: S,
+) {
+    while let Some(Ok(_)) = stream.next().await {}
 }
 
 /// Delivers a query's rows to the guest's `stream<row>`: a short result read whole, or the queue

@@ -70,6 +70,20 @@ fn reading_a_timestamptz_column_fails_as_under_spin() {
     assert!(!text.contains("Stack backtrace"), "host backtraces must not reach guests: {text}");
 }
 
+/// A row the guest cannot take ends its query with an error, and the rest of the result is read
+/// and dropped, so the statement is finished and its connection used again (left unread, the
+/// statement counted as unfinished: the connection was cancelled and closed, with a warning).
+#[test]
+fn a_row_the_guest_cannot_take_leaves_its_connection_usable() {
+    let host = private_host();
+    for _ in 0..2 {
+        let body = probe_when_idle(&host, "timestamptz");
+        assert_eq!(body["error"]["kind"], "query-failed", "{body}");
+    }
+    probe_when_idle(&host, "echo/1");
+    assert!(!host.log().contains("left a Postgres statement unfinished"), "{}", host.log());
+}
+
 #[test]
 fn statements_on_one_connection_form_one_transaction() {
     let body = probe("transaction");
