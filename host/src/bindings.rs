@@ -5,7 +5,8 @@ wasmtime::component::bindgen!({
     path: "wit",
     world: "spin-imports",
     // Every import is async on the host side: each one waits on a database or Redis.
-    imports: { default: async },
+    // A constructor that cannot store its resource traps, as Spin's does (never a host panic).
+    imports: { default: async, "spin:postgres/postgres@4.2.0.[constructor]connection-builder": async | trappable },
     with: {
         "spin:postgres/postgres@4.2.0.connection": crate::postgres::PostgresConnection,
         "spin:postgres/postgres@4.2.0.connection-builder": crate::postgres::PostgresConnectionBuilder,

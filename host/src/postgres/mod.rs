@@ -95,8 +95,8 @@ impl wit::HostConnection for InstanceState {
 }
 
 impl wit::HostConnectionBuilder for InstanceState {
-    async fn new(&mut self, address: String) -> Resource<PostgresConnectionBuilder> {
-        self.table().push(PostgresConnectionBuilder { address }).expect("resource table full")
+    async fn new(&mut self, address: String) -> wasmtime::Result<Resource<PostgresConnectionBuilder>> {
+        Ok(self.table().push(PostgresConnectionBuilder { address })?)
     }
 
     async fn set_ca_root(&mut self, _: Resource<PostgresConnectionBuilder>, _certificate: String) -> Result<(), Error> {
