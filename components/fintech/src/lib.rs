@@ -17,6 +17,7 @@ mod audit;
 mod deposit;
 mod error;
 mod history;
+mod rate_limit;
 mod refund;
 mod settings;
 mod statement;

@@ -14,6 +14,7 @@ use spin_sdk::http::Request;
 use spin_sdk::pg::ParameterValue;
 
 use crate::error::FintechError;
+use crate::rate_limit;
 
 use crate::settings::Settings;
 
@@ -39,17 +40,7 @@ pub async fn refund(settings: &Settings, request: Request, raw_id: &str) -> Resu
     let payment = TransferId::parse(raw_id).ok_or(FintechError::TransferNotFound)?;
     let (parts, body) = read_body(request, BODY_BYTES_MAX).await?;
     let command = RefundCommand::parse(JsonObject::from_json_body(&parts.headers, &body)?)?;
-    // The refund of a chat payment posts into its room: it spends the refunder's chat budget, as
-    // every post does (checked before the refund, whose room is known only once it is made).
-    shared::rate_limit::spend(
-        &settings.redis_url,
-        &settings.redis_key_prefix,
-        shared::rate_limit::CHAT_MESSAGES,
-        settings.chat_messages_per_minute,
-        caller,
-    )
-    .await
-    .map_err(ApiError::too_many_requests)?;
+    rate_limit::allow_refund(settings, caller).await?;
 
     let params: Vec<ParameterValue> = vec![
         caller.get().into(),

@@ -21,6 +21,7 @@ use spin_sdk::http::Request;
 use spin_sdk::pg::{Connection, QueryResult, Row};
 
 use crate::error::FintechError;
+use crate::rate_limit;
 use crate::settings::Settings;
 
 /// The longest period one statement covers.
@@ -111,15 +112,7 @@ impl StatementQuery {
 pub async fn statement(settings: &Settings, request: Request) -> Result<StreamingReply, FintechError> {
     let caller = settings.keys.authenticate(request.headers())?;
     let query = StatementQuery::parse(&request, settings)?;
-    shared::rate_limit::spend(
-        &settings.redis_url,
-        &settings.redis_key_prefix,
-        shared::rate_limit::STATEMENTS,
-        settings.statements_per_minute,
-        caller,
-    )
-    .await
-    .map_err(ApiError::too_many_requests)?;
+    rate_limit::allow_statement(settings, caller).await?;
     let mut lines = read_lines(settings, caller, &query).await?.into_iter();
     let Some(opening) = lines.next() else {
         return Err(ApiError::unprocessable("unsupported_currency", "the ledger does not hold that currency").into());
