@@ -213,11 +213,11 @@ impl Pool {
     /// Puts the connection back. Its session is reset when its next user runs a statement (in
     /// the same round trip), unless its user began a transaction block or took a session-level
     /// advisory lock: then it is cleaned now, before it is idle, so a transaction left open or a
-    /// lock left taken is not held while nobody uses it. A
-    /// connection whose user left a statement unfinished has the statement cancelled (it would
-    /// hold its locks until it ended, and the next user would wait behind it) and is closed. The
-    /// capacity permit is released only once the connection is idle or closed, so connections
-    /// being cleaned still count against the pool's limit.
+    /// lock left taken is not held while nobody uses it. A connection whose user left a statement
+    /// unfinished has the statement cancelled (it would hold its locks until it ended, and the
+    /// next user would wait behind it) and is closed. The capacity permit is released only once
+    /// the connection is idle or closed, so connections being cleaned still count against the
+    /// pool's limit.
     fn give_back(self: Arc<Self>, session: Session, permit: OwnedSemaphorePermit, component_id: String) {
         self.metrics.in_use.dec();
         if session.is_closed() {
