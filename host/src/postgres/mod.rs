@@ -338,8 +338,8 @@ struct QueryStream {
 
 /// Starts a query and reads its first rows (the first describes the columns). Most results are a
 /// few rows that arrive together, all read here; a longer or slower one is handed to a background
-/// task. A task per query cost
-/// the host a spawn, two channels and their wake-ups for the one row most statements return.
+/// task. A task per query cost the host a spawn, two channels and their wake-ups for the one row
+/// most statements return.
 async fn start_streaming_query(
     connection: Arc<PooledConnection>,
     statement: String,

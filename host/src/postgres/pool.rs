@@ -73,22 +73,15 @@ impl PostgresPools {
 }
 
 fn close_least_recently_used_past_bound(pools: &mut HashMap<(String, String), Arc<Pool>>, component: &str) {
-    let of_component = |pools: &HashMap<(String, String), Arc<Pool>>| {
-        pools
-            .iter()
-            .filter(|((owner, _), _)| owner == component)
-            .map(|(key, pool)| (key.clone(), pool.clone()))
-            .collect::<Vec<_>>()
-    };
-    let owned = of_component(pools);
-    if owned.len() <= POOLS_PER_COMPONENT_MAX {
+    let owned = || pools.iter().filter(|((owner, _), _)| owner == component);
+    if owned().count() <= POOLS_PER_COMPONENT_MAX {
         return;
     }
-    let least_recently_used = owned.iter().min_by_key(|(_, pool)| pool.last_used.load(Ordering::SeqCst));
-    let (key, pool) = least_recently_used.expect("the component has pools");
-    pools.remove(key);
-    pool.close();
-    assert!(of_component(pools).len() <= POOLS_PER_COMPONENT_MAX);
+    let least_recently_used = owned().min_by_key(|(_, pool)| pool.last_used.load(Ordering::SeqCst));
+    let key = least_recently_used.map(|(key, _)| key.clone()).expect("the component has pools");
+    if let Some(pool) = pools.remove(&key) {
+        pool.close();
+    }
 }
 
 pub struct Pool {

@@ -169,17 +169,21 @@ async fn undeclared(address: &str) -> Result<Value, Error> {
 /// Runs a statement through a connection string of its own: the declared database, under
 /// `application_name` (each string its own pool in the host, as in Spin).
 async fn connect_as(application_name: &str) -> Result<Value, Error> {
-    let address = variables::get("database_url").await.map_err(|e| PgError::Other(format!("{e:?}")))?;
-    let separator = if address.contains('?') { '&' } else { '?' };
-    let connection = Connection::open(format!("{address}{separator}application_name={application_name}")).await?;
+    let connection =
+        Connection::open(declared_address_with(&format!("application_name={application_name}")).await?).await?;
     Ok(json!({ "pid": backend_pid(&connection).await? }))
 }
 
 /// The declared database, but with a `hostaddr` (the address dialled) that is not declared.
 async fn undeclared_hostaddr() -> Result<Value, Error> {
+    undeclared(&declared_address_with("hostaddr=127.0.0.2").await?).await
+}
+
+/// The declared database's connection string with one more `parameter` (`name=value`).
+async fn declared_address_with(parameter: &str) -> Result<String, Error> {
     let address = variables::get("database_url").await.map_err(|e| PgError::Other(format!("{e:?}")))?;
     let separator = if address.contains('?') { '&' } else { '?' };
-    undeclared(&format!("{address}{separator}hostaddr=127.0.0.2")).await
+    Ok(format!("{address}{separator}{parameter}"))
 }
 
 async fn echo(number: &str) -> Result<Value, Error> {
