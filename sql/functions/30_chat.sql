@@ -6,9 +6,10 @@
 -- payment's transfer), then the memberships a payment rests on, then accounts (inside ledger_pay),
 -- then the room row (taken to append the message, held until commit). A payment that waits for a
 -- busy account thus holds only its own memberships, not the room: the room's other messages go on.
--- The memberships are held FOR KEY SHARE, which a departure (it deletes the row, after locking it
--- before the room) waits for, so a member who leaves while their payment runs is either still a
--- member when it is appended or refused. Operations without a payment take the room row before
+-- The memberships are held FOR KEY SHARE (behind a shared chat_membership_lock), which a departure
+-- (it deletes the row, after locking it before the room) waits for, so a member who leaves while
+-- their payment runs is either still a member when it is appended or refused; payments that come
+-- after the departure wait for it. Operations without a payment take the room row before
 -- their membership checks: a departure or an addition takes it too.
 
 CREATE FUNCTION payment_request_status(r payment_requests) RETURNS text
@@ -88,16 +89,40 @@ CREATE FUNCTION chat_is_member(p_room_id bigint, p_user_id bigint) RETURNS boole
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN EXISTS (SELECT 1 FROM room_members WHERE room_id = p_room_id AND user_id = p_user_id);
 
+-- The advisory lock that queues a membership's payments and departure fairly (the two-key form:
+-- a key space apart from idempotency_lock's). Row locks do not: a FOR KEY SHARE request is
+-- granted at once while only other key sharers hold the row, even with a departure's FOR UPDATE
+-- waiting, so overlapping payments to or from a member could keep them from leaving for good.
+-- Heavyweight locks queue a shared request behind a waiting exclusive one. Ids hashed to 32 bits:
+-- memberships whose keys collide only queue behind each other.
+CREATE FUNCTION chat_membership_lock(p_room_id bigint, p_user_id bigint, p_exclusive boolean) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_exclusive THEN
+        PERFORM pg_advisory_xact_lock(hashint8(p_room_id), hashint8(p_user_id));
+    ELSE
+        PERFORM pg_advisory_xact_lock_shared(hashint8(p_room_id), hashint8(p_user_id));
+    END IF;
+END;
+$$;
+
 -- Those of the users who are members of the room, their memberships locked until commit (FOR KEY
 -- SHARE: a departure waits, a read marker moves on), in user id order. Callers decide membership
 -- from this answer, not from a later look-up: that could see a membership committed since, which
 -- this did not lock, and whose member could then leave while the caller waits for accounts.
 CREATE FUNCTION chat_lock_memberships(p_room_id bigint, p_user_ids bigint[]) RETURNS bigint[]
-LANGUAGE sql
-BEGIN ATOMIC
-    SELECT ARRAY(SELECT user_id FROM room_members WHERE room_id = p_room_id AND user_id = ANY (p_user_ids)
+LANGUAGE plpgsql AS $$
+DECLARE
+    member_id bigint;
+BEGIN
+    -- In user id order, as the rows: a payment waiting here holds only lower ids' locks.
+    FOREACH member_id IN ARRAY ARRAY(SELECT DISTINCT id FROM unnest(p_user_ids) id ORDER BY id) LOOP
+        PERFORM chat_membership_lock(p_room_id, member_id, false);
+    END LOOP;
+    RETURN ARRAY(SELECT user_id FROM room_members WHERE room_id = p_room_id AND user_id = ANY (p_user_ids)
                  ORDER BY user_id FOR KEY SHARE);
 END;
+$$;
 
 -- Appends a message to a room: draws the next seq and the next change_seq (a new message is a
 -- change too) under the room's row lock (held until commit, so messages of a room commit in seq
@@ -233,7 +258,9 @@ BEGIN
     -- The membership before the room: a payment holds the membership while it waits for accounts,
     -- and takes the room only after them. A user who was no member when this looked is refused
     -- here, before the room: a membership added meanwhile, deleted after taking the room, would
-    -- be locked in the payments' order reversed (a deadlock with a payment to them).
+    -- be locked in the payments' order reversed (a deadlock with a payment to them). The
+    -- advisory lock first: payments that come after this one wait behind it.
+    PERFORM chat_membership_lock(p_room_id, p_user_id, true);
     PERFORM 1 FROM room_members WHERE room_id = p_room_id AND user_id = p_user_id FOR UPDATE;
     IF NOT FOUND THEN
         RETURN 'room_not_found';

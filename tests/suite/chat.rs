@@ -546,6 +546,19 @@ fn members_joining_and_leaving_while_paid_in_a_busy_room_never_deadlock() {
     assert_ledger_invariants(&mut app().database());
 }
 
+/// How many backends running `statement` wait, directly or in a queue, behind one of `holders`
+/// (the test's own lock holders: another test's backends running the same functions never wait
+/// behind those).
+fn backends_waiting_behind(observer: &mut postgres::Client, statement: &str, holders: &[i32]) -> i64 {
+    let query = "WITH RECURSIVE behind(pid) AS ( \
+                     SELECT pid FROM pg_stat_activity WHERE pg_blocking_pids(pid) && $2::int4[] \
+                     UNION SELECT waiter.pid FROM pg_stat_activity AS waiter, behind \
+                           WHERE behind.pid = ANY (pg_blocking_pids(waiter.pid))) \
+                 SELECT count(*) FROM behind JOIN pg_stat_activity USING (pid) \
+                 WHERE query LIKE '%' || $1 || '%'";
+    observer.query_one(query, &[&statement, &holders]).unwrap().get(0)
+}
+
 /// A departure racing its own addition, in a busy room, while a payment to the newcomer runs. The
 /// test holds the room in two transactions of its own, one after the other, to make the one
 /// interleaving that matters: the addition waits for the room, the departure looks while the
@@ -562,18 +575,8 @@ fn a_departure_racing_its_own_addition_is_refused_before_it_waits_for_the_room()
     let lock_room = "SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE";
     let backend_pid = "SELECT pg_backend_pid()";
     let mut observer = app().database();
-    // Whether a backend running `statement` waits, directly or in a queue, behind one of the
-    // test's own room holders (`holders`): another test's backends running the same functions
-    // never wait behind those.
-    let mut waits = move |statement: &str, holders: &[i32]| -> bool {
-        let query = "WITH RECURSIVE behind(pid) AS ( \
-                         SELECT pid FROM pg_stat_activity WHERE pg_blocking_pids(pid) && $2::int4[] \
-                         UNION SELECT waiter.pid FROM pg_stat_activity AS waiter, behind \
-                               WHERE behind.pid = ANY (pg_blocking_pids(waiter.pid))) \
-                     SELECT count(*) FROM behind JOIN pg_stat_activity USING (pid) \
-                     WHERE query LIKE '%' || $1 || '%'";
-        observer.query_one(query, &[&statement, &holders]).unwrap().get::<_, i64>(0) > 0
-    };
+    let mut waits =
+        move |statement: &str, holders: &[i32]| backends_waiting_behind(&mut observer, statement, holders) > 0;
     let mut first_database = app().database();
     let mut first = first_database.transaction().unwrap();
     let first_pid: i32 = first.query_one(backend_pid, &[]).unwrap().get(0);
@@ -658,6 +661,47 @@ fn a_payment_waiting_for_its_account_does_not_hold_up_the_rooms_messages() {
     assert_eq!(paid.status, 201, "{}", paid.text);
     let seq = |response: &Response| response.body["seq"].as_i64().unwrap();
     assert!(seq(&paid) > seq(&sent), "{} then {}", sent.text, paid.text);
+    assert_eq!(app().balance(alice), "9.00");
+    assert_ledger_invariants(&mut app().database());
+}
+
+/// A departure is not overtaken by payments sent after it. With row locks alone it would be: a
+/// payment's FOR KEY SHARE on a membership is granted at once while only other payments hold it,
+/// even with the departure's FOR UPDATE waiting, so overlapping payments to or from a member could
+/// keep them in a room for good. The test holds alice's account: her first payment waits for it,
+/// holding her membership; her departure queues behind that payment; her second payment, sent
+/// after the departure, must queue behind the departure and be refused once she has left.
+#[test]
+fn a_departure_is_not_overtaken_by_payments_sent_after_it() {
+    let (alice, bob) = (app().new_user(), app().new_user());
+    app().fund(&alice, "10");
+    let room = room_with(app(), &bob, &[&alice]);
+    let mut database = app().database();
+    let mut holder = database.transaction().unwrap();
+    let holder_pid: i32 = holder.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    holder.execute("SELECT 1 FROM accounts WHERE owner_user_id = $1 FOR UPDATE", &[&alice.id]).unwrap();
+    let (alice, bob) = (&alice, &bob);
+    let pay = move || app().pay_in_room(alice, room, &json!({"receiver_id": bob.id, "amount": "1"}));
+    let mut observer = app().database();
+    let mut queued = |statement: &str, count: i64, what: &str| {
+        let waiting = wait::until(EVENT_TIMEOUT, || {
+            (backends_waiting_behind(&mut observer, statement, &[holder_pid]) >= count).then_some(())
+        });
+        waiting.unwrap_or_else(|| panic!("{what} never queued behind the test's lock"));
+    };
+    let (first, left, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(pay);
+        queued("chat_send_payment", 1, "the first payment");
+        let left = scope.spawn(move || app().leave_room(alice, room));
+        queued("chat_leave_room", 1, "the departure");
+        let second = scope.spawn(pay);
+        queued("chat_send_payment", 2, "the second payment");
+        holder.commit().unwrap();
+        (first.join().unwrap(), left.join().unwrap(), second.join().unwrap())
+    });
+    assert_eq!(first.status, 201, "{}", first.text);
+    assert_eq!(left.status, 204, "{}", left.text);
+    assert_eq!((second.status, second.code()), (404, "room_not_found"), "{}", second.text);
     assert_eq!(app().balance(alice), "9.00");
     assert_ledger_invariants(&mut app().database());
 }
