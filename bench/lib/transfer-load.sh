@@ -6,8 +6,10 @@
 start_system() {
     local data=$1 app_port=$2 ws_port=$3 log_file=$4
     shift 4
-    # Cheap hashing and no throttles: the benchmark creates many users from one address.
+    # Cheap hashing and no throttles: the benchmark creates many users from one address, and each
+    # makes thousands of transfers a day.
     SPIN_VARIABLE_BCRYPT_COST=4 SPIN_VARIABLE_LOGIN_MAX_FAILURES_PER_ADDRESS=100000 \
+        SPIN_VARIABLE_DAILY_OUTGOING_TRANSFERS_MAX=100000000 \
         SPIN_VARIABLE_LOGIN_MAX_ATTEMPTS_PER_ADDRESS=100000 \
         SPIN_VARIABLE_REGISTRATIONS_PER_ADDRESS_MAX=100000 SPIN_VARIABLE_REGISTRATIONS_MAX=100000 \
         scripts/run.sh --data "$data" --port "$app_port" --ws-port "$ws_port" "$@" >"$log_file" 2>&1 &

@@ -167,24 +167,30 @@ END;
 -- Moves p_amount (already validated and scaled to its currency) between two accounts: locks both
 -- in id order, refuses if the sender is a user account the amount would take below zero, writes
 -- the transfer (carrying its idempotency key, if any) with its two entries and updates both
--- balances. Outcome 'completed' (with the transfer) or 'insufficient_funds'. When another
+-- balances. Outcome 'completed' (with the transfer), 'insufficient_funds', 'daily_limit_exceeded'
+-- (the sender's outgoing total today, UTC, would pass p_daily_max) or 'daily_transfers_exceeded'
+-- (the sender made p_daily_transfers_max transfers today; NULL limits: none). When another
 -- transaction committed a transfer under the same key first, that transfer is the answer
 -- (replayed), or 'idempotency_mismatch' if it was a different request. A refund names its payment
--- in p_refund_of and does not add to the sender's outgoing total for the day: it gives back money
--- received rather than spending (see fintech_refund).
+-- in p_refund_of and adds neither to the sender's outgoing total nor to their count for the day:
+-- it gives back money received rather than spending (see fintech_refund).
 CREATE FUNCTION ledger_post(
     p_kind text, p_sender_account bigint, p_receiver_account bigint, p_amount numeric,
     p_note text, p_idempotency_scope text, p_idempotency_key text, p_fingerprint bytea,
-    p_daily_max numeric DEFAULT NULL, p_refund_of bigint DEFAULT NULL,
+    p_daily_max numeric DEFAULT NULL, p_refund_of bigint DEFAULT NULL, p_daily_transfers_max integer DEFAULT NULL,
     OUT outcome ledger_outcome, OUT posted transfers, OUT replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     today date := (now() AT TIME ZONE 'UTC')::date;
     -- What the transfer adds to the sender's outgoing total for the day.
     counted_today numeric := CASE WHEN p_refund_of IS NULL THEN p_amount ELSE 0 END;
+    -- What it adds to the sender's count of transfers for the day.
+    transfers_counted integer := CASE WHEN p_refund_of IS NULL THEN 1 ELSE 0 END;
     covered boolean;
     spent_today numeric;
-    over_limit boolean;
+    transfers_today integer;
+    over_total boolean;
+    over_count boolean;
     sender_user bigint;
     receiver_user bigint;
     currency char(3);
@@ -199,13 +205,16 @@ BEGIN
            min(a.owner_user_id) FILTER (WHERE a.id = p_receiver_account),
            min(a.currency),
            min(CASE WHEN a.outgoing_day = today THEN a.outgoing_day_total ELSE 0 END)
+               FILTER (WHERE a.id = p_sender_account),
+           min(CASE WHEN a.outgoing_day = today THEN a.outgoing_day_transfers ELSE 0 END)
                FILTER (WHERE a.id = p_sender_account)
-    INTO covered, sender_user, receiver_user, currency, spent_today
+    INTO covered, sender_user, receiver_user, currency, spent_today, transfers_today
     FROM (SELECT * FROM accounts WHERE id IN (p_sender_account, p_receiver_account)
           ORDER BY id FOR UPDATE) a;
     -- Under the sender's row lock, so two transfers cannot both fit in what is left of the day.
-    over_limit := p_daily_max IS NOT NULL AND spent_today + p_amount > p_daily_max;
-    IF covered AND NOT over_limit THEN
+    over_total := p_daily_max IS NOT NULL AND spent_today + p_amount > p_daily_max;
+    over_count := p_daily_transfers_max IS NOT NULL AND transfers_today + transfers_counted > p_daily_transfers_max;
+    IF covered AND NOT over_total AND NOT over_count THEN
         INSERT INTO transfers (kind, sender_account_id, receiver_account_id, sender_user_id,
                                receiver_user_id, amount, currency, note, idempotency_scope,
                                idempotency_key, request_fingerprint, refund_of)
@@ -221,6 +230,10 @@ BEGIN
                     WHEN id <> p_sender_account THEN outgoing_day_total
                     WHEN outgoing_day = today THEN outgoing_day_total + counted_today
                     ELSE counted_today END,
+                outgoing_day_transfers = CASE
+                    WHEN id <> p_sender_account THEN outgoing_day_transfers
+                    WHEN outgoing_day = today THEN outgoing_day_transfers + transfers_counted
+                    ELSE transfers_counted END,
                 outgoing_day = CASE WHEN id = p_sender_account THEN today ELSE outgoing_day END
             WHERE id IN (p_sender_account, p_receiver_account);
             INSERT INTO ledger_entries (transfer_id, account_id, amount)
@@ -236,7 +249,9 @@ BEGIN
         WHERE idempotency_scope = p_idempotency_scope AND idempotency_key = p_idempotency_key;
     END IF;
     IF posted.id IS NULL THEN
-        outcome := CASE WHEN covered AND over_limit THEN 'daily_limit_exceeded' ELSE 'insufficient_funds' END;
+        outcome := CASE WHEN covered AND over_total THEN 'daily_limit_exceeded'
+                        WHEN covered AND over_count THEN 'daily_transfers_exceeded'
+                        ELSE 'insufficient_funds' END;
     ELSIF posted.request_fingerprint = p_fingerprint THEN
         outcome := 'completed';
         replayed := true;
@@ -257,15 +272,15 @@ RETURN (SELECT round(p_amount, minor_units) FROM currencies
 
 -- The rules of a payment between two users, shared by /fintech/transfer and payments in chat.
 -- Outcomes: 'completed', 'self_transfer', 'receiver_not_found', 'unsupported_currency',
--- 'invalid_amount_precision', 'currency_mismatch', 'insufficient_funds', 'daily_limit_exceeded'
--- (the sender's outgoing total today, UTC, would pass p_daily_max; NULL: no limit), and, with an
--- idempotency key that another transfer holds, 'idempotency_mismatch' or a replay.
+-- 'invalid_amount_precision', 'currency_mismatch', 'insufficient_funds', 'daily_limit_exceeded',
+-- 'daily_transfers_exceeded' (see ledger_post), and, with an idempotency key that another transfer
+-- holds, 'idempotency_mismatch' or a replay.
 -- A user's account in the default currency opens on first use; an account in any other
 -- currency exists only once a deposit in it has been made.
 CREATE FUNCTION ledger_pay(
     p_sender_user_id bigint, p_receiver_user_id bigint, p_amount numeric, p_currency char(3),
     p_note text, p_default_currency char(3), p_idempotency_scope text, p_idempotency_key text,
-    p_fingerprint bytea, p_daily_max numeric DEFAULT NULL,
+    p_fingerprint bytea, p_daily_max numeric DEFAULT NULL, p_daily_transfers_max integer DEFAULT NULL,
     OUT outcome ledger_outcome, OUT posted transfers, OUT replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -301,7 +316,7 @@ BEGIN
         END IF;
         -- An assignment, not SELECT ... FROM: a plain expression skips a query's executor setup.
         result := ledger_post('payment', sender_account, receiver_account, round(p_amount, minor_units),
-            p_note, p_idempotency_scope, p_idempotency_key, p_fingerprint, p_daily_max);
+            p_note, p_idempotency_scope, p_idempotency_key, p_fingerprint, p_daily_max, NULL, p_daily_transfers_max);
         outcome := result.outcome;
         posted := result.posted;
         replayed := result.replayed;
@@ -327,7 +342,7 @@ $$;
 CREATE FUNCTION fintech_transfer(
     p_sender_user_id bigint, p_receiver_user_id bigint, p_receiver_username text,
     p_amount numeric, p_currency char(3), p_note text, p_default_currency char(3),
-    p_idempotency_key text, p_daily_max numeric DEFAULT NULL,
+    p_idempotency_key text, p_daily_max numeric DEFAULT NULL, p_daily_transfers_max integer DEFAULT NULL,
     OUT outcome text, OUT resource text, OUT replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -353,7 +368,7 @@ BEGIN
         SELECT id INTO receiver_id FROM users WHERE username = p_receiver_username;
     END IF;
     result := ledger_pay(p_sender_user_id, coalesce(receiver_id, 0), p_amount, p_currency, p_note,
-        p_default_currency, key_scope, p_idempotency_key, fingerprint, p_daily_max);
+        p_default_currency, key_scope, p_idempotency_key, fingerprint, p_daily_max, p_daily_transfers_max);
     outcome := result.outcome;
     -- Posted now or replayed, as it was first answered (see idempotency_replay).
     resource := CASE WHEN result.outcome = 'completed' THEN transfer_json(result.posted, NULL)::text END;

@@ -414,7 +414,8 @@ RETURN (
 -- plus 'room_not_found', 'receiver_not_member', 'idempotency_mismatch'.
 CREATE FUNCTION chat_send_payment(
     p_room_id bigint, p_sender_id bigint, p_receiver_id bigint, p_amount numeric, p_currency char(3),
-    p_note text, p_default_currency char(3), p_idempotency_key text, p_daily_max numeric DEFAULT NULL)
+    p_note text, p_default_currency char(3), p_idempotency_key text, p_daily_max numeric DEFAULT NULL,
+    p_daily_transfers_max integer DEFAULT NULL)
 RETURNS TABLE (outcome text, resource text, replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -438,7 +439,7 @@ BEGIN
         outcome := 'receiver_not_member';
     ELSE
         SELECT * INTO result FROM ledger_pay(p_sender_id, p_receiver_id, p_amount, p_currency, p_note,
-            p_default_currency, scope, p_idempotency_key, fingerprint, p_daily_max);
+            p_default_currency, scope, p_idempotency_key, fingerprint, p_daily_max, p_daily_transfers_max);
         outcome := result.outcome;
         IF outcome = 'completed' THEN
             resource := message_json(chat_append_message(
@@ -504,7 +505,8 @@ $$;
 -- 'request_expired', 'idempotency_mismatch', and those of ledger_pay.
 CREATE FUNCTION chat_resolve_payment_request(
     p_room_id bigint, p_request_id bigint, p_actor_id bigint, p_accept boolean,
-    p_default_currency char(3), p_idempotency_key text, p_daily_max numeric DEFAULT NULL)
+    p_default_currency char(3), p_idempotency_key text, p_daily_max numeric DEFAULT NULL,
+    p_daily_transfers_max integer DEFAULT NULL)
 RETURNS TABLE (outcome text, resource text, replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -533,7 +535,8 @@ BEGIN
         outcome := 'request_expired';
     ELSIF p_accept THEN
         SELECT * INTO result FROM ledger_pay(request.payer_id, request.requester_id, request.amount,
-            request.currency, request.note, p_default_currency, scope, p_idempotency_key, fingerprint, p_daily_max);
+            request.currency, request.note, p_default_currency, scope, p_idempotency_key, fingerprint, p_daily_max,
+            p_daily_transfers_max);
         outcome := result.outcome;
         IF outcome = 'completed' THEN
             UPDATE payment_requests SET status = 'accepted', transfer_id = (result.posted).id, resolved_at = now()

@@ -606,3 +606,42 @@ fn concurrent_transfers_cannot_pass_the_daily_limit_together() {
     assert_eq!(app.balance(&alice), "100.00");
     assert_ledger_invariants(&mut app.database());
 }
+
+/// A user's number of outgoing transfers per UTC day is capped (`daily_outgoing_transfers_max`),
+/// transfers and payments in chat together, and concurrent transfers cannot pass the cap together.
+/// A refund gives back money received, so it is not counted; receiving is not counted either.
+#[test]
+fn concurrent_transfers_cannot_pass_the_daily_count_together() {
+    let Some((app, alice, bob)) = funded_pair_on_app_with("daily_outgoing_transfers_max", "3", "100") else {
+        return;
+    };
+    let outcomes: Vec<(u16, String)> = std::thread::scope(|scope| {
+        let transfers: Vec<_> = (0..8)
+            .map(|_| {
+                let (app, alice, bob) = (&app, &alice, &bob);
+                scope.spawn(move || {
+                    let sent = app.transfer(alice, &json!({"receiver_id": bob.id, "amount": "1.00"}));
+                    (sent.status, sent.code().to_owned())
+                })
+            })
+            .collect();
+        transfers.into_iter().map(|transfer| transfer.join().unwrap()).collect()
+    });
+    let made = outcomes.iter().filter(|(status, _)| *status == 201).count();
+    let limited =
+        outcomes.iter().filter(|(status, code)| (*status, code.as_str()) == (422, "daily_transfers_exceeded"));
+    assert_eq!((made, limited.count()), (3, 5), "{outcomes:?}");
+    assert_eq!(app.balance(&alice), "97.00");
+
+    let room = app.create_room(&alice, &json!({"name": "counts", "member_ids": [bob.id]}));
+    let room = room.body["id"].as_i64().unwrap();
+    let in_chat = app.pay_in_room(&alice, room, &json!({"receiver_id": bob.id, "amount": "0.01"}));
+    assert_eq!((in_chat.status, in_chat.code()), (422, "daily_transfers_exceeded"), "{}", in_chat.text);
+    let received = app.pay_in_room(&bob, room, &json!({"receiver_id": alice.id, "amount": "2.00"}));
+    assert_eq!(received.status, 201, "{}", received.text);
+    let payment = received.body["transfer"]["id"].as_i64().unwrap();
+    let refunded = app.refund(&alice, payment, &json!({"amount": "2.00"}));
+    assert_eq!(refunded.status, 201, "{}", refunded.text);
+    assert_eq!(app.balance(&alice), "97.00");
+    assert_ledger_invariants(&mut app.database());
+}

@@ -76,10 +76,11 @@ pub async fn pay(settings: &Settings, request: Request, room: RoomId) -> Result<
     let command = PaymentCommand::read(settings, request, "receiver_id").await?;
     let mut arguments = command.arguments(room, settings.default_currency.as_str().to_owned().into());
     arguments.push(settings.daily_outgoing_max.into());
+    arguments.push(settings.daily_outgoing_transfers_max.into());
     let outcome = call(
         settings,
         "SELECT outcome, resource, replayed FROM chat_send_payment(\
-            $1::int8, $2::int8, $3::int8, $4::numeric, $5::text, $6::text, $7::text, $8::text, $9::numeric)",
+            $1::int8, $2::int8, $3::int8, $4::numeric, $5::text, $6::text, $7::text, $8::text, $9::numeric, $10::int4)",
         arguments,
     )
     .await?;
@@ -115,7 +116,7 @@ pub async fn resolve(
     let outcome = call(
         settings,
         "SELECT outcome, resource, replayed FROM chat_resolve_payment_request(\
-            $1::int8, $2::int8, $3::int8, $4::bool, $5::text, $6::text, $7::numeric)",
+            $1::int8, $2::int8, $3::int8, $4::bool, $5::text, $6::text, $7::numeric, $8::int4)",
         vec![
             room.get().into(),
             request_id.get().into(),
@@ -124,6 +125,7 @@ pub async fn resolve(
             settings.default_currency.as_str().to_owned().into(),
             key_text(idempotency_key).into(),
             settings.daily_outgoing_max.into(),
+            settings.daily_outgoing_transfers_max.into(),
         ],
     )
     .await?;

@@ -33,6 +33,8 @@ pub struct Settings {
     pub max_transfer_amount: Decimal,
     /// Most a user may send in one UTC day, per currency (`daily_outgoing_max`).
     pub daily_outgoing_max: Decimal,
+    /// Most transfers a user may make in one UTC day, per currency (`daily_outgoing_transfers_max`).
+    pub daily_outgoing_transfers_max: i32,
     /// Largest `limit` a listing accepts (`max_page_size`).
     pub max_page_size: u32,
 }
@@ -63,6 +65,7 @@ async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
         default_currency: variables.parsed("default_currency").await?,
         max_transfer_amount: variables.parsed("max_transfer_amount").await?,
         daily_outgoing_max: variables.parsed("daily_outgoing_max").await?,
+        daily_outgoing_transfers_max: variables.parsed("daily_outgoing_transfers_max").await?,
         max_page_size: shared::ids::checked_page_size(variables.parsed("max_page_size").await?)?,
     })
 }

@@ -67,12 +67,13 @@ pub async fn transfer(settings: &Settings, request: Request) -> Result<Reply, Fi
         settings.default_currency.as_str().to_owned().into(),
         idempotency_key.map(|key| key.as_str().to_owned()).into(),
         settings.daily_outgoing_max.into(),
+        settings.daily_outgoing_transfers_max.into(),
     ];
     let database = shared::db::connect(&settings.database_url).await?;
     let row = optional_row(
         &database,
         "SELECT outcome, resource, replayed FROM fintech_transfer(\
-            $1::int8, $2::int8, $3::text, $4::numeric, $5::text, $6::text, $7::text, $8::text, $9::numeric)",
+            $1::int8, $2::int8, $3::text, $4::numeric, $5::text, $6::text, $7::text, $8::text, $9::numeric, $10::int4)",
         params,
     )
     .await?

@@ -15,6 +15,10 @@ pub fn outcome_error(outcome: &str) -> ApiError {
             "daily_limit_exceeded",
             "this payment would take today's outgoing total past the daily limit",
         ),
+        "daily_transfers_exceeded" => ApiError::unprocessable(
+            "daily_transfers_exceeded",
+            "you have made as many payments today as the daily limit allows",
+        ),
         "self_transfer" => ApiError::unprocessable("self_transfer", "you cannot send money to yourself"),
         "receiver_not_found" => ApiError::new(StatusCode::NOT_FOUND, "receiver_not_found", "no such receiver"),
         "unsupported_currency" => {

@@ -297,8 +297,9 @@ impl SharedState {
             ("login_max_attempts_per_address", "1000000".to_owned()),
             ("token_refreshes_per_minute", "1000000".to_owned()),
             ("registrations_max", "1000000".to_owned()),
-            // Tests move large sums through a few users; the daily limit has tests of its own.
+            // Tests move large sums through a few users, often; the daily limits have tests of their own.
             ("daily_outgoing_max", "1000000000".to_owned()),
+            ("daily_outgoing_transfers_max", "1000000".to_owned()),
             ("chat_events_channel", self.events_channel.clone()),
             ("redis_key_prefix", self.redis_key_prefix.clone()),
         ];
