@@ -187,14 +187,49 @@ fn registrations_are_throttled_per_address_and_in_total() {
     ) else {
         return;
     };
-    let statuses: Vec<u16> = (0..6)
-        .map(|client| {
-            let body = json!({"username": format!("b{client}_{}", std::process::id()), "password": "a fine password"});
-            let forwarded = format!("203.0.113.{client}");
-            app.post("/users/register", None, &body, &[("x-forwarded-for", forwarded.as_str())]).status
+    let register_from = |client: &str, name: &str| {
+        let body = json!({"username": format!("{name}_{}", std::process::id()), "password": "a fine password"});
+        app.post("/users/register", None, &body, &[("x-forwarded-for", client)]).status
+    };
+    // One address past its own budget: its refused attempts do not spend the total, or one client
+    // could shut everyone out of signing up with cheap 429s.
+    let statuses: Vec<u16> = (0..6).map(|attempt| register_from("203.0.113.200", &format!("c{attempt}"))).collect();
+    assert_eq!(statuses, [201, 201, 201, 429, 429, 429], "one address: {statuses:?}");
+    let statuses: Vec<u16> =
+        (0..3).map(|client| register_from(&format!("203.0.113.{client}"), &format!("b{client}"))).collect();
+    assert_eq!(statuses, [201, 429, 429], "the total limit: {statuses:?}");
+}
+
+/// A client past its address's failure budget cannot go on locking other people out: its refused
+/// attempts are not counted against the usernames they name, so each victim still logs in.
+#[test]
+fn a_throttled_address_cannot_lock_out_other_users() {
+    let Some(app) = private_app(
+        AppOptions::default()
+            .variable("login_max_failures", "3")
+            .variable("login_max_failures_per_address", "2")
+            .variable("trusted_proxies", "127.0.0.1"),
+    ) else {
+        return;
+    };
+    let victims: Vec<TestUser> = (0..3).map(|_| app.new_user()).collect();
+    let attacker = [("x-forwarded-for", "203.0.113.66")];
+    let statuses: Vec<u16> = victims
+        .iter()
+        .flat_map(|victim| std::iter::repeat_n(victim, 4))
+        .map(|victim| {
+            let body = json!({"username": victim.username, "password": "a wrong guess"});
+            app.post("/users/token", None, &body, &attacker).status
         })
         .collect();
-    assert_eq!(statuses, [201, 201, 201, 201, 429, 429], "the total limit: {statuses:?}");
+    assert_eq!(&statuses[..3], [401, 401, 429], "{statuses:?}");
+    assert!(statuses[2..].iter().all(|status| *status == 429), "{statuses:?}");
+    for (index, victim) in victims.iter().enumerate() {
+        let body = json!({"username": victim.username, "password": victim.password});
+        let own_address = format!("198.51.100.{index}");
+        let login = app.post("/users/token", None, &body, &[("x-forwarded-for", own_address.as_str())]);
+        assert_eq!(login.status, 200, "victim {index}: {}", login.text);
+    }
 }
 
 /// Sends typing notices (frames that are never stored, so only the re-check can stop them) until

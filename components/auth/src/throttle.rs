@@ -13,6 +13,11 @@
 //! back: each costs a bcrypt hash, and a client logging into its own accounts in a loop would
 //! otherwise take the CPU from everyone's logins.
 //!
+//! Counters are counted from the client's own (its address) to those it shares with others (a
+//! username, the registrations of all addresses), and an attempt refused by one is not counted on
+//! the next: otherwise a client past its address's budget could go on, at the price of a cheap 429,
+//! spending the budgets of other people's usernames (locking them out) or of everyone's sign-ups.
+//!
 //! An address is a [`ClientNetwork`]: an IPv6 client counts as its /64.
 //!
 //! Registrations are counted per client address and in total, before the password is hashed and
@@ -79,10 +84,10 @@ impl LoginThrottle {
     }
 
     fn counters<'a>(&'a self, limits: &ThrottleSettings) -> impl Iterator<Item = (&'a str, i64)> {
-        let username = self.username_key.as_deref().map(|key| (key, limits.failures_per_username_max));
-        let address = self.address_key.as_deref().map(|key| (key, limits.failures_per_address_max));
         let attempts = self.attempts_key.as_deref().map(|key| (key, limits.attempts_per_address_max));
-        username.into_iter().chain(address).chain(attempts)
+        let address = self.address_key.as_deref().map(|key| (key, limits.failures_per_address_max));
+        let username = self.username_key.as_deref().map(|key| (key, limits.failures_per_username_max));
+        attempts.into_iter().chain(address).chain(username)
     }
 }
 
@@ -92,7 +97,7 @@ pub async fn count_registration(settings: &Settings, client_network: Option<Clie
     let prefix = &settings.redis_key_prefix;
     let total = (format!("{prefix}:registrations:total"), total_max);
     let address = client_network.map(|network| (format!("{prefix}:registrations:address:{network}"), per_address_max));
-    let counters: Vec<(String, i64)> = std::iter::once(total).chain(address).collect();
+    let counters: Vec<(String, i64)> = address.into_iter().chain(std::iter::once(total)).collect();
     count_failing_open(settings, &counters, window_seconds, "registration").await
 }
 
@@ -135,22 +140,19 @@ async fn count_failing_open(
     }
 }
 
-/// Counts one hit on each `(key, maximum)`; 429 with the longest wait when any is past its maximum.
+/// Counts one hit on each `(key, maximum)` in order, up to the first past its maximum: 429 with
+/// that counter's wait, and the counters after it are not counted.
 async fn count_all<'a>(
     connection: &Connection,
     counters: impl Iterator<Item = (&'a str, i64)>,
     window_seconds: u32,
 ) -> Result<(), AuthError> {
-    let mut retry_after_seconds = None;
     for (key, maximum) in counters {
         let window = shared::redis::count_in_window(connection, key, window_seconds).await?;
         if window.count > maximum {
-            let seconds = u32::try_from(window.seconds_left).unwrap_or(window_seconds);
-            retry_after_seconds = retry_after_seconds.max(Some(seconds));
+            let retry_after_seconds = u32::try_from(window.seconds_left).unwrap_or(window_seconds);
+            return Err(AuthError::Throttled { retry_after_seconds });
         }
     }
-    match retry_after_seconds {
-        Some(retry_after_seconds) => Err(AuthError::Throttled { retry_after_seconds }),
-        None => Ok(()),
-    }
+    Ok(())
 }
