@@ -351,6 +351,29 @@ fn a_quiet_socket_closes_when_its_token_expires_whatever_its_recheck_interval() 
     assert!(now_seconds() >= refused_at, "not before the token was refused");
 }
 
+/// A socket that sends only unsolicited PONG frames (RFC 6455 allows them) closes once its token
+/// is refused. Each frame's request resets Pushpin's keep-alive timer, so no keep-alive request
+/// ever comes to re-check such a socket: the frame's own request must re-check it.
+#[test]
+fn a_socket_sending_only_pongs_closes_when_its_token_expires() {
+    const REFUSED_IN_SECONDS: i64 = 6;
+    let app = TestApp::shared();
+    let (alice, bob) = (app.new_user(), app.new_user());
+    let room = room_of(app, &alice, &bob);
+    let (token, refused_at) = token_refused_in(app, &bob, REFUSED_IN_SECONDS);
+    let mut socket = ChatSocket::connect(app, room, &token).expect("connect");
+    let closed = wait::until(Duration::from_secs(REFUSED_IN_SECONDS as u64 + 20), || {
+        // Fails once the socket is closed; its close is still read below.
+        let _ = socket.try_send_raw(tungstenite::Message::Pong(Vec::new().into()));
+        match socket.next_event(Duration::from_secs(2))? {
+            SocketEvent::Closed(code) => Some(code),
+            SocketEvent::Text(_) => None,
+        }
+    });
+    assert_eq!(closed, Some(4401), "closed by the re-check of a PONG's request");
+    assert!(now_seconds() >= refused_at, "not before the token was refused");
+}
+
 /// A token of `user`'s session that the app refuses `seconds` from now (its expiry is that much
 /// earlier than the tolerated clock skew), and that moment in Unix seconds.
 fn token_refused_in(app: &TestApp, user: &TestUser, seconds: i64) -> (String, i64) {

@@ -108,8 +108,11 @@ pub async fn handle(settings: &Settings, request: Request, raw_room: &str) -> Re
         .ok_or_else(|| ApiError::bad_request("malformed_events", "body is not WebSocket-over-HTTP events"))?;
 
     let mut exchange = Exchange::default();
-    // A request without events is Pushpin's keep-alive (`Keep-Alive-Interval`, set at OPEN).
-    let client_speaks = events.iter().any(|event| matches!(event, Incoming::Text(_) | Incoming::Ping(_)));
+    // A request without events is Pushpin's keep-alive (`Keep-Alive-Interval`, set at OPEN). Any
+    // request resets Pushpin's keep-alive timer, so a client sending only PINGs or (unsolicited,
+    // which RFC 6455 allows) PONGs would never see a keep-alive: their requests re-check too.
+    let client_speaks =
+        events.iter().any(|event| matches!(event, Incoming::Text(_) | Incoming::Ping(_) | Incoming::Pong));
     if let Some(session) = session.filter(|_| client_speaks || events.is_empty()) {
         handshake::recheck(settings, &parts, session, &mut exchange).await?;
     }
