@@ -71,7 +71,11 @@ impl OutboundHttp {
             ));
             return Err(ErrorCode::TlsProtocolError);
         }
-        if !self.component.allowed_hosts.allows(&uri.to_string(), "http") {
+        // The URI's own host and port: what the client will dial.
+        let allowed = uri.host().is_some_and(|host| {
+            self.component.allowed_hosts.allows(uri.scheme_str().unwrap_or("http"), host, uri.port_u16())
+        });
+        if !allowed {
             logging::warn(format_args!(
                 "component {:?}: outbound request to {uri} refused: not in allowed_outbound_hosts",
                 self.component.id

@@ -17,6 +17,7 @@ use wasmtime::component::{Accessor, HasData, Resource};
 
 use crate::bindings::redis_wit::{self as wit, Error, Payload, RedisParameter, RedisResult};
 use crate::host_state::InstanceState;
+use crate::network_policy::AllowedHosts;
 
 /// Largest reply the host buffers for a guest, as in Spin (128 MiB).
 const MAX_BUFFERED_REPLY_BYTES: usize = 128 << 20;
@@ -111,7 +112,7 @@ impl wit::HostConnectionWithStore<InstanceState> for Redis {
             let state = access.get();
             (state.cached_redis_connection(&address), state.component().clone())
         });
-        if !component.allowed_hosts.allows(&address, "redis") {
+        if !target_allowed(&component.allowed_hosts, &address) {
             return Err(Error::InvalidAddress);
         }
         let live = match cached.filter(LiveConnection::is_alive) {
@@ -256,6 +257,18 @@ where
         })
         .map_err(|_| RedisError::from((redis::ErrorKind::ClientError, "no such connection")))?;
     command(redis).await
+}
+
+/// Whether the component may reach the server `address` names, as the Redis client parses it
+/// (the host and port it will dial); only plain TCP is supported here.
+fn target_allowed(allowed_hosts: &AllowedHosts, address: &str) -> bool {
+    let Ok(client) = redis::Client::open(address) else {
+        return false;
+    };
+    match &client.get_connection_info().addr {
+        ConnectionAddr::Tcp(host, port) => allowed_hosts.allows("redis", host, Some(*port)),
+        _ => false,
+    }
 }
 
 fn other(error: impl std::fmt::Display) -> Error {

@@ -217,26 +217,28 @@ fn ensure_address_allowed(state: &InstanceState, address: &str) -> Result<(), Er
     let ports = config.get_ports();
     // The port paired with the `index`th host, or the only port given for all hosts.
     let port = |index: usize| ports.get(index).or(if ports.len() == 1 { ports.first() } else { None });
-    let mut targets = Vec::new();
+    let allowed_hosts = &state.component().allowed_hosts;
+    let refused = |host: &str, port: Option<&u16>| {
+        let target = match port {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        Err(Error::ConnectionFailed(format!("address postgres://{target} is not permitted")))
+    };
     for (index, host) in config.get_hosts().iter().enumerate() {
         let tokio_postgres::config::Host::Tcp(host) = host else {
             return Err(Error::ConnectionFailed("Unix sockets are not supported on WebAssembly".to_owned()));
         };
-        targets.push(match port(index) {
-            Some(port) => format!("{host}:{port}"),
-            None => host.clone(),
-        });
+        if !allowed_hosts.allows("postgres", host, port(index).copied()) {
+            return refused(host, port(index));
+        }
     }
     for (index, address) in config.get_hostaddrs().iter().enumerate() {
-        targets.push(match port(index) {
-            Some(port) => std::net::SocketAddr::new(*address, *port).to_string(),
-            None => address.to_string(),
-        });
+        if !allowed_hosts.allows("postgres", &address.to_string(), port(index).copied()) {
+            return refused(&address.to_string(), port(index));
+        }
     }
-    match targets.iter().find(|target| !state.component().allowed_hosts.allows(target, "postgres")) {
-        Some(target) => Err(Error::ConnectionFailed(format!("address postgres://{target} is not permitted"))),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 fn connection_failed(error: anyhow::Error) -> Error {

@@ -25,3 +25,17 @@ fn an_undeclared_host_is_refused_before_connecting() {
     assert!(error.contains("HttpRequestDenied"), "{error}");
     own_host().wait_for_log("not in allowed_outbound_hosts", std::time::Duration::from_secs(5)).unwrap();
 }
+
+/// A URL whose path holds an `@` and a declared address (`http://localhost:port/x@127.0.0.1:port`)
+/// is checked on the host the client dials, `localhost`, and refused; and an `@` in a declared
+/// origin's query does not make its request look like one to another host.
+#[test]
+fn an_at_sign_past_the_authority_neither_smuggles_nor_hides_a_host() {
+    let origin = upstream_origin();
+    let port = origin.rsplit(':').next().unwrap().to_owned();
+    let body = fetch_through_probe(&format!("http://localhost:{port}/x@127.0.0.1:{port}"));
+    let error = body["error"].as_str().expect("an error");
+    assert!(error.contains("HttpRequestDenied"), "{error}");
+    let body = fetch_through_probe(&format!("{origin}/anything?u=a@b"));
+    assert_eq!(body["status"], 200, "{body}");
+}
