@@ -12,6 +12,10 @@ source "$(dirname "$0")/lib/common.sh"
 source "$(dirname "$0")/lib/services.sh"
 cd "$PROJECT_ROOT"
 
+# The suite holds many sockets at once (idle-connection and fan-out tests): the hard limit, not a
+# 1,024 soft default.
+ulimit -n "$(ulimit -Hn)"
+
 data=.data/test
 target_dir=${CARGO_TARGET_DIR:-$PROJECT_ROOT/target}
 

@@ -17,7 +17,6 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use wasmtime_wasi_http::handler::{ErrorCode, ExpirationError, InstantiationError};
 
 use crate::coalescing_io::{CoalescingIo, ResponseInProgress};
@@ -31,9 +30,6 @@ use crate::shutdown::ShutdownSignal;
 use crate::spin_headers;
 
 const WELL_KNOWN_PREFIX: &str = "/.well-known/spin/";
-
-/// Connections served at once; further clients wait in the listen backlog.
-const MAX_CONNECTIONS: usize = 1024;
 
 pub struct HttpTrigger {
     pub router: Router,
@@ -58,10 +54,9 @@ impl HttpTrigger {
         shutdown: ShutdownSignal,
         shutdown_timeout: Duration,
     ) {
-        let connection_slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         loop {
             let accepted = tokio::select! {
-                accepted = accept(&listener, &connection_slots) => accepted,
+                accepted = accept(&listener) => accepted,
                 () = shutdown.requested() => break,
             };
             match accepted {
@@ -170,7 +165,7 @@ impl ConnectionServer {
         });
         let io = TokioIo::new(CoalescingIo::new(stream, in_progress));
         // The timer lets hyper enforce its header read timeout (30 s), so a client that never
-        // finishes its request head cannot hold a connection slot forever.
+        // finishes its request head cannot hold its connection forever.
         let connection = http1::Builder::new().timer(TokioTimer::new()).serve_connection(io, service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
@@ -290,12 +285,13 @@ fn record_request(component: &str, route: &str, method: &str, status: u16, durat
     metrics::observe(&metrics.http_request_duration.get_or_create(&route), duration);
 }
 
-/// Waits for a free connection slot, then for a client.
-async fn accept(listener: &TcpListener, slots: &Arc<Semaphore>) -> std::io::Result<AcceptedConnection> {
-    let slot = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+/// Waits for a client. No count of connections is kept, as in Spin: a cap would let one client
+/// holding that many idle sockets keep everyone else waiting in the listen backlog. The limit is
+/// the process's file descriptors (raised to the hard limit at start, `fd_limit`).
+async fn accept(listener: &TcpListener) -> std::io::Result<AcceptedConnection> {
     let (stream, client) = listener.accept().await?;
     // Detached from this runtime, so that the serving thread's runtime can take the socket over.
-    Ok(AcceptedConnection { stream: stream.into_std()?, client, slot })
+    Ok(AcceptedConnection { stream: stream.into_std()?, client })
 }
 
 enum BodyError {

@@ -26,7 +26,7 @@ use std::thread::JoinHandle;
 use anyhow::Context;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::http_server::{ConnectionServer, HttpTrigger};
 use crate::logging;
@@ -35,8 +35,6 @@ use crate::logging;
 pub struct AcceptedConnection {
     pub stream: std::net::TcpStream,
     pub client: SocketAddr,
-    /// Held until the connection closes.
-    pub slot: OwnedSemaphorePermit,
 }
 
 pub struct HttpThreads {
@@ -142,7 +140,7 @@ async fn serve(
     let graceful = GracefulShutdown::new();
     while let Some((connection, open)) = incoming.recv().await {
         match TcpStream::from_std(connection.stream) {
-            Ok(stream) => server.serve(stream, connection.client, (connection.slot, open), &graceful),
+            Ok(stream) => server.serve(stream, connection.client, open, &graceful),
             Err(error) => logging::warn(format_args!("cannot serve a connection: {error}")),
         }
     }

@@ -12,6 +12,7 @@ mod coalescing_io;
 mod compile_cache;
 mod engine;
 mod error_response;
+mod fd_limit;
 mod host_state;
 mod http_server;
 mod http_threads;
@@ -72,6 +73,10 @@ fn main() -> ExitCode {
 
 fn up(options: UpOptions) -> anyhow::Result<()> {
     logging::set_request_log_enabled(!options.quiet);
+    match fd_limit::raise_to_hard_limit() {
+        Ok(limit) => logging::info(format_args!("file descriptor limit: {limit}")),
+        Err(error) => logging::warn(format_args!("cannot raise the file descriptor limit: {error}")),
+    }
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async {

@@ -118,3 +118,20 @@ fn a_response_cut_off_at_the_deadline_never_ends_cleanly() {
     let read = response.body_mut().read_to_string();
     assert!(read.is_err(), "a body cut off after {:?} read as complete", read.map(|body| body.lines().count()));
 }
+
+/// Idle connections past the old cap of 1,024 do not keep a new client waiting: the host, as
+/// Spin, keeps no count of its own (only the descriptor limit, raised at start, bounds them).
+#[test]
+fn idle_connections_do_not_keep_new_clients_waiting() {
+    const IDLE_CONNECTIONS: usize = 1_100;
+    let host = HostProcess::start(&conformance_options(None).unwrap()).unwrap();
+    let address = host.base_url().trim_start_matches("http://").to_owned();
+    let idle: Vec<TcpStream> = (0..IDLE_CONNECTIONS)
+        .map(|index| TcpStream::connect(&address).unwrap_or_else(|error| panic!("idle connection {index}: {error}")))
+        .collect();
+    let started = Instant::now();
+    let response =
+        http_client(Duration::from_secs(5)).get(&format!("{}/.well-known/spin/health", host.base_url())).call();
+    let status = response.map(|response| response.status().as_u16());
+    assert_eq!(status.ok(), Some(200), "with {} idle connections, after {:?}", idle.len(), started.elapsed());
+}
