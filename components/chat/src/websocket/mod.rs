@@ -2,11 +2,13 @@
 //! `/chat/ws/{room}`; the answer carries events back (and control messages that subscribe the
 //! socket to channels). See docs: <https://pushpin.org/docs/protocols/websocket-over-http/>.
 //!
-//! The connection's user and room are kept by Pushpin as `Meta-*` headers, set on OPEN. Pushpin
-//! strips `Meta-*` headers from clients, and `Grip-Sig` proves a request came from Pushpin, so
-//! after OPEN the meta values are trusted. What authorised them is not: every request that
-//! carries something from the client re-checks the token and the membership
-//! (`handshake::recheck`) before any frame is handled.
+//! The connection's user and room are kept by Pushpin as `Meta-*` headers, set on OPEN. `Grip-Sig`
+//! proves a request came through Pushpin, but not that its meta values are Pushpin's own: Pushpin
+//! strips clients' `Meta-*` headers on WebSockets, not on a plain HTTP POST of WebSocket events
+//! that it forwards. So neither the meta values nor what authorised them are trusted: every
+//! request that carries something from the client re-checks that the token names the meta user
+//! and that the user is a member of the meta room (`handshake::recheck`) before any frame is
+//! handled.
 mod frames;
 mod handshake;
 mod protocol;
