@@ -53,7 +53,7 @@ impl InstanceState {
             .envs(&component.environment)
             .build();
         Self {
-            outbound_http: OutboundHttp::new(component.clone()),
+            outbound_http: OutboundHttp::new(&component.id, &component.allowed_hosts, &component.services.http_client),
             component,
             table: ResourceTable::new(),
             wasi,

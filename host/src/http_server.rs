@@ -1,5 +1,5 @@
-//! The HTTP trigger: accepts connections and hands each to a serving thread, routes each request
-//! to its component's instances, and turns host-side failures into the JSON error envelope.
+//! The HTTP trigger: serves each connection it is handed, routes each request to its component's
+//! instances, and turns host-side failures into the JSON error envelope.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,17 +16,15 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use wasmtime_wasi_http::handler::{ErrorCode, ExpirationError, InstantiationError};
 
 use crate::coalescing_io::{CoalescingIo, ResponseInProgress};
 use crate::error_response::{self, ResponseBody};
-use crate::http_threads::{AcceptedConnection, HttpThreads};
 use crate::instance_pool::{HttpComponentHandler, HttpInstances, InstanceFailed};
 use crate::logging;
 use crate::metrics::{self, RequestLabels, RouteLabels};
 use crate::routing::{RouteMatch, Router};
-use crate::shutdown::ShutdownSignal;
 use crate::spin_headers;
 
 const WELL_KNOWN_PREFIX: &str = "/.well-known/spin/";
@@ -45,39 +43,6 @@ pub struct HttpTrigger {
 }
 
 impl HttpTrigger {
-    /// Accepts connections for `threads` until `shutdown` fires, then stops accepting and gives
-    /// requests in flight up to `shutdown_timeout` to finish.
-    pub async fn serve(
-        &self,
-        listener: TcpListener,
-        threads: &mut HttpThreads,
-        shutdown: ShutdownSignal,
-        shutdown_timeout: Duration,
-    ) {
-        loop {
-            let accepted = tokio::select! {
-                accepted = accept(&listener) => accepted,
-                () = shutdown.requested() => break,
-            };
-            match accepted {
-                Ok(connection) => threads.dispatch(connection),
-                // Running out of file descriptors must not end the server; wait and retry.
-                Err(error) => {
-                    logging::warn(format_args!("accept failed: {error}"));
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-        drop(listener);
-        logging::info("HTTP: no longer accepting connections; finishing requests in flight");
-        if tokio::time::timeout(shutdown_timeout, threads.drain()).await.is_err() {
-            logging::warn(format_args!(
-                "HTTP: requests still running after {}s; stopping anyway",
-                shutdown_timeout.as_secs()
-            ));
-        }
-    }
-
     fn well_known(&self, path: &str) -> Response<ResponseBody> {
         match &path[WELL_KNOWN_PREFIX.len()..] {
             "health" => Response::new(error_response::full_body("OK")),
@@ -283,15 +248,6 @@ fn record_request(component: &str, route: &str, method: &str, status: u16, durat
     metrics.http_requests.get_or_create(&labels).inc();
     let route = RouteLabels { component: labels.component, route: labels.route };
     metrics::observe(&metrics.http_request_duration.get_or_create(&route), duration);
-}
-
-/// Waits for a client. No count of connections is kept, as in Spin: a cap would let one client
-/// holding that many idle sockets keep everyone else waiting in the listen backlog. The limit is
-/// the process's file descriptors (raised to the hard limit at start, `fd_limit`).
-async fn accept(listener: &TcpListener) -> std::io::Result<AcceptedConnection> {
-    let (stream, client) = listener.accept().await?;
-    // Detached from this runtime, so that the serving thread's runtime can take the socket over.
-    Ok(AcceptedConnection { stream: stream.into_std()?, client })
 }
 
 enum BodyError {

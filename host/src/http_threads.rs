@@ -1,5 +1,5 @@
-//! The threads that serve HTTP connections: one per core, each running a single-threaded tokio
-//! runtime with its own instances of every component.
+//! The listener's accept loop and the threads that serve its connections: one per core, each
+//! running a single-threaded tokio runtime with its own instances of every component.
 //!
 //! A request passes between its connection's task and the task driving its instance several
 //! times (request, response, body). On tokio's multi-threaded runtime those hand-offs often
@@ -22,19 +22,21 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use anyhow::Context;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::http_server::{ConnectionServer, HttpTrigger};
 use crate::logging;
+use crate::shutdown::ShutdownSignal;
 
 /// A connection accepted by the listener, not yet tied to any runtime.
-pub struct AcceptedConnection {
-    pub stream: std::net::TcpStream,
-    pub client: SocketAddr,
+struct AcceptedConnection {
+    stream: std::net::TcpStream,
+    client: SocketAddr,
 }
 
 pub struct HttpThreads {
@@ -61,8 +63,35 @@ impl HttpThreads {
         Ok(Self { threads })
     }
 
+    /// Accepts connections until `shutdown` fires, handing each to a thread, then stops accepting
+    /// and gives requests in flight up to `shutdown_timeout` to finish.
+    pub async fn serve(&mut self, listener: TcpListener, shutdown: ShutdownSignal, shutdown_timeout: Duration) {
+        loop {
+            let accepted = tokio::select! {
+                accepted = accept(&listener) => accepted,
+                () = shutdown.requested() => break,
+            };
+            match accepted {
+                Ok(connection) => self.dispatch(connection),
+                // Running out of file descriptors must not end the server; wait and retry.
+                Err(error) => {
+                    logging::warn(format_args!("accept failed: {error}"));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        drop(listener);
+        logging::info("HTTP: no longer accepting connections; finishing requests in flight");
+        if tokio::time::timeout(shutdown_timeout, self.drain()).await.is_err() {
+            logging::warn(format_args!(
+                "HTTP: requests still running after {}s; stopping anyway",
+                shutdown_timeout.as_secs()
+            ));
+        }
+    }
+
     /// Hands `connection` to the thread with the fewest open connections.
-    pub fn dispatch(&self, connection: AcceptedConnection) {
+    fn dispatch(&self, connection: AcceptedConnection) {
         let thread = self
             .threads
             .iter()
@@ -76,7 +105,7 @@ impl HttpThreads {
     }
 
     /// Hands out no more connections and waits until every thread's connections have closed.
-    pub async fn drain(&mut self) {
+    async fn drain(&mut self) {
         for thread in &mut self.threads {
             thread.connections = None;
         }
@@ -151,6 +180,15 @@ async fn serve(
         _ = &mut stopped => return,
     }
     let _ = stopped.await;
+}
+
+/// Waits for a client. No count of connections is kept, as in Spin: a cap would let one client
+/// holding that many idle sockets keep everyone else waiting in the listen backlog. The limit is
+/// the process's file descriptors (raised to the hard limit at start, `fd_limit`).
+async fn accept(listener: &TcpListener) -> std::io::Result<AcceptedConnection> {
+    let (stream, client) = listener.accept().await?;
+    // Detached from this runtime, so that the serving thread's runtime can take the socket over.
+    Ok(AcceptedConnection { stream: stream.into_std()?, client })
 }
 
 /// Counts a connection as open on its thread until dropped.

@@ -113,8 +113,8 @@ async fn run(mut app: LoadedApp, options: &UpOptions) -> anyhow::Result<()> {
     }
     announce(&app, listener.as_ref(), &subscribed)?;
     let http = async {
-        if let (Some(trigger), Some(listener), Some(threads)) = (app.http, listener, http_threads.as_mut()) {
-            trigger.serve(listener, threads, shutdown.clone(), options.shutdown_timeout).await;
+        if let (Some(listener), Some(threads)) = (listener, http_threads.as_mut()) {
+            threads.serve(listener, shutdown.clone(), options.shutdown_timeout).await;
         }
     };
     let redis = futures::future::join_all(

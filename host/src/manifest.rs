@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail, ensure};
 use serde::Deserialize;
 
-use crate::routing::Router;
+use crate::routing::{HttpRoute, Router};
 use crate::template::Template;
 use crate::variables::{self, VariableDeclaration};
 
@@ -31,13 +31,6 @@ pub struct ComponentManifest {
     pub allowed_outbound_hosts: Vec<Template>,
     pub variables: BTreeMap<String, Template>,
     pub environment: BTreeMap<String, String>,
-}
-
-/// One routable `[[trigger.http]]` (private routes are dropped, as Spin drops them).
-#[derive(Debug, Clone)]
-pub struct HttpRoute {
-    pub route: String,
-    pub component: String,
 }
 
 #[derive(Debug)]

@@ -16,9 +16,9 @@ use wasmtime_wasi::TrappableError;
 use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::p3::{RequestOptions, WasiHttpHooks};
 
-use crate::host_state::ComponentContext;
 use crate::logging;
 use crate::metrics::{self, ServerLabels};
+use crate::network_policy::AllowedHosts;
 
 type OutboundBody = UnsyncBoxBody<Bytes, ErrorCode>;
 type GuestRequest = http::Request<OutboundBody>;
@@ -53,12 +53,14 @@ impl Default for HttpClient {
 
 /// The `wasi:http` hooks of one instance: its component's network policy and the shared client.
 pub struct OutboundHttp {
-    component: std::sync::Arc<ComponentContext>,
+    component_id: String,
+    allowed_hosts: AllowedHosts,
+    client: HttpClient,
 }
 
 impl OutboundHttp {
-    pub fn new(component: std::sync::Arc<ComponentContext>) -> Self {
-        Self { component }
+    pub fn new(component_id: &str, allowed_hosts: &AllowedHosts, client: &HttpClient) -> Self {
+        Self { component_id: component_id.to_owned(), allowed_hosts: allowed_hosts.clone(), client: client.clone() }
     }
 
     /// Refuses a request the component may not make, with the reason in the host log.
@@ -67,18 +69,18 @@ impl OutboundHttp {
         if uri.scheme() == Some(&Scheme::HTTPS) {
             logging::warn(format_args!(
                 "component {:?}: outbound HTTPS to {uri} is not supported by this local host",
-                self.component.id
+                self.component_id
             ));
             return Err(ErrorCode::TlsProtocolError);
         }
         // The URI's own host and port: what the client will dial.
-        let allowed = uri.host().is_some_and(|host| {
-            self.component.allowed_hosts.allows(uri.scheme_str().unwrap_or("http"), host, uri.port_u16())
-        });
+        let allowed = uri
+            .host()
+            .is_some_and(|host| self.allowed_hosts.allows(uri.scheme_str().unwrap_or("http"), host, uri.port_u16()));
         if !allowed {
             logging::warn(format_args!(
                 "component {:?}: outbound request to {uri} refused: not in allowed_outbound_hosts",
-                self.component.id
+                self.component_id
             ));
             return Err(ErrorCode::HttpRequestDenied);
         }
@@ -94,7 +96,7 @@ impl WasiHttpHooks for OutboundHttp {
         _response_outcome: Box<dyn Future<Output = Result<(), ErrorCode>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         let checked = self.check(&request);
-        let client = self.component.services.http_client.client.clone();
+        let client = self.client.client.clone();
         let server = request.uri().authority().map_or_else(|| "-".to_owned(), ToString::to_string);
         Box::new(async move {
             let result = send(client, request, options, checked).await;

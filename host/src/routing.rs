@@ -12,7 +12,6 @@ use std::cmp::Ordering;
 use anyhow::{Context, bail};
 
 use crate::logging;
-use crate::manifest::HttpRoute;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Segment {
@@ -35,6 +34,14 @@ impl Segment {
             Segment::Literal(_) => 3,
         }
     }
+}
+
+/// One routable `[[trigger.http]]` of the manifest (private routes are dropped, as Spin drops
+/// them).
+#[derive(Debug, Clone)]
+pub struct HttpRoute {
+    pub route: String,
+    pub component: String,
 }
 
 /// A route as written in the manifest and as normalised for matching.

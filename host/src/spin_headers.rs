@@ -78,8 +78,7 @@ fn absolute_uri(uri: &Uri, headers: &HeaderMap) -> anyhow::Result<Uri> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::HttpRoute;
-    use crate::routing::Router;
+    use crate::routing::{HttpRoute, Router};
 
     fn prepared(route: &str, uri: &str) -> (Uri, HeaderMap) {
         let router = Router::build(&[HttpRoute { route: route.to_owned(), component: "probe".to_owned() }]).unwrap();
