@@ -26,8 +26,10 @@ pub struct AddressRange {
 }
 
 impl AddressRange {
+    /// An IPv4 address written as IPv6 (`::ffff:127.0.0.1`, as a dual-stack listener reports
+    /// IPv4 peers) is compared as the IPv4 address.
     fn contains(&self, address: IpAddr) -> bool {
-        match (self.network, address) {
+        match (self.network, address.to_canonical()) {
             (IpAddr::V4(network), IpAddr::V4(address)) => {
                 prefix_matches(u128::from(u32::from(network)), u128::from(u32::from(address)), 32, self.prefix_bits)
             }
@@ -117,15 +119,32 @@ fn client_address(headers: &http::HeaderMap, trusted_proxies: &[AddressRange]) -
     if !is_trusted(peer) {
         return Ok(Some(peer));
     }
-    let forwarded: Vec<IpAddr> = headers
+    let hops: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|hop| hop.trim().parse().ok())
+        .flat_map(|value| value.to_str().unwrap_or("").split(','))
+        .map(str::trim)
         .collect();
-    // Nearest hop first: the right end of the list was written by the proxy closest to us.
-    Ok(Some(forwarded.into_iter().rev().find(|hop| !is_trusted(*hop)).unwrap_or(peer)))
+    // Nearest hop first: the right end of the list was written by the proxy closest to us. A hop
+    // that names no address (`unknown`, an obfuscated name) ends the walk: what lies left of it
+    // came from further out, where a client could have written it. The client is then counted as
+    // the trusted proxy that wrote that hop.
+    let mut nearest_trusted = peer;
+    for hop in hops.into_iter().rev() {
+        let Some(address) = hop_address(hop) else { break };
+        if !is_trusted(address) {
+            return Ok(Some(address));
+        }
+        nearest_trusted = address;
+    }
+    Ok(Some(nearest_trusted))
+}
+
+/// The address of one `X-Forwarded-For` hop: an address, or an address with a port (some proxies
+/// append the client's port).
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    let address = hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<SocketAddr>().ok().map(|hop| hop.ip()))?;
+    Some(address.to_canonical())
 }
 
 /// The peer's address as the platform wrote it: the only `spin-client-addr` value.
@@ -171,6 +190,15 @@ mod tests {
         );
         assert_eq!(address("10.9.9.9:5000", None), "10.9.9.9", "no header: the proxy itself");
         assert_eq!(address("127.0.0.1:5000", Some("not an address")), "127.0.0.1");
+        assert_eq!(address("127.0.0.1:5000", Some("6.6.6.6, unknown")), "127.0.0.1", "the walk ends at a non-address");
+        assert_eq!(address("127.0.0.1:5000", Some("6.6.6.6, 10.1.2.3, unknown")), "127.0.0.1");
+        assert_eq!(
+            address("127.0.0.1:5000", Some("6.6.6.6, unknown, 10.1.2.3")),
+            "10.1.2.3",
+            "the proxy that wrote it"
+        );
+        assert_eq!(address("127.0.0.1:5000", Some("6.6.6.6, 198.51.100.1:4711")), "198.51.100.1", "with a port");
+        assert_eq!(address("[::ffff:127.0.0.1]:5000", Some("198.51.100.1")), "198.51.100.1", "a mapped peer");
         assert_eq!(address("[::1]:5000", Some("198.51.100.1")), "::1", "::1 is not in the trusted list");
     }
 
@@ -202,5 +230,7 @@ mod tests {
         assert!(v6[0].contains("fd12::1".parse().unwrap()));
         assert!(!v6[0].contains("fe80::1".parse().unwrap()));
         assert!(parse_trusted_proxies("0.0.0.0/0").unwrap()[0].contains("8.8.8.8".parse().unwrap()));
+        let v4 = parse_trusted_proxies("10.0.0.0/8").unwrap();
+        assert!(v4[0].contains("::ffff:10.1.2.3".parse().unwrap()), "an IPv4 address written as IPv6");
     }
 }
