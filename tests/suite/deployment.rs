@@ -101,7 +101,29 @@ fn kubernetes_manifests_are_well_formed_and_supply_every_required_variable() {
     let publish =
         of_kind(&pushpin, "Service").into_iter().find(|service| service["metadata"]["name"] == "pushpin-publish");
     assert_eq!(publish.expect("a publish service")["spec"]["type"], "ClusterIP", "publishing stays inside the cluster");
+    assert_only_the_app_may_publish(spin_app, &pushpin);
     assert_every_pushpin_node_gets_every_publish(spin_app, &pushpin);
+}
+
+/// Pushpin's publish port takes no credential, so a NetworkPolicy on the Pushpin pods lets only
+/// the app's pods (SpinKube's `core.spinkube.dev/app-name` label) reach it.
+fn assert_only_the_app_may_publish(spin_app: &Value, pushpin: &[Value]) {
+    let nodes = of_kind(pushpin, "StatefulSet")[0];
+    let policy = of_kind(pushpin, "NetworkPolicy")
+        .into_iter()
+        .find(|policy| policy["spec"]["podSelector"]["matchLabels"] == nodes["spec"]["selector"]["matchLabels"])
+        .expect("a NetworkPolicy on the Pushpin pods");
+    assert_eq!(policy["spec"]["policyTypes"], json!(["Ingress"]), "{policy}");
+    let rules = policy["spec"]["ingress"].as_array().unwrap();
+    let opens = |rule: &Value, port: &str| {
+        rule["ports"].as_array().is_some_and(|ports| ports.iter().any(|p| p["port"] == port))
+    };
+    let publishers: Vec<&Value> = rules.iter().filter(|rule| opens(rule, "publish")).collect();
+    assert_eq!(publishers.len(), 1, "one rule opens the publish port: {policy}");
+    let app_pods =
+        json!([{"podSelector": {"matchLabels": {"core.spinkube.dev/app-name": spin_app["metadata"]["name"]}}}]);
+    assert_eq!(publishers[0]["from"], app_pods, "only the app's pods may publish");
+    assert!(rules.iter().any(|rule| opens(rule, "client") && rule["from"].is_null()), "clients reach the client port");
 }
 
 /// The app publishes to each Pushpin node by its stable name, and its outbound policy allows
