@@ -14,7 +14,7 @@ use http_body_util::Full;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Response, StatusCode, header};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
@@ -233,7 +233,15 @@ pub async fn serve(listener: TcpListener, shutdown: ShutdownSignal) {
             accepted = listener.accept() => accepted,
             () = shutdown.requested() => return,
         };
-        let Ok((stream, _)) = accepted else { continue };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            // Out of file descriptors: retrying at once would spin on the error.
+            Err(error) => {
+                logging::warn(format_args!("metrics: accept failed: {error}"));
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
             let service = service_fn(|_request| async {
@@ -245,7 +253,11 @@ pub async fn serve(listener: TcpListener, shutdown: ShutdownSignal) {
                     .expect("static response");
                 Ok::<_, std::convert::Infallible>(response)
             });
-            if let Err(error) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+            // The timer lets hyper enforce its header read timeout: a scraper that never finishes
+            // its request head does not hold its connection forever.
+            let connection =
+                http1::Builder::new().timer(TokioTimer::new()).serve_connection(TokioIo::new(stream), service);
+            if let Err(error) = connection.await {
                 logging::warn(format_args!("metrics connection failed: {error}"));
             }
         });
