@@ -29,6 +29,7 @@ const MESSAGES: Record<string, string> = {
   invalid_note: 'Notes are at most 280 characters, without special characters.',
   insufficient_funds: 'Your balance is too low for this payment.',
   daily_limit_exceeded: 'This would go over what you can send today. Try a smaller amount, or again tomorrow.',
+  daily_transfers_exceeded: 'You have made as many payments today as the daily limit allows. Try again tomorrow.',
   not_payment_receiver: 'Only the person who received a payment can refund it.',
   not_refundable: 'Only payments can be refunded.',
   refund_exceeds_payment: 'That is more than is left to refund of this payment.',
