@@ -8,9 +8,9 @@ wasmtime::component::bindgen!({
     // A constructor that cannot store its resource traps, as Spin's does (never a host panic).
     imports: { default: async, "spin:postgres/postgres@4.2.0.[constructor]connection-builder": async | trappable },
     with: {
-        "spin:postgres/postgres@4.2.0.connection": crate::postgres::PostgresConnection,
-        "spin:postgres/postgres@4.2.0.connection-builder": crate::postgres::PostgresConnectionBuilder,
-        "spin:redis/redis@3.0.0.connection": crate::redis_outbound::RedisConnection,
+        "spin:postgres/postgres@4.2.0.connection": crate::postgres::resources::PostgresConnection,
+        "spin:postgres/postgres@4.2.0.connection-builder": crate::postgres::resources::PostgresConnectionBuilder,
+        "spin:redis/redis@3.0.0.connection": crate::redis_connections::RedisConnection,
     },
 });
 

@@ -14,7 +14,7 @@ use crate::bindings;
 use crate::host_state::{ComponentContext, InstanceState};
 use crate::postgres::Postgres;
 use crate::redis_outbound::Redis;
-use crate::variables::Variables;
+use crate::variables_interface::Variables;
 
 /// How often the engine's epoch advances. Each tick a running guest yields to the executor,
 /// which is when an expired request deadline can take effect, and when the other connections of

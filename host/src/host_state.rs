@@ -12,8 +12,8 @@ use wasmtime_wasi_http::p3::{WasiHttpCtxView, WasiHttpView};
 use crate::logging::{ComponentOutput, StandardStream};
 use crate::network_policy::AllowedHosts;
 use crate::outbound_http::{HttpClient, OutboundHttp};
-use crate::postgres::PostgresPools;
-use crate::redis_outbound::{LiveConnection, RedisConnections};
+use crate::postgres::pool::{Pool, PostgresPools};
+use crate::redis_connections::{LiveConnection, RedisConnections};
 use crate::variables::ComponentVariables;
 
 /// Connection pools and clients shared by every instance of every component.
@@ -41,7 +41,7 @@ pub struct InstanceState {
     outbound_http: OutboundHttp,
     /// Per-instance copies of shared handles, so requests after the first do not touch the
     /// process-wide maps.
-    postgres_pools: HashMap<String, Arc<crate::postgres::Pool>>,
+    postgres_pools: HashMap<String, Arc<Pool>>,
     redis_connections: HashMap<String, LiveConnection>,
 }
 
@@ -71,7 +71,7 @@ impl InstanceState {
         &mut self.table
     }
 
-    pub fn cached_postgres_pool(&mut self, address: &str) -> anyhow::Result<Arc<crate::postgres::Pool>> {
+    pub fn cached_postgres_pool(&mut self, address: &str) -> anyhow::Result<Arc<Pool>> {
         if let Some(pool) = self.postgres_pools.get(address).filter(|pool| !pool.is_closed()) {
             return Ok(pool.clone());
         }

@@ -23,6 +23,7 @@ mod metrics;
 mod network_policy;
 mod outbound_http;
 mod postgres;
+mod redis_connections;
 mod redis_outbound;
 mod redis_trigger;
 mod routing;
@@ -30,6 +31,7 @@ mod shutdown;
 mod spin_headers;
 mod template;
 mod variables;
+mod variables_interface;
 
 use std::process::ExitCode;
 

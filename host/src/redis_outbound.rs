@@ -1,91 +1,20 @@
 //! `spin:redis/redis@3.0.0`: Redis commands for components.
 //!
 //! Unlike Spin, which opens a connection for every `open`, connections are multiplexed and
-//! reused across requests and instances: one per address. The host watches each connection's
-//! I/O task; once it ends (Redis restarted, network cut) the connection is no longer handed
-//! out and the next `open` reconnects, so a stale connection costs at most the commands that
-//! were in flight on it. Errors are mapped to the WIT cases as Spin maps them.
-
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+//! reused across requests and instances: one per address (`redis_connections`). Errors are
+//! mapped to the WIT cases as Spin maps them.
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncCommands, AsyncConnectionConfig, ConnectionAddr, FromRedisValue, RedisError, Value};
-use tokio::net::TcpStream;
+use redis::{AsyncCommands, ConnectionAddr, FromRedisValue, RedisError, Value};
 use wasmtime::component::{Accessor, HasData, Resource};
 
 use crate::bindings::redis_wit::{self as wit, Error, Payload, RedisParameter, RedisResult};
 use crate::host_state::InstanceState;
 use crate::network_policy::AllowedHosts;
+use crate::redis_connections::{ConnectError, LiveConnection, RedisConnection};
 
 /// Largest reply the host buffers for a guest, as in Spin (128 MiB).
 const MAX_BUFFERED_REPLY_BYTES: usize = 128 << 20;
-
-/// The host side of a guest's Redis `connection` resource.
-pub struct RedisConnection {
-    connection: MultiplexedConnection,
-}
-
-/// A multiplexed connection and whether its I/O task is still running.
-#[derive(Clone)]
-pub struct LiveConnection {
-    connection: MultiplexedConnection,
-    alive: Arc<AtomicBool>,
-}
-
-impl LiveConnection {
-    pub fn is_alive(&self) -> bool {
-        self.alive.load(Ordering::Acquire)
-    }
-
-    async fn connect(address: &str) -> Result<Self, Error> {
-        // As in Spin: an address the client cannot parse is `invalid-address`.
-        let client = redis::Client::open(address).map_err(|_| Error::InvalidAddress)?;
-        let info = client.get_connection_info();
-        let ConnectionAddr::Tcp(host, port) = &info.addr else {
-            return Err(Error::Other("only redis:// (plain TCP) is supported by this local host".to_owned()));
-        };
-        let stream = TcpStream::connect((host.as_str(), *port)).await.map_err(other)?;
-        // Small commands must not wait for Nagle's algorithm.
-        stream.set_nodelay(true).map_err(other)?;
-        let (connection, io_task) =
-            MultiplexedConnection::new_with_config(&info.redis, stream, AsyncConnectionConfig::new())
-                .await
-                .map_err(other)?;
-        let alive = Arc::new(AtomicBool::new(true));
-        let flag = alive.clone();
-        tokio::spawn(async move {
-            io_task.await;
-            flag.store(false, Ordering::Release);
-        });
-        Ok(Self { connection, alive })
-    }
-}
-
-/// One live multiplexed connection per Redis address, shared by the whole process.
-#[derive(Default)]
-pub struct RedisConnections {
-    // Instances keep their own copy of each handle, so this lock is taken once per instance
-    // and address, not per request.
-    connections: RwLock<HashMap<String, LiveConnection>>,
-}
-
-impl RedisConnections {
-    pub async fn get_or_connect(&self, address: &str) -> Result<LiveConnection, Error> {
-        let cached = self.connections.read().expect("redis map poisoned").get(address).cloned();
-        if let Some(connection) = cached.filter(LiveConnection::is_alive) {
-            return Ok(connection);
-        }
-        let connection = LiveConnection::connect(address).await?;
-        let mut connections = self.connections.write().expect("redis map poisoned");
-        let entry = connections.entry(address.to_owned()).or_insert_with(|| connection.clone());
-        if !entry.is_alive() {
-            *entry = connection;
-        }
-        Ok(entry.clone())
-    }
-}
 
 /// Marker type through which the linker reaches the Redis state of an instance.
 pub struct Redis;
@@ -117,12 +46,16 @@ impl wit::HostConnectionWithStore<InstanceState> for Redis {
         }
         let live = match cached.filter(LiveConnection::is_alive) {
             Some(live) => live,
-            None => component.services.redis.get_or_connect(&address).await?,
+            None => component.services.redis.get_or_connect(&address).await.map_err(|error| match error {
+                // As in Spin: an address the client cannot parse is `invalid-address`.
+                ConnectError::InvalidAddress => Error::InvalidAddress,
+                ConnectError::Failed(reason) => Error::Other(reason),
+            })?,
         };
         accessor.with(|mut access| {
             let state = access.get();
             state.cache_redis_connection(&address, &live);
-            let connection = RedisConnection { connection: live.connection.clone() };
+            let connection = RedisConnection::new(&live);
             state.table().push(connection).map_err(|_| Error::TooManyConnections)
         })
     }

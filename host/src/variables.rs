@@ -1,5 +1,5 @@
-//! Application variables: values from `SPIN_VARIABLE_<NAME>` or the manifest defaults, the
-//! per-component `{{ var }}` expansions, and the `spin:variables/variables@3.0.0` interface.
+//! Application variables: values from `SPIN_VARIABLE_<NAME>` or the manifest defaults, and the
+//! per-component `{{ var }}` expansions (read by components through `variables_interface`).
 //!
 //! Spin resolves a variable on every `get`; its environment provider reads values that cannot
 //! change while the process runs, so resolving everything once at start is equivalent, and it
@@ -8,10 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::bail;
-use wasmtime::component::{Accessor, HasData};
 
-use crate::bindings::variables_wit::{self, Error as VariablesError};
-use crate::host_state::InstanceState;
+use crate::bindings::variables_wit::Error as VariablesError;
 use crate::template::Template;
 
 /// The prefix of Spin's environment variable provider.
@@ -97,21 +95,6 @@ impl ComponentVariables {
             .get(name)
             .cloned()
             .ok_or_else(|| VariablesError::Undefined(format!("no variable for {:?}.{name:?}", self.component_id)))
-    }
-}
-
-/// Marker type through which the linker reaches the variables of an instance.
-pub struct Variables;
-
-impl HasData for Variables {
-    type Data<'a> = &'a mut InstanceState;
-}
-
-impl variables_wit::Host for InstanceState {}
-
-impl variables_wit::HostWithStore<InstanceState> for Variables {
-    async fn get(accessor: &Accessor<InstanceState, Self>, name: String) -> Result<String, VariablesError> {
-        accessor.with(|mut access| access.get().component().variables.get(&name))
     }
 }
 

@@ -9,8 +9,9 @@
 #![allow(clippy::result_large_err)]
 
 mod convert;
-mod pool;
+pub mod pool;
 mod pool_metrics;
+pub mod resources;
 mod session;
 mod statement_cache;
 
@@ -28,7 +29,7 @@ use wasmtime::component::{
 };
 
 use pool::PooledConnection;
-pub use pool::{Pool, PostgresPools};
+use resources::{PostgresConnection, PostgresConnectionBuilder};
 
 use crate::bindings::postgres_wit::{self as wit, Column, DbError, Error, ParameterValue, QueryError, Row, RowSet};
 use crate::host_state::InstanceState;
@@ -40,17 +41,6 @@ const MAX_BUFFERED_RESULT_BYTES: usize = 128 << 20;
 /// guest asks for them. A longer result is read by a task that keeps a queue of this many rows
 /// (and one more) ahead.
 const ROWS_READ_AHEAD: usize = 4;
-
-/// The host side of a guest's `connection` resource: one pooled connection, held until the
-/// guest drops the resource. Shared with queries still streaming rows when it is dropped.
-pub struct PostgresConnection {
-    connection: Arc<PooledConnection>,
-}
-
-/// The host side of a guest's `connection-builder` resource.
-pub struct PostgresConnectionBuilder {
-    address: String,
-}
 
 /// Marker type through which the linker reaches the Postgres state of an instance.
 pub struct Postgres;
