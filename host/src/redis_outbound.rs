@@ -145,6 +145,12 @@ impl wit::HostConnectionWithStore<InstanceState> for Redis {
         command: String,
         arguments: Vec<RedisParameter>,
     ) -> Result<Vec<RedisResult>, Error> {
+        if changes_or_blocks_its_connection(&command, &arguments) {
+            return Err(Error::Other(format!(
+                "{command} is not supported by this local host: it changes or blocks the connection, which the host \
+                 shares between requests (Spin opens one per `open`)"
+            )));
+        }
         let mut command = redis::cmd(&command);
         for argument in arguments {
             match argument {
@@ -160,6 +166,52 @@ impl wit::HostConnectionWithStore<InstanceState> for Redis {
         }
         Ok(results)
     }
+}
+
+/// Commands that change the state of the connection they run on (its database, protocol, replies,
+/// a transaction, subscriptions) or block it until something happens. Spin gives each `open` a
+/// connection of its own; here one is shared by every request that names the address, so their
+/// effects would carry over to other requests, or stall them: they are refused instead.
+const CONNECTION_COMMANDS: &[&str] = &[
+    "SELECT",
+    "AUTH",
+    "HELLO",
+    "CLIENT",
+    "RESET",
+    "QUIT",
+    "MULTI",
+    "EXEC",
+    "DISCARD",
+    "WATCH",
+    "UNWATCH",
+    "SUBSCRIBE",
+    "PSUBSCRIBE",
+    "SSUBSCRIBE",
+    "UNSUBSCRIBE",
+    "PUNSUBSCRIBE",
+    "SUNSUBSCRIBE",
+    "MONITOR",
+    "READONLY",
+    "READWRITE",
+    "ASKING",
+    "BLPOP",
+    "BRPOP",
+    "BRPOPLPUSH",
+    "BLMOVE",
+    "BLMPOP",
+    "BZPOPMIN",
+    "BZPOPMAX",
+    "BZMPOP",
+    "WAIT",
+    "WAITAOF",
+];
+
+/// Whether `command` is one of [`CONNECTION_COMMANDS`], or a stream read that blocks (`BLOCK`).
+fn changes_or_blocks_its_connection(command: &str, arguments: &[RedisParameter]) -> bool {
+    let name = command.split_whitespace().next().unwrap_or_default();
+    let is = |candidate: &&str| candidate.eq_ignore_ascii_case(name);
+    let blocks = |argument: &RedisParameter| matches!(argument, RedisParameter::Binary(word) if word.eq_ignore_ascii_case(b"BLOCK"));
+    CONNECTION_COMMANDS.iter().any(is) || (["XREAD", "XREADGROUP"].iter().any(is) && arguments.iter().any(blocks))
 }
 
 /// Runs one command on the guest's connection, mapping failures as Spin does.

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use sendinchat_tests::processes::{HostProcess, RedisServer, TestServices};
 use serde_json::{Value, json};
 
-use super::{Names, conformance_options_with, get_json, names, shared_app};
+use super::{Names, conformance_options_with, get_json, names, own_host, shared_app};
 
 /// Messages in the burst the ordering test publishes.
 const BURST: usize = 500;
@@ -50,6 +50,31 @@ fn every_command_answers_as_under_spin() {
     assert_eq!(body["execute_mget"], json!(["binary:1", "nil"]));
     assert_eq!(body["execute_append"], json!(["int64:6"]));
     assert_eq!(body["del"], 5);
+}
+
+/// The local host shares one Redis connection between requests (Spin opens one per `open`), so
+/// commands that change a connection's state or block it are refused there rather than carried
+/// over to other requests; other commands still run. (Host only: Spin runs them.)
+#[test]
+fn commands_that_change_or_block_the_shared_connection_are_refused() {
+    let base_url = own_host().base_url();
+    let key = format!("host-refused-{}", std::process::id());
+    for command in
+        ["SELECT/1", "select/1", "MULTI", "CLIENT/REPLY/OFF", "HELLO/3", "SUBSCRIBE/x", "WATCH/k", "BLPOP/k/1"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain([format!("XREAD/BLOCK/0/STREAMS/{key}/$")])
+    {
+        let body = probe(base_url, &format!("execute/{command}"));
+        let error = body["error"].as_str().unwrap_or_else(|| panic!("{command} ran: {body}"));
+        assert!(error.contains("shares between requests"), "{command}: {error}");
+    }
+    let body = probe(base_url, &format!("execute/SET/{key}/kept"));
+    assert_eq!(body["results"], json!(["status:OK"]), "{body}");
+    let body = probe(base_url, &format!("execute/GET/{key}"));
+    assert_eq!(body["results"], json!(["binary:kept"]), "database 0 still: {body}");
+    let body = probe(base_url, &format!("execute/XREAD/STREAMS/{key}-stream/0"));
+    assert!(body["error"].is_null(), "a stream read that does not block runs: {body}");
 }
 
 #[test]

@@ -13,6 +13,7 @@ pub async fn handle(path: &[&str]) -> Reply {
         ["commands", prefix] => commands(prefix).await,
         ["publish", channel, count] => publish(channel, count).await,
         ["undeclared"] => undeclared().await,
+        ["execute", command, arguments @ ..] => execute(command, arguments).await,
         _ => {
             return (StatusCode::NOT_FOUND, json!({ "error": "unknown redis probe" }));
         }
@@ -93,4 +94,12 @@ async fn publish(channel: &str, count: &str) -> Result<Value, Error> {
 async fn undeclared() -> Result<Value, Error> {
     Connection::open("redis://127.0.0.2:6379").await?;
     Ok(json!({ "connected": true }))
+}
+
+/// Runs one command with the given arguments (as binary) and describes its result.
+async fn execute(command: &str, arguments: &[&str]) -> Result<Value, Error> {
+    let redis = connect().await?;
+    let arguments: Vec<RedisParameter> = arguments.iter().map(|argument| binary(argument)).collect();
+    let results = redis.execute(command, arguments).await?;
+    Ok(json!({ "results": describe(&results) }))
 }
