@@ -169,11 +169,12 @@ END;
 -- the transfer (carrying its idempotency key, if any) with its two entries and updates both
 -- balances. Outcome 'completed' (with the transfer), 'insufficient_funds', 'daily_limit_exceeded'
 -- (the sender's outgoing total today, UTC, would pass p_daily_max) or 'daily_transfers_exceeded'
--- (the sender made p_daily_transfers_max transfers today; NULL limits: none). When another
+-- (the sender made p_daily_transfers_max transfers today, refunds included; NULL limits: none).
+-- When another
 -- transaction committed a transfer under the same key first, that transfer is the answer
 -- (replayed), or 'idempotency_mismatch' if it was a different request. A refund names its payment
--- in p_refund_of and adds neither to the sender's outgoing total nor to their count for the day:
--- it gives back money received rather than spending (see fintech_refund).
+-- in p_refund_of and does not add to the sender's outgoing total for the day: it gives back money
+-- received rather than spending (see fintech_refund); it adds to their count of transfers.
 CREATE FUNCTION ledger_post(
     p_kind text, p_sender_account bigint, p_receiver_account bigint, p_amount numeric,
     p_note text, p_idempotency_scope text, p_idempotency_key text, p_fingerprint bytea,
@@ -184,8 +185,6 @@ DECLARE
     today date := (now() AT TIME ZONE 'UTC')::date;
     -- What the transfer adds to the sender's outgoing total for the day.
     counted_today numeric := CASE WHEN p_refund_of IS NULL THEN p_amount ELSE 0 END;
-    -- What it adds to the sender's count of transfers for the day.
-    transfers_counted integer := CASE WHEN p_refund_of IS NULL THEN 1 ELSE 0 END;
     covered boolean;
     spent_today numeric;
     transfers_today integer;
@@ -213,7 +212,7 @@ BEGIN
           ORDER BY id FOR UPDATE) a;
     -- Under the sender's row lock, so two transfers cannot both fit in what is left of the day.
     over_total := p_daily_max IS NOT NULL AND spent_today + p_amount > p_daily_max;
-    over_count := p_daily_transfers_max IS NOT NULL AND transfers_today + transfers_counted > p_daily_transfers_max;
+    over_count := p_daily_transfers_max IS NOT NULL AND transfers_today >= p_daily_transfers_max;
     IF covered AND NOT over_total AND NOT over_count THEN
         INSERT INTO transfers (kind, sender_account_id, receiver_account_id, sender_user_id,
                                receiver_user_id, amount, currency, note, idempotency_scope,
@@ -232,8 +231,8 @@ BEGIN
                     ELSE counted_today END,
                 outgoing_day_transfers = CASE
                     WHEN id <> p_sender_account THEN outgoing_day_transfers
-                    WHEN outgoing_day = today THEN outgoing_day_transfers + transfers_counted
-                    ELSE transfers_counted END,
+                    WHEN outgoing_day = today THEN outgoing_day_transfers + 1
+                    ELSE 1 END,
                 outgoing_day = CASE WHEN id = p_sender_account THEN today ELSE outgoing_day END
             WHERE id IN (p_sender_account, p_receiver_account);
             INSERT INTO ledger_entries (transfer_id, account_id, amount)

@@ -8,11 +8,14 @@
 -- caller sent it: a sender cannot pull money back), 'not_refundable' (a deposit or a refund),
 -- 'invalid_amount_precision', 'refund_exceeds_payment' (with what was refunded before), and
 -- those of ledger_post ('insufficient_funds' when the receiver no longer holds the money,
--- 'idempotency_mismatch').
+-- 'daily_transfers_exceeded', 'idempotency_mismatch').
 --
--- A refund does not count against the refunder's daily outgoing limit, and does not give the
--- payer's limit back: it returns money received, bounded by the payment, and can only go back to
--- the payer, so it is no way to move money out of an account (which is what the limit guards).
+-- A refund does not count against the refunder's daily outgoing total, and does not give the
+-- payer's back: it returns money received, bounded by the payment, and can only go back to the
+-- payer, so it is no way to move money out of an account (which is what that limit guards). It
+-- does count, as every transfer does, against the refunder's daily number of transfers
+-- (p_daily_transfers_max): a payment refunded 0.01 at a time would otherwise append up to a
+-- hundred transfers per unit of money, and the money goes back for the next round.
 --
 -- A payment made in a chat shows there as a message of kind 'payment'; its refunds are appended to
 -- the same room as messages of kind 'refund', in the same transaction (so the room shows every
@@ -25,7 +28,7 @@
 -- append the message.
 CREATE FUNCTION fintech_refund(
     p_caller_id bigint, p_transfer_id bigint, p_amount numeric, p_note text, p_idempotency_key text,
-    OUT outcome text, OUT resource text, OUT replayed boolean, OUT room_message text)
+    p_daily_transfers_max integer DEFAULT NULL, OUT outcome text, OUT resource text, OUT replayed boolean, OUT room_message text)
 LANGUAGE plpgsql AS $$
 DECLARE
     scope text;
@@ -69,7 +72,7 @@ BEGIN
         outcome := 'refund_exceeds_payment';
     ELSE
         result := ledger_post('refund', payment.receiver_account_id, payment.sender_account_id, amount,
-            p_note, scope, p_idempotency_key, fingerprint, NULL, payment.id);
+            p_note, scope, p_idempotency_key, fingerprint, NULL, payment.id, p_daily_transfers_max);
         outcome := result.outcome;
         replayed := result.replayed;
         IF outcome = 'completed' THEN

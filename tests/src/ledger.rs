@@ -174,6 +174,11 @@ pub fn assert_postgres_refuses_ledger_violations(database: &mut postgres::Client
             "UPDATE accounts SET outgoing_day_total = -1 WHERE kind = 'user'".to_owned(),
             "accounts_outgoing_day_total_non_negative",
         ),
+        (
+            "a negative count of transfers",
+            "UPDATE accounts SET outgoing_day_transfers = -1 WHERE kind = 'user'".to_owned(),
+            "accounts_outgoing_day_transfers_non_negative",
+        ),
     ];
     for (what, statement, guard) in refusals.into_iter().chain(domain_refusals) {
         let error = database.batch_execute(&statement).expect_err(&format!("{what} was allowed"));

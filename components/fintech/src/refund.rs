@@ -48,12 +48,13 @@ pub async fn refund(settings: &Settings, request: Request, raw_id: &str) -> Resu
         command.amount.get().into(),
         command.note.map(Note::into_string).into(),
         idempotency_key.map(|key| key.as_str().to_owned()).into(),
+        settings.daily_outgoing_transfers_max.into(),
     ];
     let database = shared::db::connect(&settings.database_url).await?;
     let row = optional_row(
         &database,
         "SELECT outcome, resource, replayed, room_message \
-         FROM fintech_refund($1::int8, $2::int8, $3::numeric, $4::text, $5::text)",
+         FROM fintech_refund($1::int8, $2::int8, $3::numeric, $4::text, $5::text, $6::int4)",
         params,
     )
     .await?
