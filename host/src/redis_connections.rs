@@ -22,19 +22,6 @@ impl RedisConnection {
     }
 }
 
-/// Why no connection could be made.
-pub enum ConnectError {
-    /// The client cannot parse the address.
-    InvalidAddress,
-    Failed(String),
-}
-
-impl ConnectError {
-    fn failed(error: impl std::fmt::Display) -> Self {
-        Self::Failed(error.to_string())
-    }
-}
-
 /// A multiplexed connection and whether its I/O task is still running.
 #[derive(Clone)]
 pub struct LiveConnection {
@@ -47,19 +34,20 @@ impl LiveConnection {
         self.alive.load(Ordering::Acquire)
     }
 
-    async fn connect(address: &str) -> Result<Self, ConnectError> {
-        let client = redis::Client::open(address).map_err(|_| ConnectError::InvalidAddress)?;
+    /// Connects to the plain-TCP server `address` names (the caller has checked that it does).
+    async fn connect(address: &str) -> Result<Self, String> {
+        let client = redis::Client::open(address).map_err(|error| error.to_string())?;
         let info = client.get_connection_info();
         let ConnectionAddr::Tcp(host, port) = &info.addr else {
-            return Err(ConnectError::Failed("only redis:// (plain TCP) is supported by this local host".to_owned()));
+            return Err(format!("{address} names no plain-TCP server"));
         };
-        let stream = TcpStream::connect((host.as_str(), *port)).await.map_err(ConnectError::failed)?;
+        let stream = TcpStream::connect((host.as_str(), *port)).await.map_err(|error| error.to_string())?;
         // Small commands must not wait for Nagle's algorithm.
-        stream.set_nodelay(true).map_err(ConnectError::failed)?;
+        stream.set_nodelay(true).map_err(|error| error.to_string())?;
         let (connection, io_task) =
             MultiplexedConnection::new_with_config(&info.redis, stream, AsyncConnectionConfig::new())
                 .await
-                .map_err(ConnectError::failed)?;
+                .map_err(|error| error.to_string())?;
         let alive = Arc::new(AtomicBool::new(true));
         let flag = alive.clone();
         tokio::spawn(async move {
@@ -79,7 +67,7 @@ pub struct RedisConnections {
 }
 
 impl RedisConnections {
-    pub async fn get_or_connect(&self, address: &str) -> Result<LiveConnection, ConnectError> {
+    pub async fn get_or_connect(&self, address: &str) -> Result<LiveConnection, String> {
         let cached = self.connections.read().expect("redis map poisoned").get(address).cloned();
         if let Some(connection) = cached.filter(LiveConnection::is_alive) {
             return Ok(connection);

@@ -11,7 +11,7 @@ use wasmtime::component::{Accessor, HasData, Resource};
 use crate::bindings::redis_wit::{self as wit, Error, Payload, RedisParameter, RedisResult};
 use crate::host_state::InstanceState;
 use crate::network_policy::AllowedHosts;
-use crate::redis_connections::{ConnectError, LiveConnection, RedisConnection};
+use crate::redis_connections::{LiveConnection, RedisConnection};
 
 /// Largest reply the host buffers for a guest, as in Spin (128 MiB).
 const MAX_BUFFERED_REPLY_BYTES: usize = 128 << 20;
@@ -41,16 +41,10 @@ impl wit::HostConnectionWithStore<InstanceState> for Redis {
             let state = access.get();
             (state.cached_redis_connection(&address), state.component().clone())
         });
-        if !target_allowed(&component.allowed_hosts, &address) {
-            return Err(Error::InvalidAddress);
-        }
+        check_target(&component.allowed_hosts, &address)?;
         let live = match cached.filter(LiveConnection::is_alive) {
             Some(live) => live,
-            None => component.services.redis.get_or_connect(&address).await.map_err(|error| match error {
-                // As in Spin: an address the client cannot parse is `invalid-address`.
-                ConnectError::InvalidAddress => Error::InvalidAddress,
-                ConnectError::Failed(reason) => Error::Other(reason),
-            })?,
+            None => component.services.redis.get_or_connect(&address).await.map_err(Error::Other)?,
         };
         accessor.with(|mut access| {
             let state = access.get();
@@ -204,14 +198,20 @@ const CONNECTION_COMMANDS: &[&str] = &[
     "BZMPOP",
     "WAIT",
     "WAITAOF",
+    "SYNC",
+    "PSYNC",
+    "REPLCONF",
 ];
 
-/// Whether `command` is one of [`CONNECTION_COMMANDS`], or a stream read that blocks (`BLOCK`).
+/// Whether `command` is one of [`CONNECTION_COMMANDS`], or a stream read that blocks (a `BLOCK`
+/// option, before `STREAMS`: what follows are keys and ids).
 fn changes_or_blocks_its_connection(command: &str, arguments: &[RedisParameter]) -> bool {
     let name = command.split_whitespace().next().unwrap_or_default();
     let is = |candidate: &&str| candidate.eq_ignore_ascii_case(name);
-    let blocks = |argument: &RedisParameter| matches!(argument, RedisParameter::Binary(word) if word.eq_ignore_ascii_case(b"BLOCK"));
-    CONNECTION_COMMANDS.iter().any(is) || (["XREAD", "XREADGROUP"].iter().any(is) && arguments.iter().any(blocks))
+    let word = |argument: &RedisParameter, expected: &[u8]| matches!(argument, RedisParameter::Binary(word) if word.eq_ignore_ascii_case(expected));
+    let blocks =
+        || arguments.iter().take_while(|argument| !word(argument, b"STREAMS")).any(|argument| word(argument, b"BLOCK"));
+    CONNECTION_COMMANDS.iter().any(is) || (["XREAD", "XREADGROUP"].iter().any(is) && blocks())
 }
 
 /// Runs one command on the guest's connection, mapping failures as Spin does.
@@ -244,16 +244,16 @@ where
     command(redis).await
 }
 
-/// Whether the component may reach the server `address` names, as the Redis client parses it
-/// (the host and port it will dial); only plain TCP is supported here.
-fn target_allowed(allowed_hosts: &AllowedHosts, address: &str) -> bool {
-    let Ok(client) = redis::Client::open(address) else {
-        return false;
+/// Checks the server `address` names, as the Redis client parses it (the host and port it will
+/// dial), against the component's `allowed_outbound_hosts`, under the address's own scheme.
+fn check_target(allowed_hosts: &AllowedHosts, address: &str) -> Result<(), Error> {
+    // As in Spin: an address the client cannot parse is `invalid-address`.
+    let client = redis::Client::open(address).map_err(|_| Error::InvalidAddress)?;
+    let ConnectionAddr::Tcp(host, port) = &client.get_connection_info().addr else {
+        return Err(Error::Other("only redis:// (plain TCP) is supported by this local host".to_owned()));
     };
-    match &client.get_connection_info().addr {
-        ConnectionAddr::Tcp(host, port) => allowed_hosts.allows("redis", host, Some(*port)),
-        _ => false,
-    }
+    let scheme = address.split_once("://").map_or("redis", |(scheme, _)| scheme);
+    if allowed_hosts.allows(scheme, host, Some(*port)) { Ok(()) } else { Err(Error::InvalidAddress) }
 }
 
 fn other(error: impl std::fmt::Display) -> Error {

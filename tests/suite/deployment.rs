@@ -115,15 +115,18 @@ fn assert_only_the_app_may_publish(spin_app: &Value, pushpin: &[Value]) {
         .expect("a NetworkPolicy on the Pushpin pods");
     assert_eq!(policy["spec"]["policyTypes"], json!(["Ingress"]), "{policy}");
     let rules = policy["spec"]["ingress"].as_array().unwrap();
-    let opens = |rule: &Value, port: &str| {
-        rule["ports"].as_array().is_some_and(|ports| ports.iter().any(|p| p["port"] == port))
+    // A rule without ports opens every port; a port may be named or numbered.
+    let opens = |rule: &Value, names: &[Value]| match rule["ports"].as_array() {
+        None => true,
+        Some(ports) => ports.is_empty() || ports.iter().any(|port| names.contains(&port["port"])),
     };
-    let publishers: Vec<&Value> = rules.iter().filter(|rule| opens(rule, "publish")).collect();
+    let publishers: Vec<&Value> = rules.iter().filter(|rule| opens(rule, &[json!("publish"), json!(5561)])).collect();
     assert_eq!(publishers.len(), 1, "one rule opens the publish port: {policy}");
     let app_pods =
         json!([{"podSelector": {"matchLabels": {"core.spinkube.dev/app-name": spin_app["metadata"]["name"]}}}]);
     assert_eq!(publishers[0]["from"], app_pods, "only the app's pods may publish");
-    assert!(rules.iter().any(|rule| opens(rule, "client") && rule["from"].is_null()), "clients reach the client port");
+    let clients_reach = |rule: &&Value| opens(rule, &[json!("client"), json!(7999)]) && rule["from"].is_null();
+    assert!(rules.iter().any(|rule| clients_reach(&rule)), "clients reach the client port");
 }
 
 /// The app publishes to each Pushpin node by its stable name, and its outbound policy allows

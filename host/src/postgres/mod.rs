@@ -209,9 +209,11 @@ fn ensure_address_allowed(state: &InstanceState, address: &str) -> Result<(), Er
     let port = |index: usize| ports.get(index).or(if ports.len() == 1 { ports.first() } else { None });
     let allowed_hosts = &state.component().allowed_hosts;
     let refused = |host: &str, port: Option<&u16>| {
+        // An IPv6 address in brackets, as in a URL.
+        let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
         let target = match port {
             Some(port) => format!("{host}:{port}"),
-            None => host.to_owned(),
+            None => host,
         };
         Err(Error::ConnectionFailed(format!("address postgres://{target} is not permitted")))
     };

@@ -60,7 +60,7 @@ fn commands_that_change_or_block_the_shared_connection_are_refused() {
     let base_url = own_host().base_url();
     let key = format!("host-refused-{}", std::process::id());
     for command in
-        ["SELECT/1", "select/1", "MULTI", "CLIENT/REPLY/OFF", "HELLO/3", "SUBSCRIBE/x", "WATCH/k", "BLPOP/k/1"]
+        ["SELECT/1", "select/1", "MULTI", "CLIENT/REPLY/OFF", "HELLO/3", "SUBSCRIBE/x", "WATCH/k", "BLPOP/k/1", "SYNC"]
             .into_iter()
             .map(str::to_owned)
             .chain([format!("XREAD/BLOCK/0/STREAMS/{key}/$")])
@@ -75,6 +75,8 @@ fn commands_that_change_or_block_the_shared_connection_are_refused() {
     assert_eq!(body["results"], json!(["binary:kept"]), "database 0 still: {body}");
     let body = probe(base_url, &format!("execute/XREAD/STREAMS/{key}-stream/0"));
     assert!(body["error"].is_null(), "a stream read that does not block runs: {body}");
+    let body = probe(base_url, "execute/XREAD/COUNT/1/STREAMS/BLOCK/0");
+    assert!(body["error"].is_null(), "a stream named BLOCK is no option: {body}");
 }
 
 #[test]
