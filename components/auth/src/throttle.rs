@@ -141,7 +141,8 @@ async fn count_failing_open(
 }
 
 /// Counts one hit on each `(key, maximum)` in order, up to the first past its maximum: 429 with
-/// that counter's wait, and the counters after it are not counted.
+/// that counter's wait, and the counters after it are not counted. (So `Retry-After` may be short
+/// of a later counter's wait, which a retry then reports.)
 async fn count_all<'a>(
     connection: &Connection,
     counters: impl Iterator<Item = (&'a str, i64)>,

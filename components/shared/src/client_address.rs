@@ -59,6 +59,13 @@ impl FromStr for AddressRange {
                 bits.trim().parse().ok().filter(|bits| *bits <= width).ok_or(format!("bad prefix in {text:?}"))?
             }
         };
+        // IPv4 written as IPv6 (`::ffff:10.0.0.0/104`), as addresses are compared (`contains`).
+        if let IpAddr::V6(mapped) = network
+            && let Some(ipv4) = mapped.to_ipv4_mapped()
+            && prefix_bits >= 96
+        {
+            return Ok(Self { network: IpAddr::V4(ipv4), prefix_bits: prefix_bits - 96 });
+        }
         Ok(Self { network, prefix_bits })
     }
 }
@@ -232,5 +239,9 @@ mod tests {
         assert!(parse_trusted_proxies("0.0.0.0/0").unwrap()[0].contains("8.8.8.8".parse().unwrap()));
         let v4 = parse_trusted_proxies("10.0.0.0/8").unwrap();
         assert!(v4[0].contains("::ffff:10.1.2.3".parse().unwrap()), "an IPv4 address written as IPv6");
+        let mapped = parse_trusted_proxies("::ffff:10.0.0.0/104").unwrap();
+        assert!(mapped[0].contains("10.1.2.3".parse().unwrap()), "an IPv4 range written as IPv6");
+        assert!(mapped[0].contains("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(!mapped[0].contains("11.1.2.3".parse().unwrap()));
     }
 }
