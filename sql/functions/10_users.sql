@@ -20,7 +20,8 @@ RETURN json_build_object(
 -- session that access tokens name (`sid`). The user's expired tokens go first, and a few of
 -- anyone's: no use remains for them (an expired token is refused whether it is there or not), and
 -- sessions abandoned without a logout would otherwise stay for good.
-CREATE FUNCTION auth_issue_refresh_token(p_user_id bigint, p_token text, p_ttl_seconds integer)
+CREATE FUNCTION auth_issue_refresh_token(
+    p_user_id bigint, p_token text, p_ttl_seconds integer, p_session_lifetime_seconds integer)
 RETURNS bigint
 LANGUAGE sql
 BEGIN ATOMIC
@@ -35,9 +36,9 @@ BEGIN ATOMIC
     DELETE FROM refresh_tokens WHERE id IN (
         SELECT id FROM refresh_tokens WHERE expires_at <= now()
         ORDER BY expires_at LIMIT 16 FOR UPDATE SKIP LOCKED);
-    INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
+    INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, session_started_at)
     VALUES (p_user_id, nextval('refresh_token_families'), sha256(convert_to(p_token, 'UTF8')),
-            now() + make_interval(secs => p_ttl_seconds))
+            now() + make_interval(secs => least(p_ttl_seconds, p_session_lifetime_seconds)), now())
     RETURNING family_id;
 END;
 
@@ -63,21 +64,28 @@ END;
 -- Exchanges a refresh token for its successor. The family is locked first and the token read
 -- again after, so rotation, reuse detection and logout of one family happen one at a time, each
 -- seeing everything the previous one wrote.
--- outcome: 'rotated' (user_id and session_id set), 'invalid' (unknown, expired or revoked), or
--- 'reused' (already used: the family, session_id, is now revoked).
-CREATE FUNCTION auth_rotate_refresh_token(p_presented text, p_successor text, p_ttl_seconds integer)
+-- outcome: 'rotated' (user_id and session_id set), 'invalid' (unknown, expired, revoked, or its
+-- session is past p_session_lifetime_seconds), or 'reused' (already used: the family, session_id,
+-- is now revoked).
+CREATE FUNCTION auth_rotate_refresh_token(
+    p_presented text, p_successor text, p_ttl_seconds integer, p_session_lifetime_seconds integer)
 RETURNS TABLE (outcome text, user_id bigint, session_id bigint)
 LANGUAGE plpgsql
 AS $$
 DECLARE
     presented_hash bytea := sha256(convert_to(p_presented, 'UTF8'));
     presented refresh_tokens;
+    successor_expires_at timestamptz;
 BEGIN
     PERFORM auth_lock_token_family(family_id) FROM refresh_tokens WHERE token_hash = presented_hash;
     -- A fresh snapshot, taken after the lock: everything the family's previous holder committed.
     SELECT * INTO presented FROM refresh_tokens WHERE token_hash = presented_hash;
+    -- No token outlives its session: a rotation never moves the session's end.
+    successor_expires_at := least(now() + make_interval(secs => p_ttl_seconds),
+                                  presented.session_started_at + make_interval(secs => p_session_lifetime_seconds));
 
-    IF NOT FOUND OR presented.revoked_at IS NOT NULL OR presented.expires_at <= now() THEN
+    IF NOT FOUND OR presented.revoked_at IS NOT NULL OR presented.expires_at <= now()
+            OR successor_expires_at <= now() THEN
         RETURN QUERY SELECT 'invalid', NULL::bigint, NULL::bigint;
     ELSIF presented.used_at IS NOT NULL THEN
         UPDATE refresh_tokens SET revoked_at = now()
@@ -89,9 +97,9 @@ BEGIN
             SELECT id FROM refresh_tokens WHERE family_id = presented.family_id AND expires_at <= now()
             FOR UPDATE SKIP LOCKED);
         UPDATE refresh_tokens SET used_at = now() WHERE id = presented.id;
-        INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
+        INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, session_started_at)
         VALUES (presented.user_id, presented.family_id, sha256(convert_to(p_successor, 'UTF8')),
-                now() + make_interval(secs => p_ttl_seconds));
+                successor_expires_at, presented.session_started_at);
         RETURN QUERY SELECT 'rotated', presented.user_id, presented.family_id;
     END IF;
 END;

@@ -127,6 +127,36 @@ fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     assert_eq!(refresh("made-up-token").status, 401);
 }
 
+/// A session ends `session_lifetime_seconds` after its log-in, however often it is rotated: every
+/// successor's expiry is capped at the session's end, so a thief rotating a stolen token (or its
+/// owner) cannot keep it past that.
+#[test]
+fn a_session_ends_at_its_lifetime_however_often_it_is_rotated() {
+    const LIFETIME_SECONDS: u64 = 4;
+    let Some(app) =
+        private_app(AppOptions::default().variable("session_lifetime_seconds", &LIFETIME_SECONDS.to_string()))
+    else {
+        return;
+    };
+    let user = app.new_user();
+    let logged_in = Instant::now();
+    let mut token = user.refresh_token.clone();
+    let mut rotations = 0;
+    while logged_in.elapsed() < Duration::from_secs(LIFETIME_SECONDS) - Duration::from_millis(1500) {
+        let rotated = app.refresh(&token);
+        assert_eq!(rotated.status, 200, "rotation {rotations}, {:?} in: {}", logged_in.elapsed(), rotated.text);
+        token = rotated.body["refresh_token"].as_str().unwrap().to_owned();
+        rotations += 1;
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(rotations >= 2, "rotated {rotations} times");
+    std::thread::sleep(
+        Duration::from_secs(LIFETIME_SECONDS).saturating_sub(logged_in.elapsed()) + Duration::from_millis(500),
+    );
+    let ended = app.refresh(&token);
+    assert_eq!((ended.status, ended.code()), (401, "invalid_refresh_token"), "{}", ended.text);
+}
+
 #[test]
 fn concurrent_use_of_one_refresh_token_succeeds_once() {
     let user = app().new_user();

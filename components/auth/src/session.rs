@@ -47,8 +47,13 @@ pub async fn refresh(settings: &Settings, request: Request) -> Result<Reply, Aut
     let database = shared::db::connect(&settings.database_url).await?;
     let row = optional_row(
         &database,
-        "SELECT outcome, user_id, session_id FROM auth_rotate_refresh_token($1::text, $2::text, $3::int4)",
-        vec![presented.into(), successor.clone().into(), settings.refresh_token_ttl_seconds.into()],
+        "SELECT outcome, user_id, session_id FROM auth_rotate_refresh_token($1::text, $2::text, $3::int4, $4::int4)",
+        vec![
+            presented.into(),
+            successor.clone().into(),
+            settings.refresh_token_ttl_seconds.into(),
+            settings.session_lifetime_seconds.into(),
+        ],
     )
     .await?
     .ok_or_else(|| shared::ApiError::internal("auth_rotate_refresh_token returned no row"))?;

@@ -16,6 +16,9 @@ pub struct Settings {
     pub keys: TokenKeys,
     pub access_token_lifetime: Duration,
     pub refresh_token_ttl_seconds: i32,
+    /// How long a session lasts however often its refresh token is rotated
+    /// (`session_lifetime_seconds`).
+    pub session_lifetime_seconds: i32,
     pub bcrypt_cost: u32,
     pub throttle: ThrottleSettings,
     pub registration_limits: RegistrationLimits,
@@ -67,6 +70,10 @@ async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
         keys: TokenKeys::new(&variables.secret("jwt_secret").await?, variables.text("jwt_issuer").await?)?,
         access_token_lifetime: Duration::seconds(variables.parsed::<u32>("access_token_ttl_seconds").await?.into()),
         refresh_token_ttl_seconds: variables.parsed("refresh_token_ttl_seconds").await?,
+        session_lifetime_seconds: positive(
+            variables.parsed("session_lifetime_seconds").await?,
+            "session_lifetime_seconds",
+        )?,
         bcrypt_cost,
         throttle: ThrottleSettings {
             failures_per_username_max: variables.parsed("login_max_failures").await?,
@@ -85,6 +92,11 @@ async fn read(variables: &impl VariableSource) -> Result<Settings, ApiError> {
             .map_err(|error| ApiError::internal(format!("trusted_proxies: {error}")))?,
         publisher: Publisher::read(variables).await?,
     })
+}
+
+/// `value`, refused unless positive (a lifetime of nothing would refuse every session).
+fn positive(value: i32, name: &str) -> Result<i32, ApiError> {
+    if value > 0 { Ok(value) } else { Err(ApiError::internal(format!("{name} must be positive, not {value}"))) }
 }
 
 #[cfg(test)]

@@ -27,8 +27,13 @@ pub async fn start_session(settings: &Settings, database: &Connection, user: Use
     let refresh_token = new_refresh_token()?;
     let row = optional_row(
         database,
-        "SELECT auth_issue_refresh_token($1::int8, $2::text, $3::int4) AS session_id",
-        vec![user.get().into(), refresh_token.clone().into(), settings.refresh_token_ttl_seconds.into()],
+        "SELECT auth_issue_refresh_token($1::int8, $2::text, $3::int4, $4::int4) AS session_id",
+        vec![
+            user.get().into(),
+            refresh_token.clone().into(),
+            settings.refresh_token_ttl_seconds.into(),
+            settings.session_lifetime_seconds.into(),
+        ],
     )
     .await?
     .ok_or_else(|| ApiError::internal("auth_issue_refresh_token returned no row"))?;
