@@ -11,9 +11,14 @@ export class ApiError extends Error {
     this.name = 'ApiError';
   }
 
-  /** Whether repeating the same request (with the same Idempotency-Key) may succeed. */
+  /**
+   * Whether repeating the same request (with the same Idempotency-Key) may succeed: every failure
+   * but a definitive refusal (a 4xx other than 408 and 429). A 504 or a lost answer may come from a
+   * request that went through, so its retry must carry the same key to be recognised.
+   */
   get retryable(): boolean {
-    return ['network_error', 'unavailable', 'internal', 'rate_limited', 'unexpected_response'].includes(this.code);
+    if (this.code === 'network_error' || this.code === 'unexpected_response') return true;
+    return this.status >= 500 || this.status === 408 || this.status === 429;
   }
 }
 

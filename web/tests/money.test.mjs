@@ -31,6 +31,10 @@ test('one Idempotency-Key per intended payment, kept across retryable failures o
   assert.equal(intent.keyFor({ to: 'bob', amount: '5' }), first, 'a double click reuses the key');
   intent.settle(new ApiError('network_error', 0));
   assert.equal(intent.keyFor({ to: 'bob', amount: '5' }), first, 'a retry after a lost answer reuses it');
+  intent.settle(new ApiError('timeout', 504));
+  assert.equal(intent.keyFor({ to: 'bob', amount: '5' }), first, 'a 504 may have paid: its retry reuses the key');
+  intent.settle(new ApiError('some_new_failure', 502));
+  assert.equal(intent.keyFor({ to: 'bob', amount: '5' }), first, 'so does any other 5xx');
   intent.settle(new ApiError('insufficient_funds', 422));
   assert.notEqual(intent.keyFor({ to: 'bob', amount: '5' }), first, 'after a refusal the next try is a new payment');
   const second = intent.keyFor({ to: 'bob', amount: '5' });
