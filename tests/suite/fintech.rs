@@ -571,6 +571,32 @@ fn the_page_size_limit_is_configurable() {
     assert_eq!((rooms.status, rooms.code()), (400, "invalid_limit"));
 }
 
+/// Sends 8 transfers of `amount` from `sender` to `receiver` at once and asserts how many were
+/// made and how many refused with `refusal` (422), nothing else.
+fn assert_concurrent_transfers_made_and_refused(
+    app: &TestApp,
+    sender: &TestUser,
+    receiver: &TestUser,
+    amount: &str,
+    made_and_refused: (usize, usize),
+    refusal: &str,
+) {
+    let outcomes: Vec<(u16, String)> = std::thread::scope(|scope| {
+        let transfers: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(move || {
+                    let sent = app.transfer(sender, &json!({"receiver_id": receiver.id, "amount": amount}));
+                    (sent.status, sent.code().to_owned())
+                })
+            })
+            .collect();
+        transfers.into_iter().map(|transfer| transfer.join().unwrap()).collect()
+    });
+    let made = outcomes.iter().filter(|(status, _)| *status == 201).count();
+    let refused = outcomes.iter().filter(|(status, code)| (*status, code.as_str()) == (422, refusal)).count();
+    assert_eq!((made, refused), made_and_refused, "{outcomes:?}");
+}
+
 /// A user's outgoing total per UTC day is capped (`daily_outgoing_max`), transfers and payments in
 /// chat together, and concurrent transfers cannot pass the cap together: they queue on the
 /// sender's account row, where the day's total is kept.
@@ -579,21 +605,7 @@ fn concurrent_transfers_cannot_pass_the_daily_limit_together() {
     let Some((app, alice, bob)) = funded_pair_on_app_with("daily_outgoing_max", "10.00", "100") else {
         return;
     };
-    let outcomes: Vec<(u16, String)> = std::thread::scope(|scope| {
-        let transfers: Vec<_> = (0..8)
-            .map(|_| {
-                let (app, alice, bob) = (&app, &alice, &bob);
-                scope.spawn(move || {
-                    let sent = app.transfer(alice, &json!({"receiver_id": bob.id, "amount": "2.00"}));
-                    (sent.status, sent.code().to_owned())
-                })
-            })
-            .collect();
-        transfers.into_iter().map(|transfer| transfer.join().unwrap()).collect()
-    });
-    let made = outcomes.iter().filter(|(status, _)| *status == 201).count();
-    let limited = outcomes.iter().filter(|(status, code)| (*status, code.as_str()) == (422, "daily_limit_exceeded"));
-    assert_eq!((made, limited.count()), (5, 3), "{outcomes:?}");
+    assert_concurrent_transfers_made_and_refused(&app, &alice, &bob, "2.00", (5, 3), "daily_limit_exceeded");
     assert_eq!(app.balance(&alice), "90.00");
 
     // Payments in chat spend the same day's budget; receiving money does not.
@@ -615,22 +627,7 @@ fn concurrent_transfers_cannot_pass_the_daily_count_together() {
     let Some((app, alice, bob)) = funded_pair_on_app_with("daily_outgoing_transfers_max", "3", "100") else {
         return;
     };
-    let outcomes: Vec<(u16, String)> = std::thread::scope(|scope| {
-        let transfers: Vec<_> = (0..8)
-            .map(|_| {
-                let (app, alice, bob) = (&app, &alice, &bob);
-                scope.spawn(move || {
-                    let sent = app.transfer(alice, &json!({"receiver_id": bob.id, "amount": "1.00"}));
-                    (sent.status, sent.code().to_owned())
-                })
-            })
-            .collect();
-        transfers.into_iter().map(|transfer| transfer.join().unwrap()).collect()
-    });
-    let made = outcomes.iter().filter(|(status, _)| *status == 201).count();
-    let limited =
-        outcomes.iter().filter(|(status, code)| (*status, code.as_str()) == (422, "daily_transfers_exceeded"));
-    assert_eq!((made, limited.count()), (3, 5), "{outcomes:?}");
+    assert_concurrent_transfers_made_and_refused(&app, &alice, &bob, "1.00", (3, 5), "daily_transfers_exceeded");
     assert_eq!(app.balance(&alice), "97.00");
 
     let room = app.create_room(&alice, &json!({"name": "counts", "member_ids": [bob.id]}));
