@@ -300,6 +300,16 @@ async function run() {
     await form.getByRole('alert').getByText('Nobody has that username.').waitFor();
   });
 
+  await step('the skip link moves focus to the content and keeps the open room', async () => {
+    await alice.goto(roomUrl);
+    await messageText(alice, 'Hi bob! Lunch later?').waitFor();
+    await tabTo(alice, 'Skip to content');
+    await alice.keyboard.press('Enter');
+    check(alice.url() === roomUrl, `the skip link changed the address to ${alice.url()}`);
+    const focused = await alice.evaluate(() => document.activeElement?.id);
+    check(focused === 'main', `focus went to ${focused}`);
+  });
+
   await step('keyboard alone: bob reaches his chats and logs out', async () => {
     await tabTo(bob, 'Chats');
     await bob.keyboard.press('Enter');

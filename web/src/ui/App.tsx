@@ -62,7 +62,7 @@ function SignedIn({ session, me }: { session: Session; me: User }) {
 
   return (
     <div class="shell">
-      <a class="skip-link" href="#main">
+      <a class="skip-link" href="#main" onClick={skipToContent}>
         Skip to content
       </a>
       <header class="top">
@@ -103,3 +103,13 @@ function BalanceSummary({ wallet }: { wallet: Wallet }) {
     </span>
   );
 }
+
+/** Moves focus to the main content without changing the address: the fragment is the route. */
+function skipToContent(event: Event): void {
+  const main = document.getElementById('main');
+  if (main === null) return;
+  event.preventDefault();
+  main.tabIndex = -1;
+  main.focus();
+}
+
