@@ -95,7 +95,7 @@ const MESSAGES: Record<string, string> = {
   use_realtime_gateway: 'Live updates are misconfigured on this server.',
   // The service
   unavailable: 'The service is briefly unavailable. Try again in a moment.',
-  timeout: 'This took too long to confirm; it may have gone through. Trying again is safe: it is never done twice.',
+  timeout: 'This took too long to confirm; it may have gone through. Sending it again from here is safe: it is never done twice.',
   internal: 'Something went wrong on our side. Try again later.',
   // The client's own
   network_error: 'You seem to be offline. Check your connection and try again.',
