@@ -160,6 +160,8 @@ async function run() {
     await staleCaughtUp;
 
     await alice.getByRole('button', { name: 'Pay 2.00 USD' }).click();
+    check((await request.locator('.state-label').getByText('Paid').count()) === 0, 'one click paid a request');
+    await alice.getByRole('group', { name: `Pay 2.00 USD to ${BOB}?` }).getByRole('button', { name: 'Confirm payment' }).click();
     await request.locator('.state-label').getByText('Paid').waitFor();
     await bob.locator('.card.request .state-label').getByText('Paid').waitFor();
     await bob.getByText(`${ALICE} paid you 2.00 USD`).waitFor();
@@ -169,6 +171,7 @@ async function run() {
     await bob.screenshot({ path: join(SCREENSHOTS, 'chat-phone.png') });
 
     await stale.getByRole('button', { name: 'Pay 2.00 USD' }).click();
+    await stale.getByRole('button', { name: 'Confirm payment' }).click();
     await stale.getByRole('alert').getByText('This request was already paid or declined.').waitFor();
     await stale.locator('.card.request .state-label').getByText('Paid').waitFor();
     await stale.close();

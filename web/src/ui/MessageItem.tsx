@@ -1,6 +1,6 @@
 // One message: text, a payment, a payment request (with accept / decline for the payer), a
 // declined request, or a split (who owes what, with accept / decline of the viewer's own share). Every user-supplied text is a JSX text child: rendered as text, never HTML.
-import { useRef } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { formatMoney, PaymentIntent } from '../money';
 import { requestState } from '../timeline';
 import type { Id, Message, PaymentRequest, SplitRequest } from '../types';
@@ -118,6 +118,9 @@ function RequestCard({ services, request, note }: { services: Services; request:
   const now = useNow(30_000);
   const { busy, error, submit } = useSubmission();
   const intent = useRef(new PaymentIntent());
+  // Paying takes a second click on a button that appears in place of the first: anyone in a room
+  // can post a request, and a new message moving the list must not turn one click into a payment.
+  const [confirmingPayment, setConfirmingPayment] = useState(false);
   const state = requestState(request, now);
   const amount = formatMoney(request.amount, request.currency);
   const requester = request.requester_id === services.me.id ? 'You' : services.users.name(request.requester_id);
@@ -148,14 +151,26 @@ function RequestCard({ services, request, note }: { services: Services; request:
         {state === 'pending' ? <span class="hint"> · expires {timeUntil(request.expires_at, now)}</span> : null}
       </p>
       {state === 'pending' && request.payer_id === services.me.id ? (
-        <div class="request-actions">
-          <button type="button" class="primary" disabled={busy} onClick={() => void answer('accept')}>
-            Pay {amount}
-          </button>
-          <button type="button" disabled={busy} onClick={() => void answer('decline')}>
-            Decline
-          </button>
-        </div>
+        confirmingPayment ? (
+          <div class="request-actions confirm" role="group" aria-label={`Pay ${amount} to ${requester}?`}>
+            Pay {amount} to {requester}?
+            <button type="button" class="primary" disabled={busy} onClick={() => void answer('accept')}>
+              Confirm payment
+            </button>
+            <button type="button" disabled={busy} onClick={() => setConfirmingPayment(false)}>
+              Cancel
+            </button>
+          </div>
+        ) : (
+          <div class="request-actions">
+            <button type="button" class="primary" disabled={busy} onClick={() => setConfirmingPayment(true)}>
+              Pay {amount}
+            </button>
+            <button type="button" disabled={busy} onClick={() => void answer('decline')}>
+              Decline
+            </button>
+          </div>
+        )
       ) : null}
       <ErrorText error={error} />
     </div>
