@@ -247,6 +247,7 @@ async function run() {
     await bob.getByRole('link', { name: '← Chats' }).click();
     const trip = bob.getByRole('link', { name: /Weekend trip/ });
     await trip.getByLabel('1 unread').waitFor();
+    await trip.getByText('· group of 2').waitFor();
     await say(alice, 'Saturday?');
     await trip.getByLabel('2 unread').waitFor();
     await trip.getByText(`${ALICE}: Saturday?`).waitFor();

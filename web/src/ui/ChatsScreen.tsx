@@ -42,7 +42,11 @@ function RoomList({ services, openRoomId }: { services: Services; openRoomId: Id
               href={href({ screen: 'room', roomId: room.id })}
               aria-current={room.id === openRoomId ? 'page' : undefined}
             >
-              <span class="room-title">{chat.title(room)}</span>
+              <span class="room-title">
+                {chat.title(room)}
+                {/* A group is named by its owner: marked, it cannot pass for a direct chat with someone. */}
+                {room.kind === 'group' ? <span class="room-kind"> · group of {room.member_count}</span> : null}
+              </span>
               {room.unread_count > 0 ? (
                 <span class="badge" aria-label={`${room.unread_count} unread`}>
                   {room.unread_count}
