@@ -144,14 +144,22 @@ BEGIN ATOMIC
 END;
 
 -- Records the outcome of a request whose key idempotency_claim granted (no-op without a key).
+-- PL/pgSQL, so a request without a key or a completed one runs no statement it does not need
+-- (a SQL function runs each of its statements, a no-op WHERE included).
 CREATE FUNCTION idempotency_record(p_scope text, p_key text, p_outcome text, p_resource text)
 RETURNS void
-LANGUAGE sql
-BEGIN ATOMIC
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_key IS NULL THEN
+        RETURN;
+    END IF;
     UPDATE idempotency_keys SET outcome = p_outcome, resource = p_resource
     WHERE scope = p_scope AND key = p_key;
-    SELECT idempotency_forget_old_refusals(p_scope) WHERE p_key IS NOT NULL AND p_outcome <> 'completed';
+    IF p_outcome <> 'completed' THEN
+        PERFORM idempotency_forget_old_refusals(p_scope);
+    END IF;
 END;
+$$;
 
 -- Opens the accounts the users lack in a currency. One statement, in user id order: two first
 -- transfers A->B and B->A open the same accounts in the same order, so neither can wait on an
