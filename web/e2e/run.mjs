@@ -314,6 +314,39 @@ async function run() {
     check(focused === 'main', `focus went to ${focused}`);
   });
 
+  await step('a payment whose answer was lost (504) is paid once when sent again after closing the form and reloading', async () => {
+    const sentBefore = (await aliceApi.get('/fintech/transactions/sent')).items.length;
+    // The payment reaches the app and is made; its answer is replaced by the 504 a timeout gives.
+    let made = 0;
+    await alice.route(
+      '**/chat/rooms/*/payments',
+      async (route) => {
+        made += (await route.fetch()).status() === 201 ? 1 : 0;
+        await route.fulfill({ status: 504, json: { error: { code: 'timeout', message: 'The request took too long.' } } });
+      },
+      { times: 1 },
+    );
+    const payInDoubt = async () => {
+      await alice.getByRole('button', { name: 'Pay', exact: true }).click();
+      const form = alice.getByRole('form', { name: 'Send money' });
+      await form.getByLabel('Amount').fill('0.25');
+      await form.getByLabel('Note (optional)').fill('in doubt');
+      await form.getByRole('button', { name: 'Pay' }).click();
+      return form;
+    };
+    const form = await payInDoubt();
+    await form.getByRole('alert').getByText('it may have gone through').waitFor();
+    check(made === 1, `the first try made ${made} payments`);
+    await form.getByRole('button', { name: 'Cancel' }).click();
+    await alice.reload();
+    await messageText(alice, 'Hi bob! Lunch later?').waitFor();
+    await payInDoubt();
+    await form.waitFor({ state: 'detached' });
+    const sent = (await aliceApi.get('/fintech/transactions/sent')).items;
+    check(sent.length === sentBefore + 1, `alice made ${sent.length - sentBefore} payments, expected 1`);
+    await waitUntil(async () => (await alice.getByText(`You paid ${BOB} 0.25 USD`).count()) === 1, 'the payment shown once');
+  });
+
   await step('keyboard alone: bob reaches his chats and logs out', async () => {
     await tabTo(bob, 'Chats');
     await bob.keyboard.press('Enter');
@@ -353,7 +386,8 @@ async function run() {
         document.dispatchEvent(new Event('visibilitychange'));
       }, state);
     await setVisibility('hidden');
-    check((await alice.evaluate(() => sessionStorage.length)) === 1, 'a hidden page stores its refresh token');
+    const storedToken = () => alice.evaluate(() => sessionStorage.getItem('sendinchat.refresh_token'));
+    check((await storedToken()) !== null, 'a hidden page stores its refresh token');
     const [hiddenCopy] = await Promise.all([
       alice.context().waitForEvent('page'),
       alice.evaluate(() => window.open(location.href)),

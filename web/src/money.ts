@@ -48,24 +48,81 @@ export function randomId(): string {
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
 }
 
+/** Where a tab keeps the keys of the payments it has no answer for (see PendingPayments). */
+const PENDING_PAYMENTS_STORAGE_KEY = 'sendinchat.pending_payments';
+/** A tab has a few payments in doubt at most; past this many, the oldest is forgotten. */
+const PENDING_PAYMENTS_MAX = 20;
 /**
- * The Idempotency-Key of one intended payment. Every retry of the same payment (same details)
- * reuses the key, so a double click, a timeout or a lost answer can never pay twice; a payment
+ * How long a payment in doubt keeps its key. A retry comes within minutes of a lost answer; after
+ * that, the same details are taken as a new payment (the first one, if it went through, is in the
+ * chat and the wallet's history by then).
+ */
+const PENDING_PAYMENT_KEPT_MS = 60 * 60 * 1000;
+
+interface PendingPayment {
+  details: string;
+  key: string;
+  since: number;
+}
+
+/**
+ * The Idempotency-Keys of intended payments. Every retry of the same payment (same details)
+ * reuses its key, so a double click, a timeout or a lost answer can never pay twice, not even
+ * after the form was closed or the page reloaded: a payment's key is stored in the tab's
+ * sessionStorage until a definitive answer (gone with the tab, and cleared at log-out). A payment
  * with other details, or one after a definitive answer, gets a new key.
  */
-export class PaymentIntent {
-  private current: { details: string; key: string } | null = null;
+export class PendingPayments {
+  /** The truth while the page lives; storage is its copy for the next page of this tab. */
+  private pending: PendingPayment[];
 
-  keyFor(details: unknown): string {
-    const fingerprint = JSON.stringify(details);
-    if (this.current === null || this.current.details !== fingerprint) {
-      this.current = { details: fingerprint, key: randomId() };
-    }
-    return this.current.key;
+  constructor(
+    private readonly storage: Pick<Storage, 'getItem' | 'setItem'>,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.pending = this.load();
   }
 
-  /** After an answer: a success or a refusal ends the intent; a retryable failure keeps it. */
-  settle(error: unknown): void {
-    if (!(error instanceof ApiError && error.retryable)) this.current = null;
+  /** The key for a payment with these details: the pending one's, or a new one, kept first. */
+  keyFor(details: unknown): string {
+    const fingerprint = JSON.stringify(details);
+    const keptSince = this.now() - PENDING_PAYMENT_KEPT_MS;
+    this.pending = this.pending.filter((payment) => payment.since >= keptSince);
+    const known = this.pending.find((payment) => payment.details === fingerprint);
+    if (known !== undefined) return known.key;
+    const key = randomId();
+    this.pending = [...this.pending, { details: fingerprint, key, since: this.now() }].slice(-PENDING_PAYMENTS_MAX);
+    this.save();
+    return key;
+  }
+
+  /** After an answer: a success or a refusal ends the payment; a retryable failure keeps its key. */
+  settle(key: string, error: unknown): void {
+    if (error instanceof ApiError && error.retryable) return;
+    this.pending = this.pending.filter((payment) => payment.key !== key);
+    this.save();
+  }
+
+  /** What the previous page of this tab left; anything unreadable counts as nothing. */
+  private load(): PendingPayment[] {
+    try {
+      const parsed: unknown = JSON.parse(this.storage.getItem(PENDING_PAYMENTS_STORAGE_KEY) ?? '[]');
+      if (!Array.isArray(parsed)) return [];
+      return parsed.filter(
+        (payment: Partial<PendingPayment> | null): payment is PendingPayment =>
+          typeof payment?.details === 'string' && typeof payment.key === 'string' && typeof payment.since === 'number',
+      );
+    } catch {
+      return [];
+    }
+  }
+
+  /** A full or refused storage only costs the next page these keys: memory still has them. */
+  private save(): void {
+    try {
+      this.storage.setItem(PENDING_PAYMENTS_STORAGE_KEY, JSON.stringify(this.pending));
+    } catch {
+      // Nothing better to do: the page itself keeps every key it gave out.
+    }
   }
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { humanMessage } from '../src/errors.ts';
 import { ApiError } from '../src/http.ts';
-import { noteOrNull, parseAmount, PaymentIntent } from '../src/money.ts';
+import { noteOrNull, parseAmount, PendingPayments } from '../src/money.ts';
 
 test('amounts are plain decimals, positive, as typed, with no more decimals than the currency has', () => {
   assert.equal(parseAmount(' 5 ', 'USD'), '5');
@@ -24,21 +24,69 @@ test('a blank note is no note', () => {
   assert.equal(noteOrNull(' lunch '), 'lunch');
 });
 
+/** A tab's sessionStorage, as much of it as PendingPayments uses. */
+function tabStorage() {
+  const items = new Map();
+  return {
+    getItem: (name) => items.get(name) ?? null,
+    setItem: (name, value) => items.set(name, String(value)),
+  };
+}
+
 test('one Idempotency-Key per intended payment, kept across retryable failures only', () => {
-  const intent = new PaymentIntent();
-  const first = intent.keyFor({ to: 'bob', amount: '5' });
+  const payments = new PendingPayments(tabStorage());
+  const first = payments.keyFor({ to: 'bob', amount: '5' });
   assert.match(first, /^[0-9a-f]{32}$/);
-  assert.equal(intent.keyFor({ to: 'bob', amount: '5' }), first, 'a double click reuses the key');
-  intent.settle(new ApiError('network_error', 0));
-  assert.equal(intent.keyFor({ to: 'bob', amount: '5' }), first, 'a retry after a lost answer reuses it');
-  intent.settle(new ApiError('timeout', 504));
-  assert.equal(intent.keyFor({ to: 'bob', amount: '5' }), first, 'a 504 may have paid: its retry reuses the key');
-  intent.settle(new ApiError('some_new_failure', 502));
-  assert.equal(intent.keyFor({ to: 'bob', amount: '5' }), first, 'so does any other 5xx');
-  intent.settle(new ApiError('insufficient_funds', 422));
-  assert.notEqual(intent.keyFor({ to: 'bob', amount: '5' }), first, 'after a refusal the next try is a new payment');
-  const second = intent.keyFor({ to: 'bob', amount: '5' });
-  assert.notEqual(intent.keyFor({ to: 'bob', amount: '6' }), second, 'other details are another payment');
+  assert.equal(payments.keyFor({ to: 'bob', amount: '5' }), first, 'a double click reuses the key');
+  payments.settle(first, new ApiError('network_error', 0));
+  assert.equal(payments.keyFor({ to: 'bob', amount: '5' }), first, 'a retry after a lost answer reuses it');
+  payments.settle(first, new ApiError('timeout', 504));
+  assert.equal(payments.keyFor({ to: 'bob', amount: '5' }), first, 'a 504 may have paid: its retry reuses the key');
+  payments.settle(first, new ApiError('some_new_failure', 502));
+  assert.equal(payments.keyFor({ to: 'bob', amount: '5' }), first, 'so does any other 5xx');
+  payments.settle(first, new ApiError('insufficient_funds', 422));
+  const second = payments.keyFor({ to: 'bob', amount: '5' });
+  assert.notEqual(second, first, 'after a refusal the next try is a new payment');
+  payments.settle(second, null);
+  assert.notEqual(payments.keyFor({ to: 'bob', amount: '5' }), second, 'so is the next one after a success');
+  assert.notEqual(payments.keyFor({ to: 'bob', amount: '6' }), second, 'other details are another payment');
+});
+
+test('a payment in doubt keeps its key for the next form and the next page of the tab, for an hour', () => {
+  const storage = tabStorage();
+  let now = 1_000_000;
+  const clock = () => now;
+  const page = new PendingPayments(storage, clock);
+  const key = page.keyFor({ to: 'bob', amount: '5' });
+  const answered = page.keyFor({ to: 'carol', amount: '1' });
+  page.settle(key, new ApiError('timeout', 504));
+  page.settle(answered, null);
+  const reloaded = new PendingPayments(storage, clock);
+  assert.equal(reloaded.keyFor({ to: 'bob', amount: '5' }), key, 'the retry after a reload reuses the key');
+  assert.notEqual(reloaded.keyFor({ to: 'carol', amount: '1' }), answered, 'an answered payment is not kept');
+  now += 60 * 60 * 1000 + 1;
+  assert.notEqual(new PendingPayments(storage, clock).keyFor({ to: 'bob', amount: '5' }), key, 'an hour later it is a new payment');
+  storage.setItem('sendinchat.pending_payments', '{not json');
+  assert.match(new PendingPayments(storage, clock).keyFor({ to: 'bob', amount: '5' }), /^[0-9a-f]{32}$/, 'unreadable storage is none');
+});
+
+test('a full storage costs only the next page the keys', () => {
+  const payments = new PendingPayments({
+    getItem: () => null,
+    setItem: () => {
+      throw new Error('QuotaExceededError');
+    },
+  });
+  const key = payments.keyFor({ to: 'bob', amount: '5' });
+  assert.equal(payments.keyFor({ to: 'bob', amount: '5' }), key);
+});
+
+test('a tab keeps at most 20 payments in doubt, the newest', () => {
+  const storage = tabStorage();
+  const payments = new PendingPayments(storage);
+  const keys = Array.from({ length: 21 }, (_, amount) => payments.keyFor({ to: 'bob', amount }));
+  const stored = JSON.parse(storage.getItem('sendinchat.pending_payments'));
+  assert.deepEqual(stored.map((payment) => payment.key), keys.slice(1));
 });
 
 test('errors read as sentences, unknown codes included', () => {

@@ -2,7 +2,7 @@
 import { useEffect, useMemo } from 'preact/hooks';
 import { Api } from '../api';
 import { Chat } from '../chat';
-import { formatMoney } from '../money';
+import { formatMoney, PendingPayments } from '../money';
 import { useObserved } from '../observable';
 import { href, useRoute } from '../router';
 import type { Session } from '../session';
@@ -42,6 +42,7 @@ export interface Services {
   users: Users;
   wallet: Wallet;
   chat: Chat;
+  pendingPayments: PendingPayments;
   me: User;
 }
 
@@ -51,7 +52,7 @@ function SignedIn({ session, me }: { session: Session; me: User }) {
     const users = new Users(api, me);
     const wallet = new Wallet(api);
     const chat = new Chat(api, session, me, users, () => void wallet.refresh());
-    return { api, users, wallet, chat, me };
+    return { api, users, wallet, chat, pendingPayments: new PendingPayments(sessionStorage), me };
   }, [session, me]);
   useEffect(() => {
     services.chat.start();

@@ -1,7 +1,7 @@
 // One message: text, a payment, a payment request (with accept / decline for the payer), a
 // declined request, or a split (who owes what, with accept / decline of the viewer's own share). Every user-supplied text is a JSX text child: rendered as text, never HTML.
-import { useRef, useState } from 'preact/hooks';
-import { formatMoney, PaymentIntent } from '../money';
+import { useState } from 'preact/hooks';
+import { formatMoney } from '../money';
 import { requestState } from '../timeline';
 import type { Id, Message, PaymentRequest, SplitRequest } from '../types';
 import type { Services } from './App';
@@ -117,7 +117,6 @@ function SplitCard({ services, split, note }: { services: Services; split: Split
 function RequestCard({ services, request, note }: { services: Services; request: PaymentRequest; note: string | null }) {
   const now = useNow(30_000);
   const { busy, error, submit } = useSubmission();
-  const intent = useRef(new PaymentIntent());
   // Paying takes a second click on a button that appears in place of the first: anyone in a room
   // can post a request, and a new message moving the list must not turn one click into a payment.
   const [confirmingPayment, setConfirmingPayment] = useState(false);
@@ -128,12 +127,12 @@ function RequestCard({ services, request, note }: { services: Services; request:
 
   const answer = (choice: 'accept' | 'decline') =>
     submit(async () => {
-      const key = intent.current.keyFor({ request: request.id, choice });
+      const key = services.pendingPayments.keyFor({ request: request.id, choice });
       try {
         await services.chat.resolve(request.room_id, request.id, choice, key);
-        intent.current.settle(null);
+        services.pendingPayments.settle(key, null);
       } catch (failure) {
-        intent.current.settle(failure);
+        services.pendingPayments.settle(key, failure);
         throw failure;
       }
     });

@@ -1,8 +1,8 @@
 // Amount, currency and note: the fields every payment form shares, and sending what they say.
-import { useRef, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import type { PaymentFields } from '../api';
 import { ApiError } from '../http';
-import { noteOrNull, parseAmount, PaymentIntent } from '../money';
+import { noteOrNull, parseAmount, type PendingPayments } from '../money';
 import { useSubmission } from './common';
 export interface MoneyInput {
   amount: string;
@@ -69,23 +69,23 @@ export function MoneyFields({
 /**
  * A payment form's state and its submission. `pay` checks the amount, then runs `send` with the
  * payment and its Idempotency-Key: the same key for every retry of the same payment to
- * `counterpart` (a double click, a lost answer), a new one for any other (see PaymentIntent).
+ * `counterpart` (a double click, a lost answer, also after the form was closed or the page
+ * reloaded), a new one for any other (see PendingPayments).
  */
-export function usePaymentForm(currency: string) {
+export function usePaymentForm(currency: string, pendingPayments: PendingPayments) {
   const [money, setMoney] = useState<MoneyInput>({ amount: '', currency, note: '' });
-  const intent = useRef(new PaymentIntent());
   const { busy, error, submit } = useSubmission();
   const pay = (counterpart: unknown, send: (payment: PaymentFields, idempotencyKey: string) => Promise<void>) =>
     submit(async () => {
       const amount = parseAmount(money.amount, money.currency);
       if (amount === null) throw new ApiError('invalid_amount', 0);
       const payment = { amount, currency: money.currency, note: noteOrNull(money.note) };
-      const key = intent.current.keyFor({ counterpart, ...payment });
+      const key = pendingPayments.keyFor({ counterpart, ...payment });
       try {
         await send(payment, key);
-        intent.current.settle(null);
+        pendingPayments.settle(key, null);
       } catch (failure) {
-        intent.current.settle(failure);
+        pendingPayments.settle(key, failure);
         throw failure;
       }
     });

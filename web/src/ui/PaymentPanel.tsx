@@ -18,7 +18,7 @@ export function PaymentPanel({
   onDone: () => void;
 }) {
   const [username, setUsername] = useState('');
-  const form = usePaymentForm(services.wallet.currencies()[0] ?? 'USD');
+  const form = usePaymentForm(services.wallet.currencies()[0] ?? 'USD', services.pendingPayments);
   const verb = kind === 'pay' ? 'Pay' : 'Request';
   const peer = room.kind === 'direct' ? room.peer_id : null;
 

@@ -82,7 +82,7 @@ function SendMoney({ services }: { services: Services }) {
   const wallet = services.wallet;
   const [receiver, setReceiver] = useState('');
   const [done, setDone] = useState<string | null>(null);
-  const form = usePaymentForm(wallet.currencies()[0] ?? 'USD');
+  const form = usePaymentForm(wallet.currencies()[0] ?? 'USD', services.pendingPayments);
 
   const submit = (event: Event) => {
     event.preventDefault();
