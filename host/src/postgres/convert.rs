@@ -50,8 +50,8 @@ pub fn data_type(pg_type: &Type) -> DbDataType {
     }
 }
 
-pub fn columns(row: &Row) -> Vec<wit::Column> {
-    row.columns()
+pub fn columns(columns: &[tokio_postgres::Column]) -> Vec<wit::Column> {
+    columns
         .iter()
         .map(|column| wit::Column { name: column.name().to_owned(), data_type: data_type(column.type_()) })
         .collect()
@@ -88,7 +88,7 @@ fn value(row: &Row, index: usize) -> anyhow::Result<DbValue> {
         Type::TIME => read(row, index, |v| time_to_wit(v).map(DbValue::Time)),
         Type::UUID => read(row, index, |v: uuid::Uuid| ok(DbValue::Uuid(v.to_string()))),
         Type::JSONB => read(row, index, |v: serde_json::Value| {
-            Ok(DbValue::Jsonb(serde_json::to_vec(&v).context("invalid JSON from database")?))
+            Ok(DbValue::Jsonb(serde_json::to_vec(&spin_json_numbers(v)?).context("invalid JSON from database")?))
         }),
         Type::NUMERIC => read(row, index, |v: Decimal| ok(DbValue::Decimal(v.to_string()))),
         Type::INT4_RANGE => read(row, index, |v| ok(DbValue::RangeInt32(range_to_wit(v)))),
@@ -141,10 +141,10 @@ pub fn parameter(value: &ParameterValue) -> anyhow::Result<Box<dyn ToSql + Send 
                 .ok_or_else(|| anyhow!("invalid epoch timestamp {seconds}"))?,
         ),
         ParameterValue::Uuid(v) => Box::new(uuid::Uuid::parse_str(v).with_context(|| format!("invalid UUID {v}"))?),
-        ParameterValue::Jsonb(v) => Box::new(
+        ParameterValue::Jsonb(v) => Box::new(spin_json_numbers(
             serde_json::from_slice::<serde_json::Value>(v)
                 .with_context(|| format!("invalid JSON {}", String::from_utf8_lossy(v)))?,
-        ),
+        )?),
         ParameterValue::Decimal(v) => Box::new(decimal_from_wit(v)?),
         ParameterValue::RangeInt32(v) => Box::new(range_from_wit(*v, i32::MAX)?),
         ParameterValue::RangeInt64(v) => Box::new(range_from_wit(*v, i64::MAX)?),
@@ -157,6 +157,32 @@ pub fn parameter(value: &ParameterValue) -> anyhow::Result<Box<dyn ToSql + Send 
         ParameterValue::ArrayStr(v) => Box::new(v.clone()),
         ParameterValue::Interval(v) => Box::new(Interval(*v)),
         ParameterValue::DbNull => Box::new(Null),
+    })
+}
+
+/// JSON numbers as Spin's serde_json holds them: an integer if one fits in 64 bits, else the
+/// nearest f64 (`1.10` becomes `1.1`; past f64's range, an error). The app's components enable
+/// serde_json's `arbitrary_precision`, which keeps every digit, and a build of the whole
+/// workspace unifies that feature into the host's serde_json too: without this, the host's
+/// answers would depend on how it was built.
+fn spin_json_numbers(value: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+    use serde_json::{Number, Value};
+    Ok(match value {
+        Value::Number(number) => Value::Number(if let Some(integer) = number.as_i64() {
+            Number::from(integer)
+        } else if let Some(integer) = number.as_u64() {
+            Number::from(integer)
+        } else {
+            number.as_f64().and_then(Number::from_f64).ok_or_else(|| anyhow!("JSON number out of range: {number}"))?
+        }),
+        Value::Array(items) => Value::Array(items.into_iter().map(spin_json_numbers).collect::<anyhow::Result<_>>()?),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(name, field)| Ok((name, spin_json_numbers(field)?)))
+                .collect::<anyhow::Result<_>>()?,
+        ),
+        other => other,
     })
 }
 
@@ -353,6 +379,21 @@ impl Normalizable for RangeableDecimal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_numbers_are_spins_whatever_the_build() {
+        let normalised = |text: &str| {
+            spin_json_numbers(serde_json::from_str(text).unwrap()).map(|value| serde_json::to_string(&value).unwrap())
+        };
+        assert_eq!(
+            normalised(r#"{"a":[1.10,-7,18446744073709551615]}"#).unwrap(),
+            r#"{"a":[1.1,-7,18446744073709551615]}"#
+        );
+        assert_eq!(normalised("123456789012345678901234567890").unwrap(), "1.2345678901234568e29");
+        // Refused by the parser without `arbitrary_precision` (as Spin's is), here with it.
+        let past_f64 = serde_json::from_str("1e400").map_err(anyhow::Error::from).and_then(spin_json_numbers);
+        assert!(past_f64.is_err());
+    }
 
     #[test]
     fn integer_ranges_past_the_largest_value_are_refused_not_a_panic() {

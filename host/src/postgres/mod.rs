@@ -294,16 +294,12 @@ async fn execute(connection: &PooledConnection, statement: &str, params: &[Param
 async fn query_all(connection: &PooledConnection, statement: &str, params: &[ParameterValue]) -> Result<RowSet, Error> {
     let params = parameters(params).map_err(|error| Error::BadParameter(format!("{error:?}")))?;
     let stream = connection.session().query_raw(statement, &params).await.map_err(query_failed)?;
+    let columns = convert::columns(stream.columns());
     let mut stream = std::pin::pin!(stream);
-    let mut columns = Vec::new();
     let mut rows = Vec::new();
     let mut buffered_bytes = std::mem::size_of::<RowSet>();
     while let Some(row) = stream.next().await {
         let row = row.map_err(failed_while_reading)?;
-        if rows.is_empty() {
-            // As in Spin, columns are described by the first row; no rows, no columns.
-            columns = convert::columns(&row);
-        }
         let taken = convert::row_values(&row).map_err(conversion_failed).and_then(|values| {
             buffered_bytes += values.iter().map(convert::memory_size).sum::<usize>();
             if buffered_bytes > MAX_BUFFERED_RESULT_BYTES { Err(result_too_large()) } else { Ok(values) }
@@ -330,7 +326,7 @@ struct QueryStream {
     outcome: oneshot::Receiver<Result<(), Error>>,
 }
 
-/// Starts a query and reads its first rows (the first describes the columns). Most results are a
+/// Starts a query and reads its first rows. Most results are a
 /// few rows that arrive together, all read here; a longer or slower one is handed to a background
 /// task. A task per query cost the host a spawn, two channels and their wake-ups for the one row
 /// most statements return.
@@ -341,13 +337,14 @@ async fn start_streaming_query(
 ) -> Result<QueryStream, Error> {
     let params = parameters(&params).map_err(|error| Error::BadParameter(format!("{error:?}")))?;
     let mut stream = connection.session().query_raw(&statement, &params).await.map_err(query_failed)?;
-    let mut columns = Vec::new();
+    let columns = convert::columns(stream.columns());
     let mut read = VecDeque::new();
     // The rows before an error reach the guest; the error ends the stream.
     let end = loop {
-        // The first row is waited for (it describes the columns; Spin answers once it has it);
-        // the next ones only taken if they are already here, so the guest gets its answer as soon
-        // as under Spin even when later rows are slow to come (a lock they wait for, say).
+        // The first row is waited for (Postgres sends a statement's answer in one flush, so it is
+        // usually here with the bind's); the next ones only taken if they are already here, so
+        // the guest gets its answer as soon as under Spin even when later rows are slow to come
+        // (a lock they wait for, say).
         let next = if read.is_empty() { Some(stream.next().await) } else { stream.next().now_or_never() };
         let Some(next) = next else {
             let (rows, outcome) = read_rest_in_background(connection, stream, read);
@@ -358,9 +355,6 @@ async fn start_streaming_query(
             Some(Err(error)) => break Err(query_failed(error)),
             Some(Ok(row)) => row,
         };
-        if read.is_empty() {
-            columns = convert::columns(&row);
-        }
         match guest_row(&row) {
             Ok(values) => read.push_back(values),
             Err(error) => {

@@ -73,7 +73,7 @@ enum Call {
 }
 
 enum Outcome {
-    Rows(RowStream),
+    Rows(RowStream, Statement),
     Count(u64),
 }
 
@@ -93,8 +93,16 @@ pub enum Release {
 /// A query's rows; reading them to their end (or to an error) finishes the statement.
 pub struct Rows {
     stream: Pin<Box<RowStream>>,
+    /// Describes the columns, also of a result without rows (as Spin 4.1 does).
+    statement: Statement,
     /// The session's count, until this statement is counted out.
     statements_unfinished: Option<Arc<AtomicUsize>>,
+}
+
+impl Rows {
+    pub fn columns(&self) -> &[tokio_postgres::Column] {
+        self.statement.columns()
+    }
 }
 
 impl Stream for Rows {
@@ -145,9 +153,11 @@ impl Session {
     pub async fn query_raw(&self, text: &str, params: &Parameters) -> Result<Rows, Error> {
         self.statements_unfinished.fetch_add(1, Ordering::SeqCst);
         match self.run(text, params, Call::Query).await {
-            Ok(Outcome::Rows(stream)) => {
-                Ok(Rows { stream: Box::pin(stream), statements_unfinished: Some(self.statements_unfinished.clone()) })
-            }
+            Ok(Outcome::Rows(stream, statement)) => Ok(Rows {
+                stream: Box::pin(stream),
+                statement,
+                statements_unfinished: Some(self.statements_unfinished.clone()),
+            }),
             Ok(Outcome::Count(_)) => unreachable!("a query call returns rows"),
             Err(error) => {
                 self.statements_unfinished.fetch_sub(1, Ordering::SeqCst);
@@ -162,7 +172,7 @@ impl Session {
         self.statements_unfinished.fetch_sub(1, Ordering::SeqCst);
         match outcome? {
             Outcome::Count(count) => Ok(count),
-            Outcome::Rows(_) => unreachable!("an execute call returns a count"),
+            Outcome::Rows(..) => unreachable!("an execute call returns a count"),
         }
     }
 
@@ -228,7 +238,7 @@ impl Session {
         let statement = self.prepared(text).await?;
         let params = params.iter().map(|param| param.as_ref() as &(dyn ToSql + Sync));
         match call {
-            Call::Query => self.client.query_raw(&statement, params).await.map(Outcome::Rows),
+            Call::Query => self.client.query_raw(&statement, params).await.map(|rows| Outcome::Rows(rows, statement)),
             Call::Execute => self.client.execute_raw(&statement, params).await.map(Outcome::Count),
         }
     }

@@ -26,13 +26,21 @@ pub(super) fn scrape(host: &HostProcess) -> String {
     response.body_mut().read_to_string().unwrap()
 }
 
-/// The value of the sample `name{...}` whose labels include every one of `labels`, or 0.
-pub(super) fn sample(text: &str, name: &str, labels: &[&str]) -> f64 {
-    text.lines()
+/// The sum of the samples `name{...}` whose labels include every one of `labels`; `None` when
+/// there is no such series (so a renamed or missing metric is not read as a zero).
+pub(super) fn try_sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    let values: Vec<f64> = text
+        .lines()
         .filter(|line| line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
         .filter(|line| labels.iter().all(|label| line.contains(label)))
         .map(|line| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-        .sum()
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+/// As `try_sample`, for a series that must be there.
+pub(super) fn sample(text: &str, name: &str, labels: &[&str]) -> f64 {
+    try_sample(text, name, labels).unwrap_or_else(|| panic!("no series {name} with {labels:?} in:\n{text}"))
 }
 
 #[test]
@@ -55,7 +63,8 @@ fn requests_instances_and_statements_are_counted() {
     let route = ["component=\"probe\"", "route=\"/probe/...\""];
     assert_eq!(sample(&text, "sendinchat_host_http_request_duration_seconds_count", &route), 5.0, "{text}");
     let created = sample(&text, "sendinchat_host_instances_created_total", &["component=\"probe\""]);
-    let reused = sample(&text, "sendinchat_host_instances_reused_total", &["component=\"probe\""]);
+    // A series appears with its first count: none when every request had a new instance.
+    let reused = try_sample(&text, "sendinchat_host_instances_reused_total", &["component=\"probe\""]).unwrap_or(0.0);
     assert!(created >= 1.0 && created + reused == 5.0, "created {created}, reused {reused}: {text}");
     // `echo` runs one statement per request on a reused connection: prepared once, then cached.
     assert!(sample(&text, "sendinchat_host_postgres_statement_cache_hits_total", &[]) >= 1.0, "{text}");
@@ -92,7 +101,7 @@ fn a_deadline_kill_shows() {
     // The client's 504 goes out when the deadline passes; the instance is killed (and counted)
     // as the host unwinds it, which may be a moment later.
     let killed = |text: &String| {
-        sample(text, "sendinchat_host_instances_killed_by_deadline_total", &["component=\"probe\""]) == 1.0
+        try_sample(text, "sendinchat_host_instances_killed_by_deadline_total", &["component=\"probe\""]) == Some(1.0)
     };
     let counted = sendinchat_tests::wait::until(Duration::from_secs(5), || Some(scrape(&host)).filter(killed));
     assert!(counted.is_some(), "{}", scrape(&host));
@@ -117,8 +126,8 @@ fn a_deadline_passing_in_a_synchronous_query_answers_and_frees_the_connection() 
     });
     assert!(cancelled.is_some(), "the statement still ran {:?} after its request began", started.elapsed());
     let freed = |text: &String| {
-        let killed = sample(text, "sendinchat_host_instances_killed_by_deadline_total", &["component=\"probe\""]);
-        killed == 1.0 && sample(text, "sendinchat_host_postgres_connections_in_use", &[]) == 0.0
+        let killed = try_sample(text, "sendinchat_host_instances_killed_by_deadline_total", &["component=\"probe\""]);
+        killed == Some(1.0) && sample(text, "sendinchat_host_postgres_connections_in_use", &[]) == 0.0
     };
     let scraped = sendinchat_tests::wait::until(Duration::from_secs(10), || Some(scrape(&host)).filter(freed));
     assert!(scraped.is_some(), "{}", scrape(&host));

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use sendinchat_tests::processes::{HostProcess, TestServices};
 use sendinchat_tests::wait;
 
-use super::metrics::{sample, scrape};
+use super::metrics::{scrape, try_sample};
 use super::{conformance_options, get_json, own_host, shared_app};
 
 fn probe(path: &str) -> Value {
@@ -114,6 +114,15 @@ fn an_error_raised_while_a_query_runs_keeps_its_sqlstate_only_in_query_async() {
     let whole = probe("unique-violation/query/sync");
     assert_eq!(whole["error"]["kind"], "query-failed", "{whole}");
     assert!(whole["error"]["text"].as_str().unwrap().contains("23505"), "{whole}");
+}
+
+/// A result without rows still names its columns (Spin 4.1 describes them from the statement).
+#[test]
+fn a_result_without_rows_names_its_columns() {
+    for call in ["async", "sync"] {
+        let body = probe(&format!("no-rows/{call}"));
+        assert_eq!(body["columns"], json!(["one:DbDataType::Int32", "two:DbDataType::Str"]), "{call}: {body}");
+    }
 }
 
 #[test]
@@ -230,8 +239,10 @@ fn no_session_state_leaks_to_the_next_user_of_a_connection() {
 fn probe_when_idle(host: &HostProcess, path: &str) -> Value {
     let idle = wait::until(Duration::from_secs(10), || {
         let text = scrape(host);
-        let open = sample(&text, "sendinchat_host_postgres_connections_open", &[]);
-        (sample(&text, "sendinchat_host_postgres_connections_idle", &[]) == open).then_some(())
+        // Before its first connection the host has no pool, and so no such series.
+        let count = |name: &str| try_sample(&text, name, &[]).unwrap_or(0.0);
+        let open = count("sendinchat_host_postgres_connections_open");
+        (count("sendinchat_host_postgres_connections_idle") == open).then_some(())
     });
     idle.unwrap_or_else(|| panic!("the host's connections did not all become idle; log:\n{}", host.log()));
     probe_on(host, path)

@@ -16,6 +16,7 @@ pub async fn handle(path: &[&str]) -> Reply {
         ["transaction"] => transaction().await,
         ["unique-violation"] => unique_violation().await,
         ["unique-violation", "query", call] => unique_violation_in_query(call).await,
+        ["no-rows", call] => no_rows(call).await,
         ["leak"] => leak_transaction().await,
         ["undeclared"] => undeclared("postgres://postgres@127.0.0.2:5432/postgres?sslmode=disable").await,
         ["undeclared", "hostaddr"] => undeclared_hostaddr().await,
@@ -151,6 +152,18 @@ async fn unique_violation_in_query(call: &str) -> Result<Value, Error> {
         _ => drop(connection.into_inner().query(insert, &[]).map_err(Error::PgError)?),
     }
     Ok(json!({ "inserted_twice": true }))
+}
+
+/// The columns of a result without rows, through `query-async` or the synchronous `query`.
+async fn no_rows(call: &str) -> Result<Value, Error> {
+    let connection = connect().await?;
+    let statement = "SELECT 1::int4 AS one, 'x'::text AS two WHERE false";
+    let columns = match call {
+        "async" => connection.query(statement, Vec::<P>::new()).await?.columns().to_vec(),
+        _ => connection.into_inner().query(statement, &[]).map_err(Error::PgError)?.columns,
+    };
+    let described: Vec<String> = columns.iter().map(|c| format!("{}:{:?}", c.name, c.data_type)).collect();
+    Ok(json!({ "columns": described }))
 }
 
 /// Returns with a transaction still open: the host must roll it back and say so.
