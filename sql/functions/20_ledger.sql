@@ -100,12 +100,23 @@ BEGIN
         RETURN QUERY SELECT 'idempotency_mismatch'::text, NULL::text;
         RETURN;
     END IF;
-    INSERT INTO idempotency_keys (scope, key, request_fingerprint, outcome)
-    VALUES (p_scope, p_key, p_fingerprint, 'in_progress')
-    ON CONFLICT DO NOTHING;
-    IF NOT FOUND THEN
+    -- A stored refusal can be forgotten (idempotency_forget_old_refusals) between the insert that
+    -- meets it and the read of its answer: the key is then new again, and claimed on the second
+    -- turn. No third: only a request under the same key could store it again, and that one waits
+    -- on the key's lock, which this transaction holds.
+    FOR turn IN 1..2 LOOP
+        INSERT INTO idempotency_keys (scope, key, request_fingerprint, outcome)
+        VALUES (p_scope, p_key, p_fingerprint, 'in_progress')
+        ON CONFLICT DO NOTHING;
+        IF FOUND THEN
+            RETURN;
+        END IF;
         RETURN QUERY SELECT * FROM idempotency_replay(p_scope, p_key, p_fingerprint);
-    END IF;
+        IF FOUND THEN
+            RETURN;
+        END IF;
+    END LOOP;
+    RAISE EXCEPTION 'idempotency key of scope % neither claimed nor stored', p_scope;
 END;
 $$;
 
@@ -211,14 +222,17 @@ BEGIN
            min(a.owner_user_id) FILTER (WHERE a.id = p_sender_account),
            min(a.owner_user_id) FILTER (WHERE a.id = p_receiver_account),
            min(a.currency),
-           min(CASE WHEN a.outgoing_day = today THEN a.outgoing_day_total ELSE 0 END)
+           min(CASE WHEN a.outgoing_day >= today THEN a.outgoing_day_total ELSE 0 END)
                FILTER (WHERE a.id = p_sender_account),
-           min(CASE WHEN a.outgoing_day = today THEN a.outgoing_day_transfers ELSE 0 END)
+           min(CASE WHEN a.outgoing_day >= today THEN a.outgoing_day_transfers ELSE 0 END)
                FILTER (WHERE a.id = p_sender_account)
     INTO covered, sender_user, receiver_user, currency, spent_today, transfers_today
     FROM (SELECT * FROM accounts WHERE id IN (p_sender_account, p_receiver_account)
           ORDER BY id FOR UPDATE) a;
     -- Under the sender's row lock, so two transfers cannot both fit in what is left of the day.
+    -- Row locks queue by account, not by time: a transaction begun before midnight (UTC) can get
+    -- the row after one begun after it. It then counts toward that later day (`>=` above,
+    -- greatest() below): the day on the row never goes back, so no day's limit is had twice.
     over_total := p_daily_max IS NOT NULL AND spent_today + p_amount > p_daily_max;
     over_count := p_daily_transfers_max IS NOT NULL AND transfers_today >= p_daily_transfers_max;
     IF covered AND NOT over_total AND NOT over_count THEN
@@ -235,13 +249,13 @@ BEGIN
                 balance = balance + CASE WHEN id = p_sender_account THEN -p_amount ELSE p_amount END,
                 outgoing_day_total = CASE
                     WHEN id <> p_sender_account THEN outgoing_day_total
-                    WHEN outgoing_day = today THEN outgoing_day_total + counted_today
+                    WHEN outgoing_day >= today THEN outgoing_day_total + counted_today
                     ELSE counted_today END,
                 outgoing_day_transfers = CASE
                     WHEN id <> p_sender_account THEN outgoing_day_transfers
-                    WHEN outgoing_day = today THEN outgoing_day_transfers + 1
+                    WHEN outgoing_day >= today THEN outgoing_day_transfers + 1
                     ELSE 1 END,
-                outgoing_day = CASE WHEN id = p_sender_account THEN today ELSE outgoing_day END
+                outgoing_day = CASE WHEN id = p_sender_account THEN greatest(outgoing_day, today) ELSE outgoing_day END
             WHERE id IN (p_sender_account, p_receiver_account);
             INSERT INTO ledger_entries (transfer_id, account_id, amount)
             VALUES (posted.id, p_sender_account, -p_amount), (posted.id, p_receiver_account, p_amount);
@@ -368,7 +382,11 @@ BEGIN
         IF EXISTS (SELECT FROM idempotency_keys k WHERE k.scope = key_scope AND k.key = p_idempotency_key) THEN
             SELECT r.outcome, r.resource INTO outcome, resource
             FROM idempotency_replay(key_scope, p_idempotency_key, fingerprint) r;
-            RETURN;
+            IF FOUND THEN
+                RETURN;
+            END IF;
+            -- A refusal forgotten since the check (idempotency_forget_old_refusals) is judged
+            -- afresh, as any forgotten refusal is.
         END IF;
     END IF;
     IF receiver_id IS NULL THEN

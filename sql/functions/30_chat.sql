@@ -501,8 +501,10 @@ $$;
 -- POST /chat/rooms/{id}/payment_requests/{request}/accept|decline. The request row lock makes
 -- a request resolve exactly once: a concurrent second accept waits, then finds it resolved.
 -- Accepting pays through ledger_pay; if that fails (e.g. insufficient funds) the request stays
--- pending. Outcomes: 'completed', 'request_not_found', 'not_payer', 'already_resolved',
--- 'request_expired', 'idempotency_mismatch', and those of ledger_pay.
+-- pending, as it does when its requester has left the room ('receiver_not_member': a payment in
+-- the room goes to members only). Outcomes: 'completed', 'request_not_found', 'not_payer',
+-- 'already_resolved', 'request_expired', 'receiver_not_member', 'idempotency_mismatch', and those
+-- of ledger_pay.
 CREATE FUNCTION chat_resolve_payment_request(
     p_room_id bigint, p_request_id bigint, p_actor_id bigint, p_accept boolean,
     p_default_currency char(3), p_idempotency_key text, p_daily_max numeric DEFAULT NULL,
@@ -514,6 +516,7 @@ DECLARE
     fingerprint bytea := request_fingerprint('chat_resolve_payment_request', p_room_id::text,
         p_request_id::text, p_accept::text);
     request payment_requests;
+    members bigint[];
     result record;
 BEGIN
     SELECT * INTO result FROM idempotency_claim(scope, p_idempotency_key, fingerprint);
@@ -523,8 +526,11 @@ BEGIN
     END IF;
     replayed := false;
     SELECT * INTO request FROM payment_requests WHERE id = p_request_id AND room_id = p_room_id FOR UPDATE;
-    -- The actor's membership held until commit: the room's lock comes last, with the message.
-    IF request.id IS NULL OR NOT p_actor_id = ANY (chat_lock_memberships(p_room_id, ARRAY[p_actor_id])) THEN
+    -- The memberships the answer rests on, held until commit (the room's lock comes last, with the
+    -- message): the actor's, and for an acceptance the requester's, whom it pays.
+    members := chat_lock_memberships(p_room_id,
+        array_remove(ARRAY[p_actor_id, CASE WHEN p_accept THEN request.requester_id END], NULL));
+    IF request.id IS NULL OR NOT p_actor_id = ANY (members) THEN
         outcome := 'request_not_found';
     ELSIF request.payer_id <> p_actor_id THEN
         outcome := 'not_payer';
@@ -533,6 +539,8 @@ BEGIN
     ELSIF request.expires_at <= now() THEN
         UPDATE payment_requests SET status = 'expired', resolved_at = now() WHERE id = request.id;
         outcome := 'request_expired';
+    ELSIF p_accept AND NOT request.requester_id = ANY (members) THEN
+        outcome := 'receiver_not_member';
     ELSIF p_accept THEN
         SELECT * INTO result FROM ledger_pay(request.payer_id, request.requester_id, request.amount,
             request.currency, request.note, p_default_currency, scope, p_idempotency_key, fingerprint, p_daily_max,

@@ -72,8 +72,10 @@ pub fn assert_ledger_invariants(database: &mut postgres::Client) {
 /// Asserts that Postgres itself refuses each way of breaking the ledger, tried as direct SQL
 /// (not through the API), each refused by the guard meant for it (a constraint name, or the
 /// SQLSTATE where the guard is a trigger without one). `keyed_transfer_id` is a payment made
-/// under an Idempotency-Key. Nothing is left behind: each attempt is one statement.
+/// under an Idempotency-Key. Nothing is left behind: each attempt is one statement, and touches
+/// only that payment's rows, so a guard that failed could not spoil other tests' data.
 pub fn assert_postgres_refuses_ledger_violations(database: &mut postgres::Client, keyed_transfer_id: i64) {
+    let senders_account = format!("id = (SELECT sender_account_id FROM transfers WHERE id = {keyed_transfer_id})");
     // A copy of the keyed transfer without its key, with the given entries, in one statement.
     let with_entries = |entries: &str| {
         format!(
@@ -88,9 +90,9 @@ pub fn assert_postgres_refuses_ledger_violations(database: &mut postgres::Client
         )
     };
     let refusals = [
-        ("rewrite history", "UPDATE transfers SET amount = amount + 1".to_owned(), "23001"),
-        ("delete history", "DELETE FROM ledger_entries".to_owned(), "23001"),
-        ("overdraw", "UPDATE accounts SET balance = -1 WHERE kind = 'user'".to_owned(), "accounts_balance_non_negative"),
+        ("rewrite history", format!("UPDATE transfers SET amount = amount + 1 WHERE id = {keyed_transfer_id}"), "23001"),
+        ("delete history", format!("DELETE FROM ledger_entries WHERE transfer_id = {keyed_transfer_id}"), "23001"),
+        ("overdraw", format!("UPDATE accounts SET balance = -1 WHERE {senders_account}"), "accounts_balance_non_negative"),
         (
             "a lone entry",
             format!(
@@ -171,12 +173,12 @@ pub fn assert_postgres_refuses_ledger_violations(database: &mut postgres::Client
         ),
         (
             "a negative outgoing total",
-            "UPDATE accounts SET outgoing_day_total = -1 WHERE kind = 'user'".to_owned(),
+            format!("UPDATE accounts SET outgoing_day_total = -1 WHERE {senders_account}"),
             "accounts_outgoing_day_total_non_negative",
         ),
         (
             "a negative count of transfers",
-            "UPDATE accounts SET outgoing_day_transfers = -1 WHERE kind = 'user'".to_owned(),
+            format!("UPDATE accounts SET outgoing_day_transfers = -1 WHERE {senders_account}"),
             "accounts_outgoing_day_transfers_non_negative",
         ),
     ];

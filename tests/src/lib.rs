@@ -2,6 +2,7 @@
 pub mod app;
 pub mod contract;
 pub mod ledger;
+pub mod locks;
 pub mod processes;
 pub mod secrets_seen;
 pub mod tokens;

@@ -268,12 +268,28 @@ fn bad_input_gets_the_right_4xx_and_never_a_500() {
 
 #[test]
 fn passwords_and_tokens_never_reach_the_log() {
+    if TestApp::is_external() {
+        eprintln!("skipped: reads the host's log, which an external app does not share");
+        return;
+    }
     let user = app().new_user();
-    app().login(&user.username, "a wrong password indeed");
-    app().refresh(&user.refresh_token);
+    let wrong_password = "a wrong password indeed";
+    let refused = app().login(&user.username, wrong_password);
+    assert_eq!(refused.status, 401, "{}", refused.text);
+    let refreshed = app().refresh(&user.refresh_token);
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    // Both requests' log lines are written by then (a guest's line can follow its response).
+    for response in [&refused, &refreshed] {
+        let request_id = response.header("x-request-id").expect("a request id");
+        assert!(app().logged(&format!("\"request_id\":\"{request_id}\"")), "request {request_id} was never logged");
+    }
     let log = app().log();
-    for secret in [&user.password, &user.token, &user.refresh_token, &"a wrong password indeed".to_owned()] {
-        assert!(!log.contains(secret.as_str()), "a secret appeared in the log");
+    let new_tokens =
+        [&refreshed.body["access_token"], &refreshed.body["refresh_token"]].map(|token| token.as_str().unwrap());
+    let secrets =
+        [user.password.as_str(), &user.token, &user.refresh_token, wrong_password].into_iter().chain(new_tokens);
+    for secret in secrets {
+        assert!(!log.contains(secret), "a secret appeared in the log");
     }
 }
 
@@ -309,6 +325,27 @@ fn repeated_failures_are_throttled_then_the_window_passes() {
         (login.status == 200).then_some(())
     });
     assert!(back_in.is_some(), "the real user gets back in");
+}
+
+/// Attempts are counted before the password is checked, and a success clears the username's
+/// count: a user who gets in between mistakes starts afresh rather than nearer a lock-out.
+#[test]
+fn a_successful_login_clears_the_usernames_failures() {
+    let Some(app) = private_app(
+        AppOptions::default()
+            .variable("login_max_failures", "3")
+            .variable("login_max_failures_per_address", "1000")
+            .variable("login_failure_window_seconds", "600"),
+    ) else {
+        return;
+    };
+    let user = app.new_user();
+    let (right, wrong) = (user.password.as_str(), "not my password");
+    let attempts = [(wrong, 401), (wrong, 401), (right, 200), (wrong, 401), (wrong, 401), (wrong, 401), (right, 429)];
+    for (number, (password, status)) in attempts.into_iter().enumerate() {
+        let login = app.login(&user.username, password);
+        assert_eq!(login.status, status, "attempt {}: {}", number + 1, login.text);
+    }
 }
 
 #[test]

@@ -7,10 +7,13 @@ use sendinchat_tests::app::{
     private_app,
 };
 use sendinchat_tests::ledger::assert_ledger_invariants;
+use sendinchat_tests::locks::{backends_waiting_behind, wait_until_queued};
 use sendinchat_tests::tokens::{forge_token, now_seconds};
 use sendinchat_tests::wait;
 use serde_json::{Value, json};
 use tungstenite::Message;
+use tungstenite::protocol::frame::Frame;
+use tungstenite::protocol::frame::coding::{Data, OpCode};
 
 fn app() -> &'static TestApp {
     TestApp::shared()
@@ -100,6 +103,26 @@ fn rooms_are_created_listed_joined_and_left() {
     assert_eq!(handed_over.status, 201, "the earliest remaining member owns the room now: {}", handed_over.text);
     let readded = app().add_member(&member, room, owner.id);
     assert_eq!((readded.status, readded.code()), (409, "member_left"), "leaving is the leaver's decision");
+}
+
+/// A room holds at most `room_max_members`, its owner included, when created and when one is
+/// added; a direct room has exactly its two people.
+#[test]
+fn rooms_have_a_member_limit_and_direct_rooms_stay_two() {
+    let Some(app) = private_app(AppOptions::default().variable("room_max_members", "3")) else {
+        return;
+    };
+    let [owner, first, second, third] = [(); 4].map(|_| app.new_user());
+    let too_many = app.create_room(&owner, &json!({"name": "big", "member_ids": [first.id, second.id, third.id]}));
+    assert_eq!((too_many.status, too_many.code()), (422, "room_full"), "{}", too_many.text);
+    let room = room_with(&app, &owner, &[&first, &second]);
+    let full = app.add_member(&owner, room, third.id);
+    assert_eq!((full.status, full.code()), (422, "room_full"), "{}", full.text);
+
+    let direct = app.open_direct_room(&owner, first.id);
+    assert!(direct.status == 201 || direct.status == 200, "{}", direct.text);
+    let added = app.add_member(&owner, direct.body["id"].as_i64().unwrap(), second.id);
+    assert_eq!((added.status, added.code()), (422, "direct_room"), "{}", added.text);
 }
 
 #[test]
@@ -258,6 +281,8 @@ fn sockets_are_refused_with_distinct_close_codes() {
         4403,
         "no such room looks like not a member"
     );
+    let not_a_room = format!("/chat/ws/abc?token={}", member.token);
+    assert_eq!(close_code(ChatSocket::connect_path(app(), &not_a_room).unwrap()), 4404, "a room id that is no number");
     // The query-parameter form works for clients that cannot set subprotocols.
     let mut by_query = ChatSocket::connect_path(app(), &format!("/chat/ws/{room}?token={}", member.token)).unwrap();
     by_query.await_subscription(&member).expect("subscribed");
@@ -384,8 +409,15 @@ fn read_markers_are_broadcast() {
     assert_eq!(read.status, 200, "{}", read.text);
     let event = socket.next_of_type("read", EVENT_TIMEOUT).expect("read event");
     assert_eq!((event["user_id"].as_i64(), event["up_to_id"].as_i64()), (Some(bob.id), Some(message)));
-    let foreign = app().mark_read(&bob, room, 1);
-    assert_eq!(foreign.status, 422, "a message of another room: {}", foreign.text);
+    let other_room = room_with(app(), &bob, &[]);
+    let elsewhere = send(app(), &bob, other_room, "elsewhere").body["id"].as_i64().unwrap();
+    let foreign = app().mark_read(&bob, room, elsewhere);
+    assert_eq!(
+        (foreign.status, foreign.code()),
+        (422, "message_not_found"),
+        "a message of another room: {}",
+        foreign.text
+    );
 }
 
 #[test]
@@ -546,19 +578,6 @@ fn members_joining_and_leaving_while_paid_in_a_busy_room_never_deadlock() {
     assert_ledger_invariants(&mut app().database());
 }
 
-/// How many backends running `statement` wait, directly or in a queue, behind one of `holders`
-/// (the test's own lock holders: another test's backends running the same functions never wait
-/// behind those).
-fn backends_waiting_behind(observer: &mut postgres::Client, statement: &str, holders: &[i32]) -> i64 {
-    let query = "WITH RECURSIVE behind(pid) AS ( \
-                     SELECT pid FROM pg_stat_activity WHERE pg_blocking_pids(pid) && $2::int4[] \
-                     UNION SELECT waiter.pid FROM pg_stat_activity AS waiter, behind \
-                           WHERE behind.pid = ANY (pg_blocking_pids(waiter.pid))) \
-                 SELECT count(*) FROM behind JOIN pg_stat_activity USING (pid) \
-                 WHERE query LIKE '%' || $1 || '%'";
-    observer.query_one(query, &[&statement, &holders]).unwrap().get(0)
-}
-
 /// A departure racing its own addition, in a busy room, while a payment to the newcomer runs. The
 /// test holds the room in two transactions of its own, one after the other, to make the one
 /// interleaving that matters: the addition waits for the room, the departure looks while the
@@ -684,10 +703,7 @@ fn a_departure_is_not_overtaken_by_payments_sent_after_it() {
     let pay = move || app().pay_in_room(alice, room, &json!({"receiver_id": bob.id, "amount": "1"}));
     let mut observer = app().database();
     let mut queued = |statement: &str, count: i64, what: &str| {
-        let waiting = wait::until(EVENT_TIMEOUT, || {
-            (backends_waiting_behind(&mut observer, statement, &[holder_pid]) >= count).then_some(())
-        });
-        waiting.unwrap_or_else(|| panic!("{what} never queued behind the test's lock"));
+        wait_until_queued(&mut observer, holder_pid, statement, count, what, EVENT_TIMEOUT);
     };
     let (first, left, second) = std::thread::scope(|scope| {
         let first = scope.spawn(pay);
@@ -765,6 +781,38 @@ fn a_payment_request_resolves_exactly_once_under_concurrent_accepts() {
     assert_eq!(declined.status, 201, "{}", declined.text);
     assert_eq!(declined.body["kind"], "payment_declined");
     assert_eq!(declined.body["payment_request"]["status"], "declined");
+    assert_ledger_invariants(&mut app().database());
+}
+
+/// A request pays its requester, and payments in a room go to its members only: once the
+/// requester has left, accepting is refused (and pays nothing), declining still works.
+#[test]
+fn a_request_whose_requester_has_left_cannot_be_accepted() {
+    let (requester, payer, other) = (app().new_user(), app().new_user(), app().new_user());
+    app().fund(&payer, "10");
+    let room = room_with(app(), &requester, &[&payer, &other]);
+    let ask = |amount: &str| {
+        let requested = app().request_payment(&requester, room, &json!({"payer_id": payer.id, "amount": amount}));
+        assert_eq!(requested.status, 201, "{}", requested.text);
+        requested.body["payment_request"]["id"].as_i64().unwrap()
+    };
+    let (first, second) = (ask("4"), ask("1"));
+    assert_eq!(app().leave_room(&requester, room).status, 204);
+
+    let accepted = app().accept_payment_request(&payer, room, first);
+    assert_eq!((accepted.status, accepted.code()), (422, "receiver_not_member"), "{}", accepted.text);
+    assert_eq!(app().balance(&payer), "10.00", "nothing was paid");
+    let declined = app().decline_payment_request(&payer, room, second);
+    assert_eq!(declined.status, 201, "{}", declined.text);
+    let history = app().messages(&payer, room, "").body["items"].clone();
+    let statuses: Vec<_> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["payment_request"]["id"] == first)
+        .map(|item| item["payment_request"]["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!("pending")], "the refused request stays pending");
     assert_ledger_invariants(&mut app().database());
 }
 
@@ -910,5 +958,9 @@ fn bad_input_gets_a_4xx_or_an_error_event_never_a_500() {
     }
     socket.send_raw(Message::binary(vec![1, 2, 3]));
     assert_eq!(next_close(&mut socket), Some(1003));
+    let mut socket = connect(app(), room, &alice);
+    let not_utf8 = Frame::message(vec![b'{', 0xff, b'}'], OpCode::Data(Data::Text), true);
+    socket.send_raw(Message::Frame(not_utf8));
+    assert_eq!(next_close(&mut socket), Some(1007), "a text frame that is not UTF-8");
     assert!(contents(&app().messages(&alice, room, "").body["items"]).is_empty(), "nothing was stored");
 }

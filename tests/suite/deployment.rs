@@ -222,7 +222,11 @@ fn the_http_only_manifest_runs_and_delivers_events_without_a_redis_trigger() {
     assert_eq!(sent.status, 201);
     let event = socket.next_of_type("message", Duration::from_secs(10)).expect("delivered");
     assert_eq!(event["message"]["content"], "edge");
-    assert!(!TestApp::is_external());
+    // Delivered without a Redis trigger: this host subscribed to no channel, the main one's did.
+    let subscriptions =
+        |app: &TestApp| app.log().lines().filter(|line| line.contains(" channel ") && line.contains(" -> ")).count();
+    assert_eq!(subscriptions(&app), 0, "{}", app.log());
+    assert!(subscriptions(TestApp::shared()) > 0, "{}", TestApp::shared().log());
 }
 
 /// The Grafana dashboard charts only metrics the host serves, and the Kubernetes monitoring

@@ -1,9 +1,11 @@
 //! The `fintech` component through the host: transfers, deposits, history, idempotency, and the
 //! ledger's invariants under contention (issue 6).
 use std::collections::HashSet;
+use std::time::Duration;
 
 use sendinchat_tests::app::{AppOptions, Response, TestApp, TestUser, funded_pair_on_app_with, private_app};
 use sendinchat_tests::ledger::{assert_ledger_invariants, assert_postgres_refuses_ledger_violations};
+use sendinchat_tests::locks::wait_until_queued;
 use serde_json::{Value, json};
 
 fn app() -> &'static TestApp {
@@ -198,44 +200,40 @@ fn one_idempotency_key_makes_exactly_one_transfer_under_concurrent_retries() {
 
 /// A retry sent while its first request still runs gets that request's answer, even when money
 /// arrives in between: the first is refused for lack of funds, a deposit lands, and the retry
-/// must replay the refusal rather than pay. Refused transfers queue on the payer's account lock
-/// ahead of them, so the first request and its retry both start before the first has answered.
+/// must replay the refusal rather than pay. The test holds the payer's account, so the first
+/// request waits for it (holding its key), the retry queues on the key and the deposit on the
+/// account behind the first; then it lets go, and the three run in that order.
 #[test]
 fn a_retry_racing_its_refused_first_request_gets_the_same_answer() {
-    let pause = std::time::Duration::from_millis(5);
-    for round in 0..6 {
-        let (payer, payee) = (app().new_user(), app().new_user());
-        let key = format!("race-{}", sendinchat_tests::app::unique_suffix());
-        let body = json!({"receiver_id": payee.id, "amount": "1.00"});
-        let (first, retry) = std::thread::scope(|scope| {
-            let refused = json!({"receiver_id": payee.id, "amount": "5.00"});
-            for _ in 0..12 {
-                let (payer, refused) = (&payer, refused.clone());
-                scope.spawn(move || transfer(payer, refused));
-            }
-            std::thread::sleep(pause);
-            let first = scope.spawn(|| app().transfer_with_key(&payer, &body, &key));
-            std::thread::sleep(pause);
-            scope.spawn(|| app().fund(&payer, "1.00"));
-            std::thread::sleep(pause);
-            let retry = scope.spawn(|| app().transfer_with_key(&payer, &body, &key));
-            (first.join().unwrap(), retry.join().unwrap())
-        });
-        let late = app().transfer_with_key(&payer, &body, &key);
-        for answer in [&retry, &late] {
-            assert_eq!(
-                (answer.status, &answer.text),
-                (first.status, &first.text),
-                "round {round}: one key, one answer"
-            );
-        }
-        // The server may take the two in either order; one answered, the other replayed it.
-        let replayed = |answer: &Response| answer.header("idempotent-replayed") == Some("true");
-        assert!(replayed(&first) != replayed(&retry), "round {round}: {first:?} {retry:?}");
-        assert!(replayed(&late), "round {round}: {late:?}");
-        let expected_balance = if first.status == 201 { "0.00" } else { "1.00" };
-        assert_eq!(app().balance(&payer), expected_balance, "round {round}: {}", first.text);
+    let (payer, payee) = (funded_user("0.50"), app().new_user());
+    let key = format!("race-{}", sendinchat_tests::app::unique_suffix());
+    let body = json!({"receiver_id": payee.id, "amount": "1.00"});
+    let mut database = app().database();
+    let mut holder = database.transaction().unwrap();
+    let holder_pid: i32 = holder.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    holder.execute("SELECT 1 FROM accounts WHERE owner_user_id = $1 FOR UPDATE", &[&payer.id]).unwrap();
+    let mut observer = app().database();
+    let mut queued = |statement: &str, count: i64, what: &str| {
+        wait_until_queued(&mut observer, holder_pid, statement, count, what, Duration::from_secs(10));
+    };
+    let (first, retry) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| app().transfer_with_key(&payer, &body, &key));
+        queued("fintech_transfer", 1, "the first request");
+        let retry = scope.spawn(|| app().transfer_with_key(&payer, &body, &key));
+        queued("fintech_transfer", 2, "the retry");
+        let deposit = scope.spawn(|| app().fund(&payer, "1.00"));
+        queued("fintech_deposit", 1, "the deposit");
+        holder.commit().unwrap();
+        deposit.join().unwrap();
+        (first.join().unwrap(), retry.join().unwrap())
+    });
+    assert_eq!((first.status, first.code()), (422, "insufficient_funds"), "{}", first.text);
+    let late = app().transfer_with_key(&payer, &body, &key);
+    for answer in [&retry, &late] {
+        assert_eq!((answer.status, &answer.text), (first.status, &first.text), "one key, one answer");
+        assert_eq!(answer.header("idempotent-replayed"), Some("true"), "{answer:?}");
     }
+    assert_eq!(app().balance(&payer), "1.50", "the refusal was replayed, not paid");
 }
 
 #[test]
@@ -253,24 +251,29 @@ fn deposits_need_the_operator_credential() {
 #[test]
 fn history_pages_are_stable_while_new_transfers_arrive() {
     let (alice, bob) = (funded_user("100"), app().new_user());
-    for amount in 1..=7 {
-        assert_eq!(transfer(&alice, json!({"receiver_id": bob.id, "amount": amount})).status, 201);
-    }
+    let made_id = |amount: Value| {
+        let made = transfer(&alice, json!({"receiver_id": bob.id, "amount": amount}));
+        assert_eq!(made.status, 201, "{}", made.text);
+        made.body["id"].as_i64().unwrap()
+    };
+    let earlier: Vec<i64> = (1..=7).map(|amount| made_id(json!(amount))).collect();
     let mut seen = Vec::new();
+    let mut arrived = Vec::new();
     let mut query = "limit=3".to_owned();
     loop {
         let page = app().sent_transactions(&alice, &query);
         assert_eq!(page.status, 200, "{}", page.text);
         seen.extend(page.body["items"].as_array().unwrap().iter().map(|item| item["id"].as_i64().unwrap()));
         // A transfer arriving mid-pagination lands before the cursor and never shifts later pages.
-        transfer(&alice, json!({"receiver_id": bob.id, "amount": "0.01"}));
+        arrived.push(made_id(json!("0.01")));
         match page.body["next_before"].as_i64() {
             Some(cursor) => query = format!("limit=3&before={cursor}"),
             None => break,
         }
     }
-    assert_eq!(seen.len(), 7, "{seen:?}");
-    assert!(seen.windows(2).all(|pair| pair[0] > pair[1]), "newest first, no duplicates: {seen:?}");
+    let newest_first: Vec<i64> = earlier.iter().rev().copied().collect();
+    assert_eq!(seen, newest_first, "the pages hold the transfers made before paging, each once, newest first");
+    assert_eq!(arrived.len(), 3, "one transfer arrived after each of the three pages");
     for bad in ["limit=0", "limit=101", "limit=x", "before=-3", "before=abc"] {
         let response = app().transactions(&alice, bad);
         assert_eq!(response.status, 400, "{bad}: {}", response.text);
@@ -617,6 +620,45 @@ fn concurrent_transfers_cannot_pass_the_daily_limit_together() {
     assert_eq!(back.status, 201, "{}", back.text);
     assert_eq!(app.balance(&alice), "100.00");
     assert_ledger_invariants(&mut app.database());
+}
+
+/// Row locks queue by account, not by time: a transfer whose transaction began before midnight
+/// (UTC) can reach its sender's row after one that began after it, and then counts toward that
+/// later day, so no day's limits are had twice. The row is set as such a later transfer leaves
+/// it (the day after today, its limit nearly used); every transfer made now then reaches it late.
+#[test]
+fn a_transfer_reaching_its_sender_after_midnight_counts_toward_the_new_day() {
+    let Some((app, alice, bob)) = funded_pair_on_app_with("daily_outgoing_max", "10.00", "100") else {
+        return;
+    };
+    let mut database = app.database();
+    let tomorrow = "(now() AT TIME ZONE 'UTC')::date + 1";
+    let set = database
+        .execute(
+            &format!(
+                "UPDATE accounts SET outgoing_day = {tomorrow}, outgoing_day_total = 9.00, \
+                 outgoing_day_transfers = 1 WHERE owner_user_id = $1"
+            ),
+            &[&alice.id],
+        )
+        .unwrap();
+    assert_eq!(set, 1);
+    let over = app.transfer(&alice, &json!({"receiver_id": bob.id, "amount": "2.00"}));
+    assert_eq!((over.status, over.code()), (422, "daily_limit_exceeded"), "{}", over.text);
+    let fits = app.transfer(&alice, &json!({"receiver_id": bob.id, "amount": "1.00"}));
+    assert_eq!(fits.status, 201, "{}", fits.text);
+    let row = database
+        .query_one(
+            &format!(
+                "SELECT outgoing_day = {tomorrow}, outgoing_day_total::text, outgoing_day_transfers \
+                 FROM accounts WHERE owner_user_id = $1"
+            ),
+            &[&alice.id],
+        )
+        .unwrap();
+    let (on_later_day, total, count): (bool, String, i32) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!((on_later_day, total.as_str(), count), (true, "10.00", 2), "the day on the row never goes back");
+    assert_ledger_invariants(&mut database);
 }
 
 /// A user's number of outgoing transfers per UTC day is capped (`daily_outgoing_transfers_max`),

@@ -296,8 +296,11 @@ fn an_edit_racing_a_delete_ends_in_one_consistent_state() {
     let (owner, author) = (app().new_user(), app().new_user());
     let room = room_with(app(), &owner, &[&author]);
     let mut database = app().database();
+    let mut observer = connect(app(), room, &owner);
+    let mut deleted_ids = Vec::new();
     for round in 0..8 {
         let message = send(app(), &author, room, &format!("round {round}"));
+        deleted_ids.push(id(&message));
         let barrier = std::sync::Barrier::new(3);
         let (edit, by_author, by_owner) = std::thread::scope(|scope| {
             let (barrier, author, owner) = (&barrier, &author, &owner);
@@ -338,6 +341,11 @@ fn an_edit_racing_a_delete_ends_in_one_consistent_state() {
             "round {round}: deleted, content gone, and the deletion is the room's last change"
         );
     }
+    let mut announced = Vec::new();
+    while let Some(event) = observer.next_of_type("message_deleted", Duration::from_secs(2)) {
+        announced.push(id(&event["message"]));
+    }
+    assert_eq!(announced, deleted_ids, "each deletion announced once, in order");
 }
 
 /// Edits of one message at the same moment are serialised: each takes its own change number, and

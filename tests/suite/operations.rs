@@ -49,12 +49,18 @@ fn the_run_command_serves_the_whole_system_and_keeps_data_across_restarts() {
         Some("through-pushpin-1")
     );
 
-    // The run command turns the local host's metrics on: the transfer above is counted.
+    // The run command turns the local host's metrics on: the deposit and the transfer above are
+    // counted (fintech's routes share one label, so as two POSTs answered 201).
     let metrics = ureq::get(&run.metrics_url).call().expect("metrics are served").into_body().read_to_string().unwrap();
-    let transfers = metrics.lines().find(|line| {
-        line.starts_with("sendinchat_host_http_requests_total{") && line.contains("component=\"fintech\"")
-    });
-    assert!(transfers.is_some(), "no fintech request counted:\n{metrics}");
+    let fintech_created: f64 = metrics
+        .lines()
+        .filter(|line| line.starts_with("sendinchat_host_http_requests_total{"))
+        .filter(|line| {
+            ["component=\"fintech\"", "method=\"POST\"", "status=\"201\""].iter().all(|label| line.contains(label))
+        })
+        .map(|line| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(fintech_created, 2.0, "the deposit and the transfer:\n{metrics}");
 
     let log = run.stop(Duration::from_secs(60)).expect("the run command stops");
     assert!(!log.contains("ERROR"), "{log}");

@@ -181,7 +181,7 @@ fn a_refund_of_a_chat_payment_appears_in_its_room() {
 }
 
 /// A refund gives back money received: it neither counts against the refunder's daily outgoing
-/// limit nor is stopped by it.
+/// limit nor is stopped by it, and receiving it gives none of the payer's limit back.
 #[test]
 fn refunds_do_not_count_against_the_daily_limit() {
     use sendinchat_tests::app::{AppOptions, private_app};
@@ -189,17 +189,24 @@ fn refunds_do_not_count_against_the_daily_limit() {
         return;
     };
     let (alice, bob, carol) = (app.new_user(), app.new_user(), app.new_user());
-    app.fund(&alice, "5");
+    app.fund(&alice, "10");
     app.fund(&bob, "10");
+    let send = |from: &TestUser, amount: &str| app.transfer(from, &json!({"receiver_id": carol.id, "amount": amount}));
     let paid = app.transfer(&alice, &json!({"receiver_id": bob.id, "amount": "5.00"}));
     assert_eq!(paid.status, 201, "{}", paid.text);
-    let spent = app.transfer(&bob, &json!({"receiver_id": carol.id, "amount": "5.00"}));
-    assert_eq!(spent.status, 201, "bob's own limit is used up: {}", spent.text);
-    let refund = app.refund(&bob, id_of(&paid), &json!({"amount": "5.00"}));
-    assert_eq!(refund.status, 201, "{}", refund.text);
-    let more = app.transfer(&bob, &json!({"receiver_id": carol.id, "amount": "0.01"}));
-    assert_eq!((more.status, more.code()), (422, "daily_limit_exceeded"));
-    assert_eq!(app.balance(&alice), "5.00");
+    let refund = |amount: &str| app.refund(&bob, id_of(&paid), &json!({"amount": amount}));
+
+    let first = refund("2.00");
+    assert_eq!(first.status, 201, "{}", first.text);
+    let spent = send(&bob, "5.00");
+    assert_eq!(spent.status, 201, "the refund did not count against bob's limit: {}", spent.text);
+    let second = refund("3.00");
+    assert_eq!(second.status, 201, "nor does his used-up limit stop a refund: {}", second.text);
+    let over = send(&bob, "0.01");
+    assert_eq!((over.status, over.code()), (422, "daily_limit_exceeded"), "{}", over.text);
+    let payer_over = send(&alice, "0.01");
+    assert_eq!((payer_over.status, payer_over.code()), (422, "daily_limit_exceeded"), "{}", payer_over.text);
+    assert_eq!(app.balance(&alice), "10.00");
     assert_ledger_invariants(&mut app.database());
 }
 

@@ -719,6 +719,8 @@ fn payments_requests_and_read_markers_are_rate_limited_like_messages() {
     assert!(third.header("retry-after").is_some());
     assert!(limited(&app.request_payment(&alice, room, &json!({"payer_id": bob.id, "amount": "1.00"}))));
     assert!(limited(&app.request_split(&alice, room, &json!({"amount": "1.00", "payer_ids": [bob.id, alice.id]}))));
+    let message = app.send_message(&alice, &json!({"chat_id": room, "content": "and a plain message"}));
+    assert!(limited(&message), "payments spent the messages' budget: {}", message.text);
 
     // Bob's own budget: resolving a request spends it too.
     let request_id = asked.body["payment_request"]["id"].as_i64().unwrap();

@@ -184,27 +184,48 @@ fn statement_parameters_are_validated() {
 #[test]
 fn a_long_statement_streams_whole_in_order() {
     let (alice, bob) = (app().new_user(), app().new_user());
-    app().fund(&alice, "1000");
-    std::thread::scope(|scope| {
-        for worker in 0..4 {
-            let (alice, bob) = (&alice, &bob);
-            scope.spawn(move || {
-                for index in 0..40 {
-                    let note = format!("line {worker}-{index}, with a note long enough to fill the chunks quickly");
-                    let paid = app().transfer(alice, &json!({"receiver_id": bob.id, "amount": "1.25", "note": note}));
-                    assert_eq!(paid.status, 201, "{}", paid.text);
-                }
-            });
-        }
+    let deposit = app().fund(&alice, "1000").body["id"].as_i64().unwrap();
+    let mut made: Vec<i64> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|worker| {
+                let (alice, bob) = (&alice, &bob);
+                scope.spawn(move || {
+                    (0..40)
+                        .map(|index| {
+                            let note =
+                                format!("line {worker}-{index}, with a note long enough to fill the chunks quickly");
+                            let body = json!({"receiver_id": bob.id, "amount": "1.25", "note": note});
+                            let paid = app().transfer(alice, &body);
+                            assert_eq!(paid.status, 201, "{}", paid.text);
+                            paid.body["id"].as_i64().unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|worker| worker.join().unwrap()).collect()
     });
-    for format in ["json", "csv"] {
-        let shown = statement(&alice, &format!("{}&format={format}", around_today()));
-        assert_eq!(shown.status, 200, "{}", shown.text);
-        assert!(shown.text.len() > 16 * 1024, "{format}: {} bytes", shown.text.len());
-    }
-    let shown = statement(&alice, &around_today());
+    made.push(deposit);
+    made.sort_unstable();
+    let csv = statement(&alice, &format!("{}&format=csv", around_today()));
+    assert_eq!(csv.status, 200, "{}", csv.text);
+    assert!(csv.text.len() > 16 * 1024, "{} bytes", csv.text.len());
+    let records: Vec<&str> = csv.text.split_inclusive("\r\n").collect();
+    assert_eq!(records.len(), 1 + 1 + 161 + 1, "header, opening, every transfer, closing");
+    assert!(records[163].contains(",,closing_balance,,,,,,800.00\r\n"), "{:?}", records[163]);
+
+    let shown = statement(&alice, &format!("{}&format=json", around_today()));
+    assert_eq!(shown.status, 200, "{}", shown.text);
+    assert!(shown.text.len() > 16 * 1024, "{} bytes", shown.text.len());
     let lines = lines(&shown);
-    assert_eq!(lines.len(), 161);
+    let listed: Vec<(String, i64)> = lines
+        .iter()
+        .map(|line| (line["created_at"].as_str().unwrap().to_owned(), line["transfer_id"].as_i64().unwrap()))
+        .collect();
+    assert!(listed.windows(2).all(|pair| pair[0] < pair[1]), "in (created_at, id) order, each once");
+    let mut listed_ids: Vec<i64> = listed.iter().map(|(_, id)| *id).collect();
+    listed_ids.sort_unstable();
+    assert_eq!(listed_ids, made, "every transfer, none other");
     let cents = |text: &Value| -> i64 { text.as_str().unwrap().replace('.', "").parse().unwrap() };
     let mut balance = cents(&shown.body["opening_balance"]);
     for line in lines {

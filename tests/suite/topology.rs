@@ -3,7 +3,6 @@
 //! and each receive every publish, with clients on both nodes; then the faults it meets, one at
 //! a time. Each test starts its own processes, so against an external app (SENDINCHAT_BASE_URL)
 //! they are skipped with a note.
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use sendinchat_tests::app::{
@@ -127,6 +126,7 @@ fn an_event_stream_resumes_after_last_event_id_and_follows_the_socket_rules() {
     let by_query = format!("/chat/rooms/{room}/events?token={}&after={last_seen}", bob.token);
     let query_token = EventStream::open_path(&node, &by_query, &[]).expect("answer");
     assert_eq!(query_token.head.status, 200, "EventSource passes the token in the query");
+    assert_eq!(stream_seqs(&query_token, 3, &topology), expected, "and resumes with ?after=");
     let bad_cursor = EventStream::open_path(&node, &by_query.replace(&format!("after={last_seen}"), "after=x"), &[])
         .expect("answer");
     assert_eq!((bad_cursor.head.status, bad_cursor.head.code()), (400, "invalid_cursor"));
@@ -155,7 +155,6 @@ fn assert_follower_saw_everything(follower: &RoomFollower, topology: &Topology, 
         .collect();
     let shown: Vec<i64> = follower.shown.iter().map(|message| message["id"].as_i64().unwrap()).collect();
     assert_eq!(shown, stored, "the client shows every stored message once, in seq order");
-    assert_eq!(shown.iter().collect::<HashSet<_>>().len(), shown.len());
 }
 
 #[test]
@@ -337,12 +336,18 @@ fn with_postgres_unreachable_requests_get_503_with_retry_after_then_everything_r
         let node = topology.node(attempt % 2);
         let chat = node.send_message(&alice, &json!({"chat_id": room, "content": "during the outage"}));
         let money = node.transfer_with_key(&alice, &transfer, "outage-transfer");
-        for answer in [&chat, &money] {
+        let me = node.me(&bob);
+        let login = node.login(&bob.username, &bob.password);
+        for answer in [&chat, &money, &me, &login] {
             assert_eq!(answer.status, 503, "unreachable database: {}", answer.text);
             assert_eq!(answer.code(), "unavailable");
             assert!(answer.header("retry-after").is_some(), "says when to retry");
         }
     }
+    let ready = topology.node(0).readiness();
+    assert_eq!((ready.status, ready.code()), (503, "unavailable"), "{}", ready.text);
+    assert_eq!(ready.body["dependencies"]["postgres"]["state"], "unavailable", "{}", ready.text);
+    assert_eq!(ready.body["dependencies"]["redis"]["state"], "ok", "{}", ready.text);
 
     topology.database_proxy().restore();
     // The same payment retried with its key, as a client would, completes once.
