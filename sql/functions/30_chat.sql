@@ -502,13 +502,14 @@ $$;
 -- a request resolve exactly once: a concurrent second accept waits, then finds it resolved.
 -- Accepting pays through ledger_pay; if that fails (e.g. insufficient funds) the request stays
 -- pending, as it does when its requester has left the room ('receiver_not_member': a payment in
--- the room goes to members only). Outcomes: 'completed', 'request_not_found', 'not_payer',
--- 'already_resolved', 'request_expired', 'receiver_not_member', 'idempotency_mismatch', and those
--- of ledger_pay.
+-- the room goes to members only) or its amount is over p_amount_max ('amount_too_large': the limit
+-- of a payment when it is made, which an operator may have lowered since the request). Outcomes:
+-- 'completed', 'request_not_found', 'not_payer', 'already_resolved', 'request_expired',
+-- 'receiver_not_member', 'amount_too_large', 'idempotency_mismatch', and those of ledger_pay.
 CREATE FUNCTION chat_resolve_payment_request(
     p_room_id bigint, p_request_id bigint, p_actor_id bigint, p_accept boolean,
     p_default_currency char(3), p_idempotency_key text, p_daily_max numeric DEFAULT NULL,
-    p_daily_transfers_max integer DEFAULT NULL)
+    p_daily_transfers_max integer DEFAULT NULL, p_amount_max numeric DEFAULT NULL)
 RETURNS TABLE (outcome text, resource text, replayed boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -541,6 +542,8 @@ BEGIN
         outcome := 'request_expired';
     ELSIF p_accept AND NOT request.requester_id = ANY (members) THEN
         outcome := 'receiver_not_member';
+    ELSIF p_accept AND request.amount > p_amount_max THEN
+        outcome := 'amount_too_large';
     ELSIF p_accept THEN
         SELECT * INTO result FROM ledger_pay(request.payer_id, request.requester_id, request.amount,
             request.currency, request.note, p_default_currency, scope, p_idempotency_key, fingerprint, p_daily_max,

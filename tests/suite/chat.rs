@@ -816,6 +816,25 @@ fn a_request_whose_requester_has_left_cannot_be_accepted() {
     assert_ledger_invariants(&mut app().database());
 }
 
+/// A payment's limit is the one in force when it is made: a request stored while
+/// `max_transfer_amount` was higher (its row written here as it would have been) is refused when
+/// accepted, and pays nothing.
+#[test]
+fn a_request_over_the_current_transfer_limit_cannot_be_accepted() {
+    let Some((app, payer, requester)) = funded_pair_on_app_with("max_transfer_amount", "5.00", "100") else {
+        return;
+    };
+    let room = room_with(&app, &requester, &[&payer]);
+    let requested = app.request_payment(&requester, room, &json!({"payer_id": payer.id, "amount": "5.00"}));
+    assert_eq!(requested.status, 201, "{}", requested.text);
+    let request_id = requested.body["payment_request"]["id"].as_i64().unwrap();
+    let raised = app.database().execute("UPDATE payment_requests SET amount = 6.00 WHERE id = $1", &[&request_id]);
+    assert_eq!(raised.unwrap(), 1);
+    let accepted = app.accept_payment_request(&payer, room, request_id);
+    assert_eq!((accepted.status, accepted.code()), (422, "amount_too_large"), "{}", accepted.text);
+    assert_eq!(app.balance(&payer), "100.00");
+}
+
 #[test]
 fn payment_requests_expire() {
     let Some((app, payer, requester)) = funded_pair_on_app_with("payment_request_ttl_seconds", "1", "5") else {

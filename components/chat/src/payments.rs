@@ -116,7 +116,7 @@ pub async fn resolve(
     let outcome = call(
         settings,
         "SELECT outcome, resource, replayed FROM chat_resolve_payment_request(\
-            $1::int8, $2::int8, $3::int8, $4::bool, $5::text, $6::text, $7::numeric, $8::int4)",
+            $1::int8, $2::int8, $3::int8, $4::bool, $5::text, $6::text, $7::numeric, $8::int4, $9::numeric)",
         vec![
             room.get().into(),
             request_id.get().into(),
@@ -126,6 +126,7 @@ pub async fn resolve(
             key_text(idempotency_key).into(),
             settings.daily_outgoing_max.into(),
             settings.daily_outgoing_transfers_max.into(),
+            settings.max_transfer_amount.into(),
         ],
     )
     .await?;

@@ -20,6 +20,10 @@ pub fn outcome_error(outcome: &str) -> ApiError {
             "you have made as many payments today as the daily limit allows",
         ),
         "self_transfer" => ApiError::unprocessable("self_transfer", "you cannot send money to yourself"),
+        // Amounts are checked as they are parsed; a payment request's, stored earlier, when it is paid.
+        "amount_too_large" => {
+            ApiError::unprocessable("amount_too_large", "the amount is over the largest payment allowed now")
+        }
         "receiver_not_found" => ApiError::new(StatusCode::NOT_FOUND, "receiver_not_found", "no such receiver"),
         "unsupported_currency" => {
             ApiError::unprocessable("unsupported_currency", "the ledger does not hold that currency")
