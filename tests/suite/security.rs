@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sendinchat_tests::app::{
-    AppOptions, ChatSocket, EventStream, Response, SocketEvent, StreamItem, TestApp, TestUser, funded_pair_on_app_with,
-    private_app,
+    AppOptions, ChatSocket, EventStream, Response, SocketEvent, StreamItem, TestApp, TestUser, app_with_private_redis,
+    funded_pair_on_app_with, private_app,
 };
 use sendinchat_tests::processes::build::workspace_root;
 use sendinchat_tests::tokens::{claims_of, forge_token, now_seconds};
@@ -248,6 +248,56 @@ fn room_of(app: &TestApp, owner: &TestUser, member: &TestUser) -> i64 {
     let created = app.create_room(owner, &json!({"name": "Security", "member_ids": [member.id]}));
     assert_eq!(created.status, 201, "{}", created.text);
     created.body["id"].as_i64().expect("room id")
+}
+
+/// A batch of events costs no more than one handshake and the sender's budget: OPEN is answered
+/// only as the first event of a socket without a session, and once a frame is past the budget the
+/// rest of the batch get the same refusal unread (without one Redis count, or one database call,
+/// per frame). Pushpin batches the frames a client sends while its previous ones are answered;
+/// the test posts such batches itself, signed with the app's gateway key as Pushpin signs them
+/// (Pushpin refuses WebSocket events a client posts to it directly).
+#[test]
+fn a_batch_of_events_costs_one_handshake_and_the_budget_at_most() {
+    let grip_sig_key = "a-gateway-key-for-this-test-only-0123456789";
+    let options = AppOptions::default()
+        .variable("chat_messages_per_minute", "2")
+        .variable("grip_sig_key", grip_sig_key)
+        .variable("redis_key_prefix", "batch");
+    let Some((app, redis)) = app_with_private_redis(options) else {
+        return;
+    };
+    let (owner, member) = (app.new_user(), app.new_user());
+    let room = room_of(&app, &owner, &member);
+    let path = format!("/chat/ws/{room}?token={}", member.token);
+    let grip_sig =
+        forge_token(&json!({"alg": "HS256"}), &json!({"iss": "pushpin", "exp": now_seconds() + 600}), grip_sig_key);
+    // Read as bytes: a close event's code is binary.
+    let post_events = |meta: &[(&str, &str)], events: String| {
+        let mut request = ureq::post(app.url(&path))
+            .header("grip-sig", &grip_sig)
+            .header("connection-id", "batch")
+            .header("content-type", "application/websocket-events");
+        for (name, value) in meta {
+            request = request.header(*name, *value);
+        }
+        let mut answer = request.send(events.as_bytes()).expect("the app answers 200");
+        String::from_utf8_lossy(&answer.body_mut().read_to_vec().unwrap()).into_owned()
+    };
+
+    let opened = post_events(&[], "OPEN\r\n".repeat(3));
+    assert_eq!(opened.matches("OPEN\r\n").count(), 1, "{opened}");
+    assert!(opened.contains("OPEN comes once, first"), "{opened}");
+
+    let text_event = |payload: String| format!("TEXT {:x}\r\n{payload}\r\n", payload.len());
+    let frames = (0..6).map(|index| text_event(json!({"type": "message", "content": index.to_string()}).to_string()));
+    let (user, room) = (member.id.to_string(), room.to_string());
+    let answered = post_events(&[("meta-user", &user), ("meta-room", &room)], frames.collect());
+    assert_eq!(answered.matches("\"type\":\"ack\"").count(), 2, "{answered}");
+    assert_eq!(answered.matches("\"code\":\"rate_limited\"").count(), 4, "{answered}");
+    let mut connection = redis::Client::open(redis.url()).unwrap().get_connection().unwrap();
+    let counted: i64 =
+        redis::cmd("GET").arg(format!("batch:chat-messages:{}", member.id)).query(&mut connection).unwrap();
+    assert_eq!(counted, 3, "the two within the budget and the first past it were counted, no more");
 }
 
 /// A socket lives no longer than the access token that opened it: once the token has expired

@@ -56,7 +56,13 @@ pub async fn handle(settings: &Settings, session: Session, bytes: &[u8], exchang
         Err(ChatError::Outcome(word)) if word == "room_not_found" => {
             exchange.close(CLOSE_NOT_MEMBER, "not a member of this room");
         }
-        Err(error) => exchange.error(&ApiError::from(error)),
+        Err(error) => {
+            let error = ApiError::from(error);
+            if error.status == http::StatusCode::TOO_MANY_REQUESTS {
+                exchange.over_budget = Some(error.clone());
+            }
+            exchange.error(&error);
+        }
     }
 }
 

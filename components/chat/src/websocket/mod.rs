@@ -4,11 +4,12 @@
 //!
 //! The connection's user and room are kept by Pushpin as `Meta-*` headers, set on OPEN. `Grip-Sig`
 //! proves a request came through Pushpin, but not that its meta values are Pushpin's own: Pushpin
-//! strips clients' `Meta-*` headers on WebSockets, not on a plain HTTP POST of WebSocket events
-//! that it forwards. So neither the meta values nor what authorised them are trusted: every
-//! request that carries something from the client re-checks that the token names the meta user
-//! and that the user is a member of the meta room (`handshake::recheck`) before any frame is
-//! handled.
+//! strips clients' `Meta-*` headers on WebSockets, and Debian's 1.36 refuses (403) WebSocket
+//! events a client posts to it as plain HTTP, but another gateway or version need not. So neither
+//! the meta values nor what authorised them are trusted: every request that carries something
+//! from the client re-checks that the token names the meta user and that the user is a member of
+//! the meta room (`handshake::recheck`) before any frame is handled. For the same reason a
+//! request's work is bounded whatever it holds: one OPEN, and frames up to the sender's budget.
 mod frames;
 mod handshake;
 mod protocol;
@@ -36,6 +37,7 @@ pub const CLOSE_NOT_MEMBER: u16 = 4403;
 pub const CLOSE_NO_SUCH_ROOM: u16 = 4404;
 const CLOSE_UNSUPPORTED_DATA: u16 = 1003;
 const CLOSE_INVALID_PAYLOAD: u16 = 1007;
+const CLOSE_POLICY_VIOLATION: u16 = 1008;
 
 /// The connection as Pushpin remembers it (`Meta-User`, `Meta-Room`), once OPEN succeeded.
 #[derive(Clone, Copy)]
@@ -57,6 +59,9 @@ pub struct Exchange {
     events: Vec<Outgoing>,
     headers: Vec<(&'static str, String)>,
     closed: bool,
+    /// The refusal of a frame past the sender's budget: the rest of the request's frames get it
+    /// too, unread, so a batch of frames costs no more database or Redis calls than the budget.
+    over_budget: Option<ApiError>,
 }
 
 impl Exchange {
@@ -118,15 +123,21 @@ pub async fn handle(settings: &Settings, request: Request, raw_room: &str) -> Re
     if let Some(session) = session.filter(|_| client_speaks || events.is_empty()) {
         handshake::recheck(settings, &parts, session, &mut exchange).await?;
     }
-    for event in events {
+    for (index, event) in events.into_iter().enumerate() {
         if exchange.closed {
             break;
         }
         match event {
-            Incoming::Open => handshake::open(settings, &parts, RoomId::parse(raw_room), &mut exchange).await?,
-            Incoming::Text(bytes) => match session {
-                Some(session) => frames::handle(settings, session, &bytes, &mut exchange).await,
-                None => exchange.close(CLOSE_UNAUTHORIZED, "not authenticated"),
+            // Pushpin sends OPEN once, as the first event of a socket that has no session yet.
+            // Any other is a plain POST written to make the handshake's checks run over and over.
+            Incoming::Open if index == 0 && session.is_none() => {
+                handshake::open(settings, &parts, RoomId::parse(raw_room), &mut exchange).await?;
+            }
+            Incoming::Open => exchange.close(CLOSE_POLICY_VIOLATION, "OPEN comes once, first"),
+            Incoming::Text(bytes) => match (session, exchange.over_budget.clone()) {
+                (Some(_), Some(refusal)) => exchange.error(&refusal),
+                (Some(session), None) => frames::handle(settings, session, &bytes, &mut exchange).await,
+                (None, _) => exchange.close(CLOSE_UNAUTHORIZED, "not authenticated"),
             },
             Incoming::Binary => exchange.close(CLOSE_UNSUPPORTED_DATA, "frames are JSON text"),
             Incoming::Ping(payload) => exchange.events.push(Outgoing::Pong(payload)),
