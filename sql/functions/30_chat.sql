@@ -370,11 +370,16 @@ BEGIN
     ELSIF NOT EXISTS (SELECT 1 FROM messages WHERE id = p_up_to_id AND room_id = p_room_id) THEN
         outcome := 'message_not_found';
     ELSE
+        -- The look above took no lock: a departure committed since leaves no row to update.
         UPDATE room_members SET last_read_message_id = greatest(last_read_message_id, p_up_to_id)
         WHERE room_id = p_room_id AND user_id = p_user_id
         RETURNING last_read_message_id INTO marker;
-        outcome := 'marked';
-        resource := json_build_object('room_id', p_room_id, 'user_id', p_user_id, 'up_to_id', marker)::text;
+        IF FOUND THEN
+            outcome := 'marked';
+            resource := json_build_object('room_id', p_room_id, 'user_id', p_user_id, 'up_to_id', marker)::text;
+        ELSE
+            outcome := 'room_not_found';
+        END IF;
     END IF;
     RETURN NEXT;
 END;

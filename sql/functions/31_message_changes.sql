@@ -40,7 +40,10 @@ BEGIN
     ELSE
         UPDATE rooms SET last_change_seq = last_change_seq + 1 WHERE id = p_room_id
         RETURNING last_change_seq INTO change;
-        UPDATE messages SET content = p_content, edited_at = now(), change_seq = change WHERE id = message.id
+        -- now() is when this transaction began, which can be before a message it found once it
+        -- held the room's lock was created; the change is never dated before the message.
+        UPDATE messages SET content = p_content, edited_at = greatest(now(), message.created_at), change_seq = change
+        WHERE id = message.id
         RETURNING * INTO message;
         outcome := 'edited';
         resource := message_json(message)::text;
@@ -80,7 +83,9 @@ BEGIN
     ELSE
         UPDATE rooms SET last_change_seq = last_change_seq + 1 WHERE id = p_room_id
         RETURNING last_change_seq INTO change;
-        UPDATE messages SET content = NULL, deleted_at = now(), change_seq = change WHERE id = message.id
+        -- Never dated before the message (see chat_edit_message).
+        UPDATE messages SET content = NULL, deleted_at = greatest(now(), message.created_at), change_seq = change
+        WHERE id = message.id
         RETURNING * INTO message;
         outcome := 'deleted';
         resource := message_json(message)::text;

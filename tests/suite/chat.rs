@@ -420,6 +420,33 @@ fn read_markers_are_broadcast() {
     );
 }
 
+/// A read marker set while its member leaves: the departure holds the membership while it waits
+/// for the room (held here by the test), the marker's look finds the member and its update waits
+/// for the membership; once the departure commits there is nothing to mark, and the answer is 404,
+/// not a 200 announcing a marker of no one.
+#[test]
+fn a_read_marker_set_while_its_member_leaves_is_refused() {
+    let (alice, bob) = (app().new_user(), app().new_user());
+    let room = room_with(app(), &alice, &[&bob]);
+    let message = send(app(), &alice, room, "read me").body["id"].as_i64().unwrap();
+    let mut database = app().database();
+    let mut holder = database.transaction().unwrap();
+    let holder_pid: i32 = holder.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    holder.execute("SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE", &[&room]).unwrap();
+    let mut observer = app().database();
+    let bob = &bob;
+    let (left, marked) = std::thread::scope(|scope| {
+        let left = scope.spawn(move || app().leave_room(bob, room));
+        wait_until_queued(&mut observer, holder_pid, "chat_leave_room", 1, "the departure", EVENT_TIMEOUT);
+        let marked = scope.spawn(move || app().mark_read(bob, room, message));
+        wait_until_queued(&mut observer, holder_pid, "chat_mark_read", 1, "the read marker", EVENT_TIMEOUT);
+        holder.commit().unwrap();
+        (left.join().unwrap(), marked.join().unwrap())
+    });
+    assert_eq!(left.status, 204, "{}", left.text);
+    assert_eq!((marked.status, marked.code()), (404, "room_not_found"), "{}", marked.text);
+}
+
 #[test]
 fn payments_in_chat_are_a_transfer_and_a_message_or_neither() {
     let (alice, bob) = (app().new_user(), app().new_user());
