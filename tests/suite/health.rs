@@ -17,20 +17,27 @@ fn liveness_and_readiness_answer_when_everything_is_up() {
     }
 }
 
+/// Without Redis the app still serves (here: a message is stored and answered), so readiness
+/// says `degraded` rather than 503, which would have an orchestrator take every replica out.
 #[test]
-fn readiness_is_503_while_redis_is_down() {
+fn readiness_is_degraded_not_refused_while_redis_is_down() {
     let Some((app, mut redis)) = app_with_private_redis(AppOptions::default()) else {
         return;
     };
+    let user = app.new_user();
+    let room = app.create_room(&user, &serde_json::json!({"name": "without redis"}));
+    let room = room.body["id"].as_i64().expect("a room");
     redis.stop().expect("stop redis");
     let ready = app.readiness();
-    assert_eq!((ready.status, ready.code()), (503, "unavailable"), "{}", ready.text);
-    assert!(ready.header("retry-after").is_some());
+    assert_eq!((ready.status, ready.body["status"].as_str()), (200, Some("degraded")), "{}", ready.text);
+    assert_eq!(ready.body["redis"], "unavailable", "{}", ready.text);
     assert_eq!(ready.body["dependencies"]["redis"]["state"], "unavailable", "{}", ready.text);
     assert_eq!(ready.body["dependencies"]["postgres"]["state"], "ok", "{}", ready.text);
+    let sent = app.send_message(&user, &serde_json::json!({"chat_id": room, "content": "stored"}));
+    assert_eq!(sent.status, 201, "{}", sent.text);
     assert_eq!(app.health().status, 200, "liveness does not depend on Redis");
     redis.restart().expect("restart redis");
-    assert_eq!(app.readiness().status, 200);
+    assert_eq!(app.readiness().body["status"], "ready");
 }
 
 /// Spin cannot refuse to start an app whose secret is too short; readiness is where an

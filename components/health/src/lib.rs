@@ -2,8 +2,11 @@
 //!
 //! - `GET /health`: liveness; the component runs (no dependency is touched).
 //! - `GET /health/ready`: readiness; Postgres answers a query and Redis a PING, each reported
-//!   with its state and round-trip time. 503 (with `Retry-After`) names what is unreachable, so
-//!   traffic is held back until it recovers.
+//!   with its state and round-trip time. Without Postgres nothing works: 503 (with
+//!   `Retry-After`), so traffic is held back until it recovers. Without Redis the app still
+//!   serves (messages are stored and answered, payments made; realtime waits, logins get their
+//!   own 503): 200 `degraded`, since an orchestrator taking every replica out of service would
+//!   turn a Redis outage into a total one.
 //!   A secret shorter than the components accept, an example's placeholder (`CHANGE-ME`), or one
 //!   value used for two secrets is a logged 500: Spin has no start-up hook to refuse it, so
 //!   readiness is where an orchestrator learns of it before sending traffic.
@@ -40,13 +43,14 @@ async fn readiness() -> Reply {
     let postgres = Check::run(postgres_ready(&settings.database_url)).await;
     let redis = Check::run(redis_ready(&settings.redis_url)).await;
     let dependencies = json!({"postgres": postgres.report(), "redis": redis.report()});
-    match postgres.outcome.and(redis.outcome) {
-        Ok(()) => json_reply(
-            StatusCode::OK,
-            &json!({"status": "ready", "postgres": "ok", "redis": "ok", "dependencies": dependencies}),
-        ),
-        Err(error) => error.with_detail("dependencies", dependencies).into_reply(),
+    if let Err(error) = postgres.outcome {
+        return error.with_detail("dependencies", dependencies).into_reply();
     }
+    let (status, redis) = if redis.outcome.is_ok() { ("ready", "ok") } else { ("degraded", "unavailable") };
+    json_reply(
+        StatusCode::OK,
+        &json!({"status": status, "postgres": "ok", "redis": redis, "dependencies": dependencies}),
+    )
 }
 
 /// One dependency's check: whether it answered, and how long the round trip took (connecting
