@@ -94,7 +94,15 @@ fn kubernetes_manifests_are_well_formed_and_supply_every_required_variable() {
     assert_eq!(spin_app["spec"]["enableAutoscaling"], true);
 
     let migrate = &job[0]["spec"]["template"]["spec"]["containers"][0];
-    assert_eq!(migrate["env"][0]["valueFrom"]["secretKeyRef"]["key"], "database_url");
+    let migrations_key = migrate["env"][0]["valueFrom"]["secretKeyRef"]["key"].as_str().unwrap();
+    assert!(secret_keys.contains(migrations_key), "the migrations Job's {migrations_key} is not in the example Secret");
+    let migrations_url = secrets[0]["stringData"][migrations_key].as_str().unwrap();
+    assert!(migrations_url.contains("sslmode=disable"), "sendinchat-migrate has no TLS: {migrations_url}");
+    for document in app.iter().chain(&pushpin).chain(&job).chain(&secrets) {
+        assert_eq!(document["metadata"]["namespace"], "sendinchat", "every object in one namespace: {document}");
+    }
+    let otel = &executor["spec"]["deploymentConfig"]["otel"]["exporter_otlp_endpoint"];
+    assert!(otel.as_str().is_some_and(|endpoint| endpoint.contains("otel-collector")), "Spin exports to the collector");
     let routes_config = of_kind(&pushpin, "ConfigMap")[0]["data"]["routes"].as_str().unwrap();
     assert!(routes_config.contains(&format!("{}.", spin_app["metadata"]["name"].as_str().unwrap())));
     assert!(routes_config.contains("over_http"), "WebSockets must become WebSocket-over-HTTP");
