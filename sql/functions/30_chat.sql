@@ -386,11 +386,19 @@ END;
 $$;
 
 -- GET /chat/rooms: the user's rooms, most recent activity first, each with its last message
--- and how many messages from others are unread (counted up to 1000).
-CREATE FUNCTION chat_rooms(p_user_id bigint, p_limit integer) RETURNS text
+-- and how many messages from others are unread (counted up to 1000); a page at a time, the next
+-- before the room named by p_before_micros (its last activity, in microseconds since the Unix
+-- epoch) and p_before_room (its id, for ties). A full page says where the next one starts
+-- (`next_before`), so no room is out of reach however many a user is in.
+CREATE FUNCTION chat_rooms(p_user_id bigint, p_limit integer, p_before_micros bigint DEFAULT NULL,
+                           p_before_room bigint DEFAULT NULL) RETURNS text
 LANGUAGE sql STABLE
 RETURN (
-    SELECT json_build_object('items', coalesce(json_agg(summary ORDER BY activity DESC, room_id DESC), '[]'))::text
+    SELECT json_build_object(
+        'items', coalesce(json_agg(summary ORDER BY activity DESC, room_id DESC), '[]'),
+        -- The last room listed: arrays compare element by element, as the page is ordered.
+        'next_before', CASE WHEN count(*) = p_limit THEN
+            array_to_string(min(ARRAY[(extract(epoch FROM activity) * 1000000)::bigint, room_id]), '_') END)::text
     FROM (
         SELECT r.id AS room_id, r.last_activity_at AS activity, json_build_object(
             'id', r.id,
@@ -409,6 +417,9 @@ RETURN (
         ) AS summary
         FROM room_members member JOIN rooms r ON r.id = member.room_id
         WHERE member.user_id = p_user_id
+          AND (p_before_micros IS NULL
+               OR (r.last_activity_at, r.id)
+                  < ('epoch'::timestamptz + p_before_micros * interval '1 microsecond', p_before_room))
         ORDER BY r.last_activity_at DESC, r.id DESC
         LIMIT p_limit
     ) page

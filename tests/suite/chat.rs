@@ -125,6 +125,35 @@ fn rooms_have_a_member_limit_and_direct_rooms_stay_two() {
     assert_eq!((added.status, added.code()), (422, "direct_room"), "{}", added.text);
 }
 
+/// The room list comes a page at a time, newest activity first, and a full page says where the
+/// next starts: a user pulled into many rooms still reaches every one of them.
+#[test]
+fn every_room_is_reachable_a_page_at_a_time() {
+    let user = app().new_user();
+    let rooms: Vec<i64> = (0..5).map(|_| room_with(app(), &user, &[])).collect();
+    // Activity in another order than creation: the third room is the most recent.
+    assert_eq!(send(app(), &user, rooms[2], "bump").status, 201);
+    let mut listed = Vec::new();
+    let mut query = "limit=2".to_owned();
+    for page_number in 0.. {
+        let page = app().rooms(&user, &query);
+        assert_eq!(page.status, 200, "{}", page.text);
+        let items = page.body["items"].as_array().unwrap();
+        assert!(page_number < 3 && items.len() <= 2, "{}", page.text);
+        listed.extend(items.iter().map(|room| room["id"].as_i64().unwrap()));
+        match page.body["next_before"].as_str() {
+            Some(cursor) => query = format!("limit=2&before={cursor}"),
+            None => break,
+        }
+    }
+    let expected = [rooms[2], rooms[4], rooms[3], rooms[1], rooms[0]];
+    assert_eq!(listed, expected, "each room once, newest activity first");
+    for bad in ["before=", "before=12", "before=1_x", "before=-1_2"] {
+        let refused = app().rooms(&user, bad);
+        assert_eq!((refused.status, refused.code()), (400, "invalid_cursor"), "{bad}: {}", refused.text);
+    }
+}
+
 #[test]
 fn two_users_have_one_direct_room_even_when_opened_concurrently() {
     let (alice, bob) = (app().new_user(), app().new_user());

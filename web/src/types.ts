@@ -121,6 +121,8 @@ export interface RoomSummary {
 
 export interface RoomList {
   items: RoomSummary[];
+  /** After a full page, where the next one starts. */
+  next_before: string | null;
 }
 
 export interface ReadMarker {

@@ -98,9 +98,40 @@ impl ChangeCursor {
     }
 }
 
+/// A position in a user's room list (`before`, from a page's `next_before`): the last activity,
+/// in microseconds since the Unix epoch, and the id of the last room listed, which breaks ties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomListCursor {
+    pub activity_micros: i64,
+    pub room_id: i64,
+}
+
+impl RoomListCursor {
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        let number = |part: &str| {
+            (!part.is_empty() && part.len() <= 19 && part.bytes().all(|byte| byte.is_ascii_digit()))
+                .then(|| part.parse::<i64>().ok())
+                .flatten()
+        };
+        let cursor = raw
+            .split_once('_')
+            .and_then(|(activity, room)| Some(Self { activity_micros: number(activity)?, room_id: number(room)? }));
+        cursor.ok_or_else(|| ApiError::bad_request("invalid_cursor", "before must be a page's next_before"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn room_list_cursors_are_two_numbers() {
+        let cursor = RoomListCursor::parse("1796406501123456_42").unwrap();
+        assert_eq!((cursor.activity_micros, cursor.room_id), (1_796_406_501_123_456, 42));
+        for bad in ["", "_", "1_", "_2", "1_2_3", "-1_2", "1_x", "99999999999999999999_1", "1 _2"] {
+            assert_eq!(RoomListCursor::parse(bad).err().map(|error| error.code), Some("invalid_cursor"), "{bad:?}");
+        }
+    }
 
     #[test]
     fn room_names_are_trimmed_and_bounded() {

@@ -8,7 +8,7 @@ use shared::{ApiError, Reply};
 use spin_sdk::http::Request;
 
 use crate::error::ChatError;
-use crate::input::RoomName;
+use crate::input::{RoomListCursor, RoomName};
 use crate::outcome::{call, error_for};
 use crate::settings::Settings;
 use crate::{rate_limit, realtime};
@@ -72,16 +72,23 @@ pub async fn direct(settings: &Settings, request: Request) -> Result<Reply, Chat
     Ok(outcome.into_reply(&[("created", StatusCode::CREATED), ("existing", StatusCode::OK)], error_for))
 }
 
-/// `GET /chat/rooms?limit=`: newest activity first, with last message and unread count.
+/// `GET /chat/rooms?limit=&before=`: newest activity first, with last message and unread count;
+/// `before` is the previous page's `next_before`, so every room a user is in can be reached.
 pub async fn list(settings: &Settings, request: Request) -> Result<Reply, ChatError> {
     let caller = settings.keys.authenticate(request.headers())?;
     let query = query_pairs(request.uri())?;
     let limit = PageLimit::parse(query_value(&query, "limit"), settings.max_page_size)?;
+    let before = query_value(&query, "before").map(RoomListCursor::parse).transpose()?;
     let database = shared::db::connect(&settings.database_url).await?;
     let row = shared::db::optional_row(
         &database,
-        "SELECT chat_rooms($1::int8, $2::int4) AS resource",
-        vec![caller.get().into(), limit.get().into()],
+        "SELECT chat_rooms($1::int8, $2::int4, $3::int8, $4::int8) AS resource",
+        vec![
+            caller.get().into(),
+            limit.get().into(),
+            before.map(|cursor| cursor.activity_micros).into(),
+            before.map(|cursor| cursor.room_id).into(),
+        ],
     )
     .await?
     .ok_or_else(|| ApiError::internal("chat_rooms returned no row"))?;
