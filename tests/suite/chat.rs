@@ -958,14 +958,28 @@ fn senders_are_rate_limited_per_minute() {
     let Some(app) = private_app(AppOptions::default().variable("chat_messages_per_minute", "3")) else {
         return;
     };
-    let alice = app.new_user();
-    let room = room_with(&app, &alice, &[]);
+    let (alice, bob) = (app.new_user(), app.new_user());
+    let room = room_with(&app, &alice, &[&bob]);
     for index in 0..3 {
         assert_eq!(send(&app, &alice, room, &format!("m{index}")).status, 201);
     }
     let limited = send(&app, &alice, room, "one too many");
     assert_eq!((limited.status, limited.code()), (429, "rate_limited"));
     assert!(limited.header("retry-after").is_some());
+
+    // Typing notices have a counter of their own, of the same size: three still reach bob, the
+    // fourth is refused.
+    let mut bob_socket = connect(&app, room, &bob);
+    let mut alice_socket = connect(&app, room, &alice);
+    for _ in 0..4 {
+        alice_socket.send(&json!({"type": "typing"}));
+    }
+    let refused = alice_socket.next_of_type("error", EVENT_TIMEOUT).expect("the fourth notice is refused");
+    assert_eq!(refused["code"], "rate_limited");
+    for notice in 0..3 {
+        assert!(bob_socket.next_of_type("typing", EVENT_TIMEOUT).is_some(), "notice {notice} reached bob");
+    }
+    assert!(bob_socket.next_of_type("typing", Duration::from_secs(1)).is_none(), "the refused notice did not");
 }
 
 /// Creating rooms, opening direct rooms and adding members pull others in, so they share one

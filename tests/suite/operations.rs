@@ -3,6 +3,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use sendinchat_tests::app::{ChatSocket, RunCommand, RunPorts, TestApp, scratch_data_folder};
+use sendinchat_tests::processes::build::workspace_root;
 use sendinchat_tests::processes::free_port;
 use serde_json::json;
 
@@ -16,7 +17,7 @@ fn the_run_command_serves_the_whole_system_and_keeps_data_across_restarts() {
     }
     let data = scratch_data_folder("run").unwrap();
     let ports = RunPorts { app: free_port().unwrap(), web_socket: free_port().unwrap(), metrics: free_port().unwrap() };
-    let run = RunCommand::start(&data, &ports, Duration::from_secs(600)).expect("the run command is ready");
+    let run = RunCommand::start(&data, &ports, &[], Duration::from_secs(600)).expect("the run command is ready");
     assert!(run.log().contains(&run.metrics_url), "the run command prints its metrics URL:\n{}", run.log());
     let app = app_of(&run, &data);
 
@@ -71,10 +72,23 @@ fn the_run_command_serves_the_whole_system_and_keeps_data_across_restarts() {
         String::from_utf8_lossy(&leftovers.stdout)
     );
 
-    let again = RunCommand::start(&data, &ports, Duration::from_secs(300)).expect("ready again");
+    let again = RunCommand::start(&data, &ports, &["--seed"], Duration::from_secs(300)).expect("ready again");
     let app = app_of(&again, &data);
     let alice_again = app.log_in("smoke_alice", SMOKE_PASSWORD);
     assert_eq!(app.balance(&alice_again), "24.75", "balances survive a restart");
+
+    // The demo data, seeded by --seed above and seeded again: funded once, one room.
+    let reseeded = std::process::Command::new(workspace_root().join("scripts/seed.sh"))
+        .args([again.base_url.as_str(), &secret(&data, "ADMIN_TOKEN")])
+        .output()
+        .expect("seed.sh runs");
+    let said = String::from_utf8_lossy(&reseeded.stdout);
+    assert!(reseeded.status.success() && said.contains("Demo (already there)"), "{said}");
+    let demo_alice = app.log_in("alice", "sendinchat-demo");
+    assert_eq!(app.balance(&demo_alice), "100.00", "funded once");
+    let demo_rooms = app.rooms(&demo_alice, "");
+    let named_demo = demo_rooms.body["items"].as_array().unwrap().iter().filter(|room| room["name"] == "Demo").count();
+    assert_eq!(named_demo, 1, "{}", demo_rooms.text);
     again.stop(Duration::from_secs(60)).expect("stops again");
     let _ = std::fs::remove_dir_all(&data);
 }

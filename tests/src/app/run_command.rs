@@ -23,11 +23,12 @@ pub struct RunPorts {
 }
 
 impl RunCommand {
-    /// Starts `scripts/run.sh` on the given ports with its data under `data`, and waits for its
-    /// `ready` line (first runs create a Postgres cluster and apply migrations).
-    pub fn start(data: &Path, ports: &RunPorts, timeout: Duration) -> anyhow::Result<Self> {
+    /// Starts `scripts/run.sh` on the given ports with its data under `data` (and `extra_args`,
+    /// e.g. `--seed`), and waits for its `ready` line (first runs create a Postgres cluster and
+    /// apply migrations).
+    pub fn start(data: &Path, ports: &RunPorts, extra_args: &[&str], timeout: Duration) -> anyhow::Result<Self> {
         let script = workspace_root().join("scripts/run.sh");
-        let args = [
+        let args: Vec<String> = [
             "--data",
             &data.display().to_string(),
             "--port",
@@ -37,7 +38,10 @@ impl RunCommand {
             "--metrics-port",
             &ports.metrics.to_string(),
         ]
-        .map(str::to_owned);
+        .into_iter()
+        .chain(extra_args.iter().copied())
+        .map(str::to_owned)
+        .collect();
         // The suite already built the host; the run command would otherwise build it in release.
         let env = [("SENDINCHAT_HOST_BIN".to_owned(), host_binary()?.display().to_string())];
         let (process, lines) = WatchedChild::spawn(&script.display().to_string(), &args, &env, &[])?;
