@@ -40,9 +40,10 @@ BEGIN
     ELSE
         UPDATE rooms SET last_change_seq = last_change_seq + 1 WHERE id = p_room_id
         RETURNING last_change_seq INTO change;
-        -- now() is when this transaction began, which can be before a message it found once it
-        -- held the room's lock was created; the change is never dated before the message.
-        UPDATE messages SET content = p_content, edited_at = greatest(now(), message.created_at), change_seq = change
+        -- now() is when this transaction began, which can be before the message, or its last
+        -- edit, that it found once it held the room's lock; a change is never dated before those.
+        UPDATE messages SET content = p_content,
+            edited_at = greatest(now(), message.created_at, message.edited_at), change_seq = change
         WHERE id = message.id
         RETURNING * INTO message;
         outcome := 'edited';
@@ -83,8 +84,9 @@ BEGIN
     ELSE
         UPDATE rooms SET last_change_seq = last_change_seq + 1 WHERE id = p_room_id
         RETURNING last_change_seq INTO change;
-        -- Never dated before the message (see chat_edit_message).
-        UPDATE messages SET content = NULL, deleted_at = greatest(now(), message.created_at), change_seq = change
+        -- Never dated before the message or its last edit (see chat_edit_message).
+        UPDATE messages SET content = NULL,
+            deleted_at = greatest(now(), message.created_at, message.edited_at), change_seq = change
         WHERE id = message.id
         RETURNING * INTO message;
         outcome := 'deleted';

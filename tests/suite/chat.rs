@@ -148,6 +148,24 @@ fn every_room_is_reachable_a_page_at_a_time() {
     }
     let expected = [rooms[2], rooms[4], rooms[3], rooms[1], rooms[0]];
     assert_eq!(listed, expected, "each room once, newest activity first");
+
+    // Rooms of equal activity are ordered by id, and a page boundary between them loses none.
+    let mut database = app().database();
+    let tied =
+        "UPDATE rooms SET last_activity_at = (SELECT last_activity_at FROM rooms WHERE id = $1) WHERE id = ANY ($2)";
+    assert_eq!(database.execute(tied, &[&rooms[3], &vec![rooms[0], rooms[1]]]).unwrap(), 2);
+    let mut one_by_one = Vec::new();
+    let mut query = "limit=1".to_owned();
+    while let Some(cursor) = {
+        let page = app().rooms(&user, &query);
+        one_by_one.extend(page.body["items"].as_array().unwrap().iter().map(|room| room["id"].as_i64().unwrap()));
+        page.body["next_before"].as_str().map(str::to_owned)
+    } {
+        query = format!("limit=1&before={cursor}");
+    }
+    // Rooms 0, 1 and 3 now share one activity: a cursor that compared activity alone would skip
+    // the two after room 3.
+    assert_eq!(one_by_one, expected, "ties by id, highest first");
     for bad in ["before=", "before=12", "before=1_x", "before=-1_2"] {
         let refused = app().rooms(&user, bad);
         assert_eq!((refused.status, refused.code()), (400, "invalid_cursor"), "{bad}: {}", refused.text);

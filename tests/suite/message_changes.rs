@@ -288,6 +288,29 @@ fn a_returning_client_learns_of_edits_and_deletes_made_while_it_was_away() {
     assert_eq!((by_outsider.status, by_outsider.code()), (404, "room_not_found"));
 }
 
+/// An edit or deletion whose transaction began before the message it finds was created (it waited
+/// for the room's lock meanwhile) is dated no earlier than the message: the test dates a message a
+/// minute ahead, as such an edit would see it. Dated now(), the change broke the
+/// `messages_changed_after_created` CHECK: a 500.
+#[test]
+fn a_change_is_never_dated_before_its_message() {
+    let author = app().new_user();
+    let room = room_with(app(), &author, &[]);
+    let mut database = app().database();
+    for change in ["edit", "delete"] {
+        let message = send(app(), &author, room, &format!("to {change}"));
+        let moved = "UPDATE messages SET created_at = created_at + interval '1 minute' WHERE id = $1";
+        assert_eq!(database.execute(moved, &[&id(&message)]).unwrap(), 1);
+        let changed = match change {
+            "edit" => app().edit_message(&author, room, id(&message), "edited"),
+            _ => app().delete_message(&author, room, id(&message)),
+        };
+        assert_eq!(changed.status, 200, "{change}: {}", changed.text);
+        let at = if change == "edit" { "edited_at" } else { "deleted_at" };
+        assert!(changed.body[at].as_str() >= changed.body["created_at"].as_str(), "{change}: {}", changed.text);
+    }
+}
+
 /// An edit and two deletions (by the author and the owner) of one message at the same moment end
 /// in one state: deleted, content gone, one deletion announced; an edit that got in first is
 /// numbered before the deletion, one that came after is refused.

@@ -11,7 +11,7 @@ use sendinchat_tests::app::{
 use sendinchat_tests::processes::build::workspace_root;
 use sendinchat_tests::tokens::{claims_of, forge_token, now_seconds};
 use sendinchat_tests::wait;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// A login for a made-up username, with the given extra headers.
 fn failed_login(app: &TestApp, attempt: usize, headers: &[(&str, &str)]) -> Response {
@@ -288,16 +288,25 @@ fn a_batch_of_events_costs_one_handshake_and_the_budget_at_most() {
     assert_eq!(opened.matches("OPEN\r\n").count(), 1, "{opened}");
     assert!(opened.contains("OPEN comes once, first"), "{opened}");
 
-    let text_event = |payload: String| format!("TEXT {:x}\r\n{payload}\r\n", payload.len());
-    let frames = (0..6).map(|index| text_event(json!({"type": "message", "content": index.to_string()}).to_string()));
+    let text_event = |payload: Value| format!("TEXT {:x}\r\n{payload}\r\n", payload.to_string().len());
+    let message = |index: usize| text_event(json!({"type": "message", "content": index.to_string()}));
+    let typing = || text_event(json!({"type": "typing"}));
     let (user, room) = (member.id.to_string(), room.to_string());
-    let answered = post_events(&[("meta-user", &user), ("meta-room", &room)], frames.collect());
-    assert_eq!(answered.matches("\"type\":\"ack\"").count(), 2, "{answered}");
+    let meta = [("meta-user", user.as_str()), ("meta-room", room.as_str())];
+    let count = |what: &str| -> i64 {
+        let mut connection = redis::Client::open(redis.url()).unwrap().get_connection().unwrap();
+        redis::cmd("GET").arg(format!("batch:{what}:{}", member.id)).query(&mut connection).unwrap()
+    };
+
+    // Typing past its budget refuses later notices, not the messages, which have their own.
+    let mixed = post_events(&meta, [typing(), typing(), typing(), message(0), message(1)].concat());
+    assert_eq!(mixed.matches("\"type\":\"ack\"").count(), 2, "{mixed}");
+    assert_eq!(mixed.matches("\"code\":\"rate_limited\"").count(), 1, "{mixed}");
+    let messages = (2..6).map(message).collect::<String>();
+    let answered = post_events(&meta, messages);
     assert_eq!(answered.matches("\"code\":\"rate_limited\"").count(), 4, "{answered}");
-    let mut connection = redis::Client::open(redis.url()).unwrap().get_connection().unwrap();
-    let counted: i64 =
-        redis::cmd("GET").arg(format!("batch:chat-messages:{}", member.id)).query(&mut connection).unwrap();
-    assert_eq!(counted, 3, "the two within the budget and the first past it were counted, no more");
+    assert_eq!(count("chat-typing"), 3);
+    assert_eq!(count("chat-messages"), 3, "the two within the budget and the first past it were counted, no more");
 }
 
 /// A socket lives no longer than the access token that opened it: once the token has expired

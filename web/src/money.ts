@@ -48,8 +48,8 @@ export function randomId(): string {
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
 }
 
-/** Where a tab keeps the keys of the payments it has no answer for (see PendingPayments). */
-const PENDING_PAYMENTS_STORAGE_KEY = 'sendinchat.pending_payments';
+/** Where a tab keeps the keys of a person's payments it has no answer for (see PendingPayments). */
+const PENDING_PAYMENTS_STORAGE_PREFIX = 'sendinchat.pending_payments.';
 /** A tab has a few payments in doubt at most; past this many, the oldest is forgotten. */
 const PENDING_PAYMENTS_MAX = 20;
 /**
@@ -75,12 +75,21 @@ interface PendingPayment {
 export class PendingPayments {
   /** The truth while the page lives; storage is its copy for the next page of this tab. */
   private pending: PendingPayment[];
+  private readonly storageKey: string;
+  /** Once the person logs out, nothing more is written: a late answer must not put back what logging out cleared. */
+  private stopped = false;
 
   constructor(
     private readonly storage: Pick<Storage, 'getItem' | 'setItem'>,
+    userId: number,
     private readonly now: () => number = Date.now,
   ) {
+    this.storageKey = `${PENDING_PAYMENTS_STORAGE_PREFIX}${userId}`;
     this.pending = this.load();
+  }
+
+  stop(): void {
+    this.stopped = true;
   }
 
   /** The key for a payment with these details: the pending one's, or a new one, kept first. */
@@ -106,7 +115,7 @@ export class PendingPayments {
   /** What the previous page of this tab left; anything unreadable counts as nothing. */
   private load(): PendingPayment[] {
     try {
-      const parsed: unknown = JSON.parse(this.storage.getItem(PENDING_PAYMENTS_STORAGE_KEY) ?? '[]');
+      const parsed: unknown = JSON.parse(this.storage.getItem(this.storageKey) ?? '[]');
       if (!Array.isArray(parsed)) return [];
       return parsed.filter(
         (payment: Partial<PendingPayment> | null): payment is PendingPayment =>
@@ -119,8 +128,9 @@ export class PendingPayments {
 
   /** A full or refused storage only costs the next page these keys: memory still has them. */
   private save(): void {
+    if (this.stopped) return;
     try {
-      this.storage.setItem(PENDING_PAYMENTS_STORAGE_KEY, JSON.stringify(this.pending));
+      this.storage.setItem(this.storageKey, JSON.stringify(this.pending));
     } catch {
       // Nothing better to do: the page itself keeps every key it gave out.
     }

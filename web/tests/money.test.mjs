@@ -34,7 +34,7 @@ function tabStorage() {
 }
 
 test('one Idempotency-Key per intended payment, kept across retryable failures only', () => {
-  const payments = new PendingPayments(tabStorage());
+  const payments = new PendingPayments(tabStorage(), 7);
   const first = payments.keyFor({ to: 'bob', amount: '5' });
   assert.match(first, /^[0-9a-f]{32}$/);
   assert.equal(payments.keyFor({ to: 'bob', amount: '5' }), first, 'a double click reuses the key');
@@ -56,18 +56,30 @@ test('a payment in doubt keeps its key for the next form and the next page of th
   const storage = tabStorage();
   let now = 1_000_000;
   const clock = () => now;
-  const page = new PendingPayments(storage, clock);
+  const page = new PendingPayments(storage, 7, clock);
   const key = page.keyFor({ to: 'bob', amount: '5' });
   const answered = page.keyFor({ to: 'carol', amount: '1' });
   page.settle(key, new ApiError('timeout', 504));
   page.settle(answered, null);
-  const reloaded = new PendingPayments(storage, clock);
+  const reloaded = new PendingPayments(storage, 7, clock);
   assert.equal(reloaded.keyFor({ to: 'bob', amount: '5' }), key, 'the retry after a reload reuses the key');
   assert.notEqual(reloaded.keyFor({ to: 'carol', amount: '1' }), answered, 'an answered payment is not kept');
   now += 60 * 60 * 1000 + 1;
-  assert.notEqual(new PendingPayments(storage, clock).keyFor({ to: 'bob', amount: '5' }), key, 'an hour later it is a new payment');
-  storage.setItem('sendinchat.pending_payments', '{not json');
-  assert.match(new PendingPayments(storage, clock).keyFor({ to: 'bob', amount: '5' }), /^[0-9a-f]{32}$/, 'unreadable storage is none');
+  assert.notEqual(new PendingPayments(storage, 7, clock).keyFor({ to: 'bob', amount: '5' }), key, 'an hour later it is a new payment');
+  storage.setItem('sendinchat.pending_payments.7', '{not json');
+  assert.match(new PendingPayments(storage, 7, clock).keyFor({ to: 'bob', amount: '5' }), /^[0-9a-f]{32}$/, 'unreadable storage is none');
+});
+
+test("a person's keys are theirs, and nothing is written once they log out", () => {
+  const storage = tabStorage();
+  const alices = new PendingPayments(storage, 7);
+  const key = alices.keyFor({ to: 'bob', amount: '5' });
+  alices.settle(key, new ApiError('timeout', 504));
+  assert.notEqual(new PendingPayments(storage, 8).keyFor({ to: 'bob', amount: '5' }), key, 'another person on the tab');
+  storage.setItem('sendinchat.pending_payments.7', '[]');
+  alices.stop();
+  alices.keyFor({ to: 'carol', amount: '1' });
+  assert.equal(storage.getItem('sendinchat.pending_payments.7'), '[]', 'what logging out cleared stays cleared');
 });
 
 test('a full storage costs only the next page the keys', () => {
@@ -76,16 +88,16 @@ test('a full storage costs only the next page the keys', () => {
     setItem: () => {
       throw new Error('QuotaExceededError');
     },
-  });
+  }, 7);
   const key = payments.keyFor({ to: 'bob', amount: '5' });
   assert.equal(payments.keyFor({ to: 'bob', amount: '5' }), key);
 });
 
 test('a tab keeps at most 20 payments in doubt, the newest', () => {
   const storage = tabStorage();
-  const payments = new PendingPayments(storage);
+  const payments = new PendingPayments(storage, 7);
   const keys = Array.from({ length: 21 }, (_, amount) => payments.keyFor({ to: 'bob', amount }));
-  const stored = JSON.parse(storage.getItem('sendinchat.pending_payments'));
+  const stored = JSON.parse(storage.getItem('sendinchat.pending_payments.7'));
   assert.deepEqual(stored.map((payment) => payment.key), keys.slice(1));
 });
 

@@ -1,4 +1,5 @@
 //! Chat input parsed into domain types, in one place.
+use shared::ids::parse_digits;
 use shared::{ApiError, text};
 
 /// A room's display name: trimmed, 1 to 100 characters, no control characters or text-direction
@@ -84,11 +85,7 @@ pub struct ChangeCursor(i64);
 
 impl ChangeCursor {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        // Digits only, like ids: one number has one spelling.
-        let number = (!raw.is_empty() && raw.len() <= 19 && raw.bytes().all(|byte| byte.is_ascii_digit()))
-            .then(|| raw.parse::<i64>().ok())
-            .flatten();
-        number.map(Self).ok_or_else(|| {
+        parse_digits(raw).map(Self).ok_or_else(|| {
             ApiError::bad_request("invalid_cursor", "changes_after must be 0 or a change number (change_seq)")
         })
     }
@@ -108,14 +105,9 @@ pub struct RoomListCursor {
 
 impl RoomListCursor {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let number = |part: &str| {
-            (!part.is_empty() && part.len() <= 19 && part.bytes().all(|byte| byte.is_ascii_digit()))
-                .then(|| part.parse::<i64>().ok())
-                .flatten()
-        };
-        let cursor = raw
-            .split_once('_')
-            .and_then(|(activity, room)| Some(Self { activity_micros: number(activity)?, room_id: number(room)? }));
+        let cursor = raw.split_once('_').and_then(|(activity, room)| {
+            Some(Self { activity_micros: parse_digits(activity)?, room_id: parse_digits(room)? })
+        });
         cursor.ok_or_else(|| ApiError::bad_request("invalid_cursor", "before must be a page's next_before"))
     }
 }

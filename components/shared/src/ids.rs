@@ -11,13 +11,18 @@ pub const PAGE_SIZE_CEILING: u32 = 1000;
 /// The page size when a request names none (or the configured maximum, if smaller).
 const PAGE_LIMIT_DEFAULT: u32 = 50;
 
-/// A database id (users, rooms, messages, transfers): a positive 64-bit integer.
-fn parse_id(raw: &str) -> Option<i64> {
-    // Digits only: no sign, no whitespace, no leading '+', so one id has one spelling.
+/// A non-negative 64-bit integer written in digits only (ids, cursors): no sign, no whitespace,
+/// no leading '+', so one number has one spelling.
+pub fn parse_digits(raw: &str) -> Option<i64> {
     if raw.is_empty() || raw.len() > 19 || !raw.bytes().all(|byte| byte.is_ascii_digit()) {
         return None;
     }
-    raw.parse().ok().filter(|id| *id > 0)
+    raw.parse().ok()
+}
+
+/// A database id (users, rooms, messages, transfers): a positive 64-bit integer.
+fn parse_id(raw: &str) -> Option<i64> {
+    parse_digits(raw).filter(|id| *id > 0)
 }
 
 fn id_from_json(value: &Value) -> Option<i64> {

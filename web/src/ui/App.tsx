@@ -52,12 +52,15 @@ function SignedIn({ session, me }: { session: Session; me: User }) {
     const users = new Users(api, me);
     const wallet = new Wallet(api);
     const chat = new Chat(api, session, me, users, () => void wallet.refresh());
-    return { api, users, wallet, chat, pendingPayments: new PendingPayments(sessionStorage), me };
+    return { api, users, wallet, chat, pendingPayments: new PendingPayments(sessionStorage, me.id), me };
   }, [session, me]);
   useEffect(() => {
     services.chat.start();
     void services.wallet.refreshBalances();
-    return () => services.chat.stop();
+    return () => {
+      services.chat.stop();
+      services.pendingPayments.stop();
+    };
   }, [services]);
   const route = useRoute();
 

@@ -17,6 +17,39 @@ enum ClientFrame {
     Typing,
 }
 
+impl ClientFrame {
+    /// Messages and typing notices are counted apart (`rate_limit`).
+    fn budget(&self) -> Budget {
+        match self {
+            ClientFrame::Message { .. } => Budget::Messages,
+            ClientFrame::Typing => Budget::Typing,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Budget {
+    Messages,
+    Typing,
+}
+
+/// One request's refusals of frames past a budget, per budget: one spent budget does not refuse
+/// frames of the other kind.
+#[derive(Default)]
+pub struct OverBudget {
+    messages: Option<ApiError>,
+    typing: Option<ApiError>,
+}
+
+impl OverBudget {
+    fn refusal(&mut self, budget: Budget) -> &mut Option<ApiError> {
+        match budget {
+            Budget::Messages => &mut self.messages,
+            Budget::Typing => &mut self.typing,
+        }
+    }
+}
+
 fn parse_frame(text: &str, message_bytes_max: usize) -> Result<ClientFrame, ApiError> {
     let Ok(Value::Object(object)) = serde_json::from_str(text) else {
         return Err(ApiError::bad_request("malformed_json", "frames must be JSON objects"));
@@ -45,6 +78,10 @@ pub async fn handle(settings: &Settings, session: Session, bytes: &[u8], exchang
         Ok(frame) => frame,
         Err(error) => return exchange.error(&error),
     };
+    let budget = frame.budget();
+    if let Some(refusal) = exchange.over_budget.refusal(budget).clone() {
+        return exchange.error(&refusal);
+    }
     let outcome = match frame {
         ClientFrame::Message { content, client_msg_id } => {
             send_message(settings, session, content, client_msg_id, exchange).await
@@ -59,7 +96,7 @@ pub async fn handle(settings: &Settings, session: Session, bytes: &[u8], exchang
         Err(error) => {
             let error = ApiError::from(error);
             if error.status == http::StatusCode::TOO_MANY_REQUESTS {
-                exchange.over_budget = Some(error.clone());
+                *exchange.over_budget.refusal(budget) = Some(error.clone());
             }
             exchange.error(&error);
         }

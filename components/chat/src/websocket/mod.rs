@@ -9,7 +9,8 @@
 //! the meta values nor what authorised them are trusted: every request that carries something
 //! from the client re-checks that the token names the meta user and that the user is a member of
 //! the meta room (`handshake::recheck`) before any frame is handled. For the same reason a
-//! request's work is bounded whatever it holds: one OPEN, and frames up to the sender's budget.
+//! request's work is bounded whatever it holds: one OPEN, and frames up to the sender's budgets
+//! (while Redis counts them: without it rate limits fail open, and each frame is a call).
 mod frames;
 mod handshake;
 mod protocol;
@@ -59,9 +60,9 @@ pub struct Exchange {
     events: Vec<Outgoing>,
     headers: Vec<(&'static str, String)>,
     closed: bool,
-    /// The refusal of a frame past the sender's budget: the rest of the request's frames get it
-    /// too, unread, so a batch of frames costs no more database or Redis calls than the budget.
-    over_budget: Option<ApiError>,
+    /// Refusals of frames past their sender's budgets (messages, typing notices): the request's
+    /// later frames of the same kind get them too, without a Redis or database call each.
+    over_budget: frames::OverBudget,
 }
 
 impl Exchange {
@@ -134,10 +135,9 @@ pub async fn handle(settings: &Settings, request: Request, raw_room: &str) -> Re
                 handshake::open(settings, &parts, RoomId::parse(raw_room), &mut exchange).await?;
             }
             Incoming::Open => exchange.close(CLOSE_POLICY_VIOLATION, "OPEN comes once, first"),
-            Incoming::Text(bytes) => match (session, exchange.over_budget.clone()) {
-                (Some(_), Some(refusal)) => exchange.error(&refusal),
-                (Some(session), None) => frames::handle(settings, session, &bytes, &mut exchange).await,
-                (None, _) => exchange.close(CLOSE_UNAUTHORIZED, "not authenticated"),
+            Incoming::Text(bytes) => match session {
+                Some(session) => frames::handle(settings, session, &bytes, &mut exchange).await,
+                None => exchange.close(CLOSE_UNAUTHORIZED, "not authenticated"),
             },
             Incoming::Binary => exchange.close(CLOSE_UNSUPPORTED_DATA, "frames are JSON text"),
             Incoming::Ping(payload) => exchange.events.push(Outgoing::Pong(payload)),
