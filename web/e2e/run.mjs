@@ -347,6 +347,30 @@ async function run() {
     await waitUntil(async () => (await alice.getByText(`You paid ${BOB} 0.25 USD`).count()) === 1, 'the payment shown once');
   });
 
+  await step('bob, pulled into 51 more rooms, reaches the oldest with "Show more chats"', async () => {
+    // Three others make 17 rooms each with bob (room changes are budgeted per person, 20 a minute).
+    const bobId = (await apiSession(BOB)).user.id;
+    const names = [];
+    for (let maker = 0; maker < 3; maker += 1) {
+      const username = `pile${maker}_${suffix}`;
+      await api('POST', '/users/register', { body: { username, password: PASSWORD } });
+      const makerApi = await apiSession(username);
+      for (let index = 0; index < 17; index += 1) {
+        const name = `pile ${String(names.length).padStart(2, '0')}`;
+        await makerApi.post('/chat/create_room', { name, member_ids: [bobId] });
+        names.push(name);
+      }
+    }
+    await bob.getByRole('link', { name: 'Chats', exact: true }).click();
+    const roomTitle = (name) => bob.locator('.rooms .room-title', { hasText: new RegExp(`^${name} ·`) });
+    await roomTitle(names[names.length - 1]).waitFor();
+    await waitUntil(async () => (await bob.locator('.rooms li').count()) === 50, 'a first page of 50 rooms');
+    check((await roomTitle(names[0]).count()) === 0, 'the oldest room is not on the first page');
+    await bob.getByRole('button', { name: 'Show more chats' }).click();
+    await roomTitle(names[0]).waitFor();
+    await bob.getByRole('button', { name: 'Show more chats' }).waitFor({ state: 'detached' });
+  });
+
   await step('keyboard alone: bob reaches his chats and logs out', async () => {
     await tabTo(bob, 'Chats');
     await bob.keyboard.press('Enter');

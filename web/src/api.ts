@@ -54,8 +54,10 @@ export class Api {
     });
   }
 
-  rooms(): Promise<RoomList> {
-    return this.session.request(`/chat/rooms?limit=${PAGE_SIZE}`);
+  /** A page of the room list; `before` is the previous page's `next_before`. */
+  rooms(before: string | null): Promise<RoomList> {
+    const cursor = before === null ? '' : `&before=${encodeURIComponent(before)}`;
+    return this.session.request(`/chat/rooms?limit=${PAGE_SIZE}${cursor}`);
   }
 
   createRoom(name: string, memberIds: Id[]): Promise<Room> {

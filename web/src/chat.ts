@@ -51,6 +51,10 @@ export class Chat extends Observable {
   rooms: RoomSummary[] = [];
   roomsLoaded = false;
   roomsError: string | null = null;
+  /** Rooms exist past the pages shown. */
+  moreRooms = false;
+  /** How many pages of the room list are shown ("Show more chats" adds one). */
+  private roomPagesShown = 1;
   readonly links = new Map<Id, LinkState>();
   readonly timelines = new Map<Id, Timeline>();
   openRoomId: Id | null = null;
@@ -100,7 +104,7 @@ export class Chat extends Observable {
 
   async refreshRooms(): Promise<void> {
     try {
-      const rooms = (await this.api.rooms()).items;
+      const rooms = await this.roomPages();
       this.rooms = rooms.map((room) => (room.id === this.openRoomId ? { ...room, unread_count: 0 } : room));
       this.roomsLoaded = true;
       this.roomsError = null;
@@ -111,6 +115,26 @@ export class Chat extends Observable {
       this.roomsError = describe(error);
     }
     this.changed();
+  }
+
+  showMoreRooms(): void {
+    this.roomPagesShown += 1;
+    void this.refreshRooms();
+  }
+
+  /** The pages of the room list shown, newest activity first, each room once. */
+  private async roomPages(): Promise<RoomSummary[]> {
+    const rooms = new Map<Id, RoomSummary>();
+    let before: string | null = null;
+    for (let page = 0; page < this.roomPagesShown; page += 1) {
+      const list = await this.api.rooms(before);
+      // A room active while the pages load moves up and can come twice: the first copy is newer.
+      for (const room of list.items) if (!rooms.has(room.id)) rooms.set(room.id, room);
+      before = list.next_before;
+      if (before === null) break;
+    }
+    this.moreRooms = before !== null;
+    return [...rooms.values()];
   }
 
   /** The room shown on screen: its history loaded, its link live, its messages marked read. */

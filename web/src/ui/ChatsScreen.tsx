@@ -58,6 +58,11 @@ function RoomList({ services, openRoomId }: { services: Services; openRoomId: Id
           </li>
         ))}
       </ul>
+      {chat.moreRooms ? (
+        <button type="button" onClick={() => chat.showMoreRooms()}>
+          Show more chats
+        </button>
+      ) : null}
     </nav>
   );
 }
