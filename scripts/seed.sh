@@ -32,4 +32,4 @@ else
     room=$(post /chat/create_room "{\"name\":\"Demo\",\"member_ids\":[${ids[bob]},${ids[carol]}]}" \
         -H "authorization: Bearer ${tokens[alice]}" | json_field id)
 fi
-echo "seeded: alice=${ids[alice]} bob=${ids[bob]} carol=${ids[carol]} (password $password), room $room"
+echo "seeded: alice=${ids[alice]} bob=${ids[bob]} carol=${ids[carol]} (the password is in scripts/seed.sh), room $room"
