@@ -70,6 +70,8 @@ if [ -z "${SENDINCHAT_TEST_DATABASE_URL:-}" ]; then
     start_postgres "$data" "$(free_port 25432)" no
     started_postgres=1
     export SENDINCHAT_TEST_DATABASE_URL=$PG_ADMIN_URL
+    # The root that issued the cluster's TLS certificate, for the migration tool's TLS tests.
+    export SENDINCHAT_TEST_POSTGRES_ROOT_CERT=$PG_TLS_ROOT_CERT
 fi
 if [ -z "${SENDINCHAT_TEST_REDIS_URL:-}" ]; then
     start_redis "$data" "$(free_port 26379)" no

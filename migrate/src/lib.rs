@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
-use tokio_postgres::{Client, NoTls, Transaction};
+use tokio_postgres::{Client, Transaction};
+
+mod tls;
 
 /// Arbitrary but fixed key for `pg_advisory_lock`; any run of this tool uses the same one.
 const MIGRATION_LOCK_KEY: i64 = 0x5e4d_1c4a_7000_0001;
@@ -120,18 +122,29 @@ pub fn load_function_files(dir: &Path) -> Result<Vec<(String, String)>> {
     Ok(files)
 }
 
-/// Connects to `database_url`, applies every pending migration from `dir` and replaces the
-/// functions with `dir/functions/`.
-pub async fn migrate(database_url: &str, dir: &Path) -> Result<Outcome> {
+/// Connects to `database_url` (TLS as its `sslmode` asks, the server verified against
+/// `root_cert` when given: see `tls`), applies every pending migration from `dir` and replaces
+/// the functions with `dir/functions/`.
+pub async fn migrate(database_url: &str, root_cert: Option<&Path>, dir: &Path) -> Result<Outcome> {
     let migrations = load_migrations(dir)?;
     let function_files = load_function_files(dir)?;
-    let (mut client, connection) =
-        tokio_postgres::connect(database_url, NoTls).await.context("connecting to Postgres")?;
-    let connection_task = tokio::spawn(connection);
+    let (mut client, connection_task) = connect(database_url, root_cert).await?;
     let outcome = apply_locked(&mut client, &migrations, &function_files).await;
     drop(client);
     connection_task.await.ok();
     outcome
+}
+
+/// A connection to `database_url`, and the task that drives it (it ends once the client is
+/// dropped).
+pub async fn connect(database_url: &str, root_cert: Option<&Path>) -> Result<(Client, tokio::task::JoinHandle<()>)> {
+    let config: tokio_postgres::Config = database_url.parse().context("reading the database URL")?;
+    let (client, connection) = config.connect(tls::connector(root_cert)?).await.context("connecting to Postgres")?;
+    let connection_task = tokio::spawn(async move {
+        // The client sees any error of the connection's in its next call.
+        let _ = connection.await;
+    });
+    Ok((client, connection_task))
 }
 
 async fn apply_locked(

@@ -67,7 +67,7 @@ async fn concurrent_runs_apply_each_migration_once_and_a_rerun_is_a_no_op() {
     assert!(!expected.is_empty());
 
     let sql_dir = project_sql_dir();
-    let (first, second) = tokio::join!(migrate(&database.url, &sql_dir), migrate(&database.url, &sql_dir));
+    let (first, second) = tokio::join!(migrate(&database.url, None, &sql_dir), migrate(&database.url, None, &sql_dir));
     let (first, second) = (first.unwrap(), second.unwrap());
     // The advisory lock serialises the runs: one applies everything, the other finds nothing left.
     let mut applied_counts = [first.applied.len(), second.applied.len()];
@@ -75,7 +75,7 @@ async fn concurrent_runs_apply_each_migration_once_and_a_rerun_is_a_no_op() {
     assert_eq!(applied_counts, [0, expected.len()]);
     assert_eq!(applied_versions(&database.url).await, expected);
 
-    let rerun = migrate(&database.url, &sql_dir).await.unwrap();
+    let rerun = migrate(&database.url, None, &sql_dir).await.unwrap();
     assert!(rerun.applied.is_empty());
     assert_eq!(rerun.already_applied, expected.len());
 }
@@ -87,15 +87,15 @@ async fn an_edited_migration_is_reported_and_a_failing_one_leaves_no_trace() {
     std::fs::create_dir_all(dir.join("functions")).unwrap();
     std::fs::write(dir.join("functions/10_none.sql"), "-- no functions").unwrap();
     std::fs::write(dir.join("0001_first.sql"), "CREATE TABLE first (id int);").unwrap();
-    migrate(&database.url, &dir).await.unwrap();
+    migrate(&database.url, None, &dir).await.unwrap();
 
     std::fs::write(dir.join("0001_first.sql"), "CREATE TABLE first (id bigint);").unwrap();
-    let error = migrate(&database.url, &dir).await.unwrap_err();
+    let error = migrate(&database.url, None, &dir).await.unwrap_err();
     assert!(error.to_string().contains("was changed after it was applied"), "{error}");
 
     std::fs::write(dir.join("0001_first.sql"), "CREATE TABLE first (id int);").unwrap();
     std::fs::write(dir.join("0002_broken.sql"), "CREATE TABLE second (id int); SELECT no_such_function();").unwrap();
-    assert!(migrate(&database.url, &dir).await.is_err());
+    assert!(migrate(&database.url, None, &dir).await.is_err());
     assert_eq!(applied_versions(&database.url).await, vec![1], "the failed migration is not recorded");
     let (client, connection) = tokio_postgres::connect(&database.url, NoTls).await.unwrap();
     tokio::spawn(connection);
@@ -138,7 +138,7 @@ async fn functions_are_replaced_on_every_run_leaving_nothing_stale() {
         "CREATE FUNCTION twice(a int) RETURNS int LANGUAGE sql RETURN base(a) * 2;",
     )
     .unwrap();
-    let first = migrate(&database.url, &dir).await.unwrap();
+    let first = migrate(&database.url, None, &dir).await.unwrap();
     assert_eq!(first.function_files, 2);
     assert_eq!(routine_signatures(&database.url).await, ["base(integer)", "refuse()", "twice(integer)"]);
 
@@ -150,7 +150,7 @@ async fn functions_are_replaced_on_every_run_leaving_nothing_stale() {
     )
     .unwrap();
     std::fs::remove_file(dir.join("functions/20_uses_base.sql")).unwrap();
-    let second = migrate(&database.url, &dir).await.unwrap();
+    let second = migrate(&database.url, None, &dir).await.unwrap();
     assert!(second.applied.is_empty());
     assert_eq!(routine_signatures(&database.url).await, ["base(bigint)", "refuse()"]);
 
@@ -160,7 +160,7 @@ async fn functions_are_replaced_on_every_run_leaving_nothing_stale() {
         "CREATE FUNCTION broken() RETURNS int LANGUAGE sql RETURN nope;",
     )
     .unwrap();
-    assert!(migrate(&database.url, &dir).await.is_err());
+    assert!(migrate(&database.url, None, &dir).await.is_err());
     assert_eq!(routine_signatures(&database.url).await, ["base(bigint)", "refuse()"]);
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -176,7 +176,7 @@ async fn a_migration_may_change_a_column_that_a_function_reads() {
         "CREATE FUNCTION total() RETURNS numeric LANGUAGE sql STABLE BEGIN ATOMIC SELECT sum(amount) FROM items; END;",
     )
     .unwrap();
-    migrate(&database.url, &dir).await.unwrap();
+    migrate(&database.url, None, &dir).await.unwrap();
 
     // Postgres refuses the change while the function's body depends on the column...
     let (client, connection) = tokio_postgres::connect(&database.url, NoTls).await.unwrap();
@@ -188,7 +188,7 @@ async fn a_migration_may_change_a_column_that_a_function_reads() {
 
     // ...but a migration runs without the functions, which come back afterwards.
     std::fs::write(dir.join("0002_wider.sql"), format!("{widen};")).unwrap();
-    let outcome = migrate(&database.url, &dir).await.unwrap();
+    let outcome = migrate(&database.url, None, &dir).await.unwrap();
     assert_eq!(outcome.applied, ["0002_wider"]);
     assert_eq!(routine_signatures(&database.url).await, ["total()"]);
     let amount_type: String = client
@@ -202,7 +202,7 @@ async fn a_migration_may_change_a_column_that_a_function_reads() {
     // and the functions stay as they were, callable throughout.
     std::fs::write(dir.join("0003_more.sql"), "CREATE TABLE more_items (amount int);").unwrap();
     std::fs::write(dir.join("0004_broken.sql"), "ALTER TABLE nope ADD COLUMN x int;").unwrap();
-    assert!(migrate(&database.url, &dir).await.is_err());
+    assert!(migrate(&database.url, None, &dir).await.is_err());
     assert_eq!(applied_versions(&database.url).await, [1, 2]);
     assert_eq!(routine_signatures(&database.url).await, ["total()"]);
     let more_items: Option<String> =
@@ -218,4 +218,34 @@ fn file_names_must_carry_a_numeric_version() {
     std::fs::write(dir.join("first.sql"), "SELECT 1;").unwrap();
     assert!(load_migrations(&dir).is_err());
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The tool reaches a server that speaks TLS as libpq would for each `sslmode`: plain with
+/// `disable`; encrypted with `require`, the server verified against a root certificate when one
+/// is given, and refused when that root did not issue the server's certificate. scripts/test.sh
+/// starts the test cluster with TLS and names its root in SENDINCHAT_TEST_POSTGRES_ROOT_CERT.
+#[tokio::test]
+async fn the_tool_speaks_tls_as_sslmode_asks_and_verifies_the_server_against_a_given_root() {
+    let Some(root) = std::env::var_os("SENDINCHAT_TEST_POSTGRES_ROOT_CERT").map(PathBuf::from) else {
+        eprintln!("skipped: the test Postgres was not started with TLS (scripts/test.sh starts it so)");
+        return;
+    };
+    let database = ScratchDatabase::create("tls").await;
+    let with_mode = |mode: &str| database.url.replace("sslmode=disable", &format!("sslmode={mode}"));
+    let encrypted = |url: String, root: Option<PathBuf>| async move {
+        let (client, connection) = sendinchat_migrate::connect(&url, root.as_deref()).await?;
+        let row = client.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await?;
+        drop(client);
+        connection.await.ok();
+        anyhow::Ok(row.get::<_, bool>(0))
+    };
+    assert!(!encrypted(with_mode("disable"), Some(root.clone())).await.unwrap(), "disable is plain TCP");
+    assert!(encrypted(with_mode("require"), None).await.unwrap(), "require without a root encrypts");
+    assert!(encrypted(with_mode("require"), Some(root.clone())).await.unwrap(), "and with the root, verified");
+    // The server's own certificate is no root: a root that did not issue it is refused.
+    let impostor_root = root.with_file_name("server.crt");
+    let refused = encrypted(with_mode("require"), Some(impostor_root)).await.unwrap_err();
+    assert!(format!("{refused:#}").contains("certificate"), "{refused:#}");
+    let outcome = migrate(&with_mode("require"), Some(&root), &project_sql_dir()).await.unwrap();
+    assert!(!outcome.applied.is_empty(), "the migrations ran over TLS");
 }

@@ -23,9 +23,34 @@ postgres_bin() {
     echo "/usr/lib/postgresql/$version/bin"
 }
 
+# postgres_tls <data folder>: a root certificate and a server certificate for 127.0.0.1 that it
+# issued, made once under <data>/tls, for a cluster that speaks TLS as managed servers do (its
+# clients choose with sslmode). Sets PG_TLS_ROOT_CERT.
+postgres_tls() {
+    local tls
+    tls=$(realpath -m "$1/tls")
+    apt_ensure openssl
+    if [ ! -f "$tls/server.key" ]; then
+        mkdir -p "$tls"
+        local curve=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+        openssl req -x509 "${curve[@]}" -days 3650 -subj "/CN=SendInChat local root" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+            -keyout "$tls/root.key" -out "$tls/root.crt" 2>/dev/null
+        openssl req "${curve[@]}" -subj "/CN=127.0.0.1" -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+        printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$tls/server.ext"
+        openssl x509 -req -in "$tls/server.csr" -CA "$tls/root.crt" -CAkey "$tls/root.key" -CAcreateserial \
+            -days 3650 -extfile "$tls/server.ext" -out "$tls/server.crt" 2>/dev/null
+        chmod 600 "$tls/server.key" "$tls/root.key"
+        [ "$(id -u)" -eq 0 ] && chown postgres "$tls/server.key" "$tls/server.crt"
+    fi
+    PG_TLS_ROOT_CERT="$tls/root.crt"
+    export PG_TLS_ROOT_CERT
+}
+
 # start_postgres <data folder> <port> <durable: yes|no>
 # Creates the cluster on first use (superuser "postgres", password in <data>/postgres.password,
-# password authentication over TCP) and starts it unless it is already running. Sets PG_ADMIN_URL.
+# password authentication over TCP, TLS offered: see postgres_tls) and starts it unless it is
+# already running. Sets PG_ADMIN_URL and PG_TLS_ROOT_CERT.
 start_postgres() {
     local data=$1 port=$2 durable=$3
     apt_ensure postgresql
@@ -49,7 +74,11 @@ start_postgres() {
     fi
     # Every app keeps a pool of up to 64 connections per component (as Spin does); tests run many
     # apps at once.
+    postgres_tls "$data"
     local options="-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=/tmp -c max_connections=400"
+    local tls
+    tls=$(dirname "$PG_TLS_ROOT_CERT")
+    options="$options -c ssl=on -c ssl_cert_file=$tls/server.crt -c ssl_key_file=$tls/server.key"
     # Test data is thrown away: skip the disk flushes that durability needs.
     [ "$durable" = no ] && options="$options -c max_connections=600 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     if ! as_postgres "$bin/pg_ctl" -D "$cluster" status >/dev/null 2>&1; then

@@ -340,7 +340,7 @@ fn fresh_database(services: &TestServices) -> anyhow::Result<String> {
     drop_stale_databases(&services.admin_database_url)?;
     let url = services.database(&format!("sic_app_{}", unique_suffix()))?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(sendinchat_migrate::migrate(&url, &workspace_root().join("sql")))?;
+    runtime.block_on(sendinchat_migrate::migrate(&url, None, &workspace_root().join("sql")))?;
     Ok(url)
 }
 
