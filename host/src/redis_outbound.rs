@@ -70,7 +70,8 @@ impl wit::HostConnectionWithStore<InstanceState> for Redis {
     ) -> Result<Option<Payload>, Error> {
         let value: Option<Vec<u8>> =
             run(accessor, &connection, move |mut redis| async move { redis.get(key).await }).await?;
-        if value.as_ref().map_or(0, Vec::len) > MAX_BUFFERED_REPLY_BYTES {
+        // Counted as Spin counts it: the value's bytes and the Option holding them.
+        if std::mem::size_of::<Option<Vec<u8>>>() + value.as_ref().map_or(0, Vec::len) > MAX_BUFFERED_REPLY_BYTES {
             return Err(reply_too_large());
         }
         Ok(value)
@@ -154,7 +155,8 @@ impl wit::HostConnectionWithStore<InstanceState> for Redis {
         }
         let FlatResults(results) =
             run(accessor, &connection, move |mut redis| async move { command.query_async(&mut redis).await }).await?;
-        let bytes: usize = results.iter().map(memory_size).sum();
+        // Counted as Spin counts it: each result and the list holding them.
+        let bytes = std::mem::size_of::<Vec<RedisResult>>() + results.iter().map(memory_size).sum::<usize>();
         if bytes > MAX_BUFFERED_REPLY_BYTES {
             return Err(reply_too_large());
         }

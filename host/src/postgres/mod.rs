@@ -254,10 +254,11 @@ fn query_failed(error: tokio_postgres::Error) -> Error {
 }
 
 /// An error met while a synchronous query's rows were read: most errors a statement raises as it
-/// runs (a constraint, a deadlock) arrive so. Spin's `query` reports them as text, the SQLSTATE
-/// lost (its `query-async` keeps it), and a guest must meet here what it would meet there.
-fn failed_while_reading(error: tokio_postgres::Error) -> Error {
-    Error::QueryFailed(QueryError::Text(format!("{:?}", query_failed(error))))
+/// runs (a constraint, a deadlock) arrive so, and so does a value that cannot be converted.
+/// Spin's `query` reports each as the text of the error its row stream gave, the SQLSTATE lost
+/// (its `query-async` keeps it), and a guest must meet here what it would meet there.
+fn failed_while_reading(error: Error) -> Error {
+    Error::QueryFailed(QueryError::Text(format!("{error:?}")))
 }
 
 fn db_error_extras(db_error: &tokio_postgres::error::DbError) -> Vec<(String, String)> {
@@ -299,8 +300,9 @@ async fn query_all(connection: &PooledConnection, statement: &str, params: &[Par
     let mut rows = Vec::new();
     let mut buffered_bytes = std::mem::size_of::<RowSet>();
     while let Some(row) = stream.next().await {
-        let row = row.map_err(failed_while_reading)?;
-        let taken = convert::row_values(&row).map_err(conversion_failed).and_then(|values| {
+        let row = row.map_err(|error| failed_while_reading(query_failed(error)))?;
+        let converted = convert::row_values(&row).map_err(|error| failed_while_reading(conversion_failed(error)));
+        let taken = converted.and_then(|values| {
             buffered_bytes += values.iter().map(convert::memory_size).sum::<usize>();
             if buffered_bytes > MAX_BUFFERED_RESULT_BYTES { Err(result_too_large()) } else { Ok(values) }
         });

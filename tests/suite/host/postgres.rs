@@ -68,6 +68,11 @@ fn reading_a_timestamptz_column_fails_as_under_spin() {
     let text = body["error"]["text"].as_str().unwrap();
     assert!(text.contains("timestamptz"), "{text}");
     assert!(!text.contains("Stack backtrace"), "host backtraces must not reach guests: {text}");
+    // Spin's synchronous `query` gives the text of the error its row stream gave, wrapped again.
+    let whole = probe("timestamptz/sync");
+    assert_eq!(whole["error"]["kind"], "query-failed", "{whole}");
+    let text = whole["error"]["text"].as_str().unwrap();
+    assert!(text.starts_with("Error::QueryFailed(QueryError::Text(") && text.contains("timestamptz"), "{text}");
 }
 
 /// A row the guest cannot take ends its query with an error, and the rest of the result is read

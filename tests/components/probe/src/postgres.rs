@@ -13,6 +13,7 @@ pub async fn handle(path: &[&str]) -> Reply {
     let result = match path {
         ["types"] => types().await,
         ["timestamptz"] => timestamptz().await,
+        ["timestamptz", "sync"] => timestamptz_sync().await,
         ["transaction"] => transaction().await,
         ["unique-violation"] => unique_violation().await,
         ["unique-violation", "query", call] => unique_violation_in_query(call).await,
@@ -108,6 +109,13 @@ fn type_round_trip() -> (&'static str, Vec<P>) {
 async fn timestamptz() -> Result<Value, Error> {
     let connection = connect().await?;
     let rows = connection.query("SELECT now() AS at", Vec::<P>::new()).await?.collect().await?;
+    Ok(json!({ "rows": rows.len() }))
+}
+
+/// The same through the synchronous `query`.
+async fn timestamptz_sync() -> Result<Value, Error> {
+    let connection = connect().await?;
+    let rows = connection.into_inner().query("SELECT now() AS at", &[]).map_err(Error::PgError)?.rows;
     Ok(json!({ "rows": rows.len() }))
 }
 
