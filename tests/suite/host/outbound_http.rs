@@ -24,6 +24,19 @@ fn an_undeclared_host_is_refused_before_connecting() {
     let error = body["error"].as_str().expect("an error");
     assert!(error.contains("HttpRequestDenied"), "{error}");
     own_host().wait_for_log("not in allowed_outbound_hosts", std::time::Duration::from_secs(5)).unwrap();
+
+    // An undeclared port of the declared address is refused too, and never dialled: a listener
+    // of the test's own on that port has no connection waiting once the answer is back.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let body = fetch_through_probe(&format!("http://127.0.0.1:{port}/anything"));
+    assert!(body["error"].as_str().is_some_and(|error| error.contains("HttpRequestDenied")), "{body}");
+    let dialled = listener.accept();
+    assert!(
+        matches!(&dialled, Err(error) if error.kind() == std::io::ErrorKind::WouldBlock),
+        "the host connected to an undeclared address: {dialled:?}"
+    );
 }
 
 /// A URL whose path holds an `@` and a declared address (`http://localhost:port/x@127.0.0.1:port`)
