@@ -3,6 +3,7 @@ pub mod app;
 pub mod contract;
 pub mod ledger;
 pub mod locks;
+pub mod metrics;
 pub mod processes;
 pub mod secrets_seen;
 pub mod tokens;

@@ -3,6 +3,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use sendinchat_tests::app::{ChatSocket, RunCommand, RunPorts, TestApp, scratch_data_folder};
+use sendinchat_tests::metrics::sample;
 use sendinchat_tests::processes::build::workspace_root;
 use sendinchat_tests::processes::free_port;
 use serde_json::json;
@@ -53,14 +54,8 @@ fn the_run_command_serves_the_whole_system_and_keeps_data_across_restarts() {
     // The run command turns the local host's metrics on: the deposit and the transfer above are
     // counted (fintech's routes share one label, so as two POSTs answered 201).
     let metrics = ureq::get(&run.metrics_url).call().expect("metrics are served").into_body().read_to_string().unwrap();
-    let fintech_created: f64 = metrics
-        .lines()
-        .filter(|line| line.starts_with("sendinchat_host_http_requests_total{"))
-        .filter(|line| {
-            ["component=\"fintech\"", "method=\"POST\"", "status=\"201\""].iter().all(|label| line.contains(label))
-        })
-        .map(|line| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-        .sum();
+    let created = ["component=\"fintech\"", "method=\"POST\"", "status=\"201\""];
+    let fintech_created = sample(&metrics, "sendinchat_host_http_requests_total", &created);
     assert_eq!(fintech_created, 2.0, "the deposit and the transfer:\n{metrics}");
 
     let log = run.stop(Duration::from_secs(60)).expect("the run command stops");

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use sendinchat_tests::metrics::{sample, try_sample};
 use sendinchat_tests::processes::{HostProcess, http_client};
 
 use super::{REQUEST_TIMEOUT, conformance_options, get_json};
@@ -24,23 +25,6 @@ pub(super) fn scrape(host: &HostProcess) -> String {
     let content_type = response.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
     assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
     response.body_mut().read_to_string().unwrap()
-}
-
-/// The sum of the samples `name{...}` whose labels include every one of `labels`; `None` when
-/// there is no such series (so a renamed or missing metric is not read as a zero).
-pub(super) fn try_sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
-    let values: Vec<f64> = text
-        .lines()
-        .filter(|line| line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
-        .filter(|line| labels.iter().all(|label| line.contains(label)))
-        .map(|line| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-        .collect();
-    (!values.is_empty()).then(|| values.iter().sum())
-}
-
-/// As `try_sample`, for a series that must be there.
-pub(super) fn sample(text: &str, name: &str, labels: &[&str]) -> f64 {
-    try_sample(text, name, labels).unwrap_or_else(|| panic!("no series {name} with {labels:?} in:\n{text}"))
 }
 
 #[test]

@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 use sendinchat_tests::processes::{HostProcess, TestServices};
 use sendinchat_tests::wait;
 
-use super::metrics::{scrape, try_sample};
+use sendinchat_tests::metrics::try_sample;
+
+use super::metrics::scrape;
 use super::{conformance_options, get_json, own_host, shared_app};
 
 fn probe(path: &str) -> Value {
