@@ -3,12 +3,14 @@
 #
 #   bench/keepalive-stall.sh [--from spin.toml]     (needs root: it makes a network namespace)
 #
-# Spin 4.1's HTTP trigger leaves Nagle's algorithm on for accepted sockets and writes a
-# response's head and body separately, so on a kept-alive connection the body waits for the
-# client's delayed ACK (~40 ms). `sendinchat-host up --mimic-spin-sockets` serves the same way.
-# In a private network namespace (its own loopback, so routing changes touch nothing else) this
-# starts Postgres, Redis and the app, registers a user, and times `GET /users/me` on one
-# kept-alive connection (wrk -c1):
+# Spin 4.1's HTTP trigger leaves Nagle's algorithm on for accepted sockets. A response whose body
+# has no stated length is chunked, and its terminator goes out in a write of its own once the
+# component's body stream ends, after the rest; on a kept-alive connection that small write waits
+# for the client's delayed ACK (~40 ms). `sendinchat-host up --mimic-spin-sockets` serves the same
+# way. In a private network namespace (its own loopback, so routing changes touch nothing else)
+# this starts Postgres, Redis and the app, registers a user, and times requests on one kept-alive
+# connection (wrk -c1) to the app's routes, which state their length, and to the host conformance
+# probe's, which answer chunked as every route of the app once did:
 #   1. the host as it normally serves (TCP_NODELAY, coalesced writes);
 #   2. --mimic-spin-sockets: Spin's behaviour;
 #   3. --mimic-spin-sockets with the client's route set to `quickack 1`, the deployment-side
@@ -35,7 +37,7 @@ if [ -z "$host_bin" ]; then
     cargo build --quiet --release -p sendinchat-host
     host_bin=${CARGO_TARGET_DIR:-$PROJECT_ROOT/target}/release/sendinchat-host
 fi
-scripts/build-components.sh auth docs
+scripts/build-components.sh auth docs web probe
 
 namespace=sendinchat-stall-$$
 data=$(mktemp -d)
@@ -60,8 +62,10 @@ in_namespace psql -q "${database_url/\/stall?/\/postgres?}" -c "CREATE DATABASE 
 in_namespace bash -c "source scripts/lib/common.sh; migrate '$database_url'" >/dev/null
 
 secret() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-# Starts the host in the namespace with "$@" as extra flags; sets host_pid.
+# Starts the host in the namespace serving manifest $1, with the rest as extra flags; sets host_pid.
 start_host() {
+    local serving=$1
+    shift
     # Emptied first: the previous host's `ready` must not count for this one.
     : >"$data/host.log"
     # `ip netns exec` and `env` exec the host, so $! is the host itself (through a function, it
@@ -70,7 +74,7 @@ start_host() {
         SPIN_VARIABLE_REDIS_URL=redis://127.0.0.1:16379 SPIN_VARIABLE_REDIS_HOST=127.0.0.1:16379 \
         SPIN_VARIABLE_JWT_SECRET="$jwt_secret" SPIN_VARIABLE_ADMIN_TOKEN="$(secret)" \
         SPIN_VARIABLE_GRIP_SIG_KEY="$(secret)" SPIN_VARIABLE_BCRYPT_COST=4 \
-        SPIN_VARIABLE_LOG_LEVEL=warn "$host_bin" up --from "$manifest" --listen 127.0.0.1:13000 --quiet "$@" >"$data/host.log" 2>&1 &
+        SPIN_VARIABLE_LOG_LEVEL=warn "$host_bin" up --from "$serving" --listen 127.0.0.1:13000 --quiet "$@" >"$data/host.log" 2>&1 &
     host_pid=$!
     for _ in $(seq 300); do grep -qsx ready "$data/host.log" && return 0; sleep 0.1; done
     die "the host did not start: $(cat "$data/host.log")"
@@ -82,7 +86,7 @@ stop_host() {
 }
 jwt_secret=$(secret)
 
-start_host
+start_host "$manifest"
 credentials='{"username":"stall","password":"a password for the stall"}'
 in_namespace curl -sf -X POST http://127.0.0.1:13000/users/register -H 'content-type: application/json' \
     -d "$credentials" >/dev/null
@@ -98,26 +102,38 @@ function done(summary, latency, requests)
     summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
 end
 LUA
-# Prints one result line per path for the host started with "$@".
+# Prints one result line per path of the host serving <manifest>, started with the flags after it.
 measure() {
-    local label=$1 path result
-    shift
-    start_host "$@"
+    local label=$1 serving=$2 path result
+    shift 2
+    start_host "$serving" "$@"
     for path in "${paths[@]}"; do
         result=$(in_namespace wrk -t1 -c1 -d5s --latency -s "$data/me.lua" "http://127.0.0.1:13000$path" \
             | sed -n 's/^RESULT //p')
         read -r rps p50 p99 errors <<<"$result"
-        printf '%-52s %-14s %9s %8s %8s %7s\n' "$label" "$path" "$rps" "$p50" "$p99" "$errors"
+        printf '%-52s %-18s %9s %8s %8s %7s\n' "$label" "$path" "$rps" "$p50" "$p99" "$errors"
     done
     stop_host
 }
-# /users/me answers JSON with its Content-Length (shared::response); /openapi.yaml is a static
-# file answered without one, as every response was before: the two shapes a body can take.
-paths=(/users/me /openapi.yaml)
+# Every response of the app states its length (shared::response::complete_reply): /users/me
+# (JSON after a Postgres query), /openapi.yaml and / (static files). The host conformance probe
+# answers as every response of the app did before: JSON without a length, so chunked; one after a
+# Postgres query, one without.
+app_paths=(/users/me /openapi.yaml /)
+probe_paths=(/probe/pg/echo/1 /probe/variable/greeting)
+probe_manifest=$PROJECT_ROOT/tests/components/conformance.spin.toml
 
-printf '\nGET /users/me, one kept-alive connection, components from %s\n' "$manifest"
-printf '%-52s %-14s %9s %8s %8s %7s\n' "serving" "path" "req/s" "p50 ms" "p99 ms" "errors"
-measure "host (TCP_NODELAY, coalesced writes)"
-measure "--mimic-spin-sockets (as Spin 4.1 serves)" --mimic-spin-sockets
+# One row per serving mode and path.
+measure_both() {
+    paths=("${app_paths[@]}")
+    measure "$1" "$manifest" "${@:2}"
+    paths=("${probe_paths[@]}")
+    measure "$1" "$probe_manifest" "${@:2}"
+}
+
+printf '\nOne kept-alive connection (wrk -c1), components from %s and the conformance probe\n' "$manifest"
+printf '%-52s %-18s %9s %8s %8s %7s\n' "serving" "path" "req/s" "p50 ms" "p99 ms" "errors"
+measure_both "host (TCP_NODELAY, coalesced writes)"
+measure_both "--mimic-spin-sockets (as Spin 4.1 serves)" --mimic-spin-sockets
 in_namespace ip route replace local 127.0.0.1 dev lo table local proto kernel scope host src 127.0.0.1 quickack 1
-measure "--mimic-spin-sockets, client route quickack 1" --mimic-spin-sockets
+measure_both "--mimic-spin-sockets, client route quickack 1" --mimic-spin-sockets

@@ -10,13 +10,15 @@
 //! response. The body is then rendered as the client reads it, at most [`CHUNK_BYTES`] at a time.
 use bytes::Bytes;
 use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, SubsecRound, TimeDelta, Utc};
-use http::{HeaderValue, header};
+use futures::StreamExt;
+use http::{HeaderValue, StatusCode, header};
 use serde_json::json;
 use shared::ApiError;
 use shared::ids::UserId;
 use shared::money::Currency;
 use shared::request::{query_pairs, query_value};
-use shared::streaming::{ChunkError, StreamingReply, streamed};
+use shared::response::api_reply;
+use shared::streaming::{StreamingReply, complete, streamed};
 use spin_sdk::http::Request;
 use spin_sdk::pg::{Connection, QueryResult, Row};
 
@@ -124,13 +126,25 @@ pub async fn statement(settings: &Settings, request: Request) -> Result<Streamin
         closing_at: timestamp(query.period.to),
     };
     let head = renderer.head(&query, &opening);
-    let lines = Lines { lines: Some(lines), renderer, pending: head };
-    let (content_type, filename) = match query.format {
-        Format::Json => ("application/json", None),
-        Format::Csv => ("text/csv; charset=utf-8; header=present", Some(format!("statement-{}.csv", query.currency))),
+    let mut lines = Lines { lines: Some(lines), renderer, pending: head };
+    let content_type = match query.format {
+        Format::Json => "application/json",
+        Format::Csv => "text/csv; charset=utf-8; header=present",
     };
-    let mut reply = streamed(content_type, futures::stream::unfold(lines, Lines::next_chunk));
-    if let Some(filename) = filename {
+    let first = lines.render_chunk().expect("a statement has at least its head");
+    // A statement that fits in one chunk goes out whole with its length (see
+    // shared::response::complete_reply); only a longer one is streamed.
+    let mut reply =
+        if lines.is_rendered() {
+            complete(api_reply(StatusCode::OK, HeaderValue::from_static(content_type), first))
+        } else {
+            let rest = futures::stream::unfold(lines, |mut lines| async move {
+                lines.render_chunk().map(|chunk| (Ok(chunk), lines))
+            });
+            streamed(content_type, futures::stream::once(async { Ok(first) }).chain(rest))
+        };
+    if let Format::Csv = query.format {
+        let filename = format!("statement-{}.csv", query.currency);
         let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
             .map_err(|_| ApiError::internal("currency codes are header-safe"))?;
         reply.headers_mut().insert(header::CONTENT_DISPOSITION, disposition);
@@ -333,18 +347,22 @@ struct Lines {
 
 impl Lines {
     /// The next chunk of the body: lines rendered until [`CHUNK_BYTES`] are ready or they end.
-    async fn next_chunk(mut self) -> Option<(Result<Bytes, ChunkError>, Self)> {
+    fn render_chunk(&mut self) -> Option<Bytes> {
         let mut lines = self.lines.take()?;
         let mut chunk = std::mem::take(&mut self.pending);
         while chunk.len() < CHUNK_BYTES {
             let Some(line) = lines.next() else {
                 self.renderer.tail(&mut chunk);
-                return Some((Ok(Bytes::from(chunk)), self));
+                return Some(Bytes::from(chunk));
             };
             self.renderer.line(line, &mut chunk);
         }
         self.lines = Some(lines);
-        Some((Ok(Bytes::from(chunk)), self))
+        Some(Bytes::from(chunk))
+    }
+
+    fn is_rendered(&self) -> bool {
+        self.lines.is_none()
     }
 }
 

@@ -5,7 +5,7 @@ use http::header::{self, HeaderValue};
 use http::{HeaderMap, StatusCode};
 use spin_sdk::http::FullBody;
 
-use crate::response::Reply;
+use crate::response::{Reply, complete_reply};
 
 /// A file's bytes and how to serve them.
 pub struct StaticFile<'a> {
@@ -22,9 +22,13 @@ pub fn file_reply(file: StaticFile<'_>, request_headers: &HeaderMap) -> Reply {
         .get(header::IF_NONE_MATCH)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|tags| etag_matches(tags, file.etag));
-    let (status, body) = if fresh { (StatusCode::NOT_MODIFIED, Bytes::new()) } else { (StatusCode::OK, file.body) };
-    let mut reply = http::Response::new(FullBody::new(body));
-    *reply.status_mut() = status;
+    let mut reply = if fresh {
+        let mut reply = http::Response::new(FullBody::new(Bytes::new()));
+        *reply.status_mut() = StatusCode::NOT_MODIFIED;
+        reply
+    } else {
+        complete_reply(StatusCode::OK, file.body)
+    };
     let headers = reply.headers_mut();
     headers.insert(header::ETAG, HeaderValue::from_str(file.etag).expect("ETags are visible ASCII"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(file.cache_control));

@@ -82,6 +82,7 @@ impl TestApp {
             return Err(format!("{method} {path}: the gateway answered {status}: {}", response.text.trim()));
         }
         crate::contract::check_response(method, path, &response);
+        check_framing(method, path, &response);
         Ok(response)
     }
 
@@ -119,6 +120,29 @@ impl TestApp {
 }
 
 /// Whether a response is JSON: the app's answers are, the gateway's own errors are not.
+/// The largest body the app may send without stating its length: one chunk of a streamed
+/// statement (components/fintech/src/statement.rs).
+const UNSTATED_LENGTH_BYTES_MIN: usize = 16 * 1024;
+
+/// Panics unless a response with a short body states its length. Spin's HTTP server keeps
+/// Nagle's algorithm on its sockets, so a chunked body's terminator, written after the rest, waits
+/// ~40 ms for the client's delayed ACK on a kept-alive connection (bench/keepalive-stall.sh); with
+/// its `Content-Length` a response ends on its last byte. Event streams cannot know their length;
+/// a long statement is streamed, and the client acknowledges its full packets at once.
+fn check_framing(method: &str, path: &str, response: &Response) {
+    let has_body = !(response.status == 204 || response.status == 304 || method == "HEAD");
+    let streams = response.header("content-type").is_some_and(|value| value.starts_with("text/event-stream"));
+    if has_body && !streams && response.text.len() <= UNSTATED_LENGTH_BYTES_MIN {
+        assert!(
+            response.headers.contains_key("content-length"),
+            "{method} {path} -> {}: a response of {} bytes without Content-Length (headers {:?})",
+            response.status,
+            response.text.len(),
+            response.headers
+        );
+    }
+}
+
 fn is_json(headers: &http::HeaderMap) -> bool {
     headers
         .get("content-type")
