@@ -123,3 +123,29 @@ BEGIN
     RETURN family;
 END;
 $$;
+
+-- A password change (POST /users/me/password): stores the new hash, made by the component after
+-- it checked the current password, and ends every other session of the user, each under its
+-- family's lock as a logout does, so no successor rotated from it survives. The caller's own
+-- session (p_kept_session; NULL for a token without one) stays. Returns the sessions ended, whose
+-- sockets the component closes.
+CREATE FUNCTION auth_change_password(p_user_id bigint, p_password_hash text, p_kept_session bigint)
+RETURNS SETOF bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    family bigint;
+BEGIN
+    UPDATE users SET password_hash = p_password_hash WHERE id = p_user_id;
+    -- In id order, as every locker of several families must, so two changes cannot deadlock.
+    FOR family IN
+        SELECT DISTINCT t.family_id FROM refresh_tokens t
+        WHERE t.user_id = p_user_id AND t.family_id IS DISTINCT FROM p_kept_session AND t.revoked_at IS NULL
+        ORDER BY t.family_id
+    LOOP
+        PERFORM auth_lock_token_family(family);
+        UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = family AND revoked_at IS NULL;
+        RETURN NEXT family;
+    END LOOP;
+END;
+$$;

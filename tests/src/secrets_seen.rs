@@ -16,7 +16,7 @@ use serde_json::Value;
 const SECRET_CHARS_MIN: usize = 12;
 
 const SECRET_HEADERS: [&str; 4] = ["authorization", "x-operator-token", "idempotency-key", "cookie"];
-const SECRET_FIELDS: [&str; 3] = ["password", "access_token", "refresh_token"];
+const SECRET_FIELDS: [&str; 5] = ["password", "current_password", "new_password", "access_token", "refresh_token"];
 
 fn log_dir() -> Option<PathBuf> {
     std::env::var_os("SENDINCHAT_TEST_LOG_DIR").map(PathBuf::from)

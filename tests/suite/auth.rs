@@ -183,6 +183,59 @@ fn logout_revokes_the_refresh_token() {
     assert_eq!(app().logout("never-issued-token").status, 204);
 }
 
+/// A password change needs the current password and follows the rules of registration; it ends
+/// every other session of the user (their refresh tokens are refused) while the caller's goes on.
+#[test]
+fn a_password_change_ends_the_other_sessions_and_keeps_this_one() {
+    let user = app().new_user();
+    let new_password = format!("new-{}", sendinchat_tests::app::random_secret());
+    let refusals = [
+        ("not my password", new_password.as_str(), 403, "wrong_password"),
+        (user.password.as_str(), user.password.as_str(), 422, "same_password"),
+        (user.password.as_str(), "short", 422, "invalid_password"),
+        (user.password.as_str(), "Password123", 422, "common_password"),
+    ];
+    for (current, new, status, code) in refusals {
+        let refused = app().change_password(&user, current, new);
+        assert_eq!((refused.status, refused.code()), (status, code), "{current} -> {new}: {}", refused.text);
+    }
+    let stranger = TestUser { token: "not-a-token".into(), ..user.clone() };
+    assert_eq!(app().change_password(&stranger, &user.password, &new_password).status, 401);
+    // Nothing changed so far: the password still logs in, here opening a second session.
+    let elsewhere = app().session(user.id, &user.username, &user.password);
+
+    let changed = app().change_password(&user, &user.password, &new_password);
+    assert_eq!(changed.status, 204, "{}", changed.text);
+    let old = app().login(&user.username, &user.password);
+    assert_eq!((old.status, old.code()), (401, "invalid_credentials"), "{}", old.text);
+    assert_eq!(app().login(&user.username, &new_password).status, 200, "the new password logs in");
+    let ended = app().refresh(&elsewhere.refresh_token);
+    assert_eq!((ended.status, ended.code()), (401, "invalid_refresh_token"), "the other session ended");
+    assert_eq!(app().refresh(&user.refresh_token).status, 200, "the caller's own session goes on");
+}
+
+/// A wrong current password is a failed login of the username: a stolen access token is no
+/// unthrottled way to guess the password, and the guesses lock the username's logins too.
+#[test]
+fn wrong_current_passwords_count_as_failed_logins() {
+    let Some(app) = private_app(
+        AppOptions::default()
+            .variable("login_max_failures", "2")
+            .variable("login_max_failures_per_address", "1000")
+            .variable("login_failure_window_seconds", "600"),
+    ) else {
+        return;
+    };
+    let user = app.new_user();
+    for attempt in 1..=2 {
+        let wrong = app.change_password(&user, &format!("guess {attempt}"), "a brand new password");
+        assert_eq!((wrong.status, wrong.code()), (403, "wrong_password"), "guess {attempt}: {}", wrong.text);
+    }
+    let throttled = app.change_password(&user, &user.password, "a brand new password");
+    assert_eq!(throttled.status, 429, "{}", throttled.text);
+    assert_eq!(app.login(&user.username, &user.password).status, 429, "the username's logins are throttled too");
+}
+
 #[test]
 fn bad_input_gets_the_right_4xx_and_never_a_500() {
     let oversized = json!({"username": "someone", "password": "x".repeat(17 * 1024)}).to_string();

@@ -392,6 +392,22 @@ fn logging_out_closes_the_sessions_quiet_sockets_at_once() {
     assert_eq!(quiet_until_closed(&mut alice_socket, Duration::from_secs(1)), None, "other sessions stay open");
 }
 
+/// A password change ends the user's other sessions as a logout ends one: their quiet sockets
+/// close at once, and the socket of the session that changed the password stays open.
+#[test]
+fn a_password_change_closes_the_other_sessions_sockets() {
+    let app = TestApp::shared();
+    let (alice, bob) = (app.new_user(), app.new_user());
+    let room = room_of(app, &alice, &bob);
+    let bob_elsewhere = app.session(bob.id, &bob.username, &bob.password);
+    let mut other = ChatSocket::join(app, room, &bob_elsewhere).expect("bob joins elsewhere");
+    let mut this = ChatSocket::join(app, room, &bob).expect("bob joins here");
+    let changed = app.change_password(&bob, &bob.password, "a brand new password");
+    assert_eq!(changed.status, 204, "{}", changed.text);
+    assert_eq!(quiet_until_closed(&mut other, Duration::from_secs(10)), Some(4401), "the other session's socket");
+    assert_eq!(quiet_until_closed(&mut this, Duration::from_secs(1)), None, "this session's socket stays open");
+}
+
 /// A quiet socket closes when its access token is refused, although its re-check interval is far
 /// longer: the keep-alive request that re-checks it is timed for the token's expiry (plus the
 /// tolerated clock skew), not only for the interval.

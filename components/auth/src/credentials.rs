@@ -39,6 +39,11 @@ impl NewPassword {
         Ok(Self(raw))
     }
 
+    /// Whether this is `other`, byte for byte.
+    pub fn is(&self, other: &str) -> bool {
+        self.0 == other
+    }
+
     pub fn hash(&self, cost: u32) -> Result<String, bcrypt::BcryptError> {
         bcrypt::hash(&self.0, cost)
     }

@@ -9,6 +9,10 @@ pub enum AuthError {
     UsernameTaken,
     InvalidCredentials,
     InvalidRefreshToken,
+    /// A password change named a current password that is not the user's.
+    WrongPassword,
+    /// A password change to the password the user already has.
+    SamePassword,
     /// The grant the endpoint serves: `password` (log-in) or `refresh_token`.
     UnsupportedGrantType {
         expected: &'static str,
@@ -36,6 +40,12 @@ impl From<AuthError> for ApiError {
                 "invalid_refresh_token",
                 "the refresh token is invalid, expired or revoked",
             ),
+            AuthError::WrongPassword => {
+                ApiError::new(StatusCode::FORBIDDEN, "wrong_password", "the current password is not right")
+            }
+            AuthError::SamePassword => {
+                ApiError::unprocessable("same_password", "the new password must differ from the current one")
+            }
             AuthError::UnsupportedGrantType { expected } => {
                 ApiError::bad_request("unsupported_grant_type", format!("grant_type must be \"{expected}\""))
             }

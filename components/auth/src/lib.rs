@@ -7,12 +7,14 @@
 //! | `POST /users/refresh`   | [`session::refresh`]       |
 //! | `POST /users/logout`    | [`session::logout`]        |
 //! | `GET  /users/me`        | [`lookup::me`]             |
+//! | `POST /users/me/password` | [`password::change_password`] |
 //! | `GET  /users/{id}`      | [`lookup::by_id`]          |
 //! | `GET  /users?username=` | [`lookup::by_username`]    |
 mod credentials;
 mod error;
 mod login;
 mod lookup;
+mod password;
 mod register;
 mod session;
 mod settings;
@@ -47,6 +49,8 @@ async fn route(request: Request) -> Result<Reply, AuthError> {
         (Method::GET, ["me"]) => lookup::me(settings, request).await,
         (Method::GET, []) => lookup::by_username(settings, request).await,
         (Method::GET, [id]) => lookup::by_id(settings, request, id).await,
+        (Method::POST, ["me", "password"]) => password::change_password(settings, request).await,
+        (_, ["me", "password"]) => Err(ApiError::method_not_allowed("POST").into()),
         (_, [] | [_]) => Err(ApiError::method_not_allowed("GET").into()),
         _ => Err(ApiError::not_found("no such route").into()),
     }

@@ -40,6 +40,12 @@ impl TestApp {
         self.get("/users/me", Some(&user.token))
     }
 
+    /// `POST /users/me/password`.
+    pub fn change_password(&self, user: &TestUser, current: &str, new: &str) -> Response {
+        let body = json!({"current_password": current, "new_password": new});
+        self.post("/users/me/password", Some(&user.token), &body, &[])
+    }
+
     /// `GET /users/{user_id}`.
     pub fn user_by_id(&self, user: &TestUser, user_id: i64) -> Response {
         self.get(&format!("/users/{user_id}"), Some(&user.token))
@@ -289,7 +295,8 @@ impl TestApp {
         TestUser { id: me.body["id"].as_i64().expect("user id"), ..user }
     }
 
-    fn session(&self, id: i64, username: &str, password: &str) -> TestUser {
+    /// Logs `username` in once more: another session of the same user.
+    pub fn session(&self, id: i64, username: &str, password: &str) -> TestUser {
         let session = self.login(username, password);
         assert_eq!(session.status, 200, "login {username}: {}", session.text);
         TestUser {

@@ -1,0 +1,73 @@
+//! `POST /users/me/password`: a signed-in user changes their password, proving they know the
+//! current one. Every other session of the user ends: whoever else held the old password, or a
+//! session opened with it, is signed out everywhere but here.
+use shared::Reply;
+use shared::client_address::client_network;
+use shared::db::{column, optional_row};
+use shared::grip::session_ended_event;
+use shared::ids::{SessionId, UserId};
+use shared::request::{BODY_BYTES_MAX, JsonObject, read_body};
+use shared::response::no_content;
+use shared::username::Username;
+use spin_sdk::http::Request;
+use spin_sdk::pg::Connection;
+
+use crate::credentials::{NewPassword, verify_password};
+use crate::error::AuthError;
+use crate::settings::Settings;
+use crate::throttle::LoginThrottle;
+
+pub async fn change_password(settings: &Settings, request: Request) -> Result<Reply, AuthError> {
+    let bearer = settings.keys.authenticate_bearer(request.headers())?;
+    let network = client_network(request.headers(), &settings.trusted_proxies)?;
+    let (parts, body) = read_body(request, BODY_BYTES_MAX).await?;
+    let mut fields = JsonObject::from_json_body(&parts.headers, &body)?;
+    let current = fields.require_string("current_password")?;
+    let new_password = NewPassword::parse(fields.require_string("new_password")?)?;
+    fields.finish()?;
+    if new_password.is(&current) {
+        return Err(AuthError::SamePassword);
+    }
+
+    let database = shared::db::connect(&settings.database_url).await?;
+    let (username, stored_hash) = find_account(&database, bearer.user).await?;
+    // A wrong current password is a guess at it, counted as a failed login of the username: a
+    // stolen access token must not become an unthrottled oracle for the password.
+    let throttle = LoginThrottle::open(settings, Some(&username), network).await?;
+    throttle.count_attempt(&settings.throttle).await?;
+    if !verify_password(&current, Some(&stored_hash), settings.bcrypt_cost)? {
+        return Err(AuthError::WrongPassword);
+    }
+    throttle.record_success().await?;
+    let password_hash = new_password.hash(settings.bcrypt_cost)?;
+    for session in replace_password(&database, bearer.user, &password_hash, bearer.session).await? {
+        settings.publisher.publish(session_ended_event(session)).await;
+    }
+    Ok(no_content())
+}
+
+/// The caller's username and password hash.
+async fn find_account(database: &Connection, user: UserId) -> Result<(Username, String), AuthError> {
+    let row =
+        optional_row(database, "SELECT username, password_hash FROM users WHERE id = $1", vec![user.get().into()])
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
+    let username = Username::parse(&column::<String>(&row, "username")?)?;
+    Ok((username, column(&row, "password_hash")?))
+}
+
+/// Stores the new hash and ends the user's other sessions; returns the sessions ended.
+async fn replace_password(
+    database: &Connection,
+    user: UserId,
+    password_hash: &str,
+    kept_session: Option<SessionId>,
+) -> Result<Vec<SessionId>, AuthError> {
+    let rows = shared::db::rows(
+        database,
+        "SELECT ended_session FROM auth_change_password($1::int8, $2::text, $3::int8) ended_session",
+        vec![user.get().into(), password_hash.to_owned().into(), kept_session.map(SessionId::get).into()],
+    )
+    .await?;
+    rows.iter().map(|row| Ok(column(row, "ended_session")?)).collect()
+}
