@@ -20,6 +20,7 @@ const ADMIN_TOKEN = required('SENDINCHAT_ADMIN_TOKEN');
 const SCREENSHOTS = required('SCREENSHOT_DIR');
 const PAGE_URL = `${BASE_URL}/`;
 const PASSWORD = 'correct horse battery staple';
+const NEW_PASSWORD = 'a new horse battery staple';
 const FIRST_RENDER_BUDGET_MS = 1_000;
 const FIRST_RENDER_SAMPLES = 5;
 const BUNDLE_BUDGET_BYTES = 150 * 1024;
@@ -267,7 +268,8 @@ async function run() {
   await step('the phone layout fits 375 px', async () => {
     await bob.getByRole('link', { name: new RegExp(ALICE) }).click();
     await messageText(bob, 'gap three').waitFor();
-    for (const screen of ['room', 'wallet']) {
+    for (const screen of ['room', 'account', 'wallet']) {
+      if (screen === 'account') await bob.getByRole('link', { name: 'Account', exact: true }).click();
       if (screen === 'wallet') await bob.getByRole('link', { name: 'Wallet', exact: true }).click();
       const width = await bob.evaluate(() => document.documentElement.scrollWidth);
       check(width <= 375, `bob's ${screen} screen is ${width} px wide`);
@@ -369,6 +371,31 @@ async function run() {
     await bob.getByRole('button', { name: 'Show more chats' }).click();
     await roomTitle(names[0]).waitFor();
     await bob.getByRole('button', { name: 'Show more chats' }).waitFor({ state: 'detached' });
+  });
+
+  await step("bob changes his password on his account screen: his other session ends, this tab's goes on", async () => {
+    const other = await api('POST', '/users/token', { body: { username: BOB, password: PASSWORD } });
+    await bob.getByRole('link', { name: 'Account', exact: true }).click();
+    const form = bob.getByRole('form', { name: 'Change password' });
+    await form.getByLabel('Current password').fill('not his password');
+    await form.getByLabel('New password').fill(NEW_PASSWORD);
+    await form.getByRole('button', { name: 'Change password' }).click();
+    await bob.getByText('That is not your current password.').waitFor();
+    await form.getByLabel('Current password').fill(PASSWORD);
+    await form.getByRole('button', { name: 'Change password' }).click();
+    await bob.getByText('Password changed.', { exact: false }).waitFor();
+    const refresh = await fetch(`${BASE_URL}/users/refresh`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ refresh_token: other.refresh_token }),
+    });
+    check(refresh.status === 401, `the other session's refresh answered ${refresh.status}`);
+    await api('POST', '/users/token', { body: { username: BOB, password: NEW_PASSWORD } });
+    // Loading the page again signs the tab in with its own refresh token, which the change left
+    // alone.
+    await bob.goto(PAGE_URL);
+    await bob.getByRole('heading', { name: 'Chats' }).waitFor();
+    await bob.getByRole('button', { name: 'Log out' }).waitFor();
   });
 
   await step('keyboard alone: bob reaches his chats and logs out', async () => {

@@ -25,6 +25,14 @@ export const PAGE_SIZE = 50;
 export class Api {
   constructor(private readonly session: Session) {}
 
+  /** Ends every other session of the person; this one goes on. */
+  changePassword(currentPassword: string, newPassword: string): Promise<void> {
+    return this.session.request('/users/me/password', {
+      method: 'POST',
+      body: { current_password: currentPassword, new_password: newPassword },
+    });
+  }
+
   user(id: Id): Promise<User> {
     return this.session.request(`/users/${id}`);
   }

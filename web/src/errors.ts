@@ -9,6 +9,8 @@ const MESSAGES: Record<string, string> = {
   invalid_password: 'Passwords are 8 to 72 characters long.',
   common_password: 'That password is too common. Choose one that is harder to guess.',
   invalid_credentials: 'Wrong username or password.',
+  wrong_password: 'That is not your current password.',
+  same_password: 'The new password must differ from the current one.',
   invalid_refresh_token: 'Your session has ended. Please log in again.',
   unsupported_grant_type: 'This kind of login is not supported.',
   unauthorized: 'Your session has ended. Please log in again.',

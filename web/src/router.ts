@@ -7,7 +7,8 @@ export type Route =
   | { screen: 'chats' }
   | { screen: 'room'; roomId: Id }
   | { screen: 'wallet' }
-  | { screen: 'transaction'; transferId: Id };
+  | { screen: 'transaction'; transferId: Id }
+  | { screen: 'account' };
 
 export function parseRoute(hash: string): Route {
   const room = /^#\/rooms\/([1-9][0-9]{0,14})$/.exec(hash);
@@ -15,6 +16,7 @@ export function parseRoute(hash: string): Route {
   const transaction = /^#\/wallet\/transactions\/([1-9][0-9]{0,14})$/.exec(hash);
   if (transaction?.[1] !== undefined) return { screen: 'transaction', transferId: Number(transaction[1]) };
   if (hash === '#/wallet') return { screen: 'wallet' };
+  if (hash === '#/account') return { screen: 'account' };
   return { screen: 'chats' };
 }
 
@@ -28,6 +30,8 @@ export function href(route: Route): string {
       return '#/wallet';
     case 'transaction':
       return `#/wallet/transactions/${route.transferId}`;
+    case 'account':
+      return '#/account';
   }
 }
 

@@ -9,6 +9,7 @@ import type { Session } from '../session';
 import type { User } from '../types';
 import { Users } from '../users';
 import { Wallet } from '../wallet';
+import { AccountScreen } from './AccountScreen';
 import { AuthScreen } from './AuthScreen';
 import { ChatsScreen } from './ChatsScreen';
 import { TransactionScreen, WalletScreen } from './WalletScreen';
@@ -78,6 +79,9 @@ function SignedIn({ session, me }: { session: Session; me: User }) {
           <a href={href({ screen: 'wallet' })} aria-current={route.screen === 'wallet' || route.screen === 'transaction' ? 'page' : undefined}>
             Wallet
           </a>
+          <a href={href({ screen: 'account' })} aria-current={route.screen === 'account' ? 'page' : undefined}>
+            Account
+          </a>
         </nav>
         <BalanceSummary wallet={services.wallet} />
         <span class="whoami" aria-label={`Logged in as ${me.username}`}>
@@ -87,7 +91,9 @@ function SignedIn({ session, me }: { session: Session; me: User }) {
           Log out
         </button>
       </header>
-      {route.screen === 'wallet' ? (
+      {route.screen === 'account' ? (
+        <AccountScreen services={services} />
+      ) : route.screen === 'wallet' ? (
         <WalletScreen services={services} />
       ) : route.screen === 'transaction' ? (
         <TransactionScreen services={services} transferId={route.transferId} />
