@@ -20,8 +20,14 @@ RETURN json_build_object(
 -- session that access tokens name (`sid`). The user's expired tokens go first, and a few of
 -- anyone's: no use remains for them (an expired token is refused whether it is there or not), and
 -- sessions abandoned without a logout would otherwise stay for good.
+-- Only while the user's password hash is still p_verified_hash, the one the log-in checked, read
+-- under a share lock: a password change committed while the log-in was checking the old password
+-- (auth_change_password) makes it a failed log-in (NULL), never a session opened with the old
+-- password that the change did not end. NULL p_verified_hash skips the check: the four-argument
+-- call of components deployed before it, during a rolling update.
 CREATE FUNCTION auth_issue_refresh_token(
-    p_user_id bigint, p_token text, p_ttl_seconds integer, p_session_lifetime_seconds integer)
+    p_user_id bigint, p_token text, p_ttl_seconds integer, p_session_lifetime_seconds integer,
+    p_verified_hash text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE sql
 BEGIN ATOMIC
@@ -37,8 +43,11 @@ BEGIN ATOMIC
         SELECT id FROM refresh_tokens WHERE expires_at <= now()
         ORDER BY expires_at LIMIT 16 FOR UPDATE SKIP LOCKED);
     INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, session_started_at)
-    VALUES (p_user_id, nextval('refresh_token_families'), sha256(convert_to(p_token, 'UTF8')),
-            now() + make_interval(secs => least(p_ttl_seconds, p_session_lifetime_seconds)), now())
+    SELECT u.id, nextval('refresh_token_families'), sha256(convert_to(p_token, 'UTF8')),
+           now() + make_interval(secs => least(p_ttl_seconds, p_session_lifetime_seconds)), now()
+    FROM users u
+    WHERE u.id = p_user_id AND (p_verified_hash IS NULL OR u.password_hash = p_verified_hash)
+    FOR SHARE
     RETURNING family_id;
 END;
 
@@ -125,18 +134,25 @@ END;
 $$;
 
 -- A password change (POST /users/me/password): stores the new hash, made by the component after
--- it checked the current password, and ends every other session of the user, each under its
--- family's lock as a logout does, so no successor rotated from it survives. The caller's own
--- session (p_kept_session; NULL for a token without one) stays. Returns the sessions ended, whose
--- sockets the component closes.
-CREATE FUNCTION auth_change_password(p_user_id bigint, p_password_hash text, p_kept_session bigint)
-RETURNS SETOF bigint
+-- it checked the current password against p_verified_hash, and ends every other session of the
+-- user, each under its family's lock as a logout does, so no successor rotated from it survives.
+-- The caller's own session (p_kept_session; NULL for a token without one) stays. Returns the
+-- sessions ended, whose sockets the component closes; NULL when the user's hash is no longer
+-- p_verified_hash (another change committed while this one checked the old password: the current
+-- password the caller gave is not the current one any more).
+CREATE FUNCTION auth_change_password(
+    p_user_id bigint, p_verified_hash text, p_password_hash text, p_kept_session bigint)
+RETURNS bigint[]
 LANGUAGE plpgsql
 AS $$
 DECLARE
     family bigint;
+    ended bigint[] := '{}';
 BEGIN
-    UPDATE users SET password_hash = p_password_hash WHERE id = p_user_id;
+    UPDATE users SET password_hash = p_password_hash WHERE id = p_user_id AND password_hash = p_verified_hash;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
     -- In id order, as every locker of several families must, so two changes cannot deadlock.
     FOR family IN
         SELECT DISTINCT t.family_id FROM refresh_tokens t
@@ -145,7 +161,8 @@ BEGIN
     LOOP
         PERFORM auth_lock_token_family(family);
         UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = family AND revoked_at IS NULL;
-        RETURN NEXT family;
+        ended := ended || family;
     END LOOP;
+    RETURN ended;
 END;
 $$;

@@ -2,6 +2,7 @@
 use std::time::{Duration, Instant};
 
 use sendinchat_tests::app::{AppOptions, TestApp, TestUser, app_with_private_redis, private_app};
+use sendinchat_tests::locks::with_password_changed_meanwhile;
 use sendinchat_tests::tokens::{forge_token, now_seconds};
 use sendinchat_tests::wait;
 use serde_json::json;
@@ -212,6 +213,40 @@ fn a_password_change_ends_the_other_sessions_and_keeps_this_one() {
     let ended = app().refresh(&elsewhere.refresh_token);
     assert_eq!((ended.status, ended.code()), (401, "invalid_refresh_token"), "the other session ended");
     assert_eq!(app().refresh(&user.refresh_token).status, 200, "the caller's own session goes on");
+}
+
+/// The password hash of `user`, as stored.
+fn stored_hash(user: &TestUser) -> String {
+    app().database().query_one("SELECT password_hash FROM users WHERE id = $1", &[&user.id]).unwrap().get(0)
+}
+
+/// A password change that commits while a log-in is checking the old password fails that log-in
+/// too: its session starts only under the hash it verified, read under a share lock, so no session
+/// opened with the old password outlives the change. The test holds the user's row, lets the
+/// log-in queue on it after its password check, and changes the password (to another user's)
+/// meanwhile.
+#[test]
+fn a_log_in_racing_a_password_change_opens_no_session_with_the_old_password() {
+    let (user, donor) = (app().new_user(), app().new_user());
+    let login =
+        with_password_changed_meanwhile(app(), user.id, "auth_issue_refresh_token", &stored_hash(&donor), || {
+            app().login(&user.username, &user.password)
+        });
+    assert_eq!((login.status, login.code()), (401, "invalid_credentials"), "{}", login.text);
+    assert_eq!(app().login(&user.username, &donor.password).status, 200, "the new password logs in");
+}
+
+/// Two password changes from the same current password, the second checked before the first
+/// committed: the second is refused as a wrong current password, not written over the first.
+#[test]
+fn a_password_change_racing_another_is_refused_not_written_over_it() {
+    let (user, donor) = (app().new_user(), app().new_user());
+    let second = with_password_changed_meanwhile(app(), user.id, "auth_change_password", &stored_hash(&donor), || {
+        app().change_password(&user, &user.password, "a brand new password")
+    });
+    assert_eq!((second.status, second.code()), (403, "wrong_password"), "{}", second.text);
+    assert_eq!(stored_hash(&user), stored_hash(&donor), "the first change stays");
+    assert_eq!(app().login(&user.username, "a brand new password").status, 401);
 }
 
 /// A wrong current password is a failed login of the username: a stolen access token is no

@@ -8,6 +8,7 @@ use sendinchat_tests::app::{
     AppOptions, ChatSocket, EventStream, Response, SocketEvent, StreamItem, TestApp, TestUser, app_with_private_redis,
     funded_pair_on_app_with, private_app,
 };
+use sendinchat_tests::locks::with_password_changed_meanwhile;
 use sendinchat_tests::processes::build::workspace_root;
 use sendinchat_tests::tokens::{claims_of, forge_token, now_seconds};
 use sendinchat_tests::wait;
@@ -687,6 +688,20 @@ fn a_login_rehashes_a_password_stored_with_another_cost() {
     assert!(new_hash.starts_with("$2b$04$"), "rehashed with the configured cost: {new_hash}");
     assert_eq!(after.login(&user.username, &user.password).status, 200, "and verifies");
     assert_eq!(after.login(&user.username, "a wrong password").status, 401);
+
+    // A password change committed while a log-in rehashes the old password keeps the new one:
+    // the test holds the user's row, lets the log-in's rehash queue on it, and changes the password
+    // to another user's meanwhile.
+    let donor = after.new_user();
+    let donor_hash = stored_hash(&after, &donor.username);
+    let plant = "UPDATE users SET password_hash = $1 WHERE id = $2";
+    after.database().execute(plant, &[&old_hash, &user.id]).expect("plant the old hash");
+    let login = with_password_changed_meanwhile(&after, user.id, "UPDATE users SET password_hash", &donor_hash, || {
+        after.login(&user.username, &user.password)
+    });
+    assert_eq!((login.status, login.code()), (401, "invalid_credentials"), "{}", login.text);
+    assert_eq!(stored_hash(&after, &user.username), donor_hash, "the changed password stays");
+    assert_eq!(after.login(&user.username, &user.password).status, 401, "the old password is gone");
 }
 
 /// User ids are sequential: look-ups of others are limited per caller, so one account cannot

@@ -53,10 +53,12 @@ pub async fn login(settings: &Settings, request: Request) -> Result<Reply, AuthE
     match account.filter(|_| verified) {
         Some(account) => {
             throttle.record_success().await?;
-            if needs_rehash(&account.password_hash, settings.bcrypt_cost) {
-                rehash(&database, account.id, &password, settings.bcrypt_cost).await?;
-            }
-            start_session(settings, &database, account.id).await
+            let current_hash = if needs_rehash(&account.password_hash, settings.bcrypt_cost) {
+                rehash(&database, &account, &password, settings.bcrypt_cost).await?
+            } else {
+                account.password_hash
+            };
+            start_session(settings, &database, account.id, &current_hash).await
         }
         None => Err(AuthError::InvalidCredentials),
     }
@@ -73,11 +75,16 @@ async fn find_account(database: &Connection, username: &Username) -> Result<Opti
     Ok(Some(Account { id: column(&row, "id")?, password_hash: column(&row, "password_hash")? }))
 }
 
-/// Stores the user's (just verified) password hashed with the configured cost.
-async fn rehash(database: &Connection, user: UserId, password: &str, cost: u32) -> Result<(), AuthError> {
+/// Stores the user's (just verified) password hashed with the configured cost, unless the password
+/// was changed since it was read: the old one must not come back. The hash the user has now if it
+/// was replaced, else the verified one (with which no session then starts).
+async fn rehash(database: &Connection, account: &Account, password: &str, cost: u32) -> Result<String, AuthError> {
     let password_hash = bcrypt::hash(password, cost)?;
-    database
-        .execute("UPDATE users SET password_hash = $1 WHERE id = $2", [password_hash.into(), user.get().into()])
+    let replaced = database
+        .execute(
+            "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3",
+            [password_hash.clone().into(), account.id.get().into(), account.password_hash.clone().into()],
+        )
         .await?;
-    Ok(())
+    Ok(if replaced == 1 { password_hash } else { account.password_hash.clone() })
 }

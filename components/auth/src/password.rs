@@ -1,7 +1,6 @@
 //! `POST /users/me/password`: a signed-in user changes their password, proving they know the
 //! current one. Every other session of the user ends: whoever else held the old password, or a
 //! session opened with it, is signed out everywhere but here.
-use shared::Reply;
 use shared::client_address::client_network;
 use shared::db::{column, optional_row};
 use shared::grip::session_ended_event;
@@ -9,6 +8,7 @@ use shared::ids::{SessionId, UserId};
 use shared::request::{BODY_BYTES_MAX, JsonObject, read_body};
 use shared::response::no_content;
 use shared::username::Username;
+use shared::{ApiError, Reply};
 use spin_sdk::http::Request;
 use spin_sdk::pg::Connection;
 
@@ -40,7 +40,8 @@ pub async fn change_password(settings: &Settings, request: Request) -> Result<Re
     }
     throttle.record_success().await?;
     let password_hash = new_password.hash(settings.bcrypt_cost)?;
-    for session in replace_password(&database, bearer.user, &password_hash, bearer.session).await? {
+    let ended = replace_password(&database, bearer.user, &stored_hash, &password_hash, bearer.session).await?;
+    for session in ended.ok_or(AuthError::WrongPassword)? {
         settings.publisher.publish(session_ended_event(session)).await;
     }
     Ok(no_content())
@@ -56,18 +57,33 @@ async fn find_account(database: &Connection, user: UserId) -> Result<(Username, 
     Ok((username, column(&row, "password_hash")?))
 }
 
-/// Stores the new hash and ends the user's other sessions; returns the sessions ended.
+/// Stores the new hash and ends the user's other sessions; returns the sessions ended, or `None`
+/// when the password is no longer the one verified (changed meanwhile by another request).
 async fn replace_password(
     database: &Connection,
     user: UserId,
+    verified_hash: &str,
     password_hash: &str,
     kept_session: Option<SessionId>,
-) -> Result<Vec<SessionId>, AuthError> {
+) -> Result<Option<Vec<SessionId>>, AuthError> {
+    // One row per ended session, or one without a session when none ended or nothing changed.
     let rows = shared::db::rows(
         database,
-        "SELECT ended_session FROM auth_change_password($1::int8, $2::text, $3::int8) ended_session",
-        vec![user.get().into(), password_hash.to_owned().into(), kept_session.map(SessionId::get).into()],
+        "SELECT result.sessions IS NOT NULL AS changed, ended.session \
+         FROM auth_change_password($1::int8, $2::text, $3::text, $4::int8) AS result(sessions) \
+         LEFT JOIN LATERAL unnest(result.sessions) AS ended(session) ON true",
+        vec![
+            user.get().into(),
+            verified_hash.to_owned().into(),
+            password_hash.to_owned().into(),
+            kept_session.map(SessionId::get).into(),
+        ],
     )
     .await?;
-    rows.iter().map(|row| Ok(column(row, "ended_session")?)).collect()
+    let first = rows.first().ok_or_else(|| ApiError::internal("auth_change_password returned no row"))?;
+    if !column::<bool>(first, "changed")? {
+        return Ok(None);
+    }
+    let ended: Result<Vec<Option<SessionId>>, ApiError> = rows.iter().map(|row| column(row, "session")).collect();
+    Ok(Some(ended?.into_iter().flatten().collect()))
 }

@@ -22,22 +22,31 @@ pub fn new_refresh_token() -> Result<String, AuthError> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
-/// Starts a new session (a new refresh-token family) for `user` after a successful login.
-pub async fn start_session(settings: &Settings, database: &Connection, user: UserId) -> Result<Reply, AuthError> {
+/// Starts a new session (a new refresh-token family) for `user` after a successful login, whose
+/// password was checked against `verified_hash`. A failed login if that is no longer the user's
+/// hash: the password was changed meanwhile.
+pub async fn start_session(
+    settings: &Settings,
+    database: &Connection,
+    user: UserId,
+    verified_hash: &str,
+) -> Result<Reply, AuthError> {
     let refresh_token = new_refresh_token()?;
     let row = optional_row(
         database,
-        "SELECT auth_issue_refresh_token($1::int8, $2::text, $3::int4, $4::int4) AS session_id",
+        "SELECT auth_issue_refresh_token($1::int8, $2::text, $3::int4, $4::int4, $5::text) AS session_id",
         vec![
             user.get().into(),
             refresh_token.clone().into(),
             settings.refresh_token_ttl_seconds.into(),
             settings.session_lifetime_seconds.into(),
+            verified_hash.to_owned().into(),
         ],
     )
     .await?
     .ok_or_else(|| ApiError::internal("auth_issue_refresh_token returned no row"))?;
-    Ok(session_reply(settings, user, column(&row, "session_id")?, &refresh_token))
+    let session = column::<Option<SessionId>>(&row, "session_id")?.ok_or(AuthError::InvalidCredentials)?;
+    Ok(session_reply(settings, user, session, &refresh_token))
 }
 
 /// The OAuth2 token response.
