@@ -23,14 +23,26 @@ RETURN json_build_object(
 -- Only while the user's password hash is still p_verified_hash, the one the log-in checked, read
 -- under a share lock: a password change committed while the log-in was checking the old password
 -- (auth_change_password) makes it a failed log-in (NULL), never a session opened with the old
--- password that the change did not end. NULL p_verified_hash skips the check: the four-argument
--- call of components deployed before it, during a rolling update.
+-- password that the change did not end. The user's row is locked before anything else and the
+-- sweeps skip what others hold, so this never waits while holding a token a password change
+-- (which locks the user's row, then the tokens) could be waiting for. NULL p_verified_hash skips
+-- the check: the four-argument call of components deployed before it, during a rolling update
+-- (remove the default once every deployment runs them).
 CREATE FUNCTION auth_issue_refresh_token(
     p_user_id bigint, p_token text, p_ttl_seconds integer, p_session_lifetime_seconds integer,
     p_verified_hash text DEFAULT NULL)
 RETURNS bigint
-LANGUAGE sql
-BEGIN ATOMIC
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    family bigint;
+BEGIN
+    PERFORM FROM users
+    WHERE id = p_user_id AND (p_verified_hash IS NULL OR password_hash = p_verified_hash)
+    FOR SHARE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
     -- Rows another transaction holds (a logout, a rotation of the same family) are skipped, not
     -- waited for: cleaning is best-effort, and waiting in this order could deadlock with theirs.
     DELETE FROM refresh_tokens WHERE id IN (
@@ -43,13 +55,12 @@ BEGIN ATOMIC
         SELECT id FROM refresh_tokens WHERE expires_at <= now()
         ORDER BY expires_at LIMIT 16 FOR UPDATE SKIP LOCKED);
     INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at, session_started_at)
-    SELECT u.id, nextval('refresh_token_families'), sha256(convert_to(p_token, 'UTF8')),
-           now() + make_interval(secs => least(p_ttl_seconds, p_session_lifetime_seconds)), now()
-    FROM users u
-    WHERE u.id = p_user_id AND (p_verified_hash IS NULL OR u.password_hash = p_verified_hash)
-    FOR SHARE
-    RETURNING family_id;
+    VALUES (p_user_id, nextval('refresh_token_families'), sha256(convert_to(p_token, 'UTF8')),
+            now() + make_interval(secs => least(p_ttl_seconds, p_session_lifetime_seconds)), now())
+    RETURNING family_id INTO family;
+    RETURN family;
 END;
+$$;
 
 -- Whether a session (a token family) is live: it still holds a token that is neither revoked
 -- (logout, reuse detection) nor expired. WebSockets check it on every request.
@@ -139,7 +150,8 @@ $$;
 -- The caller's own session (p_kept_session; NULL for a token without one) stays. Returns the
 -- sessions ended, whose sockets the component closes; NULL when the user's hash is no longer
 -- p_verified_hash (another change committed while this one checked the old password: the current
--- password the caller gave is not the current one any more).
+-- password the caller gave may not be the current one any more). Only live sessions are ended:
+-- a family whose tokens all expired is over already.
 CREATE FUNCTION auth_change_password(
     p_user_id bigint, p_verified_hash text, p_password_hash text, p_kept_session bigint)
 RETURNS bigint[]
@@ -156,7 +168,8 @@ BEGIN
     -- In id order, as every locker of several families must, so two changes cannot deadlock.
     FOR family IN
         SELECT DISTINCT t.family_id FROM refresh_tokens t
-        WHERE t.user_id = p_user_id AND t.family_id IS DISTINCT FROM p_kept_session AND t.revoked_at IS NULL
+        WHERE t.user_id = p_user_id AND t.family_id IS DISTINCT FROM p_kept_session
+          AND t.revoked_at IS NULL AND t.expires_at > now()
         ORDER BY t.family_id
     LOOP
         PERFORM auth_lock_token_family(family);

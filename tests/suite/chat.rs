@@ -365,6 +365,31 @@ fn only_pushpin_may_speak_websocket_over_http() {
     assert_eq!((upgrade.status, upgrade.code()), (426, "use_realtime_gateway"));
 }
 
+/// Pushpin keeps its connections to the app alive, so every answer to it states its length (see
+/// the suite's framing check, `check_framing`): a signed WebSocket-over-HTTP request is answered
+/// with its events and their `Content-Length`.
+#[test]
+fn websocket_over_http_answers_state_their_length() {
+    const GRIP_SIG_KEY: &str = "a-grip-key-that-only-this-test-knows-0123";
+    let Some(app) = private_app(AppOptions::default().variable("grip_sig_key", GRIP_SIG_KEY)) else {
+        return;
+    };
+    let member = app.new_user();
+    let room = room_with(&app, &member, &[]);
+    let signature =
+        forge_token(&json!({"alg": "HS256"}), &json!({"iss": "pushpin", "exp": now_seconds() + 600}), GRIP_SIG_KEY);
+    let headers = [("connection-id", "length-check"), ("grip-sig", signature.as_str())];
+    let opened = app.request(
+        "POST",
+        &format!("/chat/ws/{room}?token={}", member.token),
+        &headers,
+        Some(("application/websocket-events", b"OPEN\r\n".to_vec())),
+    );
+    assert_eq!(opened.status, 200, "{}", opened.text);
+    assert!(opened.text.starts_with("OPEN\r\n"), "{}", opened.text);
+    assert_eq!(opened.header("content-length"), Some(opened.text.len().to_string().as_str()));
+}
+
 #[test]
 fn a_reconnecting_client_fills_the_gap_without_duplicates() {
     let (alice, bob) = (app().new_user(), app().new_user());

@@ -677,7 +677,8 @@ fn a_login_rehashes_a_password_stored_with_another_cost() {
     let user = before.new_user();
     let old_hash = stored_hash(&before, &user.username);
     assert!(old_hash.starts_with("$2b$05$"), "{old_hash}");
-    after.sign_up(&user.username, &user.password);
+    // Its own id: the two apps' databases number their users apart.
+    let user_id = after.sign_up(&user.username, &user.password).id;
     after
         .database()
         .execute("UPDATE users SET password_hash = $1 WHERE username = $2", &[&old_hash, &user.username])
@@ -689,14 +690,22 @@ fn a_login_rehashes_a_password_stored_with_another_cost() {
     assert_eq!(after.login(&user.username, &user.password).status, 200, "and verifies");
     assert_eq!(after.login(&user.username, "a wrong password").status, 401);
 
+    // Two log-ins rehashing at once both get in: the test holds the user's row, lets one log-in's
+    // rehash queue on it, and stores the other's (the same password, the configured cost).
+    let plant = "UPDATE users SET password_hash = $1 WHERE id = $2";
+    let rehash = "UPDATE users SET password_hash";
+    after.database().execute(plant, &[&old_hash, &user_id]).expect("plant the old hash");
+    let login = with_password_changed_meanwhile(&after, user_id, rehash, &new_hash, || {
+        after.login(&user.username, &user.password)
+    });
+    assert_eq!(login.status, 200, "a concurrent rehash of the same password: {}", login.text);
+
     // A password change committed while a log-in rehashes the old password keeps the new one:
-    // the test holds the user's row, lets the log-in's rehash queue on it, and changes the password
-    // to another user's meanwhile.
+    // the same, the password changed to another user's meanwhile.
     let donor = after.new_user();
     let donor_hash = stored_hash(&after, &donor.username);
-    let plant = "UPDATE users SET password_hash = $1 WHERE id = $2";
-    after.database().execute(plant, &[&old_hash, &user.id]).expect("plant the old hash");
-    let login = with_password_changed_meanwhile(&after, user.id, "UPDATE users SET password_hash", &donor_hash, || {
+    after.database().execute(plant, &[&old_hash, &user_id]).expect("plant the old hash");
+    let login = with_password_changed_meanwhile(&after, user_id, rehash, &donor_hash, || {
         after.login(&user.username, &user.password)
     });
     assert_eq!((login.status, login.code()), (401, "invalid_credentials"), "{}", login.text);

@@ -40,7 +40,7 @@ impl NewPassword {
     }
 
     /// Whether this is `other`, byte for byte.
-    pub fn is(&self, other: &str) -> bool {
+    pub fn is_same_as(&self, other: &str) -> bool {
         self.0 == other
     }
 

@@ -11,7 +11,7 @@ pub enum AuthError {
     InvalidRefreshToken,
     /// A password change named a current password that is not the user's.
     WrongPassword,
-    /// A password change to the password the user already has.
+    /// A password change whose new password is the current one it gave.
     SamePassword,
     /// The grant the endpoint serves: `password` (log-in) or `refresh_token`.
     UnsupportedGrantType {

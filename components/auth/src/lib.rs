@@ -1,15 +1,15 @@
 //! The `auth` component: everything under `/users`.
 //!
-//! | route                   | handler                    |
-//! |-------------------------|----------------------------|
-//! | `POST /users/register`  | [`register::register`]     |
-//! | `POST /users/token`     | [`login::login`]           |
-//! | `POST /users/refresh`   | [`session::refresh`]       |
-//! | `POST /users/logout`    | [`session::logout`]        |
-//! | `GET  /users/me`        | [`lookup::me`]             |
+//! | route                     | handler                       |
+//! |---------------------------|-------------------------------|
+//! | `POST /users/register`    | [`register::register`]        |
+//! | `POST /users/token`       | [`login::login`]              |
+//! | `POST /users/refresh`     | [`session::refresh`]          |
+//! | `POST /users/logout`      | [`session::logout`]           |
+//! | `GET  /users/me`          | [`lookup::me`]                |
 //! | `POST /users/me/password` | [`password::change_password`] |
-//! | `GET  /users/{id}`      | [`lookup::by_id`]          |
-//! | `GET  /users?username=` | [`lookup::by_username`]    |
+//! | `GET  /users/{id}`        | [`lookup::by_id`]             |
+//! | `GET  /users?username=`   | [`lookup::by_username`]       |
 mod credentials;
 mod error;
 mod login;

@@ -75,9 +75,11 @@ async fn find_account(database: &Connection, username: &Username) -> Result<Opti
     Ok(Some(Account { id: column(&row, "id")?, password_hash: column(&row, "password_hash")? }))
 }
 
-/// Stores the user's (just verified) password hashed with the configured cost, unless the password
-/// was changed since it was read: the old one must not come back. The hash the user has now if it
-/// was replaced, else the verified one (with which no session then starts).
+/// Stores the user's (just verified) password hashed with the configured cost, unless the hash
+/// was replaced since it was read: a password change must not be undone. The hash to start the
+/// session under: the new one; or, when another request replaced the verified one meanwhile, the
+/// one it stored if the password verifies against it (a concurrent log-in's rehash), else the
+/// verified one, under which no session starts (a change).
 async fn rehash(database: &Connection, account: &Account, password: &str, cost: u32) -> Result<String, AuthError> {
     let password_hash = bcrypt::hash(password, cost)?;
     let replaced = database
@@ -86,5 +88,14 @@ async fn rehash(database: &Connection, account: &Account, password: &str, cost: 
             [password_hash.clone().into(), account.id.get().into(), account.password_hash.clone().into()],
         )
         .await?;
-    Ok(if replaced == 1 { password_hash } else { account.password_hash.clone() })
+    if replaced == 1 {
+        return Ok(password_hash);
+    }
+    let row =
+        optional_row(database, "SELECT password_hash FROM users WHERE id = $1", vec![account.id.get().into()]).await?;
+    let moved_hash = row.map(|row| column::<String>(&row, "password_hash")).transpose()?;
+    Ok(match moved_hash {
+        Some(moved_hash) if verify_password(password, Some(&moved_hash), cost)? => moved_hash,
+        _ => account.password_hash.clone(),
+    })
 }

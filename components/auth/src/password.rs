@@ -3,7 +3,6 @@
 //! session opened with it, is signed out everywhere but here.
 use shared::client_address::client_network;
 use shared::db::{column, optional_row};
-use shared::grip::session_ended_event;
 use shared::ids::{SessionId, UserId};
 use shared::request::{BODY_BYTES_MAX, JsonObject, read_body};
 use shared::response::no_content;
@@ -14,6 +13,7 @@ use spin_sdk::pg::Connection;
 
 use crate::credentials::{NewPassword, verify_password};
 use crate::error::AuthError;
+use crate::session::close_session_connections;
 use crate::settings::Settings;
 use crate::throttle::LoginThrottle;
 
@@ -25,7 +25,7 @@ pub async fn change_password(settings: &Settings, request: Request) -> Result<Re
     let current = fields.require_string("current_password")?;
     let new_password = NewPassword::parse(fields.require_string("new_password")?)?;
     fields.finish()?;
-    if new_password.is(&current) {
+    if new_password.is_same_as(&current) {
         return Err(AuthError::SamePassword);
     }
 
@@ -40,10 +40,22 @@ pub async fn change_password(settings: &Settings, request: Request) -> Result<Re
     }
     throttle.record_success().await?;
     let password_hash = new_password.hash(settings.bcrypt_cost)?;
-    let ended = replace_password(&database, bearer.user, &stored_hash, &password_hash, bearer.session).await?;
-    for session in ended.ok_or(AuthError::WrongPassword)? {
-        settings.publisher.publish(session_ended_event(session)).await;
-    }
+    let ended = match replace_password(&database, bearer.user, &stored_hash, &password_hash, bearer.session).await? {
+        Some(ended) => ended,
+        // The hash moved since it was checked: a log-in's rehash of the same password (which the
+        // current password still verifies against, so the change goes on over it) or another
+        // change (which it does not).
+        None => {
+            let (_, moved_hash) = find_account(&database, bearer.user).await?;
+            if !verify_password(&current, Some(&moved_hash), settings.bcrypt_cost)? {
+                return Err(AuthError::WrongPassword);
+            }
+            replace_password(&database, bearer.user, &moved_hash, &password_hash, bearer.session)
+                .await?
+                .ok_or(AuthError::WrongPassword)?
+        }
+    };
+    close_session_connections(settings, &ended).await;
     Ok(no_content())
 }
 

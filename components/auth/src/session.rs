@@ -60,7 +60,7 @@ pub async fn refresh(settings: &Settings, request: Request) -> Result<Reply, Aut
     match column::<String>(&row, "outcome")?.as_str() {
         "rotated" => Ok(session_reply(settings, column(&row, "user_id")?, column(&row, "session_id")?, &successor)),
         "reused" => {
-            close_session_connections(settings, column(&row, "session_id")?).await;
+            close_session_connections(settings, &[column(&row, "session_id")?]).await;
             Err(AuthError::InvalidRefreshToken)
         }
         _ => Err(AuthError::InvalidRefreshToken),
@@ -77,13 +77,15 @@ pub async fn logout(settings: &Settings, request: Request) -> Result<Reply, Auth
             .await?
             .ok_or_else(|| shared::ApiError::internal("auth_revoke_refresh_token returned no row"))?;
     if let Some(session) = column::<Option<SessionId>>(&row, "session_id")? {
-        close_session_connections(settings, session).await;
+        close_session_connections(settings, &[session]).await;
     }
     Ok(no_content())
 }
 
-/// Closes the ended session's sockets and event streams now: they would otherwise wait for their
+/// Closes the ended sessions' sockets and event streams now: they would otherwise wait for their
 /// next frame or re-check (a socket's keep-alive request, a stream's next link).
-async fn close_session_connections(settings: &Settings, session: SessionId) {
-    settings.publisher.publish(session_ended_event(session)).await;
+pub(crate) async fn close_session_connections(settings: &Settings, sessions: &[SessionId]) {
+    for session in sessions {
+        settings.publisher.publish(session_ended_event(*session)).await;
+    }
 }

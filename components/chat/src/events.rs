@@ -14,9 +14,10 @@ use serde_json::Value;
 use shared::grip::session_channel;
 use shared::ids::{MessageId, PageLimit, RoomId, SessionId, UserId};
 use shared::request::{query_pairs, query_value};
+use shared::response::complete_reply;
 use shared::token::{Bearer, bearer_token};
 use shared::{ApiError, Reply};
-use spin_sdk::http::{FullBody, Request};
+use spin_sdk::http::Request;
 
 use crate::error::ChatError;
 use crate::realtime::{member_channel, message_event, room_channel};
@@ -81,11 +82,11 @@ async fn recheck(
 }
 
 fn event_stream_reply(events: String) -> Reply {
-    let mut reply = http::Response::new(FullBody::new(events.into()));
+    // Pushpin reads the whole reply and holds the client's stream itself: the reply is complete.
+    let mut reply = complete_reply(StatusCode::OK, events.into());
     let headers = reply.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    *reply.status_mut() = StatusCode::OK;
     reply
 }
 

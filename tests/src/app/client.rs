@@ -119,20 +119,18 @@ impl TestApp {
     }
 }
 
-/// Whether a response is JSON: the app's answers are, the gateway's own errors are not.
-/// The largest body the app may send without stating its length: one chunk of a streamed
-/// statement (components/fintech/src/statement.rs).
-const UNSTATED_LENGTH_BYTES_MIN: usize = 16 * 1024;
+/// The largest body the app must send with its length stated: one chunk of a streamed statement
+/// (components/fintech/src/statement.rs).
+const STATED_LENGTH_BYTES_MAX: usize = 16 * 1024;
 
 /// Panics unless a response with a short body states its length. Spin's HTTP server keeps
 /// Nagle's algorithm on its sockets, so a chunked body's terminator, written after the rest, waits
 /// ~40 ms for the client's delayed ACK on a kept-alive connection (bench/keepalive-stall.sh); with
-/// its `Content-Length` a response ends on its last byte. Event streams cannot know their length;
-/// a long statement is streamed, and the client acknowledges its full packets at once.
+/// its `Content-Length` a response ends on its last byte. A long statement is streamed, and the
+/// client acknowledges its full packets at once.
 fn check_framing(method: &str, path: &str, response: &Response) {
     let has_body = !(response.status == 204 || response.status == 304 || method == "HEAD");
-    let streams = response.header("content-type").is_some_and(|value| value.starts_with("text/event-stream"));
-    if has_body && !streams && response.text.len() <= UNSTATED_LENGTH_BYTES_MIN {
+    if has_body && response.text.len() <= STATED_LENGTH_BYTES_MAX {
         assert!(
             response.headers.contains_key("content-length"),
             "{method} {path} -> {}: a response of {} bytes without Content-Length (headers {:?})",
@@ -143,6 +141,7 @@ fn check_framing(method: &str, path: &str, response: &Response) {
     }
 }
 
+/// Whether a response is JSON: the app's answers are, the gateway's own errors are not.
 fn is_json(headers: &http::HeaderMap) -> bool {
     headers
         .get("content-type")

@@ -295,6 +295,8 @@ impl SharedState {
             // set their own limits.
             ("registrations_per_address_max", "1000000".to_owned()),
             ("login_max_attempts_per_address", "1000000".to_owned()),
+            // Tests fail log-ins on purpose, all from one address; the throttling tests set their own.
+            ("login_max_failures_per_address", "1000000".to_owned()),
             ("token_refreshes_per_minute", "1000000".to_owned()),
             ("registrations_max", "1000000".to_owned()),
             // Tests move large sums through a few users, often; the daily limits have tests of their own.

@@ -18,8 +18,9 @@ mod protocol;
 use http::{HeaderValue, StatusCode};
 use shared::ids::{RoomId, UserId};
 use shared::request::read_body;
+use shared::response::complete_reply;
 use shared::{ApiError, Reply};
-use spin_sdk::http::{FullBody, Request};
+use spin_sdk::http::Request;
 
 use crate::error::ChatError;
 use crate::settings::Settings;
@@ -88,7 +89,7 @@ impl Exchange {
     }
 
     fn into_reply(self) -> Reply {
-        let mut reply = http::Response::new(FullBody::new(protocol::encode(&self.events).into()));
+        let mut reply = complete_reply(http::StatusCode::OK, protocol::encode(&self.events).into());
         let headers = reply.headers_mut();
         headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         for (name, value) in self.headers {
