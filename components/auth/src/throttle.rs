@@ -29,9 +29,9 @@
 //! token refreshes per client address and minute, so a client cannot fill the token table.
 //!
 //! When Redis is unreachable, login and password changes answer 503 (fail closed): without the
-//! counters, guessing would be unthrottled. Registration, refreshes and look-ups go on unthrottled (fail open, logged): a
-//! Redis outage must not stop sign-ups or chats, and bcrypt still bounds each registration's
-//! cost. Everything else in `auth` keeps working without Redis.
+//! counters, guessing would be unthrottled. Registration, refreshes and look-ups go on
+//! unthrottled (fail open, logged): a Redis outage must not stop sign-ups or chats, and bcrypt
+//! still bounds each registration's cost. Everything else in `auth` keeps working without Redis.
 use shared::client_address::ClientNetwork;
 use shared::ids::UserId;
 use shared::username::Username;

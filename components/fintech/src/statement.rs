@@ -7,7 +7,8 @@
 //! past that, 422 `statement_too_large`), and the pooled connection goes back at once: a client
 //! reading slowly must not hold one, or 64 such clients would take the component's pool (under
 //! Spin, which sets no deadline, for good). Every failure is therefore an ordinary error
-//! response. The body is then rendered as the client reads it, at most [`CHUNK_BYTES`] at a time.
+//! response. The body is then rendered as the client reads it, at most [`CHUNK_BYTES`] at a time;
+//! a statement that fits in one chunk goes out whole, with its length.
 use bytes::Bytes;
 use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, SubsecRound, TimeDelta, Utc};
 use futures::StreamExt;

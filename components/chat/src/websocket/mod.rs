@@ -89,7 +89,7 @@ impl Exchange {
     }
 
     fn into_reply(self) -> Reply {
-        let mut reply = complete_reply(http::StatusCode::OK, protocol::encode(&self.events).into());
+        let mut reply = complete_reply(StatusCode::OK, protocol::encode(&self.events).into());
         let headers = reply.headers_mut();
         headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         for (name, value) in self.headers {
