@@ -151,7 +151,8 @@ $$;
 -- sessions ended, whose sockets the component closes; NULL when the user's hash is no longer
 -- p_verified_hash (another change committed while this one checked the old password: the current
 -- password the caller gave may not be the current one any more). Only live sessions are ended:
--- a family whose tokens all expired is over already.
+-- a family whose tokens all expired is refused already (auth_session_is_live), and its sockets
+-- close at their next re-check.
 CREATE FUNCTION auth_change_password(
     p_user_id bigint, p_verified_hash text, p_password_hash text, p_kept_session bigint)
 RETURNS bigint[]

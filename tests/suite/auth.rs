@@ -249,6 +249,22 @@ fn a_password_change_racing_another_is_refused_not_written_over_it() {
     assert_eq!(app().login(&user.username, "a brand new password").status, 401);
 }
 
+/// A password change racing a log-in's rehash of the same password (after `bcrypt_cost` changed)
+/// goes on over the rehashed hash, which the current password still verifies against.
+#[test]
+fn a_password_change_racing_a_rehash_of_the_same_password_goes_on() {
+    let user = app().new_user();
+    // Another hash of the same password, as a rehash would store.
+    let twin = app().sign_up(&format!("twin_{}", sendinchat_tests::app::unique_suffix()), &user.password);
+    let elsewhere = app().session(user.id, &user.username, &user.password);
+    let changed = with_password_changed_meanwhile(app(), user.id, "auth_change_password", &stored_hash(&twin), || {
+        app().change_password(&user, &user.password, "a brand new password")
+    });
+    assert_eq!(changed.status, 204, "{}", changed.text);
+    assert_eq!(app().login(&user.username, "a brand new password").status, 200, "the new password logs in");
+    assert_eq!(app().refresh(&elsewhere.refresh_token).status, 401, "the other session ended");
+}
+
 /// A wrong current password is a failed login of the username: a stolen access token is no
 /// unthrottled way to guess the password, and the guesses lock the username's logins too.
 #[test]

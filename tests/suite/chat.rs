@@ -367,9 +367,10 @@ fn only_pushpin_may_speak_websocket_over_http() {
 
 /// Pushpin keeps its connections to the app alive, so every answer to it states its length (see
 /// the suite's framing check, `check_framing`): a signed WebSocket-over-HTTP request is answered
-/// with its events and their `Content-Length`.
+/// with its events and their `Content-Length`, and so is a signed event-stream opening (Pushpin
+/// holds the client's stream itself).
 #[test]
-fn websocket_over_http_answers_state_their_length() {
+fn answers_to_pushpin_state_their_length() {
     const GRIP_SIG_KEY: &str = "a-grip-key-that-only-this-test-knows-0123";
     let Some(app) = private_app(AppOptions::default().variable("grip_sig_key", GRIP_SIG_KEY)) else {
         return;
@@ -388,6 +389,17 @@ fn websocket_over_http_answers_state_their_length() {
     assert_eq!(opened.status, 200, "{}", opened.text);
     assert!(opened.text.starts_with("OPEN\r\n"), "{}", opened.text);
     assert_eq!(opened.header("content-length"), Some(opened.text.len().to_string().as_str()));
+
+    let first = app.send_message(&member, &json!({"chat_id": room, "content": "first"}));
+    let first_id = first.body["id"].as_i64().expect("message id");
+    assert_eq!(app.send_message(&member, &json!({"chat_id": room, "content": "backlog"})).status, 201);
+    let bearer = format!("Bearer {}", member.token);
+    let headers = [("grip-sig", signature.as_str()), ("authorization", bearer.as_str())];
+    let stream = app.request("GET", &format!("/chat/rooms/{room}/events?after={first_id}"), &headers, None);
+    assert_eq!(stream.status, 200, "{}", stream.text);
+    assert_eq!(stream.header("grip-hold"), Some("stream"), "held by Pushpin");
+    assert!(stream.text.contains("backlog"), "{}", stream.text);
+    assert_eq!(stream.header("content-length"), Some(stream.text.len().to_string().as_str()));
 }
 
 #[test]

@@ -132,7 +132,7 @@ pub async fn statement(settings: &Settings, request: Request) -> Result<Streamin
         Format::Json => "application/json",
         Format::Csv => "text/csv; charset=utf-8; header=present",
     };
-    let first = lines.render_chunk().expect("nothing is rendered before the first chunk");
+    let first = lines.render_chunk().expect("the first chunk holds at least the head");
     // A statement that fits in one chunk goes out whole with its length (see
     // shared::response::complete_reply); only a longer one is streamed.
     let mut reply =
