@@ -93,18 +93,21 @@ function RoomHeader({ services, room, roomId, title }: { services: Services; roo
 
 function MessageList({ services, roomId, timeline }: { services: Services; roomId: Id; timeline: Timeline }) {
   const list = useRef<HTMLDivElement>(null);
-  const nearBottom = useRef(true);
   const previous = useRef({ firstId: 0, scrollHeight: 0 });
   const firstId = timeline.messages[0]?.id ?? 0;
 
   // Older messages prepended: keep what was on screen in place. New ones appended: follow them
-  // if the reader was at the bottom.
+  // if the reader was at the bottom. Where the reader is comes from the list as it stands (its
+  // height before this render), not from the last scroll event: a render that lands between a
+  // scroll and its event (a typing notice as the reader scrolls up) would otherwise snap the
+  // list back to the bottom, and the scroll would never ask for older messages.
   useLayoutEffect(() => {
     const element = list.current;
     if (element === null) return;
+    const wasNearBottom = previous.current.scrollHeight - element.scrollTop - element.clientHeight < NEAR_BOTTOM_PX;
     if (previous.current.firstId !== 0 && firstId < previous.current.firstId) {
       element.scrollTop += element.scrollHeight - previous.current.scrollHeight;
-    } else if (nearBottom.current) {
+    } else if (wasNearBottom) {
       element.scrollTop = element.scrollHeight;
     }
     previous.current = { firstId, scrollHeight: element.scrollHeight };
@@ -113,7 +116,6 @@ function MessageList({ services, roomId, timeline }: { services: Services; roomI
   const onScroll = () => {
     const element = list.current;
     if (element === null) return;
-    nearBottom.current = element.scrollHeight - element.scrollTop - element.clientHeight < NEAR_BOTTOM_PX;
     if (element.scrollTop < NEAR_TOP_PX && timeline.hasOlder) void services.chat.loadOlder(roomId);
   };
 
