@@ -10,6 +10,7 @@
 //! | `POST /users/me/password` | [`password::change_password`] |
 //! | `GET  /users/{id}`        | [`lookup::by_id`]             |
 //! | `GET  /users?username=`   | [`lookup::by_username`]       |
+mod accounts;
 mod credentials;
 mod error;
 mod login;

@@ -1,23 +1,17 @@
 //! `POST /users/token`: the OAuth2 password grant, as a form (like the seed) or as JSON.
 use shared::Reply;
 use shared::client_address::client_network;
-use shared::db::{column, optional_row};
-use shared::ids::UserId;
 use shared::request::{BODY_BYTES_MAX, JsonObject, is_form, read_body};
 use shared::username::Username;
 use spin_sdk::http::Request;
 use spin_sdk::pg::Connection;
 
+use crate::accounts::{self, Account};
 use crate::credentials::{needs_rehash, verify_password};
 use crate::error::AuthError;
 use crate::settings::Settings;
 use crate::throttle::LoginThrottle;
 use crate::tokens::start_session;
-
-struct Account {
-    id: UserId,
-    password_hash: String,
-}
 
 pub async fn login(settings: &Settings, request: Request) -> Result<Reply, AuthError> {
     let network = client_network(request.headers(), &settings.trusted_proxies)?;
@@ -45,7 +39,7 @@ pub async fn login(settings: &Settings, request: Request) -> Result<Reply, AuthE
     throttle.count_attempt(&settings.throttle).await?;
     let database = shared::db::connect(&settings.database_url).await?;
     let account = match &username {
-        Some(username) => find_account(&database, username).await?,
+        Some(username) => accounts::by_username(&database, username).await?,
         None => None,
     };
     let stored_hash = account.as_ref().map(|account| account.password_hash.as_str());
@@ -64,17 +58,6 @@ pub async fn login(settings: &Settings, request: Request) -> Result<Reply, AuthE
     }
 }
 
-async fn find_account(database: &Connection, username: &Username) -> Result<Option<Account>, AuthError> {
-    let row = optional_row(
-        database,
-        "SELECT id, password_hash FROM users WHERE username = $1",
-        vec![username.as_str().to_owned().into()],
-    )
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    Ok(Some(Account { id: column(&row, "id")?, password_hash: column(&row, "password_hash")? }))
-}
-
 /// Stores the user's (just verified) password hashed with the configured cost, unless the hash
 /// was replaced since it was read: a password change must not be undone. The hash to start the
 /// session under: the new one; or, when another request replaced the verified one meanwhile, the
@@ -91,11 +74,6 @@ async fn rehash(database: &Connection, account: &Account, password: &str, cost: 
     if replaced == 1 {
         return Ok(password_hash);
     }
-    let row =
-        optional_row(database, "SELECT password_hash FROM users WHERE id = $1", vec![account.id.get().into()]).await?;
-    let moved_hash = row.map(|row| column::<String>(&row, "password_hash")).transpose()?;
-    Ok(match moved_hash {
-        Some(moved_hash) if verify_password(password, Some(&moved_hash), cost)? => moved_hash,
-        _ => account.password_hash.clone(),
-    })
+    let moved_hash = accounts::current_hash_verifying(database, account.id, password, cost).await?;
+    Ok(moved_hash.unwrap_or_else(|| account.password_hash.clone()))
 }

@@ -2,15 +2,15 @@
 //! current one. Every other session of the user ends: whoever else held the old password, or a
 //! session opened with it, is signed out everywhere but here.
 use shared::client_address::client_network;
-use shared::db::{column, optional_row};
+use shared::db::column;
 use shared::ids::{SessionId, UserId};
 use shared::request::{BODY_BYTES_MAX, JsonObject, read_body};
 use shared::response::no_content;
-use shared::username::Username;
 use shared::{ApiError, Reply};
 use spin_sdk::http::Request;
 use spin_sdk::pg::Connection;
 
+use crate::accounts;
 use crate::credentials::{NewPassword, verify_password};
 use crate::error::AuthError;
 use crate::session::close_session_connections;
@@ -30,26 +30,27 @@ pub async fn change_password(settings: &Settings, request: Request) -> Result<Re
     }
 
     let database = shared::db::connect(&settings.database_url).await?;
-    let (username, stored_hash) = find_account(&database, bearer.user).await?;
+    let account = accounts::by_id(&database, bearer.user).await?.ok_or(AuthError::UserNotFound)?;
     // A wrong current password is a guess at it, counted as a failed login of the username: a
     // stolen access token must not become an unthrottled oracle for the password.
-    let throttle = LoginThrottle::open(settings, Some(&username), network).await?;
+    let throttle = LoginThrottle::open(settings, Some(&account.username), network).await?;
     throttle.count_attempt(&settings.throttle).await?;
-    if !verify_password(&current, Some(&stored_hash), settings.bcrypt_cost)? {
+    if !verify_password(&current, Some(&account.password_hash), settings.bcrypt_cost)? {
         return Err(AuthError::WrongPassword);
     }
     throttle.record_success().await?;
     let password_hash = new_password.hash(settings.bcrypt_cost)?;
-    let ended = match replace_password(&database, bearer.user, &stored_hash, &password_hash, bearer.session).await? {
+    let ended = match replace_password(&database, bearer.user, &account.password_hash, &password_hash, bearer.session)
+        .await?
+    {
         Some(ended) => ended,
         // The hash moved since it was checked: a log-in's rehash of the same password (which the
         // current password still verifies against, so the change goes on over it) or another
         // change (which it does not).
         None => {
-            let (_, moved_hash) = find_account(&database, bearer.user).await?;
-            if !verify_password(&current, Some(&moved_hash), settings.bcrypt_cost)? {
-                return Err(AuthError::WrongPassword);
-            }
+            let moved_hash = accounts::current_hash_verifying(&database, bearer.user, &current, settings.bcrypt_cost)
+                .await?
+                .ok_or(AuthError::WrongPassword)?;
             replace_password(&database, bearer.user, &moved_hash, &password_hash, bearer.session)
                 .await?
                 .ok_or(AuthError::WrongPassword)?
@@ -57,16 +58,6 @@ pub async fn change_password(settings: &Settings, request: Request) -> Result<Re
     };
     close_session_connections(settings, &ended).await;
     Ok(no_content())
-}
-
-/// The caller's username and password hash.
-async fn find_account(database: &Connection, user: UserId) -> Result<(Username, String), AuthError> {
-    let row =
-        optional_row(database, "SELECT username, password_hash FROM users WHERE id = $1", vec![user.get().into()])
-            .await?
-            .ok_or(AuthError::UserNotFound)?;
-    let username = Username::parse(&column::<String>(&row, "username")?)?;
-    Ok((username, column(&row, "password_hash")?))
 }
 
 /// Stores the new hash and ends the user's other sessions; returns the sessions ended, or `None`
